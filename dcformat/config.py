@@ -1,0 +1,149 @@
+"""Compression settings and how they resolve for one tensor.
+
+``CompressionConfig`` holds file-wide settings plus per-name overrides
+(``fnmatch`` patterns applied in order, later patterns win). ``resolve`` turns
+it into the concrete :class:`TensorSettings` for one tensor, filling the role
+defaults: the paper's 8-bit codes and indices for conv weights (ndim 4), 5-bit
+for fully-connected weights (ndim 2).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal, Mapping
+
+import numpy as np
+
+from .container.format import MAX_BITS, MIN_BITS
+
+EncodingName = Literal["auto", "sparse", "dense", "raw"]
+INITS = ("linear", "density", "random")
+ENCODINGS = ("auto", "sparse", "dense", "raw")
+RAW_COMPRESSIONS = ("none", "zstd")
+
+# Role defaults (README "Defaults"): the paper's Table 4 setting for conv
+# layers and its FC setting, and densities in the range of its Tables 2-5.
+CONV_DEFAULTS = {"code_bits": 8, "index_bits": 8, "density": 0.35}
+FC_DEFAULTS = {"code_bits": 5, "index_bits": 5, "density": 0.10}
+
+
+@dataclass(frozen=True)
+class CompressionConfig:
+    """How ``save``/``encode`` compress each tensor.
+
+    Args:
+        encoding: "auto" (float tensors of ndim 2 and 4 -> "sparse", others -> "raw"),
+            "sparse" (prune + codebook + relative index), "dense" (codebook only) or "raw".
+            Non-float tensors are always stored raw.
+        density: fraction of weights kept by magnitude pruning; "auto" = role default
+            (0.10 for ndim-2, 0.35 for ndim-4 weights); None = no further pruning.
+        threshold: prune |w| < threshold instead of a density (exclusive with density).
+        code_bits: q, codebook size <= 2**q (None = role default 8 conv / 5 FC).
+        index_bits: b, gap-field width of the relative index (None = role default).
+        init: k-means initialisation, "linear" (paper's default), "density" or "random".
+        huffman: entropy-code streams (False = the paper's fixed-width layout).
+        raw_compression: "none" or "zstd" for raw tensors.
+        seed: seed for the "random" initialisation.
+        overrides: {name_pattern: {field: value}} applied in order, later wins.
+    """
+
+    encoding: EncodingName = "auto"
+    density: float | None | Literal["auto"] = "auto"
+    threshold: float | None = None
+    code_bits: int | None = None
+    index_bits: int | None = None
+    init: str = "linear"
+    huffman: bool = True
+    raw_compression: str = "none"
+    seed: int = 0
+    overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_settings(self.__dict__, where="CompressionConfig")
+        allowed = {f.name for f in fields(self)} - {"overrides"}
+        for pattern, values in self.overrides.items():
+            if not isinstance(pattern, str) or not isinstance(values, Mapping):
+                raise ValueError("overrides must map name patterns (str) to {field: value} dicts")
+            unknown = set(values) - allowed
+            if unknown:
+                raise ValueError(f"override {pattern!r}: unknown setting(s) {sorted(unknown)}; known: {sorted(allowed)}")
+            merged = {**{k: getattr(self, k) for k in allowed}, **values}
+            _check_settings(merged, where=f"override {pattern!r}")
+
+
+@dataclass(frozen=True)
+class TensorSettings:
+    """Concrete settings for one tensor after role defaults and overrides."""
+
+    encoding: Literal["sparse", "dense", "raw"]
+    density: float | None
+    threshold: float | None
+    code_bits: int
+    index_bits: int
+    init: str
+    huffman: bool
+    raw_compression: str
+    seed: int
+
+
+def _check_settings(s: Mapping[str, Any], *, where: str) -> None:
+    if s["encoding"] not in ENCODINGS:
+        raise ValueError(f"{where}: encoding must be one of {ENCODINGS}, got {s['encoding']!r}")
+    d = s["density"]
+    if d is not None and d != "auto":
+        if isinstance(d, bool) or not isinstance(d, (int, float)) or not (0 < d <= 1) or math.isnan(d):
+            raise ValueError(f"{where}: density must be in (0, 1], 'auto' or None, got {d!r}")
+    t = s["threshold"]
+    if t is not None:
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0:
+            raise ValueError(f"{where}: threshold must be a finite number >= 0, got {t!r}")
+    for name in ("code_bits", "index_bits"):
+        v = s[name]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not MIN_BITS <= v <= MAX_BITS):
+            raise ValueError(f"{where}: {name} must be an int in {MIN_BITS}..{MAX_BITS}, got {v!r}")
+    if s["init"] not in INITS:
+        raise ValueError(f"{where}: init must be one of {INITS}, got {s['init']!r}")
+    if not isinstance(s["huffman"], bool):
+        raise ValueError(f"{where}: huffman must be True or False, got {s['huffman']!r}")
+    if s["raw_compression"] not in RAW_COMPRESSIONS:
+        raise ValueError(f"{where}: raw_compression must be one of {RAW_COMPRESSIONS}")
+    if isinstance(s["seed"], bool) or not isinstance(s["seed"], int):
+        raise ValueError(f"{where}: seed must be an int")
+
+
+def resolve(config: CompressionConfig, name: str, ndim: int, dtype: np.dtype) -> TensorSettings:
+    """Settings for tensor ``name`` (of rank ``ndim``): overrides applied, role defaults filled, encoding decided."""
+    values = {f.name: getattr(config, f.name) for f in fields(config) if f.name != "overrides"}
+    for pattern, override in config.overrides.items():
+        if fnmatch.fnmatchcase(name, pattern):
+            values.update(override)
+    role = CONV_DEFAULTS if ndim == 4 else FC_DEFAULTS
+    is_float = np.dtype(dtype).kind == "f"
+    encoding = values["encoding"]
+    if not is_float:
+        encoding = "raw"
+    elif encoding == "auto":
+        encoding = "sparse" if ndim in (2, 4) else "raw"
+    density = values["density"]
+    if values["threshold"] is not None:
+        if density not in (None, "auto"):
+            raise ValueError(f"tensor {name!r}: set either density or threshold, not both")
+        density = None
+    elif density == "auto":
+        density = role["density"]
+    return TensorSettings(
+        encoding=encoding,
+        density=None if density is None else float(density),
+        threshold=None if values["threshold"] is None else float(values["threshold"]),
+        code_bits=values["code_bits"] or role["code_bits"],
+        index_bits=values["index_bits"] or role["index_bits"],
+        init=values["init"],
+        huffman=values["huffman"],
+        raw_compression=values["raw_compression"],
+        seed=values["seed"],
+    )
+
+
+__all__ = ["CompressionConfig", "TensorSettings", "resolve", "replace"]

@@ -1,0 +1,137 @@
+"""Single source of truth for the bytes of a dcformat file (spec/FORMAT.md).
+
+Every constant, enum value and fixed-size struct named in the spec is defined
+here once; the reader, the writer and the tools import it from here.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import construct as cs
+import numpy as np
+
+# §2.1 Signature: like PNG's, it catches 8-bit stripping (0x89), CRLF <-> LF
+# conversion (\r\n, \n) and DOS end-of-file truncation (0x1A).
+SIGNATURE = b"\x89DCF\r\n\x1a\n"
+
+VERSION_MAJOR = 1
+VERSION_MINOR = 0
+
+# §2.2 File header flags: the low 16 bits are must-understand (none defined in
+# 1.0, so a reader rejects any that is set); the high 16 bits are ignorable.
+FLAGS_MUST_UNDERSTAND_MASK = 0x0000FFFF
+FLAGS_KNOWN = 0x00000000
+
+FileHeader = cs.Struct(
+    "version_major" / cs.Int16ul,
+    "version_minor" / cs.Int16ul,
+    "flags" / cs.Int32ul,
+    "section_count" / cs.Int32ul,
+    "header_crc" / cs.Int32ul,
+)
+FILE_HEADER_SIZE = 16
+FILE_HEADER_CRC_SPAN = 12  # header_crc covers the 12 bytes before it
+PREAMBLE_SIZE = len(SIGNATURE) + FILE_HEADER_SIZE  # 24: first section starts here
+
+# §3 Section framing.
+SectionHeader = cs.Struct(
+    "kind" / cs.Bytes(4),
+    "flags" / cs.Int32ul,
+    "length" / cs.Int64ul,
+)
+SECTION_HEADER_SIZE = 16
+SECTION_CRC_SIZE = 4
+SECTION_ALIGNMENT = 8
+SECTION_FLAGS_KNOWN = 0x00000000  # every section flag is reserved (must-understand) in 1.0
+
+
+class SectionKind(bytes, enum.Enum):
+    """Known section kinds. A first byte in A-Z marks a critical section."""
+
+    TABLE = b"TABL"
+    METADATA = b"META"
+    GRAPH = b"GRPH"
+    DATA = b"DATA"
+
+
+def is_critical(kind: bytes) -> bool:
+    """PNG's rule: an upper-case first letter means a reader must understand the section."""
+    return 0x41 <= kind[0] <= 0x5A
+
+
+def is_valid_kind(kind: bytes) -> bool:
+    return len(kind) == 4 and all(0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A for c in kind)
+
+
+def padding_after(end: int) -> int:
+    """Zero bytes that follow a section ending at ``end`` so the next one starts 8-aligned."""
+    return (-end) % SECTION_ALIGNMENT
+
+
+class DType(enum.IntEnum):
+    """§4.2 element types. Values are on-disk codes; never renumber."""
+
+    FLOAT32 = 1
+    FLOAT16 = 2
+    FLOAT64 = 3
+    INT8 = 4
+    INT16 = 5
+    INT32 = 6
+    INT64 = 7
+    UINT8 = 8
+    UINT16 = 9
+    UINT32 = 10
+    UINT64 = 11
+    BOOL = 12
+
+
+NUMPY_DTYPES: dict[DType, np.dtype] = {
+    DType.FLOAT32: np.dtype("<f4"),
+    DType.FLOAT16: np.dtype("<f2"),
+    DType.FLOAT64: np.dtype("<f8"),
+    DType.INT8: np.dtype("i1"),
+    DType.INT16: np.dtype("<i2"),
+    DType.INT32: np.dtype("<i4"),
+    DType.INT64: np.dtype("<i8"),
+    DType.UINT8: np.dtype("u1"),
+    DType.UINT16: np.dtype("<u2"),
+    DType.UINT32: np.dtype("<u4"),
+    DType.UINT64: np.dtype("<u8"),
+    DType.BOOL: np.dtype("?"),
+}
+FLOAT_DTYPES = frozenset({DType.FLOAT16, DType.FLOAT32, DType.FLOAT64})
+
+
+def dtype_code(dtype: np.dtype) -> DType:
+    """Map a NumPy dtype to its on-disk code (byte order is normalised to little-endian)."""
+    key = np.dtype(dtype).newbyteorder("<") if np.dtype(dtype).itemsize > 1 else np.dtype(dtype)
+    for code, dt in NUMPY_DTYPES.items():
+        if dt == key:
+            return code
+    raise ValueError(f"unsupported dtype {np.dtype(dtype)}")
+
+
+class Encoding(enum.IntEnum):
+    """§5 tensor encodings."""
+
+    RAW = 0
+    DENSE = 1
+    SPARSE = 2
+
+
+class Compression(enum.IntEnum):
+    """§5.1 compression of a RAW payload."""
+
+    NONE = 0
+    ZSTD = 1
+
+
+RAW_HEADER_SIZE = 8  # compression u8 + 7 reserved zero bytes: raw data starts 8-aligned
+
+# §5.2/§5.3 widths
+MIN_BITS = 1
+MAX_BITS = 16
+MAX_NDIM = 8
+MAX_NAME_BYTES = 1024
+FILLER_SYMBOL = 0  # gap symbol 0 is the filler (escape); symbol s >= 1 places an entry after s - 1 zeros

@@ -1,0 +1,292 @@
+"""Reading dcformat files lazily: structure on open, each tensor when asked for.
+
+Opening a file checks the signature, the header, the section tiling and the
+CRCs of the table, metadata and graph. A tensor's DATA section CRC is checked
+right before that tensor is decoded, so a damaged tensor is reported by name
+and the others stay readable.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..binary import Cursor
+from ..errors import FormatError, LayoutError, UnsupportedFeatureError
+from ..limits import DEFAULT_LIMITS, Limits
+from ..sparse import matrix_shape
+from .format import NUMPY_DTYPES, Encoding, SectionKind, is_critical
+from .metadata import parse_metadata
+from .sections import SectionRef, read_preamble, verified_payload, walk_sections
+from .table import parse_table
+from .tensor_codec import TableEntry, inspect_payload, read_payload
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """What a tensor costs and how it is coded (the paper's per-layer table is built from this)."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    encoding: str  # "raw" | "dense" | "sparse"
+    numel: int
+    nnz: int  # stored values: nonzeros for sparse, every element otherwise
+    n_fillers: int
+    code_bits: int | None
+    index_bits: int | None
+    codebook_size: int | None
+    compression: str | None  # raw only: "none" | "zstd"
+    value_coding: str | None
+    gap_coding: str | None
+    count_coding: str | None
+    codebook_bytes: int
+    value_bytes: int
+    gap_bytes: int
+    count_bytes: int
+    payload_bytes: int  # the whole DATA payload
+    section_bytes: int  # payload + section framing and padding
+
+    @property
+    def density(self) -> float:
+        return self.nnz / self.numel if self.numel else 0.0
+
+
+def _wrap(exc: FormatError, name: str) -> FormatError:
+    return exc.with_context(tensor=name) if exc.tensor is None else exc
+
+
+class DCFile:
+    """A lazily read dcformat file (see :func:`dcformat.open`)."""
+
+    def __init__(self, source: str | os.PathLike | bytes | bytearray | memoryview, *, limits: Limits = DEFAULT_LIMITS):
+        self.limits = limits
+        self._mmap: mmap.mmap | None = None
+        self._fh = None
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            self._buf = memoryview(bytes(source)) if isinstance(source, bytearray) else memoryview(source)
+            self.path = None
+        else:
+            self.path = os.fspath(source)
+            self._fh = open(self.path, "rb")
+            size = os.fstat(self._fh.fileno()).st_size
+            if size == 0:
+                self._buf = memoryview(b"")
+            else:
+                self._mmap = mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ)
+                self._buf = memoryview(self._mmap)
+        try:
+            self._parse_structure()
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------ structure
+    def _parse_structure(self) -> None:
+        buf, limits = self._buf, self.limits
+        count = read_preamble(buf, limits)
+        refs = walk_sections(buf, count)
+        if not refs or refs[0].kind != SectionKind.TABLE.value:
+            got = refs[0].kind.decode() if refs else "no section"
+            raise LayoutError(f"the first section must be TABL, found {got}", field="kind", offset=24)
+        table_ref = refs[0]
+        payload = verified_payload(buf, table_ref)
+        self._entries: list[TableEntry] = parse_table(Cursor(payload, base=table_ref.payload_offset), limits)
+        self.metadata: dict[str, Any] = {}
+        self.graph_bytes: bytes | None = None
+        data_refs: list[SectionRef] = []
+        seen: set[bytes] = set()
+        for ref in refs[1:]:
+            kind = ref.kind
+            if kind == SectionKind.DATA.value:
+                data_refs.append(ref)
+                continue
+            if kind in (SectionKind.METADATA.value, SectionKind.GRAPH.value):
+                if kind in seen:
+                    raise LayoutError(f"second {kind.decode()} section", field="kind", offset=ref.offset)
+                if data_refs:
+                    raise LayoutError(f"{kind.decode()} section after a DATA section", field="kind", offset=ref.offset)
+                seen.add(kind)
+                body = verified_payload(buf, ref)
+                if kind == SectionKind.METADATA.value:
+                    self.metadata = parse_metadata(bytes(body), ref.payload_offset, limits)
+                else:
+                    self.graph_bytes = bytes(body)
+                continue
+            if kind == SectionKind.TABLE.value:
+                raise LayoutError("second TABL section", field="kind", offset=ref.offset)
+            if is_critical(kind):
+                raise UnsupportedFeatureError(
+                    f"critical section {kind.decode()!r} unknown to this reader", field="kind", offset=ref.offset
+                )
+            # Unknown ancillary section: skipped, as the versioning policy allows.
+        if len(data_refs) != len(self._entries):
+            raise LayoutError(
+                f"table lists {len(self._entries)} tensors but the file has {len(data_refs)} DATA sections",
+                field="section_count",
+                offset=16,
+            )
+        self._data = dict(zip((e.name for e in self._entries), data_refs))
+        self._by_name = {e.name: e for e in self._entries}
+        self._graph = None
+        if self.graph_bytes is not None:
+            self._graph = self._parse_graph(self.graph_bytes)
+
+    def _parse_graph(self, data: bytes):
+        from ..graph import Graph
+
+        return Graph.from_bytes(data, set(self._by_name))
+
+    # ------------------------------------------------------------------ mapping-like access
+    def keys(self) -> list[str]:
+        return [e.name for e in self._entries]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    @property
+    def graph(self):
+        """The network stored in the GRPH section, or None."""
+        return self._graph
+
+    def entry(self, name: str) -> TableEntry:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"no tensor named {name!r} in this file (it has {len(self._entries)} tensors)") from None
+
+    def _cursor(self, name: str) -> Cursor:
+        ref = self._data[name]
+        payload = verified_payload(self._buf, ref, tensor=name)
+        return Cursor(payload, base=ref.payload_offset, tensor=name)
+
+    # ------------------------------------------------------------------ tensors
+    def tensor(self, name: str) -> np.ndarray:
+        """The tensor decoded to a dense array of its original shape and dtype."""
+        entry = self.entry(name)
+        try:
+            return read_payload(self._cursor(name), entry, self.limits)
+        except FormatError as exc:
+            raise _wrap(exc, name) from None
+
+    def csr(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """CSR ``(indptr, indices, values)`` of the tensor seen as (shape[0], prod(shape[1:])).
+
+        For sparse tensors this comes straight from the stored row counts and
+        relative indices, without building the dense matrix.
+        """
+        entry = self.entry(name)
+        if entry.encoding == Encoding.SPARSE:
+            try:
+                return read_payload(self._cursor(name), entry, self.limits, dense=False)
+            except FormatError as exc:
+                raise _wrap(exc, name) from None
+        rows, cols = matrix_shape(entry.shape)
+        dense = self.tensor(name).reshape(rows, cols)
+        r, c = np.nonzero(dense)
+        indptr = np.zeros(rows + 1, np.int64)
+        np.cumsum(np.bincount(r, minlength=rows), out=indptr[1:])
+        return indptr, c.astype(np.int64), dense[r, c]
+
+    def codebook(self, name: str) -> np.ndarray | None:
+        """The float32 codebook of a quantized tensor, or None for raw tensors."""
+        info = self._inspect(name)
+        return None if info.codebook is None else info.codebook.copy()
+
+    def _inspect(self, name: str):
+        entry = self.entry(name)
+        try:
+            return inspect_payload(self._cursor(name), entry)
+        except FormatError as exc:
+            raise _wrap(exc, name) from None
+
+    def info(self, name: str) -> TensorInfo:
+        entry = self.entry(name)
+        p = self._inspect(name)
+        ref = self._data[name]
+
+        def size(stream) -> int:
+            return 0 if stream is None else stream.nbytes
+
+        def coding(stream) -> str | None:
+            return None if stream is None else stream.coding
+
+        return TensorInfo(
+            name=name,
+            dtype=str(NUMPY_DTYPES[entry.dtype].newbyteorder("=")),
+            shape=entry.shape,
+            encoding=entry.encoding.name.lower(),
+            numel=entry.numel,
+            nnz=p.nnz,
+            n_fillers=p.n_fillers,
+            code_bits=p.code_bits,
+            index_bits=p.index_bits,
+            codebook_size=None if p.codebook is None else int(p.codebook.size),
+            compression=p.compression,
+            value_coding=coding(p.value_stream),
+            gap_coding=coding(p.gap_stream),
+            count_coding=coding(p.count_stream),
+            codebook_bytes=p.codebook_bytes,
+            value_bytes=size(p.value_stream),
+            gap_bytes=size(p.gap_stream),
+            count_bytes=size(p.count_stream),
+            payload_bytes=ref.length,
+            section_bytes=ref.end - ref.offset + (-ref.end) % 8,
+        )
+
+    def verify(self) -> None:
+        """Decode every tensor (checking every CRC and stream); raises FormatError on the first problem."""
+        for name in self.keys():
+            self.tensor(name)
+
+    def load_all(self) -> dict[str, np.ndarray]:
+        out = {}
+        total = 0
+        for e in self._entries:
+            total += e.numel * NUMPY_DTYPES[e.dtype].itemsize
+            if total > self.limits.max_total_bytes:
+                from ..errors import LimitError
+
+                raise LimitError(
+                    f"decoded tensors exceed Limits.max_total_bytes={self.limits.max_total_bytes}", tensor=e.name, field="shape"
+                )
+        for e in self._entries:
+            out[e.name] = self.tensor(e.name)
+        return out
+
+    # ------------------------------------------------------------------ lifetime
+    def close(self) -> None:
+        old, self._buf = self._buf, memoryview(b"")
+        try:
+            old.release()
+        except (BufferError, ValueError):
+            pass
+        if self._mmap is not None:
+            try:
+                self._mmap.close()
+            except BufferError:
+                pass  # a caller still holds a view; the map is released when it is dropped
+            self._mmap = None
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> "DCFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = self.path or "<bytes>"
+        return f"<dcformat file {where}: {len(self._entries)} tensors>"

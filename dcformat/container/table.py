@@ -1,0 +1,100 @@
+"""The tensor table (TABL section, spec §4) and tensor-name rules."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from ..binary import Cursor, u8, varint
+from ..errors import LimitError, MetadataError, TruncatedError, UnsupportedFeatureError
+from ..limits import Limits
+from .format import FLOAT_DTYPES, MAX_NAME_BYTES, MAX_NDIM, DType, Encoding
+from .tensor_codec import TableEntry
+
+MIN_ENTRY_BYTES = 5  # name_len, 1 name byte, dtype, encoding, ndim
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` is not a valid tensor name, or None (spec §4.1)."""
+    try:
+        raw = name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid UTF-8"
+    if not raw:
+        return "is empty"
+    if len(raw) > MAX_NAME_BYTES:
+        return f"is {len(raw)} bytes long (max {MAX_NAME_BYTES})"
+    for ch in name:
+        if unicodedata.category(ch) == "Cc":
+            return f"contains control character U+{ord(ch):04X}"
+    return None
+
+
+def build_table(entries: list[TableEntry]) -> bytes:
+    out = [varint(len(entries))]
+    for e in entries:
+        raw = e.name.encode("utf-8")
+        out += [varint(len(raw)), raw, u8(e.dtype), u8(e.encoding), u8(len(e.shape))]
+        out += [varint(d) for d in e.shape]
+    return b"".join(out)
+
+
+def parse_table(cur: Cursor, limits: Limits) -> list[TableEntry]:
+    at = cur.offset
+    count = cur.varint("tensor_count")
+    if count > limits.max_tensors:
+        raise cur.error(LimitError, "tensor_count", f"{count} tensors > Limits.max_tensors={limits.max_tensors}", at=at)
+    if count * MIN_ENTRY_BYTES > cur.remaining:
+        raise cur.error(TruncatedError, "tensor_count", f"{count} entries cannot fit in {cur.remaining} bytes", at=at)
+    entries: list[TableEntry] = []
+    seen: set[str] = set()
+    for i in range(count):
+        at = cur.offset
+        n = cur.varint(f"tensor[{i}].name_len")
+        raw = bytes(cur.take(n, f"tensor[{i}].name"))
+        try:
+            name = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise cur.error(MetadataError, f"tensor[{i}].name", "name is not valid UTF-8", at=at) from None
+        problem = name_problem(name)
+        if problem:
+            raise cur.error(MetadataError, f"tensor[{i}].name", f"name {name!r} {problem}", at=at)
+        if name in seen:
+            raise cur.error(MetadataError, f"tensor[{i}].name", f"duplicate tensor name {name!r}", at=at)
+        seen.add(name)
+        cur.tensor = name
+        at = cur.offset
+        code = cur.u8("dtype")
+        try:
+            dtype = DType(code)
+        except ValueError:
+            raise cur.error(UnsupportedFeatureError, "dtype", f"unknown dtype code {code}", at=at) from None
+        at = cur.offset
+        code = cur.u8("encoding")
+        try:
+            encoding = Encoding(code)
+        except ValueError:
+            raise cur.error(UnsupportedFeatureError, "encoding", f"unknown encoding code {code}", at=at) from None
+        if encoding != Encoding.RAW and dtype not in FLOAT_DTYPES:
+            raise cur.error(MetadataError, "encoding", f"{encoding.name} needs a float dtype, got {dtype.name}", at=at)
+        at = cur.offset
+        ndim = cur.u8("ndim")
+        if ndim > MAX_NDIM:
+            raise cur.error(LimitError, "ndim", f"ndim {ndim} > {MAX_NDIM}", at=at)
+        shape = []
+        numel = 1
+        for d in range(ndim):
+            at = cur.offset
+            dim = cur.varint(f"shape[{d}]")
+            numel *= dim  # Python int: never wraps
+            if numel > limits.max_tensor_elements:
+                raise cur.error(
+                    LimitError,
+                    f"shape[{d}]",
+                    f"element count exceeds Limits.max_tensor_elements={limits.max_tensor_elements}",
+                    at=at,
+                )
+            shape.append(dim)
+        cur.tensor = None
+        entries.append(TableEntry(name, dtype, encoding, tuple(shape)))
+    cur.expect_end("table")
+    return entries

@@ -1,0 +1,384 @@
+"""Per-tensor payloads of DATA sections (spec §5): raw, dense-quantized, sparse-quantized.
+
+``encode_payload`` runs the pipeline for one tensor (prune -> quantize ->
+relative index -> streams) and returns the DATA payload; ``read_payload``
+validates and decodes one. Both directions share the field order defined here
+and nowhere else.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..binary import Cursor, u8, varint
+from ..config import TensorSettings
+from ..entropy.streams import read_stream, skip_stream, write_stream
+from ..errors import (
+    CodebookError,
+    DecompressionError,
+    FormatError,
+    LayoutError,
+    LimitError,
+    SparseIndexError,
+    BitstreamError,
+    UnsupportedFeatureError,
+)
+from ..limits import Limits
+from ..prune import prune_by_threshold, prune_to_density
+from ..quantize import kmeans_1d
+from ..sparse import decode_positions, encode_positions, matrix_shape
+from .format import (
+    FLOAT_DTYPES,
+    MAX_BITS,
+    MIN_BITS,
+    NUMPY_DTYPES,
+    RAW_HEADER_SIZE,
+    Compression,
+    DType,
+    Encoding,
+)
+
+ZSTD_LEVEL = 19
+
+
+@dataclass(frozen=True)
+class TableEntry:
+    """One row of the tensor table (spec §4)."""
+
+    name: str
+    dtype: DType
+    encoding: Encoding
+    shape: tuple[int, ...]
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    @property
+    def np_dtype(self) -> np.dtype:
+        return NUMPY_DTYPES[self.dtype]
+
+
+# --------------------------------------------------------------------------- encode
+
+
+def canonical_codebook(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct float32 values (by bit pattern, -0.0 before +0.0) and each input's index into them."""
+    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32)
+    uniq, inverse = np.unique(bits, return_inverse=True)
+    vals = uniq.view(np.float32)
+    order = np.lexsort((~np.signbit(vals), vals))
+    rank = np.empty(order.size, np.int64)
+    rank[order] = np.arange(order.size)
+    return vals[order], rank[inverse.reshape(-1)]
+
+
+def quantize_values(
+    values: np.ndarray, code_bits: int, init: str, seed: int, *, drop_zeros: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Codebook (float32, canonical order), per-value labels, and the mask of values kept.
+
+    Values are first rounded through the tensor's own dtype so that decoding
+    reproduces the codebook exactly (a float16 tensor gets float16-representable
+    centroids). When the values already have at most 2**code_bits distinct
+    float32-representable bit patterns, the codebook is those values: the
+    lossless path, which makes re-encoding a decoded file idempotent.
+    """
+    k = 1 << code_bits
+    n = values.size
+    if n == 0:
+        return np.zeros(0, np.float32), np.zeros(0, np.int64), np.zeros(0, bool)
+    as32 = values.astype(np.float32)
+    exact = values.dtype == np.float32 or values.dtype == np.float16 or np.array_equal(
+        as32.astype(values.dtype), values
+    )
+    if exact:
+        cb, labels = canonical_codebook(as32)
+        if cb.size <= k:
+            return cb, labels, np.ones(n, bool)
+    result = kmeans_1d(values.astype(np.float64), k, init=init, seed=seed)
+    centroids = result.centroids.astype(values.dtype).astype(np.float32)
+    cb, remap = canonical_codebook(centroids)
+    labels = remap[np.asarray(result.labels, dtype=np.int64)]
+    keep = np.ones(n, bool)
+    if drop_zeros:
+        zero = np.flatnonzero(cb == 0)
+        if zero.size:
+            keep = ~np.isin(labels, zero)
+            cb2, remap2 = canonical_codebook(cb[np.unique(labels[keep])])
+            lookup = np.full(cb.size, -1, np.int64)
+            lookup[np.unique(labels[keep])] = remap2
+            return cb2, lookup[labels[keep]], keep
+    used = np.bincount(labels, minlength=cb.size) > 0
+    if not used.all():
+        lookup = np.cumsum(used) - 1
+        return cb[used], lookup[labels], keep
+    return cb, labels, keep
+
+
+def _prune_mask(flat: np.ndarray, s: TensorSettings) -> np.ndarray:
+    if s.density is not None:
+        return prune_to_density(flat, s.density)
+    if s.threshold is not None:
+        return prune_by_threshold(flat, s.threshold)
+    return flat != 0
+
+
+def _stream(symbols: np.ndarray, alphabet: int, s: TensorSettings, width: int) -> bytes:
+    if s.huffman:
+        return write_stream(symbols, alphabet)
+    return write_stream(symbols, alphabet, mode="fixed", width=width)
+
+
+def encode_payload(name: str, array: np.ndarray, s: TensorSettings) -> tuple[Encoding, bytes]:
+    """Compress one tensor into its DATA payload. ``array`` is already validated."""
+    if s.encoding == "raw":
+        return Encoding.RAW, _encode_raw(array, s.raw_compression)
+    flat = np.ascontiguousarray(array).reshape(-1)
+    if not np.isfinite(flat).all():
+        raise ValueError(f"tensor {name!r}: NaN or Inf weights cannot be quantized (encoding={s.encoding!r})")
+    q = s.code_bits
+    if s.encoding == "dense":
+        cb, labels, _ = quantize_values(flat, q, s.init, s.seed, drop_zeros=False)
+        out = [u8(q), u8(0), varint(cb.size), cb.astype("<f4").tobytes()]
+        out.append(_stream(labels, max(cb.size, 1), s, q))
+        return Encoding.DENSE, b"".join(out)
+    rows, cols = matrix_shape(array.shape)
+    b = s.index_bits
+    positions = np.flatnonzero(_prune_mask(flat, s))
+    cb, labels, keep = quantize_values(flat[positions], q, s.init, s.seed, drop_zeros=True)
+    positions = positions[keep]
+    streams = encode_positions(positions, rows, cols, b)
+    out = [u8(q), u8(b), varint(cb.size), cb.astype("<f4").tobytes()]
+    out.append(_stream(streams.counts, cols + 1, s, max(1, cols.bit_length())))
+    out.append(varint(streams.n_fillers))
+    out.append(_stream(streams.gaps, 1 << b, s, b))
+    out.append(_stream(labels, max(cb.size, 1), s, q))
+    return Encoding.SPARSE, b"".join(out)
+
+
+def _encode_raw(array: np.ndarray, compression: str) -> bytes:
+    data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+    if compression == "zstd":
+        import zstandard
+
+        frame = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True, write_checksum=True).compress(data)
+        return u8(Compression.ZSTD) + bytes(7) + frame
+    return u8(Compression.NONE) + bytes(7) + data
+
+
+# --------------------------------------------------------------------------- decode
+
+
+@dataclass(frozen=True)
+class QuantHeader:
+    code_bits: int
+    index_bits: int
+    codebook: np.ndarray
+
+
+def _read_quant_header(cur: Cursor, entry: TableEntry) -> QuantHeader:
+    at = cur.offset
+    q = cur.u8("code_bits")
+    if not MIN_BITS <= q <= MAX_BITS:
+        raise cur.error(CodebookError, "code_bits", f"code_bits {q} outside {MIN_BITS}..{MAX_BITS}", at=at)
+    at = cur.offset
+    b = cur.u8("index_bits")
+    if entry.encoding == Encoding.SPARSE and not MIN_BITS <= b <= MAX_BITS:
+        raise cur.error(SparseIndexError, "index_bits", f"index_bits {b} outside {MIN_BITS}..{MAX_BITS}", at=at)
+    if entry.encoding == Encoding.DENSE and b != 0:
+        raise cur.error(LayoutError, "index_bits", f"must be 0 for dense encoding, got {b}", at=at)
+    at = cur.offset
+    k = cur.varint("codebook_size")
+    if k > (1 << q):
+        raise cur.error(CodebookError, "codebook_size", f"codebook size {k} > 2**code_bits = {1 << q}", at=at)
+    at = cur.offset
+    raw = cur.take(4 * k, "codebook")
+    codebook = np.frombuffer(raw, dtype="<f4").astype(np.float32)
+    bad = np.flatnonzero(~np.isfinite(codebook))
+    if bad.size:
+        raise cur.error(
+            CodebookError, "codebook", f"entry {int(bad[0])} is {codebook[bad[0]]} (codebooks must be finite)", at=at
+        )
+    return QuantHeader(q, b, codebook)
+
+
+def _check_alloc(entry: TableEntry, limits: Limits) -> None:
+    nbytes = entry.numel * entry.np_dtype.itemsize
+    if nbytes > limits.max_tensor_bytes:
+        raise LimitError(
+            f"decoded size {nbytes} bytes exceeds Limits.max_tensor_bytes={limits.max_tensor_bytes}",
+            tensor=entry.name,
+            field="shape",
+        )
+
+
+def read_payload(cur: Cursor, entry: TableEntry, limits: Limits, *, dense: bool = True):
+    """Decode one DATA payload. Returns the dense array, or (indptr, indices, values) when ``dense`` is False."""
+    try:
+        if entry.encoding == Encoding.RAW:
+            _check_alloc(entry, limits)
+            return _read_raw(cur, entry, limits)
+        head = _read_quant_header(cur, entry)
+        if entry.encoding == Encoding.DENSE:
+            _check_alloc(entry, limits)
+            symbols = read_stream(cur, entry.numel, max(head.codebook.size, 1), "values")
+            _need_codebook(cur, head, symbols.size)
+            cur.expect_end("values")
+            out = head.codebook[symbols].astype(entry.np_dtype)
+            return out.reshape(entry.shape)
+        indptr, indices, values = _read_sparse(cur, entry, head)
+        if not dense:
+            return indptr, indices, values
+        _check_alloc(entry, limits)
+        rows, cols = matrix_shape(entry.shape)
+        out = np.zeros(entry.numel, entry.np_dtype)
+        row_of = np.repeat(np.arange(rows, dtype=np.int64), np.diff(indptr))
+        out[row_of * cols + indices] = values
+        return out.reshape(entry.shape)
+    except MemoryError:
+        raise LimitError("not enough memory to decode this tensor", tensor=entry.name, field="shape") from None
+
+
+def _need_codebook(cur: Cursor, head: QuantHeader, n: int) -> None:
+    if n and head.codebook.size == 0:
+        raise cur.error(CodebookError, "codebook_size", f"codebook is empty but {n} values refer to it")
+
+
+def _read_sparse(cur: Cursor, entry: TableEntry, head: QuantHeader):
+    rows, cols = matrix_shape(entry.shape)
+    if cols + 1 > 1 << 32:
+        raise cur.error(LimitError, "shape", f"{cols} columns per row exceed the format's 2**32 - 1")
+    counts = read_stream(cur, rows, cols + 1, "row_counts")
+    nnz = int(counts.sum(dtype=np.int64))
+    at = cur.offset
+    n_fill = cur.varint("n_fillers")
+    stride = (1 << head.index_bits) - 1
+    if n_fill * stride + nnz > rows * cols:
+        raise cur.error(
+            SparseIndexError, "n_fillers", f"{n_fill} fillers cannot fit in a {rows}x{cols} matrix", at=at
+        )
+    gaps = read_stream(cur, nnz + n_fill, 1 << head.index_bits, "gaps")
+    symbols = read_stream(cur, nnz, max(head.codebook.size, 1), "values")
+    _need_codebook(cur, head, nnz)
+    cur.expect_end("values")
+    indptr, indices = decode_positions(counts, gaps, cols, head.index_bits, tensor=entry.name)
+    values = head.codebook[symbols].astype(entry.np_dtype)
+    return indptr, indices, values
+
+
+def _read_raw(cur: Cursor, entry: TableEntry, limits: Limits) -> np.ndarray:
+    at = cur.offset
+    comp = cur.u8("compression")
+    reserved = bytes(cur.take(RAW_HEADER_SIZE - 1, "reserved"))
+    if comp not in (Compression.NONE, Compression.ZSTD):
+        raise cur.error(UnsupportedFeatureError, "compression", f"unknown compression {comp}", at=at)
+    if reserved != bytes(RAW_HEADER_SIZE - 1):
+        raise cur.error(UnsupportedFeatureError, "reserved", "reserved bytes must be zero", at=at + 1)
+    nbytes = entry.numel * entry.np_dtype.itemsize
+    if comp == Compression.NONE:
+        if cur.remaining != nbytes:
+            raise cur.error(
+                LayoutError, "data", f"raw data is {cur.remaining} bytes, shape and dtype need {nbytes}"
+            )
+        data = cur.take(nbytes, "data")
+    else:
+        data = _zstd_decompress(cur, nbytes, limits)
+    arr = np.frombuffer(data, dtype=entry.np_dtype).copy()
+    if entry.dtype == DType.BOOL:
+        raw = arr.view(np.uint8)
+        bad = np.flatnonzero(raw > 1)
+        if bad.size:
+            raise BitstreamError(
+                f"bool element {int(bad[0])} has byte value {int(raw[bad[0]])} (must be 0 or 1)",
+                tensor=entry.name,
+                field="data",
+            )
+    return arr.reshape(entry.shape).astype(entry.np_dtype.newbyteorder("="), copy=False)
+
+
+def _zstd_decompress(cur: Cursor, nbytes: int, limits: Limits) -> bytes:
+    import zstandard
+
+    at = cur.offset
+    frame = bytes(cur.take(cur.remaining, "zstd_frame"))
+    if nbytes > limits.max_zstd_ratio * max(len(frame), 1):
+        raise cur.error(
+            LimitError, "zstd_frame", f"declared {nbytes} bytes from a {len(frame)}-byte frame exceeds the ratio cap", at=at
+        )
+    try:
+        declared = zstandard.frame_content_size(frame)
+    except zstandard.ZstdError as exc:
+        raise cur.error(DecompressionError, "zstd_frame", f"bad zstd frame header: {exc}", at=at) from None
+    if declared != nbytes:
+        raise cur.error(
+            DecompressionError, "zstd_frame", f"frame declares {declared} bytes, shape and dtype need {nbytes}", at=at
+        )
+    try:
+        dctx = zstandard.ZstdDecompressor(max_window_size=limits.max_zstd_window_bytes)
+        out = dctx.decompress(frame, max_output_size=nbytes, allow_extra_data=False)
+    except zstandard.ZstdError as exc:
+        raise cur.error(DecompressionError, "zstd_frame", f"zstd: {exc}", at=at) from None
+    if len(out) != nbytes:
+        raise cur.error(DecompressionError, "zstd_frame", f"expanded to {len(out)} bytes, expected {nbytes}", at=at)
+    return out
+
+
+# --------------------------------------------------------------------------- info
+
+
+@dataclass(frozen=True)
+class PayloadInfo:
+    code_bits: int | None = None
+    index_bits: int | None = None
+    codebook: np.ndarray | None = None
+    nnz: int = 0
+    n_fillers: int = 0
+    compression: str | None = None
+    codebook_bytes: int = 0
+    count_stream: object | None = None
+    gap_stream: object | None = None
+    value_stream: object | None = None
+
+
+def inspect_payload(cur: Cursor, entry: TableEntry) -> PayloadInfo:
+    """Sizes and coding choices of a payload, without decoding its symbol streams (row counts aside)."""
+    if entry.encoding == Encoding.RAW:
+        comp = cur.u8("compression")
+        name = "zstd" if comp == Compression.ZSTD else "none"
+        return PayloadInfo(compression=name, nnz=entry.numel)
+    head = _read_quant_header(cur, entry)
+    cb_bytes = 4 * head.codebook.size
+    if entry.encoding == Encoding.DENSE:
+        vs = skip_stream(cur, entry.numel, max(head.codebook.size, 1), "values")
+        return PayloadInfo(head.code_bits, None, head.codebook, entry.numel, 0, None, cb_bytes, None, None, vs)
+    rows, cols = matrix_shape(entry.shape)
+    start = cur.pos
+    counts = read_stream(cur, rows, cols + 1, "row_counts")
+    end = cur.pos
+    cur.pos = start
+    cs = skip_stream(cur, rows, cols + 1, "row_counts")
+    assert cur.pos == end
+    nnz = int(counts.sum(dtype=np.int64))
+    n_fill = cur.varint("n_fillers")
+    gs = skip_stream(cur, nnz + n_fill, 1 << head.index_bits, "gaps")
+    vs = skip_stream(cur, nnz, max(head.codebook.size, 1), "values")
+    return PayloadInfo(head.code_bits, head.index_bits, head.codebook, nnz, n_fill, None, cb_bytes, cs, gs, vs)
+
+
+__all__ = [
+    "TableEntry",
+    "encode_payload",
+    "read_payload",
+    "inspect_payload",
+    "canonical_codebook",
+    "quantize_values",
+    "FormatError",
+    "struct",
+]

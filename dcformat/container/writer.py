@@ -1,0 +1,245 @@
+"""Writing dcformat files: argument checks, section layout, atomic replace.
+
+``encode_file`` builds a whole file in memory. ``StreamingWriter`` writes the
+same bytes tensor by tensor, so packing a model needs memory for the largest
+tensor plus the output, not for the model. Both write to a temporary file in
+the target directory and ``os.replace`` it at the end, so an interrupted write
+never leaves a partial file at the target path.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from ..config import CompressionConfig, resolve
+from .format import NUMPY_DTYPES, DType, Encoding, SectionKind, dtype_code
+from .metadata import build_metadata
+from .sections import build_preamble, build_section
+from .table import build_table, name_problem
+from .tensor_codec import TableEntry, encode_payload
+
+
+def _umask_mode() -> int:
+    """File mode a plain open() would give (mkstemp's 0600 would surprise users)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def check_tensor(name: Any, array: Any) -> np.ndarray:
+    """Validate a user-supplied (name, array) pair; return the array as a NumPy array."""
+    if not isinstance(name, str):
+        raise ValueError(f"tensor names must be str, got {type(name).__name__}: {name!r}")
+    problem = name_problem(name)
+    if problem:
+        raise ValueError(f"tensor name {name!r} {problem}")
+    arr = np.asarray(array)
+    try:
+        dtype_code(arr.dtype)
+    except ValueError:
+        raise ValueError(
+            f"tensor {name!r}: dtype {arr.dtype} is not supported "
+            f"(use one of {', '.join(str(d) for d in NUMPY_DTYPES.values())})"
+        ) from None
+    if arr.ndim > 8:
+        raise ValueError(f"tensor {name!r}: ndim {arr.ndim} > 8")
+    return arr
+
+
+def check_tensors(tensors: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> list[tuple[str, np.ndarray]]:
+    items = list(tensors.items()) if isinstance(tensors, Mapping) else list(tensors)
+    seen: set[str] = set()
+    out = []
+    for name, array in items:
+        arr = check_tensor(name, array)
+        if name in seen:
+            raise ValueError(f"duplicate tensor name {name!r}")
+        seen.add(name)
+        out.append((name, arr))
+    return out
+
+
+def plan_entry(name: str, shape: tuple[int, ...], dtype: np.dtype, config: CompressionConfig) -> TableEntry:
+    """The table entry a tensor will get (its encoding is decided by name, rank and dtype alone)."""
+    s = resolve(config, name, len(shape), dtype)
+    enc = {"raw": Encoding.RAW, "dense": Encoding.DENSE, "sparse": Encoding.SPARSE}[s.encoding]
+    return TableEntry(name, dtype_code(dtype), enc, tuple(int(d) for d in shape))
+
+
+def encode_tensor_payload(name: str, array: np.ndarray, config: CompressionConfig) -> bytes:
+    """DATA payload for one tensor; a top-level function so worker processes can run it (``--jobs``)."""
+    settings = resolve(config, name, array.ndim, array.dtype)
+    _, payload = encode_payload(name, array, settings)
+    return payload
+
+
+def _head_sections(entries: list[TableEntry], metadata: Mapping[str, Any] | None, graph: Any) -> list[tuple[bytes, bytes]]:
+    sections = [(SectionKind.TABLE.value, build_table(entries))]
+    if metadata is not None:
+        sections.append((SectionKind.METADATA.value, build_metadata(metadata)))
+    if graph is not None:
+        data = graph.to_bytes() if hasattr(graph, "to_bytes") else bytes(graph)
+        sections.append((SectionKind.GRAPH.value, data))
+    return sections
+
+
+class StreamingWriter:
+    """Write a file tensor by tensor, in the order given by ``specs``; atomic at ``close()``.
+
+    Example::
+
+        with StreamingWriter(path, [(name, shape, dtype), ...], config=cfg) as w:
+            for name, array in source:
+                w.add(name, array)
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        specs: Iterable[tuple[str, tuple[int, ...], np.dtype]],
+        *,
+        config: CompressionConfig | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        graph: Any = None,
+    ) -> None:
+        self.config = config or CompressionConfig()
+        self.entries: list[TableEntry] = []
+        seen: set[str] = set()
+        for name, shape, dtype in specs:
+            if not isinstance(name, str) or name_problem(name):
+                raise ValueError(f"tensor name {name!r} {name_problem(name) if isinstance(name, str) else 'is not a str'}")
+            if name in seen:
+                raise ValueError(f"duplicate tensor name {name!r}")
+            seen.add(name)
+            try:
+                self.entries.append(plan_entry(name, tuple(shape), np.dtype(dtype), self.config))
+            except ValueError as exc:
+                raise ValueError(f"tensor {name!r}: {exc}") from None
+        head = _head_sections(self.entries, metadata, graph)
+        self.path = Path(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent or ".")
+        self._tmp = Path(tmp)
+        self._file = os.fdopen(fd, "wb")
+        self._next = 0
+        try:
+            self._offset = 0
+            self._write(build_preamble(len(head) + len(self.entries)))
+            for kind, payload in head:
+                self._write(build_section(kind, payload, self._offset))
+        except BaseException:
+            self.abort()
+            raise
+
+    def _write(self, data: bytes) -> None:
+        self._file.write(data)
+        self._offset += len(data)
+
+    def add(self, name: str, array: Any) -> None:
+        """Compress and append the next tensor (must come in the planned order, with the planned shape/dtype)."""
+        arr = check_tensor(name, array)
+        entry = self._expect(name)
+        if tuple(arr.shape) != entry.shape or dtype_code(arr.dtype) != entry.dtype:
+            raise ValueError(f"tensor {name!r}: got shape {arr.shape} {arr.dtype}, planned {entry.shape} {NUMPY_DTYPES[entry.dtype]}")
+        self.add_payload(name, encode_tensor_payload(name, arr, self.config))
+
+    def add_payload(self, name: str, payload: bytes) -> None:
+        """Append an already encoded DATA payload (from ``encode_tensor_payload`` in a worker)."""
+        self._expect(name)
+        try:
+            self._write(build_section(SectionKind.DATA.value, payload, self._offset))
+        except BaseException:
+            self.abort()
+            raise
+        self._next += 1
+
+    def _expect(self, name: str) -> TableEntry:
+        if self._next >= len(self.entries):
+            raise ValueError(f"tensor {name!r}: all {len(self.entries)} planned tensors were already written")
+        entry = self.entries[self._next]
+        if entry.name != name:
+            raise ValueError(f"tensor {name!r} given where {entry.name!r} was planned next")
+        return entry
+
+    def close(self) -> None:
+        """Finish the file and move it into place; raises if tensors are missing (nothing is written then)."""
+        if self._file.closed:
+            return
+        if self._next != len(self.entries):
+            missing = self.entries[self._next].name
+            self.abort()
+            raise ValueError(f"file incomplete: tensor {missing!r} and later ones were never added")
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.chmod(self._tmp, _umask_mode())
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        """Drop the temporary file; the target path is left untouched."""
+        if not self._file.closed:
+            self._file.close()
+        try:
+            self._tmp.unlink()
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self) -> "StreamingWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def encode_file(
+    tensors: Mapping[str, Any] | Iterable[tuple[str, Any]],
+    *,
+    config: CompressionConfig | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    graph: Any = None,
+) -> bytes:
+    """A whole file in memory. Argument errors raise ValueError before any work is done."""
+    config = config or CompressionConfig()
+    items = check_tensors(tensors)
+    entries = [plan_entry(n, a.shape, a.dtype, config) for n, a in items]
+    head = _head_sections(entries, metadata, graph)
+    payloads = [encode_tensor_payload(n, a, config) for n, a in items]
+    out = bytearray(build_preamble(len(head) + len(payloads)))
+    for kind, payload in head:
+        out += build_section(kind, payload, len(out))
+    for payload in payloads:
+        out += build_section(SectionKind.DATA.value, payload, len(out))
+    return bytes(out)
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file + rename: never a partial file at ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _umask_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+__all__ = ["StreamingWriter", "encode_file", "encode_tensor_payload", "plan_entry", "write_atomic", "DType"]

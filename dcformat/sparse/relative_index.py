@@ -1,0 +1,132 @@
+"""Relative sparse indexing with filler escapes (spec §5.3).
+
+A matrix is split into rows (``shape[0]``) of ``cols`` entries. Each row stores
+its kept entries in column order. Per entry, one *gap symbol* says how far it
+is from the previous entry of the same row (or from the row start):
+
+* symbol ``s`` in ``1 .. 2**b - 1``: skip ``s - 1`` zeros, then the entry;
+* symbol ``0`` (the filler): skip ``2**b - 1`` zeros, no entry.
+
+So a gap that does not fit in ``b`` bits becomes a run of fillers followed by
+one entry, as in the paper's Fig. 2, but fillers carry no value: they cost a
+gap symbol only, never a codebook index. Row counts (entries per row, fillers
+excluded) give CSR's ``indptr`` directly, so any row is reachable without
+walking the tensor from its start.
+
+Everything here is vectorised: no Python loop runs per entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import SparseIndexError
+
+
+@dataclass(frozen=True)
+class SparseStreams:
+    """The three symbol sequences of a sparse tensor, plus the flat order of its entries."""
+
+    counts: np.ndarray  # uint32[rows]: entries per row (fillers excluded)
+    gaps: np.ndarray  # uint32[nnz + n_fillers]: gap symbols, 0 = filler
+    positions: np.ndarray  # int64[nnz]: flat C-order positions of the entries, ascending
+
+    @property
+    def n_fillers(self) -> int:
+        return int(self.gaps.size - self.positions.size)
+
+
+def matrix_shape(shape: tuple[int, ...]) -> tuple[int, int]:
+    """Rows and columns of a tensor seen as a matrix: (shape[0], prod(shape[1:])); ndim <= 1 is one row."""
+    if len(shape) <= 1:
+        n = 1
+        for d in shape:
+            n *= int(d)
+        return 1, n
+    cols = 1
+    for d in shape[1:]:
+        cols *= int(d)
+    return int(shape[0]), cols
+
+
+def encode_positions(positions: np.ndarray, rows: int, cols: int, index_bits: int) -> SparseStreams:
+    """Turn ascending flat positions of kept entries into row counts and gap symbols."""
+    positions = np.asarray(positions, dtype=np.int64)
+    nnz = positions.size
+    if nnz == 0:
+        return SparseStreams(np.zeros(rows, np.uint32), np.zeros(0, np.uint32), positions)
+    row = positions // cols
+    col = positions - row * cols
+    counts = np.bincount(row, minlength=rows).astype(np.uint32)
+    prev_col = np.empty(nnz, np.int64)
+    prev_col[0] = -1
+    prev_col[1:] = col[:-1]
+    row_start = np.ones(nnz, bool)
+    row_start[1:] = row[1:] != row[:-1]
+    prev_col[row_start] = -1
+    skip = col - prev_col - 1  # zeros between this entry and the previous one of its row
+    stride = (1 << index_bits) - 1
+    n_esc = skip // stride
+    rem = skip - n_esc * stride
+    total = nnz + int(n_esc.sum())
+    gaps = np.zeros(total, np.uint32)  # fillers are symbol 0
+    real_at = np.arange(nnz, dtype=np.int64) + np.cumsum(n_esc)
+    gaps[real_at] = (rem + 1).astype(np.uint32)
+    return SparseStreams(counts, gaps, positions)
+
+
+def decode_positions(
+    counts: np.ndarray,
+    gaps: np.ndarray,
+    cols: int,
+    index_bits: int,
+    *,
+    tensor: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rebuild CSR ``(indptr, indices)`` from row counts and gap symbols, validating every position.
+
+    Raises :class:`SparseIndexError` if the symbols do not describe exactly
+    ``sum(counts)`` entries, if fillers trail the last entry, or if any entry
+    falls at or beyond column ``cols`` of its row.
+    """
+    rows = counts.size
+    indptr = np.zeros(rows + 1, np.int64)
+    np.cumsum(counts, dtype=np.int64, out=indptr[1:])
+    nnz = int(indptr[-1])
+    real = gaps != 0
+    real_at = np.flatnonzero(real)
+    if real_at.size != nnz:
+        raise SparseIndexError(
+            f"gap stream holds {real_at.size} entries but the row counts sum to {nnz}",
+            tensor=tensor,
+            field="gaps",
+        )
+    if nnz == 0:
+        if gaps.size:
+            raise SparseIndexError("fillers without a following entry", tensor=tensor, field="gaps")
+        return indptr, np.zeros(0, np.int64)
+    if real_at[-1] != gaps.size - 1:
+        raise SparseIndexError(
+            f"{gaps.size - 1 - int(real_at[-1])} fillers after the last entry", tensor=tensor, field="gaps"
+        )
+    stride = (1 << index_bits) - 1
+    advance = gaps.astype(np.int64)
+    advance[~real] = stride
+    cursor = np.cumsum(advance)  # columns advanced since the start of the stream
+    at_entry = cursor[real_at]
+    # Each row restarts at column 0: subtract the cursor value after the previous row's last entry.
+    before = np.zeros(nnz + 1, np.int64)
+    before[1:] = at_entry
+    row_of_entry = np.repeat(np.arange(rows, dtype=np.int64), counts.astype(np.int64))
+    indices = at_entry - before[indptr[row_of_entry]] - 1
+    nonempty = np.flatnonzero(counts)
+    last = indices[indptr[nonempty + 1] - 1]
+    bad = np.flatnonzero(last >= cols)
+    if bad.size:
+        r = int(nonempty[bad[0]])
+        raise SparseIndexError(
+            f"row {r}: column index {int(last[bad[0]])} >= n_cols {cols}", tensor=tensor, field="gaps"
+        )
+    return indptr, indices
