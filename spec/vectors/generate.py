@@ -1,0 +1,260 @@
+"""Generate the golden (valid) test vectors of spec/FORMAT.md.
+
+Provenance: written for dcformat; every input is seeded, so running this again
+on any machine gives the same bytes (tests/test_vectors.py checks that the
+library still decodes each file to its expected arrays and that the encoder
+still writes the same bytes for the encoder-made vectors).
+
+Usage:  python spec/vectors/generate.py            (rewrites spec/vectors/)
+        python spec/vectors/generate.py --check    (exit 1 if anything would change)
+
+Naming: v-<encoding>-<feature>.dcf, with <name>.npz holding the expected arrays
+(np.load(..., allow_pickle=False)) and MANIFEST.json the SHA-256 of both files,
+the settings used and what the vector covers. Vectors marked "handmade" hold
+legal choices the encoder never makes; they are assembled here field by field
+from the spec, not by the encoder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))
+
+import dcformat  # noqa: E402
+from dcformat import CompressionConfig  # noqa: E402
+from dcformat.binary import varint  # noqa: E402
+from dcformat.container.format import SIGNATURE  # noqa: E402
+from dcformat.container.sections import build_section  # noqa: E402
+from dcformat.entropy.bitpack import pack_bits  # noqa: E402
+from dcformat.entropy.huffman import huffman_encode  # noqa: E402
+
+
+def rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def tiny_sparse() -> dict[str, np.ndarray]:
+    """A 3x8 matrix with an emptied row and a long gap, small enough to dump in hex."""
+    w = np.zeros((3, 8), np.float32)
+    w[0, [0, 1, 7]] = [0.5, -0.25, 0.5]
+    w[2, [5]] = [-0.25]
+    return {"fc": w}
+
+
+def conv_and_fc(seed: int) -> dict[str, np.ndarray]:
+    r = rng(seed)
+    return {
+        "conv1.weight": (r.standard_normal((8, 3, 3, 3)) * 0.2).astype(np.float32),
+        "conv1.bias": r.standard_normal(8).astype(np.float32),
+        "fc1.weight": (r.standard_normal((20, 72)) * 0.1).astype(np.float32),
+        "fc1.bias": r.standard_normal(20).astype(np.float32),
+    }
+
+
+def all_dtypes() -> dict[str, np.ndarray]:
+    r = rng(3)
+    out = {}
+    for dt in ("f4", "f2", "f8", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8"):
+        info = np.iinfo(dt) if dt[0] in "iu" else None
+        if info is None:
+            a = r.standard_normal((2, 3)).astype(dt)
+            a.flat[0], a.flat[1], a.flat[2] = np.nan, -np.inf, -0.0
+        else:
+            a = np.array([[info.min, info.max, 0], [1, 2, 3]], dt)
+        out[f"raw.{np.dtype(dt).name}"] = a
+    out["raw.bool"] = np.array([True, False, True])
+    return out
+
+
+def gap_edges() -> dict[str, np.ndarray]:
+    """b = 3: skips of 6, 7, 8 and 15 zeros around the filler stride 2**3 - 1 = 7, in a 4-D conv weight."""
+    w = np.zeros((4, 2, 3, 4), np.float32)  # 4 rows x 24 columns
+    flat = w.reshape(4, 24)
+    flat[0, [6, 14, 23]] = [1.0, 2.0, 3.0]  # skip 6, 7, 8
+    flat[1, [15]] = [4.0]  # skip 15 = 2 fillers + symbol 2
+    flat[2, :] = 5.0  # full row
+    flat[3, [7, 8]] = [6.0, 7.0]
+    return {"conv.weight": w}
+
+
+def edge_shapes() -> dict[str, np.ndarray]:
+    return {
+        "scalar": np.array(2.5, np.float32),
+        "empty.rows": np.zeros((0, 5), np.float32),
+        "empty.cols": np.zeros((5, 0), np.float32),
+        "one": np.array([[0.75]], np.float32),
+        "zero.rows": np.zeros((3, 4), np.float32),
+        "one.value": np.array([[0.5, 0, 0.5], [0, 0.5, 0]], np.float32),
+    }
+
+
+def handmade_file(sections: list[tuple[bytes, bytes]], *, minor: int = 0, flags: int = 0) -> bytes:
+    """Assemble a file from raw section payloads (spec §2, §3), bypassing the encoder."""
+    head = struct.pack("<HHII", 1, minor, flags, len(sections))
+    out = bytearray(SIGNATURE + head + struct.pack("<I", zlib.crc32(head)))
+    for kind, payload in sections:
+        out += build_section(kind, payload, len(out))
+    return bytes(out)
+
+
+def table(entries: list[tuple[str, int, int, tuple[int, ...]]]) -> bytes:
+    out = [varint(len(entries))]
+    for name, dtype, enc, shape in entries:
+        raw = name.encode()
+        out += [varint(len(raw)), raw, bytes([dtype, enc, len(shape)])] + [varint(d) for d in shape]
+    return b"".join(out)
+
+
+def huffman_stream(symbols: np.ndarray, lengths: list[int]) -> bytes:
+    lw = max(lengths).bit_length()
+    data, _ = huffman_encode(np.asarray(symbols), np.asarray(lengths, np.uint8))
+    return bytes([1, lw]) + varint(len(lengths)) + varint(len(data)) + pack_bits(np.array(lengths), lw) + data
+
+
+def nonoptimal_huffman() -> tuple[bytes, dict[str, np.ndarray]]:
+    """SPARSE tensor whose streams use legal but non-optimal Huffman tables, a CONSTANT and a FIXED wider than needed."""
+    codebook = np.array([-1.0, 0.5, 2.0], np.float32)
+    rows_cols = (2, 20)
+    counts = np.array([3, 2])
+    # b = 2 (stride 3): row 0 entries at 0, 4, 19 ; row 1 entries at 1, 2
+    # row 0: col 0 -> 1; col 4: skip 3 -> filler + 1; col 19: skip 14 -> 4 fillers + (14 % 3) + 1 = 3
+    gaps = np.array([1, 0, 1, 0, 0, 0, 0, 3, 2, 1])
+    values = np.array([0, 1, 2, 2, 0])
+    payload = bytes([3, 2]) + varint(3) + codebook.tobytes()
+    payload += bytes([0, 7]) + pack_bits(counts, 7)  # FIXED width 7 (encoder would use 2)
+    payload += varint(5)  # n_fillers
+    payload += huffman_stream(gaps, [3, 1, 3, 2])  # complete, not optimal for these counts
+    payload += huffman_stream(values, [1, 2, 2])
+    data = handmade_file([(b"TABL", table([("w", 1, 2, rows_cols)])), (b"DATA", payload)])
+    w = np.zeros(rows_cols, np.float32)
+    w[0, [0, 4, 19]] = codebook[[0, 1, 2]]
+    w[1, [1, 2]] = codebook[[2, 0]]
+    return data, {"w": w}
+
+
+def future_minor_and_ancillary() -> tuple[bytes, dict[str, np.ndarray]]:
+    """Version 1.7 with an ignorable flag bit and an unknown ancillary section: a 1.0 reader must accept it."""
+    w = np.arange(6, dtype=np.int16).reshape(2, 3)
+    raw = bytes([0]) + bytes(7) + w.astype("<i2").tobytes()
+    data = handmade_file(
+        [(b"TABL", table([("counter", 5, 0, (2, 3))])), (b"zNOT", b"ignored by 1.0 readers"), (b"DATA", raw)],
+        minor=7,
+        flags=1 << 20,
+    )
+    return data, {"counter": w}
+
+
+def dense_constant_zero_sign() -> tuple[bytes, dict[str, np.ndarray]]:
+    """DENSE with a CONSTANT value stream, and a DENSE codebook holding both -0.0 and +0.0."""
+    a = np.full((3, 3), 0.125, np.float32)
+    b = np.array([-0.0, 0.0, -0.0, 1.0], np.float32)
+    return dcformat.encode({"a": a, "b": b}, config=CompressionConfig(encoding="dense", code_bits=2)), {"a": a, "b": b}
+
+
+ENCODER_VECTORS = {
+    "v-sparse-tiny": (tiny_sparse, {"density": None, "code_bits": 2, "index_bits": 2}, None,
+                      "SPARSE, Huffman streams, emptied row, fillers (b=2); the worked example"),
+    "v-sparse-fixed": (tiny_sparse, {"density": None, "code_bits": 2, "index_bits": 2, "huffman": False}, None,
+                       "SPARSE in the paper's fixed-width layout (FIXED q, FIXED b)"),
+    "v-sparse-kmeans": (lambda: conv_and_fc(1), {}, {"model": "conv_and_fc", "seed": 1},
+                        "default settings: conv 8/8 bits at 35 %, FC 5/5 bits at 10 %, k-means, raw biases"),
+    "v-sparse-random-init": (lambda: conv_and_fc(2), {"init": "random", "seed": 5, "code_bits": 3}, None,
+                             "SPARSE with Forgy initialisation, 3-bit codes"),
+    "v-sparse-gap-edges": (gap_edges, {"density": None, "code_bits": 3, "index_bits": 3}, None,
+                           "gaps of exactly 2^b-1, 2^b, 2^b+1 and two fillers, a full row, 4-D shape"),
+    "v-sparse-f16": (lambda: {k: v.astype(np.float16) for k, v in conv_and_fc(4).items()}, {"code_bits": 4}, None,
+                     "float16 tensors: codebook rounded through float16"),
+    "v-dense-huffman": (lambda: {"emb": (rng(5).standard_normal((16, 12)) * 0.3).astype(np.float32)},
+                        {"encoding": "dense", "code_bits": 4}, None, "DENSE (quantized, not pruned), Huffman values"),
+    "v-dense-fixed": (lambda: {"emb": (rng(5).standard_normal((16, 12)) * 0.3).astype(np.float32)},
+                      {"encoding": "dense", "code_bits": 4, "huffman": False}, None, "DENSE, FIXED(q) values"),
+    "v-raw-dtypes": (all_dtypes, {"encoding": "raw"}, None, "RAW of every dtype incl. NaN, -Inf, -0.0, int extremes"),
+    "v-raw-zstd": (lambda: {"big": np.tile(np.arange(64, dtype=np.float32), 64)},
+                   {"encoding": "raw", "raw_compression": "zstd"}, None, "RAW with a zstd frame"),
+    "v-edge-shapes": (edge_shapes, {"encoding": "sparse", "density": None, "code_bits": 1, "index_bits": 1}, None,
+                      "scalar, empty tensors, 1x1, an all-zero matrix (K=0), one value (K=1, CONSTANT streams)"),
+}
+
+META = {"description": "metadata vector", "unicode": "权重 ✓", "nested": {"list": [1, 2.5, None, True]}}
+
+
+def build_all() -> dict[str, tuple[bytes, dict[str, np.ndarray], dict]]:
+    out = {}
+    for name, (make, settings, _, note) in ENCODER_VECTORS.items():
+        tensors = make()
+        data = dcformat.encode(tensors, config=CompressionConfig(**settings))
+        expected = dcformat.decode(data)  # recorded once; later runs must match these bytes
+        out[name] = (data, expected, {"settings": settings, "covers": note, "encoder": True})
+    tensors = tiny_sparse()
+    data = dcformat.encode(tensors, config=CompressionConfig(density=None, code_bits=2, index_bits=2), metadata=META)
+    out["v-meta"] = (data, tensors, {"settings": {"density": None, "code_bits": 2, "index_bits": 2}, "metadata": META,
+                                     "covers": "META section with nested JSON and non-ASCII text", "encoder": True})
+    for name, make, note in [
+        ("v-handmade-nonoptimal-huffman", nonoptimal_huffman,
+         "handmade: non-optimal complete Huffman tables, a FIXED stream wider than needed, filler runs"),
+        ("v-handmade-minor7-ancillary", future_minor_and_ancillary,
+         "handmade: minor version 7, ignorable flag bit 20, unknown ancillary section zNOT"),
+        ("v-dense-constant-signed-zero", dense_constant_zero_sign,
+         "DENSE with a CONSTANT stream and a codebook holding -0.0 and +0.0"),
+    ]:
+        data, expected = make()
+        out[name] = (data, expected, {"covers": note, "encoder": name.startswith("v-dense")})
+    return out
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    return buf.getvalue()
+
+
+def main(check: bool = False) -> int:
+    vectors = build_all()
+    manifest = {}
+    changed = []
+    for name, (data, expected, info) in sorted(vectors.items()):
+        exp = npz_bytes(expected)
+        entry = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), **info}
+        manifest[name + ".dcf"] = entry
+        for path, content in ((HERE / f"{name}.dcf", data), (HERE / f"{name}.npz", None)):
+            if content is None:
+                # npz archives embed timestamps; compare arrays, not bytes
+                if path.exists():
+                    with np.load(path, allow_pickle=False) as old:
+                        same = set(old.files) == set(expected) and all(
+                            old[k].dtype == expected[k].dtype and old[k].tobytes() == np.asarray(expected[k]).tobytes()
+                            for k in expected
+                        )
+                    if same:
+                        continue
+                changed.append(path.name)
+                if not check:
+                    path.write_bytes(exp)
+                continue
+            if not path.exists() or path.read_bytes() != content:
+                changed.append(path.name)
+                if not check:
+                    path.write_bytes(content)
+    text = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    mpath = HERE / "MANIFEST.json"
+    if not mpath.exists() or mpath.read_text() != text:
+        changed.append(mpath.name)
+        if not check:
+            mpath.write_text(text)
+    for c in changed:
+        print(("would change: " if check else "wrote: ") + c)
+    return 1 if (check and changed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(check="--check" in sys.argv))
