@@ -1,0 +1,79 @@
+"""Decode speed: whole-file decode to dense float32 vs np.load of the same weights as .npy, and entries/s.
+
+Run:  python benchmarks/bench_decode.py [--repeat 5]
+
+Both sides run alternately in this one process on the same decoded weights (so drift on a shared machine hits both);
+the best of --repeat runs is reported. Goals (issue 2): decode <= 2x np.load; >= 50 M entries/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import dcformat  # noqa: E402
+from dcformat import CompressionConfig  # noqa: E402
+
+
+def best_of(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def case(label: str, tensors: dict[str, np.ndarray], cfg: CompressionConfig, repeat: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        dc = Path(tmp) / "m.dc"
+        dcformat.save(dc, tensors, config=cfg)
+        decoded = dcformat.load(dc)
+        npys = {}
+        for k, v in decoded.items():
+            p = Path(tmp) / f"{k}.npy"
+            np.save(p, v)
+            npys[k] = p
+        with dcformat.open(dc) as f:
+            entries = sum(f.info(k).nnz + f.info(k).n_fillers for k in f.keys() if f.info(k).encoding == "sparse")
+        t_npy, t_dc = [], []
+        for _ in range(repeat):  # alternate the two sides
+            t_npy.append(best_of(lambda: [np.load(p, allow_pickle=False) for p in npys.values()], 1))
+            t_dc.append(best_of(lambda: dcformat.load(dc), 1))
+        t_npy, t_dc = min(t_npy), min(t_dc)
+        with dcformat.open(dc) as f:
+            t_csr = best_of(lambda: [f.csr(k) for k in f.keys()], repeat)
+        print(
+            f"{label:<28} load .dc {t_dc * 1e3:8.1f} ms  np.load {t_npy * 1e3:8.1f} ms  ratio {t_dc / t_npy:5.2f}x  "
+            f"entries {entries:>10,}  dense decode {entries / t_dc / 1e6:6.1f} M entries/s  "
+            f"CSR decode {entries / t_csr / 1e6:6.1f} M entries/s"
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    case("4096x4096 FC at 10 %", {"fc": (rng.standard_normal((4096, 4096)) * 0.02).astype(np.float32)},
+         CompressionConfig(density=0.1), args.repeat)
+    lenet = {
+        "ip1.weight": (rng.standard_normal((300, 784)) * 0.05).astype(np.float32),
+        "ip2.weight": (rng.standard_normal((100, 300)) * 0.05).astype(np.float32),
+        "ip3.weight": (rng.standard_normal((10, 100)) * 0.05).astype(np.float32),
+    }
+    case("LeNet-300-100 shapes at 8 %", lenet, CompressionConfig(density=0.08, code_bits=6), args.repeat)
+    conv = {f"conv{i}.weight": (rng.standard_normal((256, 256, 3, 3)) * 0.02).astype(np.float32) for i in range(4)}
+    case("4 conv 256x256x3x3 at 35 %", conv, CompressionConfig(), args.repeat)
+
+
+if __name__ == "__main__":
+    main()
