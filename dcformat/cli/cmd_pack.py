@@ -1,0 +1,333 @@
+"""``dcformat pack``: compress a model file (or the authors' legacy .net file) into a .dc file.
+
+Tensors are read and written one at a time (peak memory: the largest tensor
+plus what the encoder needs for it), except from ONNX and PyTorch files,
+which those libraries load whole. ``--jobs N`` compresses in N worker
+processes and writes results in input order, so the output is byte-identical
+to ``--jobs 1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from . import InputError, UsageError
+from .progress import enabled, track
+
+CONFIG_FIELDS = ("encoding", "density", "threshold", "code_bits", "index_bits", "init", "huffman",
+                 "raw_compression", "seed", "overrides")
+_NONE_WORDS = ("none", "null", "off")
+
+CONFIG_HELP = """\
+config file (--config, TOML or JSON): top-level keys are the settings below; the
+[overrides] table maps name patterns (fnmatch, later patterns win) to settings:
+
+  code_bits = 5            # codebook of at most 2**5 shared values
+  density = 0.1            # keep 10% of the weights ("auto": per role, "none": no pruning)
+  [overrides."*.bias"]
+  encoding = "raw"
+  [overrides."features.0.*"]
+  code_bits = 8
+  index_bits = 8
+
+Command-line options override the file's top-level settings.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "pack",
+        help="compress a model file (.npz, .safetensors, .onnx, .pt/.pth/.bin) into a .dc file",
+        description="Compress every tensor of a model file the Deep Compression way: prune small weights, "
+        "cluster the rest into a codebook, store positions as relative indices, Huffman-code the streams. "
+        "Weight matrices and conv kernels are compressed; other tensors (biases, norms, integer tensors) are "
+        "stored exactly. Defaults follow the paper: 8-bit codes for conv, 5-bit for fully-connected layers.",
+        epilog=CONFIG_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input", metavar="IN", help="model file: .npz, .safetensors, .onnx, .pt/.pth/.bin, or .net with --legacy-prototxt")
+    p.add_argument("-o", "--output", metavar="OUT.dc", help="output file (default: IN with suffix .dc)")
+    p.add_argument("--from", dest="input_format", choices=("npz", "safetensors", "onnx", "torch", "dc"),
+                   help="input format, if the file name does not tell it")
+    g = p.add_argument_group("compression settings")
+    g.add_argument("--density", metavar="D", help="fraction of weights to keep, e.g. 0.1; 'auto' (default: "
+                   "0.35 conv, 0.10 FC) or 'none' (no pruning)")
+    g.add_argument("--threshold", metavar="T", type=float, help="prune weights with |w| < T instead of using a density")
+    g.add_argument("--code-bits", type=int, metavar="Q", help="codebook size 2**Q (default 8 conv, 5 FC)")
+    g.add_argument("--index-bits", type=int, metavar="B", help="bits per relative index (default 8 conv, 5 FC)")
+    g.add_argument("--init", choices=("linear", "density", "random"), help="k-means initialisation (default linear, as in the paper)")
+    g.add_argument("--no-huffman", dest="huffman", action="store_false", default=None,
+                   help="write streams at fixed width (the paper's P+Q layout)")
+    g.add_argument("--encoding", choices=("auto", "sparse", "dense", "raw"), help="force one encoding for all float tensors")
+    g.add_argument("--raw-compression", choices=("none", "zstd"), help="zstd-compress tensors stored raw")
+    g.add_argument("--seed", type=int, help="seed for --init random (default 0)")
+    g.add_argument("--config", metavar="FILE", help="settings and per-layer overrides from a TOML or JSON file")
+    g.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATTERN:KEY=VALUE[,KEY=VALUE]",
+                   help="per-layer setting, e.g. 'fc1.*:code_bits=4,index_bits=4' (repeatable; later wins)")
+    p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE", help="add a metadata string (repeatable)")
+    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="compress in N processes (same output bytes)")
+    p.add_argument("--legacy-prototxt", metavar="PROTOTXT",
+                   help="IN is a Deep Compression .net file (Han et al.'s release) described by this Caffe prototxt; "
+                   "converted losslessly")
+    p.set_defaults(func=run)
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+def _parse_value(key: str, text: str) -> Any:
+    """A command-line value for ``key``, typed like the CompressionConfig field."""
+    low = text.strip().lower()
+    if key in ("density", "threshold", "code_bits", "index_bits") and low in _NONE_WORDS:
+        return None
+    if key == "density" and low == "auto":
+        return "auto"
+    try:
+        if key in ("density", "threshold"):
+            return float(text)
+        if key in ("code_bits", "index_bits", "seed"):
+            return int(text)
+    except ValueError:
+        raise UsageError(f"{key}: {text!r} is not a number") from None
+    if key == "huffman":
+        if low in ("true", "yes", "on", "1"):
+            return True
+        if low in ("false", "no", "off", "0"):
+            return False
+        raise UsageError(f"huffman: {text!r} is not true/false")
+    return text
+
+
+def _normalise(values: dict[str, Any], where: str) -> dict[str, Any]:
+    unknown = set(values) - set(CONFIG_FIELDS)
+    if unknown:
+        raise UsageError(f"{where}: unknown setting(s) {sorted(unknown)}; known: {', '.join(CONFIG_FIELDS)}")
+    out = dict(values)
+    for key in ("density", "threshold", "code_bits", "index_bits"):
+        if isinstance(out.get(key), str):
+            out[key] = _parse_value(key, out[key])
+    return out
+
+
+def _toml() -> Any:
+    """tomllib (Python 3.11+) or the tomli backport; JSON config files need neither."""
+    try:
+        import tomllib  # noqa: PLC0415
+
+        return tomllib
+    except ImportError:
+        try:
+            import tomli  # noqa: PLC0415
+
+            return tomli
+        except ImportError:
+            raise UsageError("TOML config files need Python 3.11+ or 'pip install tomli'; or use a .json config") from None
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    """Settings from a TOML (default) or JSON (``.json``) file."""
+    data = Path(path).read_bytes()
+    try:
+        if path.lower().endswith(".json"):
+            doc = json.loads(data.decode("utf-8"))
+        else:
+            doc = _toml().loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError and TOMLDecodeError are ValueErrors
+        raise UsageError(f"config file {path}: {exc}") from None
+    if not isinstance(doc, dict):
+        raise UsageError(f"config file {path}: the top level must be a table/object")
+    doc = _normalise(doc, f"config file {path}")
+    overrides = doc.get("overrides", {})
+    if not isinstance(overrides, dict) or not all(isinstance(v, dict) for v in overrides.values()):
+        raise UsageError(f"config file {path}: overrides must map name patterns to tables of settings")
+    doc["overrides"] = {pat: _normalise(v, f"config file {path}, override {pat!r}") for pat, v in overrides.items()}
+    return doc
+
+
+def _parse_set(spec: str) -> tuple[str, dict[str, Any]]:
+    pattern, sep, rest = spec.rpartition(":")
+    if not sep or not pattern or not rest:
+        raise UsageError(f"--set {spec!r}: expected PATTERN:KEY=VALUE[,KEY=VALUE]")
+    values = {}
+    for item in rest.split(","):
+        key, eq, val = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not eq or key not in CONFIG_FIELDS or key == "overrides":
+            raise UsageError(f"--set {spec!r}: {item!r} is not KEY=VALUE with a known key")
+        values[key] = _parse_value(key, val)
+    return pattern, values
+
+
+def build_config(args: argparse.Namespace, extra_overrides: dict[str, dict[str, Any]] | None = None):
+    """CompressionConfig from defaults < --config file < command-line options; overrides appended in order."""
+    from dcformat import CompressionConfig  # noqa: PLC0415
+
+    settings: dict[str, Any] = read_config_file(args.config) if args.config else {}
+    overrides: dict[str, dict[str, Any]] = dict(settings.pop("overrides", {}))
+    if args.density is not None:
+        settings["density"] = _parse_value("density", args.density)
+    for key in ("threshold", "code_bits", "index_bits", "init", "huffman", "encoding", "raw_compression", "seed"):
+        value = getattr(args, key)
+        if value is not None:
+            settings[key] = value
+    if settings.get("threshold") is not None:
+        if settings.get("density") not in (None, "auto"):
+            raise UsageError("set either a density or a threshold, not both")
+        settings["density"] = None  # a threshold replaces the default density
+    for spec in args.overrides:
+        pattern, values = _parse_set(spec)
+        overrides.pop(pattern, None)  # re-inserting moves it last: later wins
+        overrides[pattern] = {**overrides.get(pattern, {}), **values}
+    for pattern, values in (extra_overrides or {}).items():
+        overrides.pop(pattern, None)
+        overrides[pattern] = values
+    try:
+        return CompressionConfig(**settings, overrides=overrides)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _metadata(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any] | None:
+    meta = dict(base)
+    for item in args.meta:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise UsageError(f"--meta {item!r}: expected KEY=VALUE")
+        meta[key] = value
+    return meta or None
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def _encode_in_worker(name: str, array: Any, config: Any) -> bytes:
+    """Runs in a worker process (top level so it can be sent there)."""
+    from dcformat.container.writer import encode_tensor_payload  # noqa: PLC0415
+
+    return encode_tensor_payload(name, array, config)
+
+
+def write_dc(output: str, items, specs, *, config, metadata, graph, jobs: int, show: bool) -> None:
+    """Stream ``items`` (an iterable of (name, array) in ``specs`` order) into a .dc file."""
+    from dcformat.container.writer import StreamingWriter  # noqa: PLC0415
+
+    try:
+        writer = StreamingWriter(output, specs, config=config, metadata=metadata, graph=graph)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    with writer:
+        progress = track(items, total=len(specs), desc="pack", show=show)
+        try:
+            if jobs <= 1:
+                for name, array in progress:
+                    writer.add(name, array)
+                return
+            import multiprocessing  # noqa: PLC0415
+            from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+
+            import numpy as np  # noqa: PLC0415
+
+            planned = {n: (tuple(shape), np.dtype(dtype)) for n, shape, dtype in specs}
+            window: deque = deque()
+            with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+                for name, array in progress:
+                    array = np.asarray(array)
+                    if (array.shape, array.dtype) != planned.get(name):
+                        raise InputError(f"tensor {name!r}: got {array.dtype}{array.shape}, planned {planned.get(name)}")
+                    window.append((name, pool.submit(_encode_in_worker, name, array, config)))
+                    del array
+                    while len(window) >= 2 * jobs:  # bounded: at most 2*jobs tensors in flight
+                        done_name, fut = window.popleft()
+                        writer.add_payload(done_name, fut.result())
+                while window:
+                    done_name, fut = window.popleft()
+                    writer.add_payload(done_name, fut.result())
+        except ValueError as exc:
+            from dcformat.errors import FormatError  # noqa: PLC0415
+
+            if isinstance(exc, FormatError):
+                raise
+            raise InputError(str(exc)) from None
+
+
+def _check_output(input_path: str, output: str) -> None:
+    if os.path.exists(output) and os.path.samefile(input_path, output):
+        raise UsageError(f"output {output} is the input file")
+    if os.path.isdir(output):
+        raise UsageError(f"output {output} is a directory")
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    output = args.output or str(Path(args.input).with_suffix(".dc"))
+    _check_output(args.input, output)
+    quiet = getattr(args, "quiet", False)
+    if args.legacy_prototxt:
+        return _run_legacy(args, output, quiet)
+    from ..io.sources import open_source  # noqa: PLC0415
+
+    config = build_config(args)  # settings errors (exit 2) before reading anything
+    source = open_source(args.input, args.input_format)
+    try:
+        names = source.keys()
+        specs = []
+        for name in names:
+            shape, dtype = source.spec(name)
+            specs.append((name, shape, dtype))
+        items = ((name, source.tensor(name)) for name in names)
+        write_dc(output, items, specs, config=config, metadata=_metadata(args, source.metadata),
+                 graph=source.graph, jobs=args.jobs, show=enabled(quiet))
+    finally:
+        source.close()
+    _summary(args.input, output, len(specs), quiet)
+    return 0
+
+
+def _run_legacy(args: argparse.Namespace, output: str, quiet: bool) -> int:
+    from ..legacy.convert import load_legacy  # noqa: PLC0415
+    from ..errors import UnsupportedFeatureError  # noqa: PLC0415
+    from ..legacy.graph import caffe_graph  # noqa: PLC0415
+
+    lossy = [flag for flag, v in (("--density", args.density), ("--threshold", args.threshold),
+             ("--code-bits", args.code_bits), ("--encoding", args.encoding), ("--config", args.config),
+             ("--set", args.overrides)) if v]
+    if lossy:
+        raise UsageError(f"{lossy[0]} cannot be used with --legacy-prototxt: the conversion is lossless; "
+                         "re-pack the resulting .dc file to compress it further")
+    model = load_legacy(args.input, args.legacy_prototxt)
+    overrides = model.overrides(index_bits=args.index_bits or 4)
+    args.index_bits = None  # applied per layer above
+    config = build_config(args, extra_overrides=overrides)
+    tensors = model.tensors()
+    try:
+        graph = caffe_graph(model.net, [n for n, _ in tensors])
+    except UnsupportedFeatureError as exc:
+        graph = None
+        if not quiet:
+            print(f"note: weights converted without a graph: {exc}", file=sys.stderr)
+    specs = [(n, a.shape, a.dtype) for n, a in tensors]
+    write_dc(output, iter(tensors), specs, config=config, metadata=_metadata(args, model.metadata()),
+             graph=graph, jobs=args.jobs, show=enabled(quiet))
+    _summary(args.input, output, len(specs), quiet)
+    return 0
+
+
+def _summary(input_path: str, output: str, n: int, quiet: bool) -> None:
+    if quiet:
+        return
+    a, b = os.path.getsize(input_path), os.path.getsize(output)
+    ratio = f"{a / b:.1f}x smaller" if b and a >= b else f"{b / a:.2f}x larger" if a else ""
+    print(f"packed {n} tensors: {input_path} ({a:,} bytes) -> {output} ({b:,} bytes, {ratio})")
+
+
+__all__ = ["register", "run", "build_config", "read_config_file", "write_dc"]
