@@ -87,16 +87,14 @@ def code_indices(values: np.ndarray, codebook: np.ndarray) -> np.ndarray:
 
 
 def _file_code_lengths(reader: Any, name: str) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The Huffman code lengths stored in the file, where the reader exposes them."""
-    inspect = getattr(reader, "_inspect", None)
-    if inspect is None:
-        return None, None
-    p = inspect(name)
+    """The Huffman code lengths stored in the file (None for streams that are not Huffman-coded)."""
+    streams = reader.streams(name)
 
-    def lengths(stream: Any) -> np.ndarray | None:
-        return None if stream is None else getattr(stream, "code_lengths", None)
+    def lengths(key: str) -> np.ndarray | None:
+        stream = streams.get(key)
+        return None if stream is None else stream.code_lengths
 
-    return lengths(getattr(p, "value_stream", None)), lengths(getattr(p, "gap_stream", None))
+    return lengths("values"), lengths("gaps")
 
 
 # ----------------------------------------------------------------------------- drawing

@@ -210,6 +210,15 @@ class DCFile:
         except FormatError as exc:
             raise _wrap(exc, name) from None
 
+    def streams(self, name: str) -> dict:
+        """Coding details of each symbol stream ("row_counts", "gaps", "values"): coding, sizes, Huffman code lengths.
+
+        Empty for raw tensors. Values are ``dcformat.entropy.streams.StreamInfo``.
+        """
+        p = self._inspect(name)
+        named = {"row_counts": p.count_stream, "gaps": p.gap_stream, "values": p.value_stream}
+        return {k: v for k, v in named.items() if v is not None}
+
     def info(self, name: str) -> TensorInfo:
         entry = self.entry(name)
         p = self._inspect(name)
