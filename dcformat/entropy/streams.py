@@ -1,0 +1,259 @@
+"""Symbol streams: one coding byte, then FIXED, HUFFMAN or CONSTANT data.
+
+A stream carries ``n`` symbols in ``[0, alphabet)``; both numbers come from the
+caller's context (tensor header), never from the stream. The writer picks the
+coding deterministically (smallest total bytes, ties to FIXED) and the reader
+validates every header field and table before it touches the payload, so no
+count read here makes the reader allocate or loop beyond the bytes present.
+
+Layout (all multi-byte integers are minimal LEB128 varints)::
+
+    coding  u8        0 FIXED | 1 HUFFMAN | 2 CONSTANT
+    FIXED:    width u8 (1..32), ceil(n*width/8) bytes of width-bit symbols
+    CONSTANT: symbol varint (< alphabet)
+    HUFFMAN:  lw u8 (1..5), T varint (2..alphabet), nbytes varint,
+              ceil(T*lw/8) bytes of lw-bit code lengths, nbytes of codewords
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field as _field
+
+import numpy as np
+
+from ..binary import Cursor, varint
+from ..errors import (
+    BitstreamError,
+    FormatError,
+    HuffmanTableError,
+    LimitError,
+    UnsupportedFeatureError,
+)
+from .bitpack import MAX_WIDTH, pack_bits, unpack_bits
+from .huffman import MAX_CODE_LEN, code_lengths, huffman_decode, huffman_encode, validate_lengths
+
+FIXED, HUFFMAN, CONSTANT = 0, 1, 2
+CODING_NAMES = {FIXED: "fixed", HUFFMAN: "huffman", CONSTANT: "constant"}
+MAX_ALPHABET = 1 << 32
+MAX_LW = 5  # bit_length(MAX_CODE_LEN)
+
+__all__ = ["StreamInfo", "read_stream", "skip_stream", "write_stream", "FIXED", "HUFFMAN", "CONSTANT"]
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """What a stream costs in the file, without decoding its payload."""
+
+    coding: str  # "fixed" | "huffman" | "constant"
+    nbytes: int  # whole stream, coding byte included
+    table_bytes: int  # Huffman code-length table (0 otherwise)
+    data_bytes: int  # payload: fixed-width symbols or codeword data
+    width: int | None = None  # FIXED only
+    code_lengths: np.ndarray | None = _field(default=None, repr=False, compare=False)  # HUFFMAN (T entries)
+    constant: int | None = None  # CONSTANT only
+
+
+def _rebased(cur: Cursor, field: str, err: FormatError, base: int) -> FormatError:
+    """Re-raise a buffer-relative error from bitpack/huffman at its absolute offset."""
+    at = base + (err.offset or 0)
+    return cur.error(type(err), field, err.reason, at=at)
+
+
+def _check_context(cur: Cursor, n: int, alphabet: int, field: str) -> None:
+    if not isinstance(n, (int, np.integer)) or n < 0:
+        raise cur.error(LimitError, field, f"symbol count {n} is not a non-negative integer")
+    if not 1 <= alphabet <= MAX_ALPHABET:
+        raise cur.error(LimitError, field, f"alphabet size {alphabet} outside 1..2**32")
+
+
+def _parse(cur: Cursor, n: int, alphabet: int, field: str) -> tuple[StreamInfo, memoryview, int]:
+    """Read and validate header and table; take the payload bytes.
+
+    Returns the info, the payload view and the payload's absolute offset.
+    """
+    _check_context(cur, n, alphabet, field)
+    start = cur.pos
+    at = cur.offset
+    coding = cur.u8(field)
+    if coding == FIXED:
+        at = cur.offset
+        width = cur.u8(field)
+        if not 1 <= width <= MAX_WIDTH:
+            raise cur.error(LimitError, field, f"FIXED width {width} outside 1..{MAX_WIDTH}", at=at)
+        nbytes = (n * width + 7) >> 3
+        base = cur.offset
+        payload = cur.take(nbytes, field)
+        info = StreamInfo("fixed", cur.pos - start, 0, nbytes, width=width)
+        return info, payload, base
+    if coding == CONSTANT:
+        at = cur.offset
+        sym = cur.varint(field)
+        if sym >= alphabet:
+            raise cur.error(
+                BitstreamError, field, f"CONSTANT symbol {sym} >= alphabet size {alphabet}", at=at
+            )
+        info = StreamInfo("constant", cur.pos - start, 0, 0, constant=sym)
+        return info, cur.take(0, field), cur.offset
+    if coding == HUFFMAN:
+        at = cur.offset
+        lw = cur.u8(field)
+        if not 1 <= lw <= MAX_LW:
+            raise cur.error(HuffmanTableError, field, f"length-field width {lw} outside 1..{MAX_LW}", at=at)
+        at = cur.offset
+        t = cur.varint(field)
+        if t < 2:
+            raise cur.error(HuffmanTableError, field, f"table has {t} entries; at least 2 are needed", at=at)
+        if t > alphabet:
+            raise cur.error(
+                HuffmanTableError,
+                field,
+                f"table has {t} entries but the alphabet has {alphabet} symbols",
+                at=at,
+            )
+        at_nbytes = cur.offset
+        data_bytes = cur.varint(field)
+        table_bytes = (t * lw + 7) >> 3
+        table_at = cur.offset
+        table = cur.take(table_bytes, field)  # bounds T by the bytes present before unpacking
+        try:
+            lengths = unpack_bits(table, t, lw).astype(np.uint8)
+            if lengths[-1] == 0:
+                raise HuffmanTableError(
+                    f"last table entry (symbol {t - 1}) is unused; the table must be trimmed",
+                    offset=table_bytes - 1,
+                )
+            validate_lengths(lengths)
+        except FormatError as err:
+            raise _rebased(cur, field, err, table_at) from None
+        if n > 8 * data_bytes:
+            raise cur.error(
+                LimitError,
+                field,
+                f"{n} symbols need at least {n} bits but nbytes is {data_bytes} ({8 * data_bytes} bits)",
+                at=at_nbytes,
+            )
+        base = cur.offset
+        payload = cur.take(data_bytes, field)
+        info = StreamInfo("huffman", cur.pos - start, table_bytes, data_bytes, code_lengths=lengths)
+        return info, payload, base
+    raise cur.error(UnsupportedFeatureError, field, f"unknown stream coding {coding}", at=at)
+
+
+def skip_stream(cur: Cursor, n: int, alphabet: int, field: str) -> StreamInfo:
+    """Validate header and table and step over the payload without decoding it.
+
+    FIXED symbols are not range-checked and Huffman codewords are not decoded
+    here; :func:`read_stream` does both.
+    """
+    info, _, _ = _parse(cur, n, alphabet, field)
+    return info
+
+
+def read_stream(cur: Cursor, n: int, alphabet: int, field: str) -> np.ndarray:
+    """Decode one stream of ``n`` symbols in ``[0, alphabet)`` at the cursor (uint32).
+
+    Every failure is a :class:`FormatError` subclass naming ``field`` and an
+    absolute byte offset.
+    """
+    info, payload, base = _parse(cur, n, alphabet, field)
+    try:
+        if info.coding == "constant":
+            return np.full(n, info.constant, dtype=np.uint32)
+        if info.coding == "fixed":
+            syms = unpack_bits(payload, n, info.width)
+            if info.width < 32 and alphabet >= 1 << info.width:
+                return syms
+            bad = np.flatnonzero(syms >= alphabet)
+            if bad.size:
+                i = int(bad[0])
+                raise BitstreamError(
+                    f"symbol {i} is {int(syms[i])} >= alphabet size {alphabet}", offset=(i * info.width) >> 3
+                )
+            return syms
+        return huffman_decode(payload, n, info.code_lengths)
+    except FormatError as err:
+        raise _rebased(cur, field, err, base) from None
+
+
+# ----------------------------------------------------------------------------
+# Writing
+# ----------------------------------------------------------------------------
+
+
+def _as_symbols(symbols: np.ndarray, alphabet: int) -> np.ndarray:
+    if not 1 <= alphabet <= MAX_ALPHABET:
+        raise ValueError(f"alphabet size {alphabet} outside 1..2**32")
+    syms = np.asarray(symbols)
+    if syms.ndim != 1:
+        syms = syms.reshape(-1)
+    if syms.size == 0:
+        return syms.astype(np.uint32)
+    if syms.dtype.kind not in "iu":
+        raise ValueError(f"symbols must be integers, got {syms.dtype}")
+    lo, hi = int(syms.min()), int(syms.max())
+    if lo < 0 or hi >= alphabet:
+        raise ValueError(f"symbols must lie in [0, {alphabet}), found [{lo}, {hi}]")
+    return syms
+
+
+def _fixed(syms: np.ndarray, width: int) -> bytes:
+    return bytes([FIXED, width]) + pack_bits(syms, width)
+
+
+def _huffman_plan(syms: np.ndarray, hi: int, budget: int) -> tuple[np.ndarray, int, int] | None:
+    """Code lengths, lw and total size for HUFFMAN, or None if it cannot beat ``budget`` bytes."""
+    t = hi + 1
+    if 3 + ((t + 7) >> 3) >= budget:  # the table alone (>= 1 bit per entry) is too big
+        return None
+    freqs = np.bincount(syms.astype(np.int64, copy=False), minlength=t)
+    if np.count_nonzero(freqs) > 1 << MAX_CODE_LEN:
+        return None
+    lengths = code_lengths(freqs, MAX_CODE_LEN)
+    lw = int(lengths.max()).bit_length()
+    bits = int(np.dot(freqs.astype(np.int64), lengths.astype(np.int64)))
+    data_bytes = (bits + 7) >> 3
+    size = 2 + len(varint(t)) + len(varint(data_bytes)) + ((t * lw + 7) >> 3) + data_bytes
+    return lengths, lw, size
+
+
+def write_stream(
+    symbols: np.ndarray, alphabet: int, *, mode: str = "auto", width: int | None = None
+) -> bytes:
+    """Serialise symbols in ``[0, alphabet)`` as one stream.
+
+    ``mode="fixed"`` writes FIXED with the given ``width`` (the paper's fixed
+    code/index widths). ``mode="auto"`` writes CONSTANT for n == 0 or one
+    distinct symbol, else the smaller of HUFFMAN and FIXED(bit_length(max)),
+    ties going to FIXED. Output is a pure function of the inputs.
+    """
+    syms = _as_symbols(symbols, alphabet)
+    n = syms.size
+    if mode == "fixed":
+        if width is None or not 1 <= width <= MAX_WIDTH:
+            raise ValueError(f"mode='fixed' needs a width in 1..{MAX_WIDTH}, got {width}")
+        if n and int(syms.max()) >> width:
+            raise ValueError(f"symbol {int(syms.max())} does not fit in {width} bits")
+        return _fixed(syms, width)
+    if mode != "auto":
+        raise ValueError(f"unknown mode {mode!r}")
+    if width is not None:
+        raise ValueError("width is only used with mode='fixed'")
+    if n == 0:
+        return bytes([CONSTANT]) + varint(0)
+    lo, hi = int(syms.min()), int(syms.max())
+    if lo == hi:
+        return bytes([CONSTANT]) + varint(lo)
+    w = max(1, hi.bit_length())
+    fixed_size = 2 + ((n * w + 7) >> 3)
+    plan = _huffman_plan(syms, hi, fixed_size)
+    if plan is None or plan[2] >= fixed_size:
+        return _fixed(syms, w)
+    lengths, lw, _ = plan
+    data, _ = huffman_encode(syms, lengths)
+    return (
+        bytes([HUFFMAN, lw])
+        + varint(lengths.size)
+        + varint(len(data))
+        + pack_bits(lengths, lw)
+        + data
+    )
