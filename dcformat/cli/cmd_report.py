@@ -176,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("'report' needs matplotlib: pip install matplotlib (or the dcformat[report] extra)") from None
     import dcformat  # noqa: PLC0415
 
-    from ..io.atomic import atomic_output  # noqa: PLC0415
+    from ..atomic import atomic_output  # noqa: PLC0415
     from ..io.sources import open_source  # noqa: PLC0415
 
     kind = Path(args.output).suffix.lower()

@@ -16,19 +16,13 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from ..atomic import atomic_output, default_file_mode
 from ..config import CompressionConfig, resolve
 from .format import NUMPY_DTYPES, DType, Encoding, SectionKind, dtype_code
 from .metadata import build_metadata
 from .sections import build_preamble, build_section
 from .table import build_table, name_problem
 from .tensor_codec import TableEntry, encode_payload
-
-
-def _umask_mode() -> int:
-    """File mode a plain open() would give (mkstemp's 0600 would surprise users)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 def check_tensor(name: Any, array: Any) -> np.ndarray:
@@ -177,7 +171,7 @@ class StreamingWriter:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
-            os.chmod(self._tmp, _umask_mode())
+            os.chmod(self._tmp, default_file_mode())
             os.replace(self._tmp, self.path)
         except BaseException:
             self.abort()
@@ -225,21 +219,8 @@ def encode_file(
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file + rename: never a partial file at ``path``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_output(path) as f:
+        f.write(data)
 
 
 __all__ = ["StreamingWriter", "encode_file", "encode_tensor_payload", "plan_entry", "write_atomic", "DType"]

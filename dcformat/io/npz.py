@@ -20,7 +20,7 @@ from numpy.lib import format as npy
 
 from ..errors import FormatError, LayoutError, LimitError, MetadataError, TruncatedError
 from ..limits import DEFAULT_LIMITS
-from .atomic import atomic_output
+from ..atomic import atomic_output
 from .paths import safe_relpath
 
 _FIXED_DATE = (1980, 1, 1, 0, 0, 0)  # earliest zip date: makes archives reproducible

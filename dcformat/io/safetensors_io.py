@@ -31,7 +31,7 @@ from ..errors import (
     TruncatedError,
     UnsupportedFeatureError,
 )
-from .atomic import atomic_output
+from ..atomic import atomic_output
 
 MAX_HEADER_BYTES = 100_000_000  # the reference implementation's MAX_HEADER_SIZE
 MAX_RANK = 64

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from numpy.lib import format as npy
 
-from .atomic import atomic_output
+from ..atomic import atomic_output
 from .npz import write_npz
 from .paths import check_unique, safe_join
 from .safetensors_io import write_safetensors

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 
-def _default_mode() -> int:
+def default_file_mode() -> int:
     """The mode a plain ``open()`` would give a new file under the current umask."""
     mask = os.umask(0)
     os.umask(mask)
@@ -26,7 +26,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, _default_mode())  # mkstemp's 0600 would surprise users
+        os.chmod(tmp, default_file_mode())  # mkstemp's 0600 would surprise users
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
