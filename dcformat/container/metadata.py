@@ -34,14 +34,13 @@ def _reject_constant(token: str) -> None:
 
 
 def _depth(value: Any) -> int:
+    """Nesting depth of arrays/objects ({} is 1, {"a": [1]} is 2): scalars add no level (as spec/GRAPH.md)."""
     depth, stack = 0, [(value, 1)]
     while stack:
         v, d = stack.pop()
-        depth = max(depth, d)
-        if isinstance(v, dict):
-            stack.extend((x, d + 1) for x in v.values())
-        elif isinstance(v, list):
-            stack.extend((x, d + 1) for x in v)
+        if isinstance(v, (dict, list)):
+            depth = max(depth, d)
+            stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
     return depth
 
 
@@ -61,6 +60,8 @@ def parse_metadata(payload: bytes, offset: int, limits: Limits) -> dict[str, Any
         raise MetadataError("JSON nested too deeply", field="metadata", offset=offset) from None
     except MetadataError as exc:
         raise exc.with_context(offset=offset) from None
+    except ValueError as exc:  # e.g. an integer literal longer than Python's int_max_str_digits
+        raise MetadataError(f"unacceptable JSON value: {exc}", field="metadata", offset=offset) from None
     if not isinstance(value, dict):
         raise MetadataError("top level must be a JSON object", field="metadata", offset=offset)
     if _depth(value) > limits.max_json_depth:

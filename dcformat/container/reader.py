@@ -116,6 +116,7 @@ class DCFile:
                     self.metadata = parse_metadata(bytes(body), ref.payload_offset, limits)
                 else:
                     self.graph_bytes = bytes(body)
+                    self._graph_offset = ref.payload_offset
                 continue
             if kind == SectionKind.TABLE.value:
                 raise LayoutError("second TABL section", field="kind", offset=ref.offset)
@@ -123,7 +124,10 @@ class DCFile:
                 raise UnsupportedFeatureError(
                     f"critical section {kind.decode()!r} unknown to this reader", field="kind", offset=ref.offset
                 )
-            # Unknown ancillary section: skipped, as the versioning policy allows.
+            # Unknown ancillary section: skipped, as the versioning policy allows, but only after its CRC
+            # (§3 lets a reader skip it; checking it is what stops a single flipped case bit from turning
+            # META or GRPH into an ignored "mETA"/"gRPH" and silently dropping it: spec/ERRATA.md S1).
+            verified_payload(buf, ref)
         if len(data_refs) != len(self._entries):
             raise LayoutError(
                 f"table lists {len(self._entries)} tensors but the file has {len(data_refs)} DATA sections",
@@ -137,9 +141,13 @@ class DCFile:
             self._graph = self._parse_graph(self.graph_bytes)
 
     def _parse_graph(self, data: bytes):
+        from ..errors import GraphError
         from ..graph import Graph
 
-        return Graph.from_bytes(data, set(self._by_name))
+        try:
+            return Graph.from_bytes(data, set(self._by_name))
+        except GraphError as exc:  # say where the GRPH payload starts, if the graph code did not
+            raise exc.with_context(offset=self._graph_offset) from None
 
     # ------------------------------------------------------------------ mapping-like access
     def keys(self) -> list[str]:

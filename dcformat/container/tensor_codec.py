@@ -231,12 +231,14 @@ def read_payload(cur: Cursor, entry: TableEntry, limits: Limits, *, dense: bool 
             symbols = read_stream(cur, entry.numel, max(head.codebook.size, 1), "values")
             _need_codebook(cur, head, symbols.size)
             cur.expect_end("values")
-            out = head.codebook[symbols].astype(entry.np_dtype)
+            with np.errstate(over="ignore"):  # a finite float32 value may overflow float16 (spec/ERRATA.md S9)
+                out = head.codebook[symbols].astype(entry.np_dtype)
             return out.reshape(entry.shape)
+        if dense:
+            _check_alloc(entry, limits)  # before the streams: CONSTANT ones are not backed by bytes
         indptr, indices, values = _read_sparse(cur, entry, head)
         if not dense:
             return indptr, indices, values
-        _check_alloc(entry, limits)
         rows, cols = matrix_shape(entry.shape)
         out = np.zeros(entry.numel, entry.np_dtype)
         row_of = np.repeat(np.arange(rows, dtype=np.int64), np.diff(indptr))
@@ -264,12 +266,17 @@ def _read_sparse(cur: Cursor, entry: TableEntry, head: QuantHeader):
         raise cur.error(
             SparseIndexError, "n_fillers", f"{n_fill} fillers cannot fit in a {rows}x{cols} matrix", at=at
         )
+    gaps_at = cur.offset
     gaps = read_stream(cur, nnz + n_fill, 1 << head.index_bits, "gaps")
     symbols = read_stream(cur, nnz, max(head.codebook.size, 1), "values")
     _need_codebook(cur, head, nnz)
     cur.expect_end("values")
-    indptr, indices = decode_positions(counts, gaps, cols, head.index_bits, tensor=entry.name)
-    values = head.codebook[symbols].astype(entry.np_dtype)
+    try:
+        indptr, indices = decode_positions(counts, gaps, cols, head.index_bits, tensor=entry.name)
+    except SparseIndexError as exc:
+        raise exc.with_context(offset=gaps_at) from None  # where the gap stream starts
+    with np.errstate(over="ignore"):  # as in the DENSE path
+        values = head.codebook[symbols].astype(entry.np_dtype)
     return indptr, indices, values
 
 
@@ -282,6 +289,7 @@ def _read_raw(cur: Cursor, entry: TableEntry, limits: Limits) -> np.ndarray:
     if reserved != bytes(RAW_HEADER_SIZE - 1):
         raise cur.error(UnsupportedFeatureError, "reserved", "reserved bytes must be zero", at=at + 1)
     nbytes = entry.numel * entry.np_dtype.itemsize
+    data_at = cur.offset
     if comp == Compression.NONE:
         if cur.remaining != nbytes:
             raise cur.error(
@@ -299,8 +307,25 @@ def _read_raw(cur: Cursor, entry: TableEntry, limits: Limits) -> np.ndarray:
                 f"bool element {int(bad[0])} has byte value {int(raw[bad[0]])} (must be 0 or 1)",
                 tensor=entry.name,
                 field="data",
+                offset=data_at + int(bad[0]) if comp == Compression.NONE else data_at,
             )
     return arr.reshape(entry.shape).astype(entry.np_dtype.newbyteorder("="), copy=False)
+
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def _zstd_window(frame: bytes) -> int | None:
+    """Window_Size from a zstd frame's Window_Descriptor (RFC 8878 §3.1.1.1.2); None if the frame has none.
+
+    Single-segment frames (and headers too short to tell) have no descriptor: their
+    window is the content size, checked once zstandard has read it.
+    """
+    if len(frame) < 6 or frame[4] & 0x20:
+        return None
+    exponent, mantissa = frame[5] >> 3, frame[5] & 7
+    base = 1 << (10 + exponent)
+    return base + (base >> 3) * mantissa
 
 
 def _zstd_decompress(cur: Cursor, nbytes: int, limits: Limits) -> bytes:
@@ -312,6 +337,13 @@ def _zstd_decompress(cur: Cursor, nbytes: int, limits: Limits) -> bytes:
         raise cur.error(
             LimitError, "zstd_frame", f"declared {nbytes} bytes from a {len(frame)}-byte frame exceeds the ratio cap", at=at
         )
+    if frame[:4] != ZSTD_MAGIC:  # a skippable frame has no content size and is not "one zstd frame"
+        raise cur.error(DecompressionError, "zstd_frame", f"not a zstd frame (magic {frame[:4].hex(' ')})", at=at)
+    window = _zstd_window(frame)
+    if window is not None and window > limits.max_zstd_window_bytes:  # zstd only enforces it when streaming
+        raise cur.error(
+            LimitError, "zstd_frame", f"Window_Size {window} > Limits.max_zstd_window_bytes={limits.max_zstd_window_bytes}", at=at
+        )
     try:
         declared = zstandard.frame_content_size(frame)
     except zstandard.ZstdError as exc:
@@ -319,6 +351,10 @@ def _zstd_decompress(cur: Cursor, nbytes: int, limits: Limits) -> bytes:
     if declared != nbytes:
         raise cur.error(
             DecompressionError, "zstd_frame", f"frame declares {declared} bytes, shape and dtype need {nbytes}", at=at
+        )
+    if window is None and declared > limits.max_zstd_window_bytes:  # single segment: the window is the content
+        raise cur.error(
+            LimitError, "zstd_frame", f"Window_Size {declared} > Limits.max_zstd_window_bytes={limits.max_zstd_window_bytes}", at=at
         )
     try:
         dctx = zstandard.ZstdDecompressor(max_window_size=limits.max_zstd_window_bytes)
@@ -350,7 +386,10 @@ class PayloadInfo:
 def inspect_payload(cur: Cursor, entry: TableEntry) -> PayloadInfo:
     """Sizes and coding choices of a payload, without decoding its symbol streams (row counts aside)."""
     if entry.encoding == Encoding.RAW:
+        at = cur.offset
         comp = cur.u8("compression")
+        if comp not in (Compression.NONE, Compression.ZSTD):
+            raise cur.error(UnsupportedFeatureError, "compression", f"unknown compression {comp}", at=at)
         name = "zstd" if comp == Compression.ZSTD else "none"
         return PayloadInfo(compression=name, nnz=entry.numel)
     head = _read_quant_header(cur, entry)
@@ -360,12 +399,12 @@ def inspect_payload(cur: Cursor, entry: TableEntry) -> PayloadInfo:
         return PayloadInfo(head.code_bits, None, head.codebook, entry.numel, 0, None, cb_bytes, None, None, vs)
     rows, cols = matrix_shape(entry.shape)
     start = cur.pos
-    counts = read_stream(cur, rows, cols + 1, "row_counts")
-    end = cur.pos
-    cur.pos = start
     cs = skip_stream(cur, rows, cols + 1, "row_counts")
-    assert cur.pos == end
-    nnz = int(counts.sum(dtype=np.int64))
+    if cs.constant is not None:  # rows may be ~2**32 with no bytes behind them: never materialise
+        nnz = rows * cs.constant
+    else:
+        cur.pos = start
+        nnz = int(read_stream(cur, rows, cols + 1, "row_counts").sum(dtype=np.int64))
     n_fill = cur.varint("n_fillers")
     gs = skip_stream(cur, nnz + n_fill, 1 << head.index_bits, "gaps")
     vs = skip_stream(cur, nnz, max(head.codebook.size, 1), "values")
