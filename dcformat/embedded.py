@@ -42,7 +42,7 @@ import re
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -99,7 +99,6 @@ class Limits:
     max_tensor_bytes: int = 1 << 34
     max_total_bytes: int = 1 << 36
     max_metadata_bytes: int = 16 << 20
-    max_graph_bytes: int = 64 << 20
     max_json_depth: int = 64
     max_zstd_ratio: int = 1024
     max_zstd_window: int = 1 << 27
@@ -325,7 +324,7 @@ def _stream(cur: _In, n: int, alphabet: int, what: str) -> np.ndarray:
         at = cur.pos
         width = cur.u8(f"{what}.width")
         if not 1 <= width <= 32:
-            raise cur.fail("Bitstream", f"{what}: FIXED width {width} outside 1..32", at)
+            raise cur.fail("Limit", f"{what}: FIXED width {width} outside 1..32", at)
         at = cur.pos
         raw = np.frombuffer(cur.bytes(-(-(n * width) // 8), f"{what}.data"), np.uint8)
         problem = _check_tail(raw, n * width)
@@ -453,34 +452,9 @@ def _metadata(payload: bytes, at: int, limits: Limits) -> dict[str, Any]:
 
     if len(payload) > limits.max_metadata_bytes:
         raise fail(f"{len(payload)} bytes > limit {limits.max_metadata_bytes}")
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        obj = dict(items)
-        if len(obj) != len(items):
-            raise fail("duplicated key in a JSON object")
-        return obj
-
-    def constant(token: str) -> Any:
-        raise fail(f"{token} is not JSON")
-
-    try:
-        value = json.loads(payload.decode("utf-8"), object_pairs_hook=pairs, parse_constant=constant)
-    except EmbeddedFormatError:
-        raise
-    except RecursionError:
-        raise fail("JSON nested too deeply") from None
-    except ValueError as exc:  # UnicodeDecodeError, JSONDecodeError, over-long integers
-        raise fail(f"not UTF-8 JSON: {exc}") from None
+    value = _strict_json(payload, fail, limits.max_json_depth)
     if not isinstance(value, dict):
         raise fail("the top level is not a JSON object")
-    level, depth = [value], 1
-    while level:
-        nested = [v for x in level for v in (x.values() if isinstance(x, dict) else x) if isinstance(v, (dict, list))]
-        if nested:
-            depth += 1
-            if depth > limits.max_json_depth:
-                raise fail(f"JSON nested deeper than {limits.max_json_depth}")
-        level = nested
     return value
 
 
@@ -491,7 +465,7 @@ def _metadata(payload: bytes, at: int, limits: Limits) -> dict[str, Any]:
 _G_MAX_BYTES, _G_MAX_DEPTH, _G_MAX_NODES, _G_MAX_IO, _G_MAX_NAME, _G_MAX_RANK = 16 << 20, 8, 100_000, 64, 1024, 8
 _G_MAX_SIZE = (1 << 31) - 1
 _G_SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
-_G_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_G_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc, as tensor names
 
 # op -> (min inputs, max inputs, stored input positions, {attribute: (kind, default or _REQUIRED)})
 _REQUIRED = object()
@@ -513,8 +487,8 @@ _OPS: dict[str, tuple[int, int, frozenset, dict]] = {
     "MaxPool": (1, 1, frozenset(), _POOL),
     "AvgPool": (1, 1, frozenset(), _POOL | {"count_include_pad": ("bool", False)}),
     "GlobalAvgPool": (1, 1, frozenset(), {}),
-    "Concat": (1, 1024, frozenset(), {"axis": ("int", _REQUIRED)}),
-    "Split": (1, 1, frozenset(), {"axis": ("int", _REQUIRED), "split": ("sizes", _REQUIRED)}),
+    "Concat": (1, 1024, frozenset(), {"axis": ("axis7", _REQUIRED)}),
+    "Split": (1, 1, frozenset(), {"axis": ("axis7", _REQUIRED), "split": ("sizes", _REQUIRED)}),
     "Add": (2, 2, frozenset(), {}),
     "Sub": (2, 2, frozenset(), {}),
     "Mul": (2, 2, frozenset(), {}),
@@ -569,19 +543,13 @@ def _attr_ok(kind: str, v: Any) -> bool:
         return isinstance(v, list) and len(v) <= 8 and all(_is_int(x) and -1 <= x <= _G_MAX_SIZE for x in v) \
             and v.count(-1) <= 1
     if kind == "perm":
-        return isinstance(v, list) and all(_is_int(x) for x in v) and sorted(v) == list(range(len(v)))
+        return isinstance(v, list) and 1 <= len(v) <= 8 and all(_is_int(x) for x in v) and sorted(v) == list(range(len(v)))
     raise AssertionError(kind)
 
 
-def _graph(payload: bytes, tensors: set[str], at: int) -> None:
-    """Check a GRPH payload against spec/GRAPH.md §2-§4 (every rule a decoder must check)."""
-
-    def fail(message: str) -> EmbeddedFormatError:
-        return EmbeddedFormatError("Graph", message, offset=at)
-
-    if len(payload) > _G_MAX_BYTES:
-        raise fail(f"graph payload of {len(payload)} bytes > {_G_MAX_BYTES}")
-
+def _strict_json(payload: bytes, fail: Callable[[str], EmbeddedFormatError], max_depth: int) -> Any:
+    """RFC 8259 JSON with the spec's extra rules (GRAPH.md §2, FORMAT.md §7): no duplicate keys, no NaN/Infinity,
+    finite numbers, integers of at most 20 digits, no BOM, no unpaired surrogates, nesting <= max_depth."""
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         obj = dict(items)
         if len(obj) != len(items):
@@ -615,8 +583,8 @@ def _graph(payload: bytes, tensors: set[str], at: int) -> None:
     level, depth = [doc], 0
     while level:  # nesting depth of arrays/objects, and unpaired surrogates in any string
         depth += any(isinstance(x, (dict, list)) for x in level)
-        if depth > _G_MAX_DEPTH:
-            raise fail(f"nesting deeper than {_G_MAX_DEPTH}")
+        if depth > max_depth:
+            raise fail(f"nesting deeper than {max_depth}")
         nxt = []
         for x in level:
             items = list(x.items()) if isinstance(x, dict) else [(None, v) for v in x] if isinstance(x, list) else []
@@ -635,6 +603,20 @@ def _graph(payload: bytes, tensors: set[str], at: int) -> None:
             doc.encode("utf-8")
         except UnicodeEncodeError:
             raise fail("a string holds an unpaired surrogate") from None
+
+    return doc
+
+
+def _graph(payload: bytes, tensors: set[str], at: int) -> None:
+    """Check a GRPH payload against spec/GRAPH.md §2-§4 (every rule a decoder must check)."""
+
+    def fail(message: str) -> EmbeddedFormatError:
+        return EmbeddedFormatError("Graph", message, offset=at)
+
+    if len(payload) > _G_MAX_BYTES:
+        raise fail(f"graph payload of {len(payload)} bytes > {_G_MAX_BYTES}")
+
+    doc = _strict_json(payload, fail, _G_MAX_DEPTH)
 
     def keys(obj: Any, want: set[str], what: str) -> dict:
         if not isinstance(obj, dict) or set(obj) != want:
@@ -733,7 +715,7 @@ def _matrix(shape: tuple[int, ...], numel: int) -> tuple[int, int]:
     return shape[0], math.prod(shape[1:])
 
 
-def _codebook(cur: _In, entry: _Entry) -> tuple[int, int, np.ndarray]:
+def _codebook(cur: _In, entry: _Entry, dtype: np.dtype) -> tuple[int, int, np.ndarray]:
     at = cur.pos
     q = cur.u8("code_bits")
     if not 1 <= q <= 16:
@@ -752,21 +734,23 @@ def _codebook(cur: _In, entry: _Entry) -> tuple[int, int, np.ndarray]:
     book = np.frombuffer(cur.bytes(4 * k, "codebook"), "<f4")
     if not np.isfinite(book).all():
         raise cur.fail("Codebook", "a codebook value is NaN or infinite", at)
+    with np.errstate(over="ignore"):
+        if not np.isfinite(book.astype(dtype)).all():  # finite after conversion to the tensor's dtype (§5.2)
+            raise cur.fail("Codebook", f"a codebook value overflows {np.dtype(dtype).name}", at)
     return q, b, book
 
 
 def _dense(cur: _In, entry: _Entry, dtype: np.dtype) -> np.ndarray:
-    _, _, book = _codebook(cur, entry)
+    _, _, book = _codebook(cur, entry, dtype)
     if book.size == 0 and entry.numel:
         raise cur.fail("Codebook", f"empty codebook for {entry.numel} elements")
     values = _stream(cur, entry.numel, max(book.size, 1), "values")
     cur.done("the values stream")
-    with np.errstate(over="ignore"):  # a finite float32 may overflow float16 to inf (spec: "converted")
-        return book[values].astype(dtype)
+    return book[values].astype(dtype)
 
 
 def _sparse(cur: _In, entry: _Entry, dtype: np.dtype) -> np.ndarray:
-    _, b, book = _codebook(cur, entry)
+    _, b, book = _codebook(cur, entry, dtype)
     rows, cols = _matrix(entry.shape, entry.numel)
     if cols + 1 > 1 << 32:
         raise cur.fail("Limit", f"{cols} columns: the row-count alphabet cols + 1 exceeds 2**32")
@@ -803,8 +787,7 @@ def _sparse(cur: _In, entry: _Entry, dtype: np.dtype) -> np.ndarray:
         j = int(np.argmax(column >= cols))
         raise cur.fail("SparseIndex", f"row {int(row[j])}: column {int(column[j])} >= {cols}")
     out = np.zeros(entry.numel, dtype)
-    with np.errstate(over="ignore"):
-        out[row * cols + column] = book[values].astype(dtype)
+    out[row * cols + column] = book[values].astype(dtype)
     return out
 
 
@@ -1010,9 +993,7 @@ def _decode(data: memoryview, limits: Limits) -> Decoded:
             body = _verified(data, start, length)
             if kind == b"META":
                 metadata = _metadata(bytes(body), start, limits)
-            else:
-                if length > limits.max_graph_bytes:
-                    raise EmbeddedFormatError("Limit", f"GRPH payload {length} bytes > limit", offset=start)
+            else:  # its size cap (16 MiB, [Graph]) is checked with the rest of GRAPH.md §2
                 graph, graph_at = bytes(body), start
         elif 0x41 <= kind[0] <= 0x5A:
             raise EmbeddedFormatError("UnsupportedFeature", f"unknown critical section {kind.decode()}", offset=start - 16)

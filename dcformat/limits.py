@@ -20,7 +20,6 @@ class Limits:
     max_tensor_bytes: int = 1 << 34  # decoded dense bytes of one tensor
     max_total_bytes: int = 1 << 36  # decoded bytes of all tensors in one decode()
     max_metadata_bytes: int = 16 << 20
-    max_graph_bytes: int = 64 << 20
     max_json_depth: int = 64
     max_zstd_ratio: int = 1024  # raw size <= ratio x compressed size
     max_zstd_window_bytes: int = 1 << 27

@@ -2,8 +2,7 @@
 
 The manifest (spec/vectors/invalid/manifest.json) is the spec's verdict, written from
 spec/FORMAT.md; the library is checked against it through every entry point (decode,
-load, open + tensor). Known library deviations are listed below as strict xfails, so
-fixing one makes this file fail until the entry is removed.
+load, open + tensor).
 """
 
 from __future__ import annotations
@@ -23,14 +22,6 @@ from dcformat.limits import Limits
 INVALID = Path(__file__).resolve().parents[1] / "spec" / "vectors" / "invalid"
 MANIFEST = json.loads((INVALID / "manifest.json").read_text())
 NAMES = sorted(MANIFEST)
-
-# Vector -> class the library raises instead of the manifest's, and why it is not fixed here.
-KNOWN_DEVIATIONS = {
-    "x-fixed-width-0.dcf": ("LimitError", "entropy/streams.py raises LimitError for a FIXED width outside 1..32; "
-                                          "FORMAT.md §6 says [Bitstream] (entropy/ is owned elsewhere)"),
-    "x-fixed-width-33.dcf": ("LimitError", "same as x-fixed-width-0"),
-}
-
 
 def _generator():
     spec = importlib.util.spec_from_file_location("generate_invalid", INVALID / "generate_invalid.py")
@@ -78,17 +69,9 @@ def test_library_rejects_with_a_format_error_and_context(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_library_raises_the_manifest_class(name: str, request) -> None:
-    if name in KNOWN_DEVIATIONS:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_DEVIATIONS[name][1]))
+def test_library_raises_the_manifest_class(name: str) -> None:
     exc = _decode_error((INVALID / name).read_bytes())
     assert type(exc).__name__ == MANIFEST[name]["error"], f"{name}: {exc}"
-
-
-@pytest.mark.parametrize("name", sorted(KNOWN_DEVIATIONS))
-def test_known_deviations_still_fail_cleanly(name: str) -> None:
-    exc = _decode_error((INVALID / name).read_bytes())
-    assert type(exc).__name__ == KNOWN_DEVIATIONS[name][0]
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -78,7 +78,7 @@ def load_targets() -> None:
 
     dcformat, embedded, FormatError, EmbeddedFormatError = _dc, _emb, _fe, _emb.EmbeddedFormatError
     tight = dict(max_tensor_elements=1 << 20, max_tensor_bytes=1 << 23, max_total_bytes=1 << 25,
-                 max_metadata_bytes=1 << 20, max_graph_bytes=1 << 20)
+                 max_metadata_bytes=1 << 20)
     LIB_LIMITS = Limits(**tight)
     EMB_LIMITS = _emb.Limits(**tight)
     warnings.simplefilter("error")  # a warning on hostile input (e.g. NumPy overflow) is a finding too

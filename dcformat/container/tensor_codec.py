@@ -201,10 +201,14 @@ def _read_quant_header(cur: Cursor, entry: TableEntry) -> QuantHeader:
     at = cur.offset
     raw = cur.take(4 * k, "codebook")
     codebook = np.frombuffer(raw, dtype="<f4").astype(np.float32)
-    bad = np.flatnonzero(~np.isfinite(codebook))
+    with np.errstate(over="ignore"):  # must stay finite after conversion to the tensor's dtype (spec §5.2)
+        bad = np.flatnonzero(~np.isfinite(codebook.astype(entry.np_dtype)))
     if bad.size:
         raise cur.error(
-            CodebookError, "codebook", f"entry {int(bad[0])} is {codebook[bad[0]]} (codebooks must be finite)", at=at
+            CodebookError,
+            "codebook",
+            f"entry {int(bad[0])} is {codebook[bad[0]]}, not finite as {entry.np_dtype.name} (codebooks must be finite)",
+            at=at,
         )
     return QuantHeader(q, b, codebook)
 
@@ -231,8 +235,7 @@ def read_payload(cur: Cursor, entry: TableEntry, limits: Limits, *, dense: bool 
             symbols = read_stream(cur, entry.numel, max(head.codebook.size, 1), "values")
             _need_codebook(cur, head, symbols.size)
             cur.expect_end("values")
-            with np.errstate(over="ignore"):  # a finite float32 value may overflow float16 (spec/ERRATA.md S9)
-                out = head.codebook[symbols].astype(entry.np_dtype)
+            out = head.codebook[symbols].astype(entry.np_dtype)
             return out.reshape(entry.shape)
         if dense:
             _check_alloc(entry, limits)  # before the streams: CONSTANT ones are not backed by bytes
@@ -275,8 +278,7 @@ def _read_sparse(cur: Cursor, entry: TableEntry, head: QuantHeader):
         indptr, indices = decode_positions(counts, gaps, cols, head.index_bits, tensor=entry.name)
     except SparseIndexError as exc:
         raise exc.with_context(offset=gaps_at) from None  # where the gap stream starts
-    with np.errstate(over="ignore"):  # as in the DENSE path
-        values = head.codebook[symbols].astype(entry.np_dtype)
+    values = head.codebook[symbols].astype(entry.np_dtype)
     return indptr, indices, values
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Collection, Iterable, Sequence
 
 from ..errors import GraphError
-from . import safejson
+from .. import safejson
 from .ops import MAX_DIM, MAX_RANK, OPS, canonical_attrs
 
 GRAPH_VERSION = 1
@@ -24,7 +24,7 @@ MAX_NODES = 100_000
 MAX_GRAPH_IO = 64
 MAX_NAME_CHARS = 1024
 _SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc, as tensor names (FORMAT.md §4.1)
 
 Dim = int | str | None  # concrete size, symbolic size (e.g. "N"), or unknown (outputs only)
 _TOP_KEYS = {"graph_version", "inputs", "outputs", "nodes"}
@@ -163,7 +163,7 @@ class Graph:
     def from_bytes(cls, data: bytes, tensor_names: Collection[str]) -> "Graph":
         """Decode and fully validate a GRPH payload; raises only GraphError."""
         try:
-            obj = safejson.loads(data, max_bytes=MAX_GRAPH_BYTES, max_nesting=MAX_NESTING)
+            obj = safejson.loads(data, error=GraphError, max_bytes=MAX_GRAPH_BYTES, max_nesting=MAX_NESTING, field="json")
             graph = cls._from_json(obj)
             graph.validate(tensor_names)
             return graph

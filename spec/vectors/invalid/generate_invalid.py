@@ -515,6 +515,8 @@ def payload_vectors() -> dict[str, Vector]:
     v["x-cb-inf"] = (file_d(dense_d(book=f32([-np.inf, 0.25, 1.0]))), "CodebookError", "§5.2", "-Inf in a codebook")
     v["x-cb-snan"] = (file_d(dense_d(book=struct.pack("<fIf", -0.5, 0x7F800001, 1.0))), "CodebookError", "§5.2",
                       "a signalling NaN bit pattern in a codebook")
+    v["x-cb-f16-overflow"] = (file_d(dense_d(book=f32([-0.5, 1e10, 1.0])), dtype=2), "CodebookError", "§5.2",
+                              "a finite float32 codebook value that is infinite as float16")
     v["x-cb-empty"] = (file_d(dense_d(s_const(0), book=b"")), "CodebookError", "§5.2",
                        "K = 0 for a 4-element tensor")
     v["x-cb-truncated"] = (file_d(dense_d(b"", k=3, book=f32([-0.5, 0.25]))), "TruncatedError", "§5.2",
@@ -565,8 +567,8 @@ def stream_vectors() -> dict[str, Vector]:
 
     v["x-stream-coding-3"] = (file_d(dense_d(bytes([3, 2]) + b"\x5c")), "UnsupportedFeatureError", "§6",
                               "stream coding 3")
-    v["x-fixed-width-0"] = (file_d(dense_d(bytes([0, 0]))), "BitstreamError", "§6", "FIXED width 0")
-    v["x-fixed-width-33"] = (file_d(dense_d(bytes([0, 33]) + bytes(17))), "BitstreamError", "§6", "FIXED width 33")
+    v["x-fixed-width-0"] = (file_d(dense_d(bytes([0, 0]))), "LimitError", "§6", "FIXED width 0")
+    v["x-fixed-width-33"] = (file_d(dense_d(bytes([0, 33]) + bytes(17))), "LimitError", "§6", "FIXED width 33")
     v["x-fixed-pad-nonzero"] = (file_d(dense_d(s_fixed([0, 1, 2], 2, pad_bits=1)), shape=(3,)),
                                 "BitstreamError", "§1, §6", "a non-zero padding bit after FIXED symbols")
     v["x-fixed-short"] = (file_d(dense_d(bytes([0, 2]))), "TruncatedError", "§6", "FIXED data missing")
@@ -639,6 +641,10 @@ def meta_vectors() -> dict[str, Vector]:
         "x-meta-deep-100k": (b'{"a":' + b"[" * 100000 + b"]" * 100000 + b"}", "nested 100001 deep"),
         "x-meta-two-texts": (b'{"a":1}{"b":2}', "two JSON texts"),
         "x-meta-single-quotes": (b"{'a':1}", "single-quoted keys"),
+        "x-meta-overflow": (b'{"lr":1e400}', "a number that overflows binary64"),
+        "x-meta-long-int": (b'{"n":' + b"9" * 21 + b"}", "an integer of 21 digits"),
+        "x-meta-surrogate": (b'{"s":"\\ud800"}', "an unpaired surrogate escape"),
+        "x-meta-bom": (b"\xef\xbb\xbf{}", "a leading byte-order mark"),
     }
     for key, (payload, desc) in cases.items():
         v[key] = (with_meta(payload), "MetadataError", "§7", desc)
