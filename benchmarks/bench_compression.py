@@ -27,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import dcformat  # noqa: E402
 from dcformat import CompressionConfig  # noqa: E402
-from dcformat.binary import Cursor  # noqa: E402
 from dcformat.container.format import Encoding  # noqa: E402
 from dcformat.container.tensor_codec import _read_quant_header  # noqa: E402
 from dcformat.entropy.streams import read_stream  # noqa: E402

@@ -9,7 +9,6 @@ the best of --repeat runs is reported. Goals (issue 2): decode <= 2x np.load; >=
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 import tempfile
 import time

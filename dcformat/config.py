@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Mapping
 
 import numpy as np
@@ -146,4 +146,4 @@ def resolve(config: CompressionConfig, name: str, ndim: int, dtype: np.dtype) ->
     )
 
 
-__all__ = ["CompressionConfig", "TensorSettings", "resolve", "replace"]
+__all__ = ["CompressionConfig", "TensorSettings", "resolve"]

@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         import matplotlib  # noqa: F401, PLC0415
     except ImportError:
-        raise InputError("'report' needs matplotlib: pip install matplotlib (or the dcformat[report] extra)") from None
+        raise InputError("'report' needs matplotlib: pip install matplotlib (or the dcformat[plots] extra)") from None
     import dcformat  # noqa: PLC0415
 
     from ..atomic import atomic_output  # noqa: PLC0415

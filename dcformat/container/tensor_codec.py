@@ -8,7 +8,6 @@ and nowhere else.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +18,6 @@ from ..entropy.streams import read_stream, skip_stream, write_stream
 from ..errors import (
     CodebookError,
     DecompressionError,
-    FormatError,
     LayoutError,
     LimitError,
     SparseIndexError,
@@ -31,7 +29,6 @@ from ..prune import prune_by_threshold, prune_to_density
 from ..quantize import kmeans_1d
 from ..sparse import decode_positions, encode_positions, matrix_shape
 from .format import (
-    FLOAT_DTYPES,
     MAX_BITS,
     MIN_BITS,
     NUMPY_DTYPES,
@@ -413,13 +410,4 @@ def inspect_payload(cur: Cursor, entry: TableEntry) -> PayloadInfo:
     return PayloadInfo(head.code_bits, head.index_bits, head.codebook, nnz, n_fill, None, cb_bytes, cs, gs, vs)
 
 
-__all__ = [
-    "TableEntry",
-    "encode_payload",
-    "read_payload",
-    "inspect_payload",
-    "canonical_codebook",
-    "quantize_values",
-    "FormatError",
-    "struct",
-]
+__all__ = ["TableEntry", "encode_payload", "read_payload", "inspect_payload", "canonical_codebook", "quantize_values"]
