@@ -27,8 +27,8 @@ tighten the caps of spec §9 for small devices.
 What it checks: everything spec/FORMAT.md calls invalid, and the rules of
 spec/GRAPH.md §2-§4 for a GRPH payload (strict JSON, structure, names and
 references, operators and their attribute types and ranges; shape consistency is
-left to whoever executes the graph, as GRAPH.md says). Unknown ancillary sections are skipped, after their CRC is checked (the spec
-lets a reader skip the check; doing it means no single flipped bit goes unnoticed).
+left to whoever executes the graph, as GRAPH.md says). Unknown ancillary sections are skipped, after their CRC is
+checked (spec §3: so that no single flipped bit goes unnoticed).
 No value in a file is ever evaluated; nothing is allocated before the size was
 checked against the bytes present or against ``Limits``.
 """
