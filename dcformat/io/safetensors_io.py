@@ -31,6 +31,7 @@ from ..errors import (
     TruncatedError,
     UnsupportedFeatureError,
 )
+from .. import safejson
 from ..atomic import atomic_output
 
 MAX_HEADER_BYTES = 100_000_000  # the reference implementation's MAX_HEADER_SIZE
@@ -71,32 +72,13 @@ class Entry:
     end: int
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise MetadataError(f"duplicate key {key!r} in safetensors header")
-        out[key] = value
-    return out
-
-
-def _reject_constant(token: str) -> Any:
-    raise MetadataError(f"non-standard JSON constant {token} in safetensors header")
-
-
 def parse_header(raw: bytes, buffer_len: int) -> tuple[list[Entry], dict[str, str]]:
     """Validate a header's JSON against a data buffer of ``buffer_len`` bytes."""
     if not raw.startswith(b"{"):
         raise MetadataError("safetensors header must start with '{'", offset=8)
-    try:
-        text = raw.decode("utf-8")
-        doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
-    except UnicodeDecodeError as exc:
-        raise MetadataError(f"safetensors header is not UTF-8 ({exc.reason})", offset=8 + exc.start) from None
-    except RecursionError:
-        raise MetadataError("safetensors header JSON is nested too deeply") from None
-    except json.JSONDecodeError as exc:
-        raise MetadataError(f"safetensors header is not valid JSON: {exc.msg}", offset=8 + exc.pos) from None
+    # Strict JSON (duplicate keys, NaN/Infinity, huge numbers, deep nesting rejected): the reference safetensors
+    # parser keeps the last of duplicate keys, so two readers could see different tensors.
+    doc = safejson.loads(raw, error=MetadataError, max_bytes=len(raw), max_nesting=64, field="header", offset=8)
     if not isinstance(doc, dict):
         raise MetadataError("safetensors header must be a JSON object")
     metadata = doc.pop("__metadata__", {})
