@@ -467,3 +467,84 @@ def test_clip_then_depthwise_with_padding(stride):
     model = Model.from_graph(graph, {"w1": w1, "w2": w2})
     a = np.clip(ref_conv(x.astype(np.float64), w1.astype(np.float64), None, (1, 1), (0,) * 4, (1, 1), 1), 0.5, 6)
     close(model(x), ref_conv(a, w2.astype(np.float64), None, (stride, stride), (1,) * 4, (1, 1), 6))
+
+
+@pytest.mark.parametrize("pad,stride,dil", [((1, 1, 1, 1), (2, 2), (1, 1)), ((0, 2, 1, 0), (1, 2), (2, 1))])
+def test_stem_conv_reads_channels_first_input_directly(pad, stride, dil):
+    # a 3-channel conv on the graph input builds its patches from NCHW (no to_nhwc step); a second
+    # consumer of the same input (a pool) still gets its own layout conversion; batch 0 works too
+    x = rand(3, 3, 11, 9)
+    w, b = rand(5, 3, 3, 3), rand(5)
+    conv = Node("Conv2d", "stem", ["x", "w", "b"], ["y"], canonical_attrs("Conv2d", "stem", {"stride": list(stride), "padding": list(pad), "dilation": list(dil)}))
+    pool = Node("MaxPool", "pool", ["x"], ["p"], canonical_attrs("MaxPool", "pool", {"kernel": [2, 2], "stride": [2, 2]}))
+    from dcformat.graph.shapes import infer_shapes
+
+    g0 = Graph([ValueInfo("x", ("N", 3, 11, 9))], [], [conv, pool])
+    shapes = infer_shapes(g0, {"w": w.shape, "b": b.shape})
+    graph = Graph(g0.inputs, [ValueInfo("y", shapes["y"]), ValueInfo("p", shapes["p"])], [conv, pool])
+    model = Model.from_graph(graph, {"w": w, "b": b})
+    stem = [s for s in model.steps if s.name == "stem"][0]
+    assert stem.reads == ["x"]  # the plain (NCHW) input itself, not a converted copy
+    got = model.run({"x": x})
+    close(got["y"], ref_conv(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), stride, pad, dil, 1))
+    close(got["p"], ref_pool(x.astype(np.float64), "max", (2, 2), (2, 2), (0,) * 4, False))
+    close(model.run({"x": x[:0]})["y"], np.zeros((0,) + got["y"].shape[1:]))
+
+
+@pytest.mark.parametrize("size,stride,pad,dil", [(7, (2, 2), (1, 1, 1, 1), (1, 1)), (8, (2, 3), (0, 2, 1, 1), (2, 1)), (9, (3, 2), (2, 0, 0, 1), (1, 1))])
+def test_pointwise_emits_phase_split_input_for_strided_depthwise(monkeypatch, size, stride, pad, dil):
+    # 1x1 conv -> Clip(min 0.5) -> strided depthwise: the 1x1 conv multiplies the padded, phase-split
+    # input, so its padding pixels hold clip(bias) >= 0.5 until re-zeroed; a missed pixel would show
+    from dcformat.inference import kernels as K
+    from dcformat.inference import plan as P
+
+    calls = []
+    real = K.zero_phase_borders
+    monkeypatch.setattr(K, "zero_phase_borders", lambda out, regions: (calls.append(out.shape), real(out, regions)))
+    monkeypatch.setattr(P, "PHASE_MIN_SIZE", 0)
+    x = rand(2, 3, size, size) * 3
+    w1, b1, w2 = rand(6, 3, 1, 1), rand(6), rand(6, 1, 3, 3)
+    nodes = [
+        Node("Conv2d", "pw", ["x", "w1", "b1"], ["a"], canonical_attrs("Conv2d", "pw", {})),
+        Node("Clip", "act", ["a"], ["b"], canonical_attrs("Clip", "act", {"min": 0.5, "max": 6.0})),
+        Node("Conv2d", "dw", ["b", "w2"], ["y"], canonical_attrs("Conv2d", "dw", {"stride": list(stride), "padding": list(pad), "dilation": list(dil), "groups": 6})),
+    ]
+    from dcformat.graph.shapes import infer_shapes
+
+    g0 = Graph([ValueInfo("x", ("N", 3, size, size))], [], nodes)
+    shape = infer_shapes(g0, {"w1": w1.shape, "b1": b1.shape, "w2": w2.shape})["y"]
+    model = Model.from_graph(Graph(g0.inputs, [ValueInfo("y", shape)], nodes), {"w1": w1, "b1": b1, "w2": w2})
+    a = np.clip(ref_conv(x.astype(np.float64), w1.astype(np.float64), b1.astype(np.float64), (1, 1), (0,) * 4, (1, 1), 1), 0.5, 6)
+    close(model(x), ref_conv(a, w2.astype(np.float64), None, stride, pad, dil, 6))
+    assert calls, "the phase-split path was not taken"
+    assert model(x[:0]).shape == (0,) + model(x).shape[1:]
+
+
+@pytest.mark.parametrize("shared_act,extra_reader", [(True, False), (False, False), (True, True)])
+def test_convs_write_straight_into_their_concat(shared_act, extra_reader):
+    # a fire module: 1x1 and 3x3 convs on one input, ReLU each, channel concat (listed in the opposite
+    # order to the one they run in). Fused when both convs share the activation and only the concat
+    # reads them; a different activation or a second reader keeps the plain concatenation.
+    x = rand(2, 6, 6, 7)  # 6 channels: not a stem conv reading NCHW directly
+    w1, b1, w3 = rand(5, 6, 1, 1), rand(5), rand(3, 6, 3, 3)
+    act3 = "ReLU" if shared_act else "ReLU6"
+    nodes = [
+        Node("Conv2d", "e1", ["x", "w1", "b1"], ["a1"], canonical_attrs("Conv2d", "e1", {})),
+        Node("ReLU", "r1", ["a1"], ["y1"], {}),
+        Node("Conv2d", "e3", ["x", "w3"], ["a3"], canonical_attrs("Conv2d", "e3", {"padding": [1, 1, 1, 1]})),
+        Node(act3, "r3", ["a3"], ["y3"], {}),
+        Node("Concat", "cat", ["y3", "y1"], ["y"], canonical_attrs("Concat", "cat", {"axis": 1})),
+    ]
+    outs = [ValueInfo("y", ("N", 8, 6, 7))] + ([ValueInfo("y1", ("N", 5, 6, 7))] if extra_reader else [])
+    model = Model.from_graph(Graph([ValueInfo("x", ("N", 6, 6, 7))], outs, nodes), {"w1": w1, "b1": b1, "w3": w3})
+    cat = [s for s in model.steps if s.name == "cat"][0]
+    assert (len(cat.reads) == 1) == (shared_act and not extra_reader)
+    x64 = x.astype(np.float64)
+    y1 = np.maximum(ref_conv(x64, w1.astype(np.float64), b1.astype(np.float64), (1, 1), (0,) * 4, (1, 1), 1), 0)
+    y3 = ref_conv(x64, w3.astype(np.float64), None, (1, 1), (1,) * 4, (1, 1), 1)
+    y3 = np.maximum(y3, 0) if shared_act else np.clip(y3, 0, 6)
+    got = model.run({"x": x})
+    close(got["y"], np.concatenate([y3, y1], axis=1))
+    if extra_reader:
+        close(got["y1"], y1)
+    assert model.run({"x": x[:0]})["y"].shape == (0, 8, 6, 7)

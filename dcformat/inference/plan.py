@@ -40,6 +40,8 @@ class Step:
 
 
 _INF = F32(np.inf)
+PHASE_MIN_SIZE = 56  # 1x1 convs feeding a strided depthwise emit phase-split output from this input size up
+STEM_MAX_CHANNELS = 4  # convs on channels-first graph inputs with at most this many channels skip the NHWC transpose
 
 
 def _bounds(lo: float | None, hi: float | None) -> tuple[np.float32, np.float32]:
@@ -55,7 +57,7 @@ def _act(act: tuple[str, float | None, float | None] | None) -> Callable[[np.nda
     lo, hi = _bounds(act[1], act[2])
 
     def clip(y: np.ndarray) -> None:
-        np.clip(y, lo, hi, out=y)
+        K.CLIP(y, lo, hi, out=y)
 
     return clip
 
@@ -67,7 +69,7 @@ def _unary(op: str, attrs: dict[str, Any]) -> Callable[[np.ndarray, np.ndarray |
         if lo is None and hi is None:
             return lambda x, out: x.copy() if out is None else out
         lo32, hi32 = _bounds(lo, hi)
-        return lambda x, out: np.clip(x, lo32, hi32, out=out)
+        return lambda x, out: K.CLIP(x, lo32, hi32, out=out)
     if op == "Sigmoid":
         return lambda x, out: K.sigmoid(x, out=out)
     if op == "HardSigmoid":
@@ -93,6 +95,16 @@ class Planner:
         self.layout: dict[str, str] = {k: PLAIN for k in graph_inputs}
         self.converted: dict[tuple[str, str], str] = {}
         self.external: set[str] = set(graph_inputs)
+        self.sole_reader: dict[str, LNode] = {}
+        self.into_concat: dict[str, dict[str, Any]] = {}  # conv output -> {"target": (buf key, c0, ctot, first) | None, ...}
+
+    def note_readers(self, nodes: list[LNode], outputs: list[str]) -> None:
+        """Record each value's only reader (if it has exactly one and is not a graph output) for producer-side fusions."""
+        readers: dict[str, list[LNode | None]] = {v: [None] for v in outputs}
+        for n in nodes:
+            for v in n.inputs:
+                readers.setdefault(v, []).append(n)
+        self.sole_reader = {v: r[0] for v, r in readers.items() if len(r) == 1 and r[0] is not None}
 
     # -- keys and layouts -------------------------------------------------------------------------
     def rank(self, v: str) -> int:
@@ -235,7 +247,6 @@ class Planner:
         act = _act(n.act)
         csr = n.csr
         out = n.outputs[0]
-        x = self.need(n.inputs[0], NHWC)
         if g == 1 and kh == kw == 1:
             kind, wm = "pointwise", np.ascontiguousarray(w.reshape(o, cin).T)
         elif g == cin and o == cin:
@@ -249,11 +260,44 @@ class Planner:
             wm = np.ascontiguousarray(w.reshape(g, og, cg, kh, kw).transpose(0, 3, 4, 2, 1).reshape(g, kh * kw * cg, og))
         if kind != "pointwise":
             csr = None
+        v_in = n.inputs[0]
+        if kind == "dense" and cin <= STEM_MAX_CHANNELS and not self.is_const(v_in) and self.layout.get(v_in) == PLAIN and self.rank(v_in) == 4:
+            # a channels-first stem (RGB input): patches straight from NCHW, no layout conversion step
+            b = np.zeros(o, F32) if bias is None else bias
+            wcb = np.ascontiguousarray(np.concatenate([w.reshape(o, cin * kh * kw).T, b[None]], axis=0), dtype=F32)
+
+            def make_stem(_reuse: int | None) -> Callable[[Env], None]:
+                def run(env: Env) -> None:
+                    a = env[v_in]
+                    oh = K.conv_out_size(a.shape[2], kh, stride[0], pads[0], pads[2], dil[0])
+                    ow = K.conv_out_size(a.shape[3], kw, stride[1], pads[1], pads[3], dil[1])
+                    y = K.conv_nchw_input(a, wcb, pads, oh, ow, kh, kw, stride, dil)
+                    act(y)
+                    env[out] = y
+
+                return run
+
+            self.emit(n.name, [v_in], [out], NHWC, make_stem)
+            return
+        x = self.need(v_in, NHWC)
+        phase = None  # (pads, stride) of the strided depthwise that alone reads this 1x1 conv's output
+        m = self.sole_reader.get(out)
+        if kind == "pointwise" and csr is None and stride == (1, 1) and not any(pads) and m is not None and m.op == "Conv2d" and m.inputs[0] == out:
+            mw = m.weight
+            if mw is not None and mw.shape[1] == 1 and m.attrs["groups"] == o == mw.shape[0] and tuple(m.attrs["stride"]) != (1, 1):
+                phase = (tuple(m.attrs["padding"]), tuple(m.attrs["stride"]))
+        fuse: dict[str, Any] = {"target": None, "step": len(self.steps), "act": n.act, "channels": o, "w": wm, "bias": bias}
+        if kind in ("pointwise", "dense") and csr is None and phase is None:
+            self.into_concat[out] = fuse  # a Concat that alone reads this may ask for direct writes into its buffer
 
         def make(_reuse: int | None) -> Callable[[Env], None]:
             def run(env: Env) -> None:
                 a = env[x]
-                nb, h, wd, _ = a.shape
+                src = None
+                if isinstance(a, K.Phased):  # produced phase-split by the 1x1 conv before (see ``phase``)
+                    src, nb, h, wd = a.data, a.data.shape[2], a.h, a.w
+                else:
+                    nb, h, wd, _ = a.shape
                 oh = K.conv_out_size(h, kh, stride[0], pads[0], pads[2], dil[0])
                 ow = K.conv_out_size(wd, kw, stride[1], pads[1], pads[3], dil[1])
                 if kind == "depthwise":
@@ -261,12 +305,32 @@ class Planner:
                         tiled[ow] = np.ascontiguousarray(np.broadcast_to(wm[:, :, None, :], (kh, kw, ow, o)))
                         if bias is not None:
                             tiled[-ow] = np.ascontiguousarray(np.broadcast_to(bias, (ow, o)))
-                    env[out] = K.depthwise(a, pads, tiled[ow], tiled.get(-ow), oh, ow, stride, dil, act)
+                    env[out] = K.depthwise(a if src is None else None, pads, tiled[ow], tiled.get(-ow), oh, ow, stride, dil, act, src=src)
+                    return
+                if phase is not None and min(h, wd) >= PHASE_MIN_SIZE:
+                    # split the narrow input into the depthwise's padded stride phases and multiply those:
+                    # the wide output comes out phase-split (padding pixels get act(bias) and are re-zeroed)
+                    ppads, pstride = phase
+                    xph = K.padded_phases(a, ppads, pstride)
+                    y = K.matmul_bias(xph.reshape(-1, cin), wm, bias).reshape(xph.shape[:-1] + (o,))
+                    act(y)
+                    K.zero_phase_borders(y, K.phase_regions(h, wd, ppads, pstride)[2])
+                    env[out] = K.Phased(y, h, wd)
                     return
                 xp = K.pad_nhwc(a, pads)
                 if kind == "grouped":
                     y = K.group_conv(xp, wm, bias, oh, ow, kh, kw, g, stride, dil)
                 else:
+                    target = fuse["target"]
+                    if target is not None:
+                        # write straight into this input's channel slice of the concat buffer; a ones column
+                        # in the patches brings the bias (last row of ``wb``) out of the product itself
+                        key, c0, ctot, first = target
+                        if first:
+                            env[key] = np.empty((nb, oh, ow, ctot), dtype=F32)
+                        cols1 = K.im2col(xp, oh, ow, kh, kw, stride, dil, ones=True)
+                        np.matmul(cols1, fuse["wb"], out=env[key].reshape(nb * oh * ow, ctot)[:, c0 : c0 + o])
+                        return
                     cols = K.im2col(xp, oh, ow, kh, kw, stride, dil)
                     if csr is not None and csr.use_for(cols.shape[0]):
                         y = csr.matmul_t(cols)
@@ -413,6 +477,8 @@ class Planner:
         ax = n.attrs["axis"] % r
         if want == NHWC:
             ax = TO_NHWC_AXIS[ax]
+            if ax == 3 and self.fuse_concat(n, keys):
+                return
 
         def make(_reuse: int | None) -> Callable[[Env], None]:
             def run(env: Env) -> None:
@@ -421,6 +487,44 @@ class Planner:
             return run
 
         self.emit(n.name, keys, [out], want, make)
+
+    def fuse_concat(self, n: LNode, keys: list[str]) -> bool:
+        """Let the convolutions feeding a channel Concat write straight into its buffer.
+
+        Applies when every input is a dense/pointwise conv output that only this
+        Concat reads and all share one activation (SqueezeNet's fire modules):
+        no concatenation copy, no separate bias pass, one activation pass.
+        """
+        infos = [self.into_concat.get(k) for k in keys]
+        if len(keys) < 2 or len(set(keys)) != len(keys):
+            return False
+        if any(i is None or i["target"] is not None or self.sole_reader.get(k) is not n for i, k in zip(infos, keys)):
+            return False
+        if len({i["act"] for i in infos}) != 1:  # type: ignore[index]
+            return False
+        out = n.outputs[0]
+        buf = f"{out}\x00concat"
+        ctot = sum(i["channels"] for i in infos)  # type: ignore[index]
+        first = min(i["step"] for i in infos)  # type: ignore[index]
+        c0 = 0
+        for i in infos:
+            assert i is not None
+            i["target"] = (buf, c0, ctot, i["step"] == first)
+            bias = np.zeros(i["channels"], F32) if i["bias"] is None else i["bias"]
+            i["wb"] = np.concatenate([i["w"], bias[None]], axis=0).astype(F32)  # weights + bias row (ones column)
+            c0 += i["channels"]
+        act = _act(infos[0]["act"])  # type: ignore[index]
+
+        def make(_reuse: int | None) -> Callable[[Env], None]:
+            def run(env: Env) -> None:
+                y = env[buf]
+                act(y)
+                env[out] = y
+
+            return run
+
+        self.emit(n.name, [buf], [out], NHWC, make, views={out: buf})
+        return True
 
     def split(self, n: LNode) -> None:
         v = n.inputs[0]
