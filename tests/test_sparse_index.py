@@ -64,10 +64,11 @@ def test_matches_spec_oracle(mask: np.ndarray, b: int) -> None:
     counts, gaps = spec_encode(mask, b)
     assert streams.counts.tolist() == counts
     assert streams.gaps.tolist() == gaps
-    indptr, indices = decode_positions(streams.counts, streams.gaps, cols, b)
+    indptr, indices, rows = decode_positions(streams.counts, streams.gaps, cols, b)
     expected = spec_decode(counts, gaps, b)
     assert indptr.tolist() == np.cumsum([0] + [len(r) for r in expected]).tolist()
     assert indices.tolist() == [c for r in expected for c in r]
+    assert rows.tolist() == [i for i, r in enumerate(expected) for _ in r]
 
 
 @pytest.mark.parametrize("b", [1, 3, 5, 8])
@@ -80,7 +81,7 @@ def test_gap_boundaries(b: int, delta: int) -> None:
     mask[0, skip] = True
     streams = encode_positions(np.flatnonzero(mask), 1, cols, b)
     assert streams.gaps.tolist() == spec_encode(mask, b)[1]
-    _, indices = decode_positions(streams.counts, streams.gaps, cols, b)
+    _, indices, _ = decode_positions(streams.counts, streams.gaps, cols, b)
     assert indices.tolist() == [skip]
 
 

@@ -236,13 +236,14 @@ def read_payload(cur: Cursor, entry: TableEntry, limits: Limits, *, dense: bool 
             return out.reshape(entry.shape)
         if dense:
             _check_alloc(entry, limits)  # before the streams: CONSTANT ones are not backed by bytes
-        indptr, indices, values = _read_sparse(cur, entry, head)
+        positions, values = _read_sparse(cur, entry, head)
         if not dense:
-            return indptr, indices, values
-        rows, cols = matrix_shape(entry.shape)
+            return positions.indptr, positions.indices, values
+        _, cols = matrix_shape(entry.shape)
         out = np.zeros(entry.numel, entry.np_dtype)
-        row_of = np.repeat(np.arange(rows, dtype=np.int64), np.diff(indptr))
-        out[row_of * cols + indices] = values
+        flat = positions.rows * cols
+        flat += positions.indices
+        out[flat] = values
         return out.reshape(entry.shape)
     except MemoryError:
         raise LimitError("not enough memory to decode this tensor", tensor=entry.name, field="shape") from None
@@ -272,11 +273,11 @@ def _read_sparse(cur: Cursor, entry: TableEntry, head: QuantHeader):
     _need_codebook(cur, head, nnz)
     cur.expect_end("values")
     try:
-        indptr, indices = decode_positions(counts, gaps, cols, head.index_bits, tensor=entry.name)
+        positions = decode_positions(counts, gaps, cols, head.index_bits, tensor=entry.name)
     except SparseIndexError as exc:
         raise exc.with_context(offset=gaps_at) from None  # where the gap stream starts
     values = head.codebook[symbols].astype(entry.np_dtype)
-    return indptr, indices, values
+    return positions, values
 
 
 def _read_raw(cur: Cursor, entry: TableEntry, limits: Limits) -> np.ndarray:

@@ -19,6 +19,7 @@ Everything here is vectorised: no Python loop runs per entry.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -77,6 +78,14 @@ def encode_positions(positions: np.ndarray, rows: int, cols: int, index_bits: in
     return SparseStreams(counts, gaps, positions)
 
 
+class Positions(NamedTuple):
+    """CSR structure of the entries, plus each entry's row (needed anyway, kept for the dense scatter)."""
+
+    indptr: np.ndarray  # int64[rows + 1]
+    indices: np.ndarray  # int64[nnz]: column of each entry
+    rows: np.ndarray  # int64[nnz]: row of each entry
+
+
 def decode_positions(
     counts: np.ndarray,
     gaps: np.ndarray,
@@ -84,8 +93,8 @@ def decode_positions(
     index_bits: int,
     *,
     tensor: str | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rebuild CSR ``(indptr, indices)`` from row counts and gap symbols, validating every position.
+) -> Positions:
+    """Rebuild CSR ``(indptr, indices)`` (and entry rows) from row counts and gap symbols, validating every position.
 
     Raises :class:`SparseIndexError` if the symbols do not describe exactly
     ``sum(counts)`` entries, if fillers trail the last entry, or if any entry
@@ -106,7 +115,7 @@ def decode_positions(
     if nnz == 0:
         if gaps.size:
             raise SparseIndexError("fillers without a following entry", tensor=tensor, field="gaps")
-        return indptr, np.zeros(0, np.int64)
+        return Positions(indptr, np.zeros(0, np.int64), np.zeros(0, np.int64))
     if real_at[-1] != gaps.size - 1:
         raise SparseIndexError(
             f"{gaps.size - 1 - int(real_at[-1])} fillers after the last entry", tensor=tensor, field="gaps"
@@ -129,4 +138,4 @@ def decode_positions(
         raise SparseIndexError(
             f"row {r}: column index {int(last[bad[0]])} >= n_cols {cols}", tensor=tensor, field="gaps"
         )
-    return indptr, indices
+    return Positions(indptr, indices, row_of_entry)
