@@ -754,19 +754,48 @@ def _sparse(cur: _In, entry: _Entry, dtype: np.dtype) -> np.ndarray:
     rows, cols = _matrix(entry.shape, entry.numel)
     if cols + 1 > 1 << 32:
         raise cur.fail("Limit", f"{cols} columns: the row-count alphabet cols + 1 exceeds 2**32")
-    counts = _stream(cur, rows, cols + 1, "row_counts")
-    nnz = int(counts.sum(dtype=np.uint64))
+    counts = _stream(cur, rows, cols + 1, "row_counts").astype(np.int64)
+    nnz = int(counts.sum())
     at = cur.pos
-    fillers = cur.varint("n_fillers")
+    n_classes = cur.u8("n_classes")
+    if not 1 <= n_classes <= 16:
+        raise cur.fail("SparseIndex", f"n_classes {n_classes} outside 1..16", at)
+    bounds: list[int] = []
+    for c in range(n_classes - 1):
+        at = cur.pos
+        t = cur.varint(f"class_min[{c}]")
+        if t < 1 or (bounds and t <= bounds[-1]):
+            raise cur.fail("SparseIndex", f"class thresholds must be >= 1 and increasing, got {t}", at)
+        bounds.append(t)
+    row_class = np.searchsorted(np.array(bounds, np.int64), counts, side="right")
     stride = (1 << b) - 1
-    if fillers * stride + nnz > rows * cols:
-        raise cur.fail("SparseIndex", f"{fillers} fillers and {nnz} entries overflow {rows}x{cols}", at)
-    gaps = _stream(cur, nnz + fillers, 1 << b, "gaps")
+    first_entry = np.concatenate(([0], np.cumsum(counts)))  # global index of each row's first entry
+    entry_at = np.zeros(nnz, np.int64)  # flat position of every entry, in row-major entry order
+    for c in range(n_classes):
+        members = np.flatnonzero(row_class == c)
+        m_counts = counts[members]
+        m_nnz = int(m_counts.sum())
+        at = cur.pos
+        fillers = cur.varint(f"n_fillers[{c}]")
+        if fillers * stride + m_nnz > members.size * cols:
+            raise cur.fail("SparseIndex", f"class {c}: {fillers} fillers and {m_nnz} entries overflow its rows", at)
+        gaps = _stream(cur, m_nnz + fillers, 1 << b, f"gaps[{c}]")
+        local_row, column = _columns(cur, m_counts, gaps, stride, cols)
+        row = members[local_row]
+        rank = np.arange(m_nnz, dtype=np.int64) - np.concatenate(([0], np.cumsum(m_counts)))[local_row]
+        entry_at[first_entry[row] + rank] = row * cols + column
     values = _stream(cur, nnz, max(book.size, 1), "values")
     if book.size == 0 and nnz:
         raise cur.fail("Codebook", f"empty codebook for {nnz} entries")
     cur.done("the values stream")
+    out = np.zeros(entry.numel, dtype)
+    out[entry_at] = book[values].astype(dtype)
+    return out
 
+
+def _columns(cur: _In, counts: np.ndarray, gaps: np.ndarray, stride: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row among these rows, column) of every entry of one class's gap stream (§5.3 relative index)."""
+    rows, nnz = counts.size, int(counts.sum())
     is_entry = gaps > 0
     where = np.flatnonzero(is_entry)  # index in the gap stream of each entry
     if where.size != nnz:
@@ -775,8 +804,8 @@ def _sparse(cur: _In, entry: _Entry, dtype: np.dtype) -> np.ndarray:
         raise cur.fail("SparseIndex", "fillers after the last entry")
     step = np.where(is_entry, gaps.astype(np.int64), stride)
     reach = np.cumsum(step)  # columns advanced since the start of the stream
-    row_end = np.cumsum(counts.astype(np.int64))  # entries before the end of each row
-    row = np.repeat(np.arange(rows, dtype=np.int64), counts.astype(np.int64))
+    row_end = np.cumsum(counts)  # entries before the end of each row
+    row = np.repeat(np.arange(rows, dtype=np.int64), counts)
     start = np.zeros(rows + 1, np.int64)  # reach at the last entry of each row (cumulative)
     if nnz:
         last_of_row = reach[where][row_end - 1]
@@ -786,9 +815,7 @@ def _sparse(cur: _In, entry: _Entry, dtype: np.dtype) -> np.ndarray:
     if nnz and int(column.max()) >= cols:
         j = int(np.argmax(column >= cols))
         raise cur.fail("SparseIndex", f"row {int(row[j])}: column {int(column[j])} >= {cols}")
-    out = np.zeros(entry.numel, dtype)
-    out[row * cols + column] = book[values].astype(dtype)
-    return out
+    return row, column
 
 
 def _zstd_frame(frame: memoryview, want: int, limits: Limits, fail) -> None:

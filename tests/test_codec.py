@@ -261,6 +261,9 @@ def test_save_load_open(tmp_path) -> None:
         assert f.keys() == list(model)
         assert np.array_equal(f.tensor("fc.bias"), model["fc.bias"])
         info = f.info("fc.weight")
+        n_classes = sum(key.startswith("gaps[") for key in f.streams("fc.weight"))
+        # q, b, K, codebook, counts, n_classes, thresholds (1 byte each here), per class n_fillers, gaps, values
         assert info.payload_bytes == (
-            2 + 1 + info.codebook_bytes + info.count_bytes + 1 + info.gap_bytes + info.value_bytes
+            2 + 1 + info.codebook_bytes + info.count_bytes + 1 + (n_classes - 1) + n_classes
+            + info.gap_bytes + info.value_bytes
         )

@@ -40,21 +40,21 @@ HOSTILE: dict[str, tuple[bytes, dict[str, str]]] = {
         {"decode": "LimitError", "tensor": "LimitError", "info": "ok", "codebook": "ok", "embedded": "Limit"},
     ),
     "sparse-full-constant-16GiB": (
-        g.one("t", 1, 2, (BIG, BIG), _q() + g.s_const(BIG) + g.varint(0) + g.s_const(1) + g.s_const(0)),
+        g.one("t", 1, 2, (BIG, BIG), _q() + g.s_const(BIG) + b"\x01" + g.varint(0) + g.s_const(1) + g.s_const(0)),
         {"decode": "LimitError", "tensor": "LimitError", "csr": "LimitError", "info": "ok", "codebook": "ok",
          "embedded": "Limit"},
     ),
     "sparse-2^32-rows-constant-counts": (
-        g.one("t", 1, 2, (1 << 32, 1), _q() + g.s_const(0) + g.varint(0) + g.s_const(0) + g.s_const(0)),
+        g.one("t", 1, 2, (1 << 32, 1), _q() + g.s_const(0) + b"\x01" + g.varint(0) + g.s_const(0) + g.s_const(0)),
         {"decode": "LimitError", "tensor": "LimitError", "csr": "LimitError", "info": "ok", "codebook": "ok",
          "embedded": "Limit"},
     ),
     "sparse-f64-over-tensor-limit": (
-        g.one("t", 3, 2, (1 << 32, 1), _q() + g.s_const(0) + g.varint(0) + g.s_const(0) + g.s_const(0)),
+        g.one("t", 3, 2, (1 << 32, 1), _q() + g.s_const(0) + b"\x01" + g.varint(0) + g.s_const(0) + g.s_const(0)),
         {"decode": "LimitError", "tensor": "LimitError", "info": "ok", "embedded": "Limit"},
     ),
     "sparse-fillers-constant": (  # 2^32 - 1 fillers, gap stream CONSTANT 0 then a trailing-filler error
-        g.one("t", 1, 2, (BIG, BIG), _q() + g.s_const(0) + g.varint(2**32 - 1) + g.s_const(0) + g.s_const(0)),
+        g.one("t", 1, 2, (BIG, BIG), _q() + g.s_const(0) + b"\x01" + g.varint(2**32 - 1) + g.s_const(0) + g.s_const(0)),
         {"decode": "LimitError", "tensor": "LimitError", "csr": "LimitError", "embedded": "Limit"},
     ),
     "raw-zstd-fcs-16GiB": (

@@ -203,10 +203,20 @@ def sparse_tensor(draw, name: str):
     book = draw(codebook(q, k, code))
     values = draw(st.lists(st.integers(0, max(k - 1, 0)), min_size=nnz, max_size=nnz))
     cstream, ccoding = draw(stream(counts, cols + 1))
-    gstream, gcoding = draw(stream(gaps, 1 << b))
+    # Row classes (§5.3): thresholds drawn freely (classes may be empty, thresholds may exceed every count).
+    class_min = sorted(set(draw(st.lists(st.integers(1, cols + 2), max_size=3))))
+    cls = np.searchsorted(np.array(class_min, np.int64), np.asarray(counts, np.int64), side="right")
+    gpart, gcodings = b"", set()
+    for c in range(len(class_min) + 1):
+        members = np.flatnonzero(cls == c)
+        _, class_gaps, class_where = g.gap_symbols(mask[members].astype(np.uint8), b)
+        class_stream, class_coding = draw(stream(class_gaps, 1 << b))
+        gpart += g.varint(len(class_gaps) - len(class_where)) + class_stream
+        gcodings.add(class_coding)
+    gcoding = gcodings.pop() if len(gcodings) == 1 else "+".join(sorted(gcodings))
     vstream, vcoding = draw(stream(values, max(k, 1)))
-    payload = g.quant_head(q, b, g.f32(book) if book else b"", k=k) + cstream + g.varint(len(gaps) - nnz)
-    payload += gstream + vstream
+    payload = g.quant_head(q, b, g.f32(book) if book else b"", k=k) + cstream
+    payload += bytes([len(class_min) + 1]) + b"".join(g.varint(t) for t in class_min) + gpart + vstream
     dt = np.dtype(DTYPES[code]).newbyteorder("=")
     out = np.zeros((rows, cols), dt)
     vals = np.asarray(book, np.float32)[np.asarray(values, np.int64)].astype(dt)

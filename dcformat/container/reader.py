@@ -219,13 +219,22 @@ class DCFile:
             raise _wrap(exc, name) from None
 
     def streams(self, name: str) -> dict:
-        """Coding details of each symbol stream ("row_counts", "gaps", "values"): coding, sizes, Huffman code lengths.
+        """Coding details of each symbol stream: coding, sizes, Huffman code lengths.
 
-        Empty for raw tensors. Values are ``dcformat.entropy.streams.StreamInfo``.
+        Keys: "row_counts", "gaps[c]" for each row class c, "gaps" (the class
+        stream with the most bytes), "values". Empty for raw tensors. Values are
+        ``dcformat.entropy.streams.StreamInfo``.
         """
         p = self._inspect(name)
-        named = {"row_counts": p.count_stream, "gaps": p.gap_stream, "values": p.value_stream}
-        return {k: v for k, v in named.items() if v is not None}
+        out = {}
+        if p.count_stream is not None:
+            out["row_counts"] = p.count_stream
+        if p.gap_stream:
+            out.update({f"gaps[{c}]": g for c, g in enumerate(p.gap_stream)})
+            out["gaps"] = max(p.gap_stream, key=lambda g: g.nbytes)
+        if p.value_stream is not None:
+            out["values"] = p.value_stream
+        return out
 
     def info(self, name: str) -> TensorInfo:
         entry = self.entry(name)
@@ -233,9 +242,14 @@ class DCFile:
         ref = self._data[name]
 
         def size(stream) -> int:
+            if isinstance(stream, tuple):  # the gap streams of the row classes
+                return sum(g.nbytes for g in stream)
             return 0 if stream is None else stream.nbytes
 
         def coding(stream) -> str | None:
+            if isinstance(stream, tuple):
+                kinds = sorted({g.coding for g in stream})
+                return kinds[0] if len(kinds) == 1 else "+".join(kinds)
             return None if stream is None else stream.coding
 
         return TensorInfo(

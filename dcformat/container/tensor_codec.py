@@ -28,6 +28,7 @@ from ..limits import Limits
 from ..prune import prune_by_threshold, prune_to_density
 from ..quantize import kmeans_1d
 from ..sparse import decode_positions, encode_positions, matrix_shape
+from ..sparse.relative_index import MAX_ROW_CLASSES, candidate_class_mins, merge_class_positions, row_classes, split_gaps
 from .format import (
     MAX_BITS,
     MIN_BITS,
@@ -154,10 +155,32 @@ def encode_payload(name: str, array: np.ndarray, s: TensorSettings) -> tuple[Enc
     streams = encode_positions(positions, rows, cols, b)
     out = [u8(q), u8(b), varint(cb.size), cb.astype("<f4").tobytes()]
     out.append(_stream(streams.counts, cols + 1, s, max(1, cols.bit_length())))
-    out.append(varint(streams.n_fillers))
-    out.append(_stream(streams.gaps, 1 << b, s, b))
+    out.append(_gap_classes(streams, s, b))
     out.append(_stream(labels, max(cb.size, 1), s, q))
     return Encoding.SPARSE, b"".join(out)
+
+
+ROW_CLASS_CANDIDATES = (1, 2, 4, 8)
+
+
+def _gap_classes(streams, s: TensorSettings, b: int) -> bytes:
+    """n_classes, class thresholds and one (n_fillers, gap stream) per row class: the smallest of a few splits.
+
+    The fixed-width layout always uses one class (classes only help entropy coding).
+    """
+    best = b""
+    for n in ROW_CLASS_CANDIDATES if s.huffman else (1,):
+        class_min = candidate_class_mins(streams.counts, n)
+        if n > 1 and class_min.size + 1 < n:
+            continue  # too few distinct counts for this many classes; a smaller candidate covers it
+        parts = [u8(class_min.size + 1)] + [varint(int(t)) for t in class_min]
+        for gaps in split_gaps(streams, class_min):
+            parts.append(varint(int(gaps.size - np.count_nonzero(gaps))))
+            parts.append(_stream(gaps, 1 << b, s, b))
+        data = b"".join(parts)
+        if not best or len(data) < len(best):
+            best = data
+    return best
 
 
 def _encode_raw(array: np.ndarray, compression: str) -> bytes:
@@ -259,25 +282,50 @@ def _read_sparse(cur: Cursor, entry: TableEntry, head: QuantHeader):
     if cols + 1 > 1 << 32:
         raise cur.error(LimitError, "shape", f"{cols} columns per row exceed the format's 2**32 - 1")
     counts = read_stream(cur, rows, cols + 1, "row_counts")
-    nnz = int(counts.sum(dtype=np.int64))
-    at = cur.offset
-    n_fill = cur.varint("n_fillers")
+    class_min = _read_row_classes(cur)
+    cls_of_row = row_classes(counts, class_min)
     stride = (1 << head.index_bits) - 1
-    if n_fill * stride + nnz > rows * cols:
-        raise cur.error(
-            SparseIndexError, "n_fillers", f"{n_fill} fillers cannot fit in a {rows}x{cols} matrix", at=at
-        )
-    gaps_at = cur.offset
-    gaps = read_stream(cur, nnz + n_fill, 1 << head.index_bits, "gaps")
+    per_class = []
+    for c in range(class_min.size + 1):
+        counts_c = counts[cls_of_row == c]
+        nnz_c = int(counts_c.sum(dtype=np.int64))
+        at = cur.offset
+        n_fill = cur.varint(f"n_fillers[{c}]")
+        if n_fill * stride + nnz_c > counts_c.size * cols:
+            raise cur.error(
+                SparseIndexError, f"n_fillers[{c}]", f"{n_fill} fillers cannot fit in {counts_c.size} rows of {cols}", at=at
+            )
+        gaps_at = cur.offset
+        gaps = read_stream(cur, nnz_c + n_fill, 1 << head.index_bits, f"gaps[{c}]")
+        try:
+            per_class.append(decode_positions(counts_c, gaps, cols, head.index_bits, tensor=entry.name))
+        except SparseIndexError as exc:
+            raise exc.with_context(offset=gaps_at) from None  # where this class's gap stream starts
+    nnz = int(counts.sum(dtype=np.int64))
     symbols = read_stream(cur, nnz, max(head.codebook.size, 1), "values")
     _need_codebook(cur, head, nnz)
     cur.expect_end("values")
-    try:
-        positions = decode_positions(counts, gaps, cols, head.index_bits, tensor=entry.name)
-    except SparseIndexError as exc:
-        raise exc.with_context(offset=gaps_at) from None  # where the gap stream starts
+    positions = per_class[0] if len(per_class) == 1 else merge_class_positions(counts, cls_of_row, per_class)
     values = head.codebook[symbols].astype(entry.np_dtype)
     return positions, values
+
+
+def _read_row_classes(cur: Cursor) -> np.ndarray:
+    """n_classes and its strictly increasing thresholds (spec §5.3), as the array of thresholds."""
+    at = cur.offset
+    n = cur.u8("n_classes")
+    if not 1 <= n <= MAX_ROW_CLASSES:
+        raise cur.error(SparseIndexError, "n_classes", f"n_classes {n} outside 1..{MAX_ROW_CLASSES}", at=at)
+    class_min = []
+    for c in range(n - 1):
+        at = cur.offset
+        t = cur.varint(f"class_min[{c}]")
+        if t < 1 or (class_min and t <= class_min[-1]):
+            raise cur.error(
+                SparseIndexError, f"class_min[{c}]", f"class thresholds must be >= 1 and strictly increasing, got {t}", at=at
+            )
+        class_min.append(t)
+    return np.array(class_min, np.int64) if class_min else np.zeros(0, np.int64)
 
 
 def _read_raw(cur: Cursor, entry: TableEntry, limits: Limits) -> np.ndarray:
@@ -400,15 +448,25 @@ def inspect_payload(cur: Cursor, entry: TableEntry) -> PayloadInfo:
     rows, cols = matrix_shape(entry.shape)
     start = cur.pos
     cs = skip_stream(cur, rows, cols + 1, "row_counts")
+    class_min = _read_row_classes(cur)
     if cs.constant is not None:  # rows may be ~2**32 with no bytes behind them: never materialise
         nnz = rows * cs.constant
+        only = int(row_classes(np.array([cs.constant]), class_min)[0])
+        nnz_of_class = [nnz if c == only else 0 for c in range(class_min.size + 1)]
     else:
-        cur.pos = start
-        nnz = int(read_stream(cur, rows, cols + 1, "row_counts").sum(dtype=np.int64))
-    n_fill = cur.varint("n_fillers")
-    gs = skip_stream(cur, nnz + n_fill, 1 << head.index_bits, "gaps")
+        end, cur.pos = cur.pos, start
+        counts = read_stream(cur, rows, cols + 1, "row_counts")
+        cur.pos = end
+        cls_of_row = row_classes(counts, class_min)
+        nnz_of_class = [int(counts[cls_of_row == c].sum(dtype=np.int64)) for c in range(class_min.size + 1)]
+        nnz = sum(nnz_of_class)
+    n_fill, gap_streams = 0, []
+    for c, nnz_c in enumerate(nnz_of_class):
+        fill_c = cur.varint(f"n_fillers[{c}]")
+        n_fill += fill_c
+        gap_streams.append(skip_stream(cur, nnz_c + fill_c, 1 << head.index_bits, f"gaps[{c}]"))
     vs = skip_stream(cur, nnz, max(head.codebook.size, 1), "values")
-    return PayloadInfo(head.code_bits, head.index_bits, head.codebook, nnz, n_fill, None, cb_bytes, cs, gs, vs)
+    return PayloadInfo(head.code_bits, head.index_bits, head.codebook, nnz, n_fill, None, cb_bytes, cs, tuple(gap_streams), vs)
 
 
 __all__ = ["TableEntry", "encode_payload", "read_payload", "inspect_payload", "canonical_codebook", "quantize_values"]

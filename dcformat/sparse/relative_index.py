@@ -139,3 +139,61 @@ def decode_positions(
             f"row {r}: column index {int(last[bad[0]])} >= n_cols {cols}", tensor=tensor, field="gaps"
         )
     return Positions(indptr, indices, row_of_entry)
+
+
+# --------------------------------------------------------------------------- row classes (spec §5.3)
+
+MAX_ROW_CLASSES = 16
+
+
+def row_classes(counts: np.ndarray, class_min: np.ndarray) -> np.ndarray:
+    """Class of each row: the number of thresholds its entry count reaches (0 = below the first)."""
+    return np.searchsorted(np.asarray(class_min, np.int64), counts.astype(np.int64), side="right")
+
+
+def candidate_class_mins(counts: np.ndarray, n_classes: int) -> np.ndarray:
+    """Thresholds that split the non-empty rows into ``n_classes`` groups of similar size (quantiles of the counts).
+
+    Why: a row's gap distribution depends on its density, which the decoder
+    knows from the row counts before it reads any gap; one Huffman table per
+    density class codes the gaps closer to their entropy than one table for all.
+    """
+    nonempty = np.sort(counts[counts > 0].astype(np.int64))
+    if n_classes <= 1 or nonempty.size == 0:
+        return np.zeros(0, np.int64)
+    picks = nonempty[(np.arange(1, n_classes) * nonempty.size) // n_classes]
+    return np.unique(np.maximum(picks, 1))
+
+
+def split_gaps(streams: SparseStreams, class_min: np.ndarray) -> list[np.ndarray]:
+    """The gap symbols of each class's rows, in row order (fillers travel with the entry they precede)."""
+    cls_of_row = row_classes(streams.counts, class_min)
+    nnz = streams.positions.size
+    if nnz == 0:
+        return [np.zeros(0, np.uint32) for _ in range(class_min.size + 1)]
+    real = streams.gaps != 0
+    entry_of_symbol = np.cumsum(real) - real  # index of the entry each symbol belongs to (fillers: the next one)
+    rows = np.repeat(np.arange(streams.counts.size, dtype=np.int64), streams.counts.astype(np.int64))
+    cls_of_symbol = cls_of_row[rows[entry_of_symbol]]
+    return [streams.gaps[cls_of_symbol == c] for c in range(class_min.size + 1)]
+
+
+def merge_class_positions(
+    counts: np.ndarray, cls_of_row: np.ndarray, per_class: list[Positions]
+) -> Positions:
+    """Interleave per-class CSR pieces back into one row-major CSR."""
+    rows = counts.size
+    indptr = np.zeros(rows + 1, np.int64)
+    np.cumsum(counts, dtype=np.int64, out=indptr[1:])
+    nnz = int(indptr[-1])
+    indices = np.empty(nnz, np.int64)
+    entry_rows = np.empty(nnz, np.int64)
+    for c, part in enumerate(per_class):
+        if part.indices.size == 0:
+            continue
+        class_rows = np.flatnonzero(cls_of_row == c)
+        global_row = class_rows[part.rows]
+        dest = indptr[global_row] + (np.arange(part.indices.size, dtype=np.int64) - part.indptr[part.rows])
+        indices[dest] = part.indices
+        entry_rows[dest] = global_row
+    return Positions(indptr, indices, entry_rows)

@@ -132,6 +132,7 @@ def nonoptimal_huffman() -> tuple[bytes, dict[str, np.ndarray]]:
     values = np.array([0, 1, 2, 2, 0])
     payload = bytes([3, 2]) + varint(3) + codebook.tobytes()
     payload += bytes([0, 7]) + pack_bits(counts, 7)  # FIXED width 7 (encoder would use 2)
+    payload += bytes([1])  # one row class
     payload += varint(5)  # n_fillers
     payload += huffman_stream(gaps, [3, 1, 3, 2])  # complete, not optimal for these counts
     payload += huffman_stream(values, [1, 2, 2])
@@ -161,6 +162,14 @@ def dense_constant_zero_sign() -> tuple[bytes, dict[str, np.ndarray]]:
     return dcformat.encode({"a": a, "b": b}, config=CompressionConfig(encoding="dense", code_bits=2)), {"a": a, "b": b}
 
 
+def row_density_spread() -> dict[str, np.ndarray]:
+    """Rows of very different densities (as in trained layers), so the encoder splits the gaps into row classes."""
+    r = rng(9)
+    w = (r.standard_normal((64, 256)) * 0.05).astype(np.float32)
+    keep = r.random((64, 256)) < np.geomspace(0.02, 0.6, 64)[:, None]
+    return {"fc.weight": np.where(keep, w, 0).astype(np.float32)}
+
+
 ENCODER_VECTORS = {
     "v-sparse-tiny": (tiny_sparse, {"density": None, "code_bits": 2, "index_bits": 2}, None,
                       "SPARSE, Huffman streams, emptied row, fillers (b=2); the worked example"),
@@ -172,6 +181,8 @@ ENCODER_VECTORS = {
                              "SPARSE with Forgy initialisation, 3-bit codes"),
     "v-sparse-gap-edges": (gap_edges, {"density": None, "code_bits": 3, "index_bits": 3}, None,
                            "gaps of exactly 2^b-1, 2^b, 2^b+1 and two fillers, a full row, 4-D shape"),
+    "v-sparse-row-classes": (row_density_spread, {"density": None, "code_bits": 4, "index_bits": 4}, None,
+                             "SPARSE with several row classes (one gap stream and Huffman table per class)"),
     "v-sparse-f16": (lambda: {k: v.astype(np.float16) for k, v in conv_and_fc(4).items()}, {"code_bits": 4}, None,
                      "float16 tensors: codebook rounded through float16"),
     "v-dense-huffman": (lambda: {"emb": (rng(5).standard_normal((16, 12)) * 0.3).astype(np.float32)},
@@ -321,10 +332,11 @@ def example_markdown(data: bytes) -> str:
     field(1, "row_counts.coding", "0 = FIXED")
     field(1, "row_counts.width", f"{data[pos]} bits")
     field(1, "row_counts.data", f"{data[pos]:08b}: counts 3, 0, 1 + 2 zero padding bits")
-    field(1, "n_fillers", f"varint {data[pos]}")
-    field(1, "gaps.coding", "0 = FIXED")
-    field(1, "gaps.width", f"{data[pos]} bits (= b)")
-    field(2, "gaps.data", f"{data[pos]:08b} {data[pos + 1]:08b}: 1 1 0 3 (row 0), 0 3 (row 2), 4 padding bits")
+    field(1, "n_classes", f"{data[pos]}: one row class, so no thresholds follow")
+    field(1, "n_fillers[0]", f"varint {data[pos]}")
+    field(1, "gaps[0].coding", "0 = FIXED")
+    field(1, "gaps[0].width", f"{data[pos]} bits (= b)")
+    field(2, "gaps[0].data", f"{data[pos]:08b} {data[pos + 1]:08b}: 1 1 0 3 (row 0), 0 3 (row 2), 4 padding bits")
     field(1, "values.coding", "0 = FIXED")
     field(1, "values.width", f"{data[pos]} bit (bit length of the largest symbol)")
     field(1, "values.data", f"{data[pos]:08b}: 1 0 1 0 -> 0.5, -0.25, 0.5, -0.25")
@@ -357,6 +369,9 @@ def example_markdown(data: bytes) -> str:
         "",
         "Decoding: `indptr = [0, 3, 3, 4]`; row 0's gaps 1, 1, 0, 3 give columns 0, 1, then cursor 2 + 3 = 5, column",
         "5 + 3 − 1 = 7; row 2's gaps 0, 3 give column 3 + 3 − 1 = 5. Values index the codebook [−0.25, 0.5].",
+        "",
+        "Larger tensors usually get several row classes (`v-sparse-row-classes.dcf`): rows are grouped by their entry",
+        "count, and each group's gaps get their own stream and Huffman table.",
         "",
         "For a HUFFMAN stream see `v-handmade-nonoptimal-huffman.dcf`: its gap stream is",
         "`01 02 04 <nbytes> <lengths> <codewords>`: coding 1, lw = 2 bits per code length, T = 4 lengths [3, 1, 3, 2]",

@@ -213,11 +213,13 @@ W_GAP_LENGTHS = [2, 1, 0, 2]  # gap symbols 0, 1, 3 used: complete (1/4 + 1/2 + 
 
 def sparse_w(
     *, q: int = 2, b: int = 2, book: bytes | Sequence[float] = tuple(W_BOOK), k: int | None = None,
-    counts: bytes | None = None, n_fillers: int | bytes = 2, gaps: bytes | None = None,
+    counts: bytes | None = None, classes: bytes = b"\x01", n_fillers: int | bytes = 2, gaps: bytes | None = None,
     values: bytes | None = None, tail: bytes = b"",
 ) -> bytes:
+    """``classes`` is n_classes plus its thresholds (§5.3); the default is one row class."""
     out = quant_head(q, b, book if isinstance(book, bytes) else list(book), k=k)
     out += s_fixed(W_COUNTS, 3) if counts is None else counts
+    out += classes
     out += n_fillers if isinstance(n_fillers, bytes) else varint(n_fillers)
     out += s_huff(W_GAPS, W_GAP_LENGTHS) if gaps is None else gaps
     out += s_fixed(W_VALUES, 2) if values is None else values
@@ -535,6 +537,17 @@ def payload_vectors() -> dict[str, Vector]:
     v["x-sparse-cols-limit"] = (file_w(sparse_w(counts=s_const(0), n_fillers=0, gaps=s_const(0), values=s_const(0)),
                                        shape=(0, 1 << 32)), "LimitError", "§5.3",
                                 "cols + 1 = 2^32 + 1 > 2^32 (an empty tensor, so no other limit applies)")
+    v["x-sparse-classes-0"] = (file_w(sparse_w(classes=b"\x00")), "SparseIndexError", "§5.3", "n_classes 0")
+    v["x-sparse-classes-17"] = (file_w(sparse_w(classes=b"\x11" + bytes(range(1, 17)))), "SparseIndexError", "§5.3",
+                                "n_classes 17 > 16")
+    v["x-sparse-class-min-zero"] = (file_w(sparse_w(classes=b"\x02\x00")), "SparseIndexError", "§5.3",
+                                    "a class threshold of 0")
+    v["x-sparse-class-min-order"] = (file_w(sparse_w(classes=b"\x03\x02\x02", n_fillers=b"\x02\x00\x00")),
+                                     "SparseIndexError", "§5.3", "class thresholds not strictly increasing")
+    v["x-sparse-class-fillers"] = (file_w(sparse_w(classes=b"\x02\x02", n_fillers=b"\x01",
+                                                   gaps=s_fixed([3], 2) + b"\x00\x00")),
+                                   "SparseIndexError", "§5.3",
+                                   "two classes: class 0's gap stream (row 1) ends with a filler after its entry")
     v["x-sparse-fillers-huge"] = (file_w(sparse_w(n_fillers=2**64 - 1)), "SparseIndexError", "§5.3",
                                   "n_fillers 2^64 - 1 (checked before the gap stream)")
     v["x-sparse-fillers-over"] = (file_w(sparse_w(n_fillers=4, gaps=s_fixed([1, 0, 1, 0, 0, 0, 3], 2))),
