@@ -161,13 +161,17 @@ def encode_payload(name: str, array: np.ndarray, s: TensorSettings) -> tuple[Enc
 
 
 ROW_CLASS_CANDIDATES = (1, 2, 4, 8)
+ROW_CLASS_MIN_GAIN = 0.002  # more classes must save >= 0.2 % of the class section: each one costs decode time
 
 
 def _gap_classes(streams, s: TensorSettings, b: int) -> bytes:
     """n_classes, class thresholds and one (n_fillers, gap stream) per row class: the smallest of a few splits.
 
-    The fixed-width layout always uses one class (classes only help entropy coding).
+    Several classes are kept only when they save at least ROW_CLASS_MIN_GAIN over
+    one class (random-like rows gain nothing and would only decode slower). The
+    fixed-width layout always uses one class (classes only help entropy coding).
     """
+    single = b""
     best = b""
     for n in ROW_CLASS_CANDIDATES if s.huffman else (1,):
         class_min = candidate_class_mins(streams.counts, n)
@@ -178,8 +182,12 @@ def _gap_classes(streams, s: TensorSettings, b: int) -> bytes:
             parts.append(varint(int(gaps.size - np.count_nonzero(gaps))))
             parts.append(_stream(gaps, 1 << b, s, b))
         data = b"".join(parts)
-        if not best or len(data) < len(best):
+        if n == 1:
+            single = best = data
+        elif len(data) < len(best):
             best = data
+    if len(best) > len(single) * (1 - ROW_CLASS_MIN_GAIN):
+        return single
     return best
 
 
