@@ -61,6 +61,18 @@ def _check_dim(d: Any, where: str, allow_unknown: bool) -> Dim:
     raise GraphError(f"{where}: dimension {d!r:.40} is not an integer or symbol", field="shape")
 
 
+def _exact_keys(obj: Any, keys: set[str], where: str) -> None:
+    """``obj`` must be a JSON object with exactly ``keys`` (unknown keys are must-understand, GRAPH.md §3)."""
+    if not isinstance(obj, dict):
+        raise GraphError(f"{where} must be an object")
+    unknown = set(obj) - keys
+    if unknown:
+        raise GraphError(f"{where}: unknown key {sorted(unknown)[0]!r}")
+    missing = keys - set(obj)
+    if missing:
+        raise GraphError(f"{where}: missing key {sorted(missing)[0]!r}")
+
+
 @dataclass(frozen=True)
 class ValueInfo:
     """Name, shape (ints, symbols like "N", or None = unknown for outputs) and dtype of a graph input/output."""
@@ -74,14 +86,7 @@ class ValueInfo:
 
     @classmethod
     def parse(cls, obj: Any, where: str, allow_unknown: bool) -> "ValueInfo":
-        if not isinstance(obj, dict):
-            raise GraphError(f"{where} must be an object")
-        unknown = set(obj) - _IO_KEYS
-        if unknown:
-            raise GraphError(f"{where}: unknown key {sorted(unknown)[0]!r}")
-        missing = _IO_KEYS - set(obj)
-        if missing:
-            raise GraphError(f"{where}: missing key {sorted(missing)[0]!r}")
+        _exact_keys(obj, _IO_KEYS, where)
         name = check_name(obj["name"], f"{where} name")
         shape = obj["shape"]
         if not isinstance(shape, list) or len(shape) > MAX_RANK:
@@ -108,14 +113,7 @@ class Node:
     @classmethod
     def parse(cls, obj: Any, index: int) -> "Node":
         where = f"node #{index}"
-        if not isinstance(obj, dict):
-            raise GraphError(f"{where} must be an object")
-        unknown = set(obj) - _NODE_KEYS
-        if unknown:
-            raise GraphError(f"{where}: unknown key {sorted(unknown)[0]!r}")
-        missing = _NODE_KEYS - set(obj)
-        if missing:
-            raise GraphError(f"{where}: missing key {sorted(missing)[0]!r}")
+        _exact_keys(obj, _NODE_KEYS, where)
         name = check_name(obj["name"], f"{where} name")
         op = obj["op"]
         if not isinstance(op, str):
