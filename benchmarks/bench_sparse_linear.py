@@ -20,9 +20,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _common import best_of as timed  # noqa: E402  (benchmarks/_common.py: shared by the scripts)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -39,14 +39,6 @@ def pruned(shape: tuple[int, int], density: float, seed: int = 0) -> tuple[np.nd
     indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=shape[0]))])
     return w, Csr(indptr.astype(np.int32), cols.astype(np.int32), w[rows, cols], shape)
 
-
-def timed(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def speedup(w: np.ndarray, csr: Csr, batch: int, rounds: int) -> tuple[float, float, float]:

@@ -38,6 +38,16 @@ def build_table(entries: list[TableEntry]) -> bytes:
     return b"".join(out)
 
 
+def _enum(cur: Cursor, kind, field: str):
+    """A u8 enum code; an unknown one is must-understand (spec §4.2)."""
+    at = cur.offset
+    code = cur.u8(field)
+    try:
+        return kind(code)
+    except ValueError:
+        raise cur.error(UnsupportedFeatureError, field, f"unknown {field} code {code}", at=at) from None
+
+
 def parse_table(cur: Cursor, limits: Limits) -> list[TableEntry]:
     at = cur.offset
     count = cur.varint("tensor_count")
@@ -62,18 +72,9 @@ def parse_table(cur: Cursor, limits: Limits) -> list[TableEntry]:
             raise cur.error(MetadataError, f"tensor[{i}].name", f"duplicate tensor name {name!r}", at=at)
         seen.add(name)
         cur.tensor = name
+        dtype = _enum(cur, DType, "dtype")
         at = cur.offset
-        code = cur.u8("dtype")
-        try:
-            dtype = DType(code)
-        except ValueError:
-            raise cur.error(UnsupportedFeatureError, "dtype", f"unknown dtype code {code}", at=at) from None
-        at = cur.offset
-        code = cur.u8("encoding")
-        try:
-            encoding = Encoding(code)
-        except ValueError:
-            raise cur.error(UnsupportedFeatureError, "encoding", f"unknown encoding code {code}", at=at) from None
+        encoding = _enum(cur, Encoding, "encoding")
         if encoding != Encoding.RAW and dtype not in FLOAT_DTYPES:
             raise cur.error(MetadataError, "encoding", f"{encoding.name} needs a float dtype, got {dtype.name}", at=at)
         at = cur.offset

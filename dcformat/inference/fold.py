@@ -101,14 +101,10 @@ def fold(graph: Graph, consts: dict[str, np.ndarray], csr: dict[str, Csr]) -> li
                 n.bias = ((b - mean) * s + beta).astype(np.float32)
                 if n.csr is not None:
                     n.csr = n.csr.scale_rows(s)
-            elif m.op == "Add" and m.inputs[0] == n.outputs[0] and m.inputs[1] in consts:
-                vec = _channel_vector(consts[m.inputs[1]], channels, n.op)
-                if vec is None:
-                    continue
-                b = n.bias.astype(np.float64) if n.bias is not None else np.zeros(channels)
-                n.bias = (b + vec).astype(np.float32)
-            elif m.op == "Add" and m.inputs[1] == n.outputs[0] and m.inputs[0] in consts:
-                vec = _channel_vector(consts[m.inputs[0]], channels, n.op)
+            elif m.op == "Add" and n.outputs[0] in m.inputs and len(set(m.inputs)) == 2 and (
+                other := m.inputs[1 - m.inputs.index(n.outputs[0])]
+            ) in consts:
+                vec = _channel_vector(consts[other], channels, n.op)
                 if vec is None:
                     continue
                 b = n.bias.astype(np.float64) if n.bias is not None else np.zeros(channels)

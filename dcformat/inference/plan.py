@@ -62,6 +62,16 @@ def _act(act: tuple[str, float | None, float | None] | None) -> Callable[[np.nda
     return clip
 
 
+def _project(a: np.ndarray, wt: np.ndarray, bias: np.ndarray | None, csr: Any) -> np.ndarray:
+    """``a @ wt + bias``, from the pruned layer's CSR when that is faster at this many rows (``Csr.use_for``)."""
+    if csr is not None and csr.use_for(a.shape[0]):
+        y = csr.matmul_t(a)
+        if bias is not None:
+            y += bias
+        return y
+    return K.matmul_bias(a, wt, bias)
+
+
 def _unary(op: str, attrs: dict[str, Any]) -> Callable[[np.ndarray, np.ndarray | None], np.ndarray]:
     """Elementwise op as f(x, out) where out is None (allocate) or a buffer to overwrite (may be x)."""
     if op in ("ReLU", "ReLU6", "Clip"):
@@ -332,13 +342,7 @@ class Planner:
                         np.matmul(cols1, fuse["wb"], out=env[key].reshape(nb * oh * ow, ctot)[:, c0 : c0 + o])
                         return
                     cols = K.im2col(xp, oh, ow, kh, kw, stride, dil)
-                    if csr is not None and csr.use_for(cols.shape[0]):
-                        y = csr.matmul_t(cols)
-                        if bias is not None:
-                            y += bias
-                    else:
-                        y = K.matmul_bias(cols, wm, bias)
-                    y = y.reshape(nb, oh, ow, o)
+                    y = _project(cols, wm, bias, csr).reshape(nb, oh, ow, o)
                 act(y)
                 env[out] = y
 
@@ -355,13 +359,7 @@ class Planner:
 
         def make(_reuse: int | None) -> Callable[[Env], None]:
             def run(env: Env) -> None:
-                a = env[x]
-                if csr is not None and csr.use_for(a.shape[0]):
-                    y = csr.matmul_t(a)
-                    if bias is not None:
-                        y += bias
-                else:
-                    y = K.matmul_bias(a, wt, bias)
+                y = _project(env[x], wt, bias, csr)
                 act(y)
                 env[out] = y
 
