@@ -4,6 +4,8 @@ Run:  python benchmarks/bench_decode.py [--repeat 5]
 
 Both sides run alternately in this one process on the same decoded weights (so drift on a shared machine hits both);
 the best of --repeat runs is reported. Goals (issue 2): decode <= 2x np.load; >= 50 M entries/s.
+Each case is measured twice: with the compiled kernels of dcformat.accel ("kernels", needs numba:
+pip install dcformat[fast]) and with the pure NumPy path ("numpy", what runs without numba).
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from _common import best_of  # noqa: E402  (benchmarks/_common.py: shared by the
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import dcformat  # noqa: E402
-from dcformat import CompressionConfig  # noqa: E402
+from dcformat import CompressionConfig, accel  # noqa: E402
+
+KERNELS = accel._kernels
+
+
+def use_kernels(on: bool) -> None:
+    accel._kernels = KERNELS if on else (lambda: None)
 
 
 
@@ -35,18 +43,21 @@ def case(label: str, tensors: dict[str, np.ndarray], cfg: CompressionConfig, rep
             npys[k] = p
         with dcformat.open(dc) as f:
             entries = sum(f.info(k).nnz + f.info(k).n_fillers for k in f.keys() if f.info(k).encoding == "sparse")
-        t_npy, t_dc = [], []
-        for _ in range(repeat):  # alternate the two sides
-            t_npy.append(best_of(lambda: [np.load(p, allow_pickle=False) for p in npys.values()], 1))
-            t_dc.append(best_of(lambda: dcformat.load(dc), 1))
-        t_npy, t_dc = min(t_npy), min(t_dc)
-        with dcformat.open(dc) as f:
-            t_csr = best_of(lambda: [f.csr(k) for k in f.keys()], repeat)
-        print(
-            f"{label:<28} load .dc {t_dc * 1e3:8.1f} ms  np.load {t_npy * 1e3:8.1f} ms  ratio {t_dc / t_npy:5.2f}x  "
-            f"entries {entries:>10,}  dense decode {entries / t_dc / 1e6:6.1f} M entries/s  "
-            f"CSR decode {entries / t_csr / 1e6:6.1f} M entries/s"
-        )
+        for mode in ("kernels", "numpy") if accel.available() else ("numpy",):
+            use_kernels(mode == "kernels")
+            t_npy, t_dc = [], []
+            for _ in range(repeat):  # alternate the two sides
+                t_npy.append(best_of(lambda: [np.load(p, allow_pickle=False) for p in npys.values()], 1))
+                t_dc.append(best_of(lambda: dcformat.load(dc), 1))
+            t_npy, t_dc = min(t_npy), min(t_dc)
+            with dcformat.open(dc) as f:
+                t_csr = best_of(lambda: [f.csr(k) for k in f.keys()], repeat)
+            print(
+                f"{label:<28} {mode:<7}  load .dc {t_dc * 1e3:7.1f} ms  np.load {t_npy * 1e3:6.1f} ms  "
+                f"ratio {t_dc / t_npy:5.2f}x  entries {entries:>10,}  dense decode {entries / t_dc / 1e6:5.1f} "
+                f"M entries/s  CSR decode {entries / t_csr / 1e6:5.1f} M entries/s"
+            )
+        use_kernels(True)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import accel
 from ..binary import Cursor, u8, varint
 from ..config import TensorSettings
 from ..entropy.streams import read_stream, skip_stream, write_stream
@@ -267,14 +268,15 @@ def read_payload(cur: Cursor, entry: TableEntry, limits: Limits, *, dense: bool 
             return out.reshape(entry.shape)
         if dense:
             _check_alloc(entry, limits)  # before the streams: CONSTANT ones are not backed by bytes
-        positions, values = _read_sparse(cur, entry, head)
+        positions, symbols = _read_sparse(cur, entry, head)
         if not dense:
-            return positions.indptr, positions.indices, values
+            return positions.indptr, positions.indices, head.codebook[symbols].astype(entry.np_dtype)
         _, cols = matrix_shape(entry.shape)
         out = np.zeros(entry.numel, entry.np_dtype)
-        flat = positions.rows * cols
-        flat += positions.indices
-        out[flat] = values
+        if not accel.scatter(out, positions.rows, positions.indices, symbols, head.codebook, cols):
+            flat = positions.rows * cols
+            flat += positions.indices
+            out[flat] = head.codebook[symbols].astype(entry.np_dtype)
         return out.reshape(entry.shape)
     except MemoryError:
         raise LimitError("not enough memory to decode this tensor", tensor=entry.name, field="shape") from None
@@ -314,8 +316,7 @@ def _read_sparse(cur: Cursor, entry: TableEntry, head: QuantHeader):
     _need_codebook(cur, head, nnz)
     cur.expect_end("values")
     positions = per_class[0] if len(per_class) == 1 else merge_class_positions(counts, cls_of_row, per_class)
-    values = head.codebook[symbols].astype(entry.np_dtype)
-    return positions, values
+    return positions, symbols  # codebook indices, checked against the codebook size by read_stream's alphabet
 
 
 def _read_row_classes(cur: Cursor) -> np.ndarray:

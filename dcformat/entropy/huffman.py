@@ -21,6 +21,7 @@ import numpy as np
 from bitarray import bitarray
 from bitarray.util import canonical_decode
 
+from .. import accel
 from ..errors import BitstreamError, HuffmanTableError, LimitError
 from .bitpack import _as_bytes_array, check_padding, pack_codes
 
@@ -546,7 +547,9 @@ def huffman_decode(buf: bytes | memoryview | np.ndarray, n: int, lengths: np.nda
             offset=0,
         )
     code = _Code(ls)
-    result = _decode_lanes(data, n, code)
+    result = accel.huffman_decode(data, n, code.order, code.used_lengths)  # compiled kernel, if numba is installed
+    if result is None:
+        result = _decode_lanes(data, n, code)
     if result is None:
         result = _decode_sequential(data, n, code)
     return _finish(data, n, *result)

@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import accel
 from ..errors import SparseIndexError
 
 
@@ -100,6 +101,10 @@ def decode_positions(
     ``sum(counts)`` entries, if fillers trail the last entry, or if any entry
     falls at or beyond column ``cols`` of its row.
     """
+    fast = accel.positions(counts, gaps, cols, index_bits)  # compiled kernel, if numba is installed
+    if fast is not None:
+        return Positions(*fast)
+    # NumPy path (also the one that explains what is wrong when the kernel reports an invalid stream).
     rows = counts.size
     indptr = np.zeros(rows + 1, np.int64)
     np.cumsum(counts, dtype=np.int64, out=indptr[1:])

@@ -1,0 +1,197 @@
+"""The optional compiled kernels (dcformat.accel) against the pure paths they stand in for.
+
+Oracles: bitarray's C canonical decoder (``_decode_sequential``) for Huffman,
+the NumPy cumulative-sum decoder for positions, NumPy fancy indexing for the
+scatter; and, end to end, every golden and every invalid vector decoded with
+the kernels on and off must give the same arrays or the same error.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("numba")
+
+import dcformat  # noqa: E402
+from dcformat import accel  # noqa: E402
+from dcformat.entropy import huffman as H  # noqa: E402
+from dcformat.errors import FormatError  # noqa: E402
+from dcformat.sparse import relative_index as RI  # noqa: E402
+
+if not accel._wanted():
+    pytest.skip("DCFORMAT_ACCEL=0: kernels switched off", allow_module_level=True)
+
+ROOT = Path(__file__).resolve().parents[1]
+VECTORS = sorted((ROOT / "spec" / "vectors").glob("*.dcf")) + sorted((ROOT / "spec" / "vectors" / "invalid").glob("*.dcf"))
+
+
+@pytest.fixture(autouse=True)
+def kernels_for_every_size(monkeypatch):
+    """The codec only calls the kernels on long streams; here they run on every input."""
+    monkeypatch.setattr(accel, "MIN_SYMBOLS", 0)
+
+
+@contextmanager
+def pure_numpy():
+    """The library's own fallback: what runs without numba."""
+    saved = accel._kernels
+    accel._kernels = lambda: None
+    try:
+        yield
+    finally:
+        accel._kernels = saved
+
+
+def test_kernels_are_in_use_here() -> None:
+    assert accel.available(), "numba is installed, so the kernels should be on"
+
+
+def test_env_switch_turns_them_off() -> None:
+    code = "import dcformat.accel as a, sys; print(a.available(), 'numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "DCFORMAT_ACCEL": "0"},
+                         capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+# ---------------------------------------------------------------- Huffman
+
+
+@st.composite
+def huffman_case(draw):
+    """A complete canonical code (lengths 1..24, incl. ones longer than the 16-bit table) and a byte string."""
+    alphabet = draw(st.integers(2, 300))
+    skew = draw(st.sampled_from([0.0, 0.5, 1.0, 2.0]))  # 2.0 gives geometric frequencies: codes up to 24 bits
+    freqs = np.maximum(1, (1e12 * np.exp(-skew * np.arange(alphabet) * 40 / alphabet))).astype(np.int64)
+    freqs[draw(st.integers(0, alphabet - 1))] += draw(st.integers(0, 10**6))
+    ls = H.code_lengths(freqs)
+    n = draw(st.integers(0, 400))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    syms = rng.choice(alphabet, size=n, p=freqs / freqs.sum())
+    syms = syms[ls[syms] > 0]
+    data, _ = H.huffman_encode(syms, ls)
+    mode = draw(st.sampled_from(["exact", "truncate", "flip", "extend"]))
+    data = bytearray(data)
+    if mode == "truncate" and data:
+        del data[draw(st.integers(0, len(data) - 1)):]
+    elif mode == "flip" and data:
+        i = draw(st.integers(0, 8 * len(data) - 1))
+        data[i >> 3] ^= 0x80 >> (i & 7)
+    elif mode == "extend":
+        data += bytes(draw(st.binary(max_size=4)))
+    ask = syms.size + draw(st.integers(-2, 2))
+    return bytes(data), max(0, ask), ls
+
+
+@given(huffman_case())
+@settings(max_examples=300, deadline=None)
+def test_huffman_kernel_equals_bitarray_decoder(case) -> None:
+    data, n, ls = case
+    arr = np.frombuffer(data, dtype=np.uint8)
+    code = H._Code(np.asarray(ls))
+    fast = accel.huffman_decode(arr, n, code.order, code.used_lengths)
+    ref = H._decode_sequential(arr, n, code)
+    assert fast is not None
+    assert fast[1:] == ref[1:]
+    assert np.array_equal(fast[0], ref[0])
+
+
+def test_huffman_kernel_longest_codes() -> None:
+    """Every length 1..24 used: the canonical search past the table must pick the right symbol."""
+    ls = np.array(list(range(1, 25)) + [24])
+    syms = np.tile(np.arange(ls.size), 3)[::-1]
+    data, _ = H.huffman_encode(syms, ls)
+    arr = np.frombuffer(data, dtype=np.uint8)
+    code = H._Code(ls)
+    out, m, end = accel.huffman_decode(arr, syms.size, code.order, code.used_lengths)
+    assert m == syms.size and end == int(ls[syms].sum())
+    assert out.tolist() == syms.tolist()
+
+
+# ---------------------------------------------------------------- positions
+
+
+@st.composite
+def gap_case(draw):
+    rows = draw(st.integers(0, 12))
+    cols = draw(st.integers(1, 24))
+    b = draw(st.integers(1, 6))
+    counts = np.array([draw(st.integers(0, 6)) for _ in range(rows)], np.uint32)
+    n = int(counts.sum()) + draw(st.integers(-1, 3))
+    gaps = np.array([draw(st.integers(0, (1 << b) - 1)) for _ in range(max(0, n))], np.uint32)
+    return counts, gaps, cols, b
+
+
+def _numpy_positions(counts, gaps, cols, b):
+    with pure_numpy():
+        try:
+            return RI.decode_positions(counts, gaps, cols, b)
+        except FormatError as exc:
+            return type(exc)
+
+
+@given(gap_case())
+@settings(max_examples=400, deadline=None)
+def test_positions_kernel_equals_numpy(case) -> None:
+    counts, gaps, cols, b = case
+    ref = _numpy_positions(counts, gaps, cols, b)
+    fast = accel.positions(counts, gaps, cols, b)
+    if isinstance(ref, type):
+        assert fast is None, "kernel accepted what the NumPy path rejects"
+    else:
+        assert fast is not None, "kernel rejected a valid stream"
+        for got, want in zip(fast, ref):
+            assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def test_positions_kernel_on_real_encoder_output() -> None:
+    rng = np.random.default_rng(7)
+    for b in (1, 3, 5, 8):
+        w = rng.random((40, 300)) < rng.random((40, 1)) * 0.3
+        r, c = np.nonzero(w)
+        s = RI.encode_positions(r * 300 + c, 40, 300, b)
+        fast = accel.positions(s.counts, s.gaps, 300, b)
+        assert np.array_equal(fast[1], c) and np.array_equal(fast[2], r)
+
+
+# ---------------------------------------------------------------- end to end
+
+
+def _outcome(data: bytes):
+    try:
+        return ("ok", {k: (v.dtype.str, v.shape, v.tobytes()) for k, v in dcformat.decode(data).items()})
+    except FormatError as exc:
+        return ("err", type(exc).__name__, str(exc))
+
+
+@pytest.mark.parametrize("path", VECTORS, ids=lambda p: p.name)
+def test_vectors_decode_identically_with_and_without_kernels(path: Path) -> None:
+    data = path.read_bytes()
+    fast = _outcome(data)
+    with pure_numpy():
+        assert _outcome(data) == fast
+
+
+def test_scatter_equals_numpy() -> None:
+    rng = np.random.default_rng(3)
+    rows_n, cols = 50, 700
+    flat = np.sort(rng.choice(rows_n * cols, 5000, replace=False))
+    rows, indices = flat // cols, flat % cols
+    codebook = rng.standard_normal(32).astype(np.float32)
+    symbols = rng.integers(0, 32, flat.size).astype(np.uint32)
+    out = np.zeros(rows_n * cols, np.float32)
+    assert accel.scatter(out, rows, indices, symbols, codebook, cols)
+    want = np.zeros(rows_n * cols, np.float32)
+    want[flat] = codebook[symbols]
+    assert np.array_equal(out, want)
+    symbols[-1] = 32  # outside the codebook: refused, left to the checked path
+    assert not accel.scatter(np.zeros_like(out), rows, indices, symbols, codebook, cols)
+    assert not accel.scatter(np.zeros(out.size, np.float16), rows, indices, symbols % 32, codebook, cols)
