@@ -41,7 +41,7 @@ def _kernels() -> tuple[Callable[..., Any], ...] | None:
         return None
     try:
         from numba import njit
-    except ImportError:
+    except Exception:  # not installed, or broken (e.g. an llvmlite mismatch): NumPy does the work
         return None
 
     @njit(cache=True, nogil=True)
