@@ -45,24 +45,38 @@ def _kernels() -> tuple[Callable[..., Any], ...] | None:
         return None
 
     @njit(cache=True, nogil=True)
-    def huffman_kernel(data, n, table, tbits, limit, first_code, first_rank, order, max_len):  # pragma: no cover
+    def huffman_kernel(data, n, table, tbits, limit, first_code, first_rank, order, max_len, m_syms, m_count, m_bits, m_width):  # pragma: no cover
         # Bit reader: a 64-bit accumulator refilled a byte at a time, big-endian
         # bit order (spec §6.1); bytes past the buffer read as zero, and the
-        # `pos + length > total` test below stops at the first codeword that
-        # does not end inside the buffer.
+        # `pos + length > total` tests stop at the first codeword that does not
+        # end inside the buffer. While at least MULTI symbols remain, one
+        # m_width-bit peek yields up to MULTI short codewords at once
+        # (m_count[p] of them, m_bits[p] bits; 0 = take the one-codeword path).
         total = data.size * 8
-        out = np.empty(n, np.uint32)
+        out = np.empty(n + MULTI, np.uint32)
         acc = np.uint64(0)
         nbits = 0
         bp = 0
         pos = 0
         peek_mask = np.uint64((1 << max_len) - 1)
-        for i in range(n):
+        m_mask = np.uint64((1 << m_width) - 1)
+        i = 0
+        while i < n:
             while nbits <= 56:
                 b = data[bp] if bp < data.size else 0
                 acc = (acc << np.uint64(8)) | np.uint64(b)
                 bp += 1
                 nbits += 8
+            if m_width and i + MULTI <= n:
+                p = (acc >> np.uint64(nbits - m_width)) & m_mask
+                c = m_count[p]
+                if c and pos + m_bits[p] <= total:
+                    for t in range(MULTI):
+                        out[i + t] = m_syms[p, t]
+                    i += c
+                    nbits -= m_bits[p]
+                    pos += m_bits[p]
+                    continue
             peek = (acc >> np.uint64(nbits - max_len)) & peek_mask
             e = table[peek >> np.uint64(max_len - tbits)]
             length = e & 31
@@ -86,7 +100,8 @@ def _kernels() -> tuple[Callable[..., Any], ...] | None:
             out[i] = sym
             nbits -= length
             pos += length
-        return out, n, pos
+            i += 1
+        return out[:n], n, pos
 
     @njit(cache=True, nogil=True)
     def positions_kernel(counts, gaps, cols, stride, indptr, indices, rows):  # pragma: no cover
@@ -134,7 +149,38 @@ def _kernels() -> tuple[Callable[..., Any], ...] | None:
             out[at] = codebook[s]
         return 0
 
-    return huffman_kernel, positions_kernel, scatter_kernel
+    @njit(cache=True, nogil=True)
+    def dense_kernel(out, cols, stride, indptr, class_rows, gaps, symbols, codebook):  # pragma: no cover
+        # positions_kernel + scatter_kernel for the rows of one class, writing
+        # straight into the dense output: no CSR arrays in between. Same rules,
+        # checked before every write (columns only grow along a row, so
+        # "col < cols" per entry is the spec's "last col < cols").
+        j = 0
+        n_sym = gaps.size
+        size = codebook.size
+        for r in class_rows:
+            base = r * cols
+            col = -1
+            for e in range(indptr[r], indptr[r + 1]):
+                while True:
+                    if j >= n_sym:
+                        return 1
+                    g = gaps[j]
+                    j += 1
+                    if g == 0:
+                        col += stride
+                    else:
+                        col += g
+                        break
+                s = symbols[e]
+                if col >= cols or s >= size:
+                    return 1
+                out[base + col] = codebook[s]
+        if j != n_sym:
+            return 1
+        return 0
+
+    return huffman_kernel, positions_kernel, scatter_kernel, dense_kernel
 
 
 def available() -> bool:
@@ -149,6 +195,11 @@ MIN_SYMBOLS = 1 << 16
 
 
 
+def wants(n_symbols: int) -> bool:
+    """Whether a stream of this length should go to the kernels (see MIN_SYMBOLS)."""
+    return _for(n_symbols) is not None
+
+
 def _for(n_symbols: int):
     """The kernels for a stream of this length, or None when NumPy is the better choice (or the only one)."""
     if n_symbols >= MIN_SYMBOLS or "numba" in sys.modules:
@@ -157,6 +208,40 @@ def _for(n_symbols: int):
 
 
 _TABLE_BITS = 16  # first-level table: 2**16 uint32 (256 KiB); longer codes take the canonical search
+MULTI = 4  # codewords per multi-symbol lookup
+_MULTI_BITS = 12  # multi-symbol table: 2**12 peeks (~0.2 ms to build, so only for long streams)
+_MULTI_MIN_SYMBOLS = 1 << 15
+
+
+def _multi_table(order: np.ndarray, used_lengths: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For every ``width``-bit peek: the up to MULTI whole codewords it starts with, their count and total bits.
+
+    Why: short codes (4-6 bits for 5-bit codebooks) leave most of a peek
+    unused; decoding 2-3 codewords per lookup doubles the kernel's speed.
+    Built greedily for all peeks at once, one codeword position per round.
+    """
+    short = used_lengths <= width
+    span = np.left_shift(1, width - used_lengths[short])
+    one_sym = np.zeros(1 << width, np.uint32)
+    one_len = np.zeros(1 << width, np.int64)  # 0: the codeword is longer than the peek
+    one_sym[: int(span.sum())] = np.repeat(order[short], span)
+    one_len[: int(span.sum())] = np.repeat(used_lengths[short], span)
+    peeks = np.arange(1 << width, dtype=np.int64)
+    syms = np.zeros((1 << width, MULTI), np.uint32)
+    count = np.zeros(1 << width, np.int64)
+    used = np.zeros(1 << width, np.int64)
+    alive = np.ones(1 << width, bool)
+    for t in range(MULTI):
+        rest = (peeks << used) & ((1 << width) - 1)  # the unread bits, left-aligned
+        ln = one_len[rest]
+        alive &= (ln > 0) & (ln <= width - used)  # the whole codeword lies inside the peek
+        syms[alive, t] = one_sym[rest[alive]]
+        used[alive] += ln[alive]
+        count += alive
+    return syms, count.astype(np.uint8), used.astype(np.uint8)
+
+
+_NO_MULTI = (np.zeros((1, MULTI), np.uint32), np.zeros(1, np.uint8), np.zeros(1, np.uint8))
 
 
 def huffman_decode(data: np.ndarray, n: int, order: np.ndarray, used_lengths: np.ndarray) -> tuple[np.ndarray, int, int] | None:
@@ -186,7 +271,8 @@ def huffman_decode(data: np.ndarray, n: int, order: np.ndarray, used_lengths: np
         code = (code + int(counts[length - 1])) << 1 if length > 1 else 0
         first_code[length], limit[length], first_rank[length] = code, code + int(counts[length]), rank
         rank += int(counts[length])
-    syms, m, end = k[0](data, n, table, tbits, limit, first_code, first_rank, order.astype(np.uint32), max_len)
+    multi, m_width = (_multi_table(order, used_lengths, _MULTI_BITS), _MULTI_BITS) if n >= _MULTI_MIN_SYMBOLS else (_NO_MULTI, 0)
+    syms, m, end = k[0](data, n, table, tbits, limit, first_code, first_rank, order.astype(np.uint32), max_len, *multi, m_width)
     return None if end < 0 else (syms, int(m), int(end))
 
 
@@ -220,3 +306,37 @@ def scatter(out: np.ndarray, rows: np.ndarray, indices: np.ndarray, symbols: np.
     if k is None or out.dtype != np.float32 or codebook.dtype != np.float32:
         return False
     return k[2](out, rows, indices, symbols, codebook, int(cols)) == 0
+
+
+def sparse_to_dense(
+    out: np.ndarray,
+    counts: np.ndarray,
+    cls_of_row: np.ndarray,
+    gap_streams: list[np.ndarray],
+    symbols: np.ndarray,
+    codebook: np.ndarray,
+    cols: int,
+    index_bits: int,
+) -> bool:
+    """Fill the zeroed float32 ``out`` (rows * cols) from row counts, per-class gaps and value symbols.
+
+    False when the kernels are off or the streams break a rule (``out`` is
+    then partly written and must be discarded).
+    """
+    k = _for(symbols.size)
+    if k is None or out.dtype != np.float32 or codebook.dtype != np.float32:
+        return False
+    counts = counts.astype(np.int64)
+    if out.size != counts.size * int(cols):
+        return False
+    indptr = np.zeros(counts.size + 1, np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    if int(indptr[-1]) != symbols.size:
+        return False
+    stride = (1 << index_bits) - 1
+    single = len(gap_streams) == 1
+    for c, gaps in enumerate(gap_streams):
+        class_rows = np.arange(counts.size, dtype=np.int64) if single else np.flatnonzero(cls_of_row == c)
+        if k[3](out, int(cols), stride, indptr, class_rows, gaps, symbols, codebook):
+            return False
+    return True

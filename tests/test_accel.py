@@ -97,11 +97,35 @@ def test_huffman_kernel_equals_bitarray_decoder(case) -> None:
     data, n, ls = case
     arr = np.frombuffer(data, dtype=np.uint8)
     code = H._Code(np.asarray(ls))
-    fast = accel.huffman_decode(arr, n, code.order, code.used_lengths)
     ref = H._decode_sequential(arr, n, code)
-    assert fast is not None
-    assert fast[1:] == ref[1:]
-    assert np.array_equal(fast[0], ref[0])
+    for multi_from in (0, 1 << 30):  # with and without the multi-codeword table
+        saved, accel._MULTI_MIN_SYMBOLS = accel._MULTI_MIN_SYMBOLS, multi_from
+        try:
+            fast = accel.huffman_decode(arr, n, code.order, code.used_lengths)
+        finally:
+            accel._MULTI_MIN_SYMBOLS = saved
+        assert fast is not None
+        assert fast[1:] == ref[1:]
+        assert np.array_equal(fast[0], ref[0])
+
+
+def test_multi_codeword_table_against_canonical_codes() -> None:
+    """Each peek's entry must list exactly the codewords that start it, read with canonical_codes (independent)."""
+    ls = H.code_lengths(np.array([900, 500, 300, 100, 60, 30, 9, 5, 3, 2, 1, 1]))
+    code = H._Code(ls)
+    syms, count, bits = accel._multi_table(code.order, code.used_lengths, 12)
+    codes = H.canonical_codes(ls)
+    by_code = {(int(ls[s]), int(codes[s])): s for s in np.flatnonzero(ls)}
+    for peek in range(1 << 12):
+        want, used = [], 0
+        while len(want) < accel.MULTI:
+            hit = [(ln, s) for (ln, c), s in by_code.items() if used + ln <= 12 and (peek >> (12 - used - ln)) & ((1 << ln) - 1) == c]
+            if not hit:
+                break
+            ln, s = hit[0]
+            want.append(s)
+            used += ln
+        assert syms[peek, : count[peek]].tolist() == want and bits[peek] == used, peek
 
 
 def test_huffman_kernel_longest_codes() -> None:

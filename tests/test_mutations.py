@@ -32,7 +32,7 @@ from typing import Iterator
 import pytest
 
 import dcformat
-from dcformat import embedded, errors
+from dcformat import accel, embedded, errors
 from dcformat.limits import Limits
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -247,16 +247,31 @@ def test_flips_in_ancillary_sections_are_detected() -> None:
     assert "identical" not in outcomes
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
-def test_sampled_flips_behind_fixed_crcs_agree(name: str) -> None:
-    data = SMALL[name]
+@pytest.fixture(params=["numpy", "kernels"])
+def codec_path(request, monkeypatch):
+    """The library's pure NumPy decoder, or its compiled kernels (dcformat.accel) on every stream size."""
+    if request.param == "kernels":
+        if not accel.available():
+            pytest.skip("numba not installed (or DCFORMAT_ACCEL=0)")
+        monkeypatch.setattr(accel, "MIN_SYMBOLS", 0)
+    else:
+        monkeypatch.setattr(accel, "_kernels", lambda: None)
+    return request.param
+
+
+SPARSE_LARGER = {p.name: p.read_bytes() for p in [VECTORS / "v-sparse-row-classes.dcf", VECTORS / "v-sparse-kmeans.dcf"]}
+
+
+@pytest.mark.parametrize("name", sorted(SMALL) + sorted(SPARSE_LARGER))
+def test_sampled_flips_behind_fixed_crcs_agree(name: str, codec_path: str) -> None:
+    data = SMALL.get(name) or SPARSE_LARGER[name]
     offsets = payload_offsets(data)
     rng = random.Random("crc" + name)
     for _ in range(120):
         check_agreement(fix_crcs(_flip(data, rng.choice(offsets), rng.randrange(8))))
 
 
-def test_sampled_splices_agree() -> None:
+def test_sampled_splices_agree(codec_path: str) -> None:
     rng = random.Random(5)
     pool = list(SMALL.values())
     for _ in range(400):

@@ -19,6 +19,7 @@ from ..entropy.streams import read_stream, skip_stream, write_stream
 from ..errors import (
     CodebookError,
     DecompressionError,
+    FormatError,
     LayoutError,
     LimitError,
     SparseIndexError,
@@ -268,6 +269,9 @@ def read_payload(cur: Cursor, entry: TableEntry, limits: Limits, *, dense: bool 
             return out.reshape(entry.shape)
         if dense:
             _check_alloc(entry, limits)  # before the streams: CONSTANT ones are not backed by bytes
+            out = _try_dense_kernel(cur, entry, head)
+            if out is not None:
+                return out.reshape(entry.shape)
         positions, symbols = _read_sparse(cur, entry, head)
         if not dense:
             return positions.indptr, positions.indices, head.codebook[symbols].astype(entry.np_dtype)
@@ -317,6 +321,49 @@ def _read_sparse(cur: Cursor, entry: TableEntry, head: QuantHeader):
     cur.expect_end("values")
     positions = per_class[0] if len(per_class) == 1 else merge_class_positions(counts, cls_of_row, per_class)
     return positions, symbols  # codebook indices, checked against the codebook size by read_stream's alphabet
+
+
+def _try_dense_kernel(cur: Cursor, entry: TableEntry, head: QuantHeader) -> np.ndarray | None:
+    """Dense output in one compiled pass per row class (dcformat.accel), or None to take the checked path.
+
+    Reads the same fields in the same order as :func:`_read_sparse` but checks
+    positions only inside the kernel; on any problem (or without the kernels)
+    it rewinds the cursor, and :func:`_read_sparse` decodes the payload again
+    and raises the error it always raises. Valid payloads decode to the same
+    array either way.
+    """
+    if entry.np_dtype != np.float32 or head.codebook.dtype != np.float32:
+        return None
+    start = cur.pos
+    try:
+        rows, cols = matrix_shape(entry.shape)
+        if cols + 1 > 1 << 32:
+            return None
+        counts = read_stream(cur, rows, cols + 1, "row_counts")
+        nnz = int(counts.sum(dtype=np.int64))
+        if not accel.wants(nnz):
+            cur.pos = start
+            return None
+        class_min = _read_row_classes(cur)
+        cls_of_row = row_classes(counts, class_min)
+        stride = (1 << head.index_bits) - 1
+        gap_streams = []
+        for c in range(class_min.size + 1):
+            counts_c = counts[cls_of_row == c]
+            n_fill = cur.varint(f"n_fillers[{c}]")
+            if n_fill * stride + int(counts_c.sum(dtype=np.int64)) > counts_c.size * cols:
+                raise cur.error(SparseIndexError, f"n_fillers[{c}]", "too many fillers")
+            gap_streams.append(read_stream(cur, int(counts_c.sum(dtype=np.int64)) + n_fill, 1 << head.index_bits, f"gaps[{c}]"))
+        symbols = read_stream(cur, nnz, max(head.codebook.size, 1), "values")
+        _need_codebook(cur, head, nnz)
+        cur.expect_end("values")
+        out = np.zeros(entry.numel, np.float32)
+        if accel.sparse_to_dense(out, counts, cls_of_row, gap_streams, symbols, head.codebook, cols, head.index_bits):
+            return out
+    except FormatError:
+        pass
+    cur.pos = start
+    return None
 
 
 def _read_row_classes(cur: Cursor) -> np.ndarray:
