@@ -19,6 +19,7 @@ import numpy as np
 from bitarray import bitarray
 from bitarray.util import canonical_decode
 
+from dcformat import accel
 from dcformat.entropy.huffman import (
     _Code,
     _decode_sequential,
@@ -74,6 +75,11 @@ def main() -> None:
         t_seq = best(
             lambda: _decode_sequential(np.frombuffer(buf, np.uint8), args.n, code), args.repeat
         )
+        kernels, accel._kernels = accel._kernels, (lambda: None)  # the path without numba
+        try:
+            t_numpy = best(lambda: huffman_decode(buf, args.n, lengths), args.repeat)
+        finally:
+            accel._kernels = kernels
         t_bit = best(
             lambda: np.fromiter(canonical_decode(stream, count, symbol), dtype=np.uint32, count=args.n),
             args.repeat,
@@ -81,7 +87,8 @@ def main() -> None:
         m = args.n / 1e6
         print(f"{name}: {args.n} symbols, {bits / args.n:.3f} bits/symbol, max code length {code.max_len}")
         print(
-            f"  decode  huffman_decode {m / t_ours:7.1f} M sym/s"
+            f"  decode  huffman_decode {m / t_ours:7.1f} M sym/s ({'numba kernel' if accel.available() else 'NumPy'})"
+            f" | NumPy lanes (no numba) {m / t_numpy:7.1f} M sym/s"
             f" | sequential path {m / t_seq:7.1f} M sym/s"
             f" | bitarray canonical_decode {m / t_bit:7.1f} M sym/s"
             f" | ratio ours/bitarray {t_bit / t_ours:.2f}"
