@@ -251,6 +251,18 @@ def test_symlink_escape_is_refused(tmp_path: Path) -> None:
 def test_file_directory_clash_is_refused() -> None:
     with pytest.raises(MetadataError):
         check_unique(["a.npy/b", "a"], ".npy")
+    with pytest.raises(MetadataError, match="both a file and a directory"):
+        check_unique(["A.npy/b", "a"], ".npy")  # one directory entry on a case-insensitive file system
+
+
+@pytest.mark.parametrize("pair", [("fc.W", "fc.w"), ("caf\u00e9", "cafe\u0301"), ("Stra\u00dfe", "STRASSE")])
+def test_names_that_one_file_system_would_merge_are_refused(pair: tuple[str, str]) -> None:
+    with pytest.raises(MetadataError, match="letter case or Unicode form"):
+        check_unique(list(pair), ".npy")
+
+
+def test_distinct_names_pass_the_uniqueness_check() -> None:
+    check_unique(["fc1.weight", "fc1.bias", "fc2/weight", "fc2/bias", "caf\u00e9.x"], ".npy")
 
 
 # ---------------------------------------------------------------- format detection and sources

@@ -76,12 +76,27 @@ def safe_join(root: str | os.PathLike[str], name: str, suffix: str = "") -> Path
     return target
 
 
+def _folded(path: str) -> str:
+    """How a case-insensitive, normalising file system (Windows, macOS) sees a path."""
+    return unicodedata.normalize("NFC", path).casefold()
+
+
 def check_unique(names: list[str], suffix: str = "") -> None:
-    """Refuse name sets whose paths clash as file *and* directory (``a`` with ``a.npy/b``)."""
+    """Refuse name sets whose paths clash as file *and* directory (``a`` with ``a.npy/b``), or that differ only
+    in letter case or Unicode normalisation (``W`` and ``w``), which would overwrite each other on Windows and
+    macOS file systems."""
     files = {safe_relpath(n, suffix) for n in names}
+    folded: dict[str, str] = {}
+    for path in sorted(files):
+        other = folded.setdefault(_folded(path), path)
+        if other != path:
+            raise MetadataError(
+                f"tensor paths {other!r} and {path!r} differ only in letter case or Unicode form and would be one file "
+                "on Windows and macOS; unpack to a single .npz or .safetensors file instead"
+            )
     for path in files:
         parts = path.split("/")
         for i in range(1, len(parts)):
             prefix = "/".join(parts[:i])
-            if prefix in files:
+            if _folded(prefix) in folded:
                 raise MetadataError(f"tensor paths clash: {prefix!r} is both a file and a directory")
