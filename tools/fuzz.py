@@ -24,6 +24,7 @@ Commands (run from the project root; use ``nice`` on shared machines)::
 
     nice -n 10 python tools/fuzz.py run --engine atheris --executions 500000 --seed 1 --out fuzz-out/a1
     nice -n 10 python tools/fuzz.py run --engine random  --executions 500000 --seed 2 --out fuzz-out/r2
+    nice -n 10 python tools/fuzz.py run --kernels on --executions 500000 --seed 3 --out fuzz-out/k3
     python tools/fuzz.py census            # every truncation and single-bit flip of the small vectors
     python tools/fuzz.py replay fuzz-out/a1/findings/*.dcf
 
@@ -81,6 +82,7 @@ def load_targets() -> None:
                  max_metadata_bytes=1 << 20)
     LIB_LIMITS = Limits(**tight)
     EMB_LIMITS = _emb.Limits(**tight)
+    use_kernels()
     warnings.simplefilter("error")  # a warning on hostile input (e.g. NumPy overflow) is a finding too
 
 
@@ -434,6 +436,32 @@ def replay(paths: list[str]) -> None:
         rec.one(data)
 
 
+KERNELS = "auto"  # --kernels, applied by load_targets()
+
+
+def use_kernels() -> None:
+    """Route the library's decoding through its compiled kernels (or not), as --kernels asks.
+
+    "on" compiles the kernels right away with the memory cap lifted (LLVM needs
+    more address space than the cap allows), then restores the cap.
+    """
+    from dcformat import accel
+
+    if KERNELS == "off":
+        accel._kernels = lambda: None
+    elif KERNELS == "on":
+        if not accel.available():
+            sys.exit("--kernels on needs numba (pip install numba) and DCFORMAT_ACCEL unset")
+        accel.MIN_SYMBOLS = 0
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+        try:
+            for path in sorted(VECTORS.glob("v-sparse-*.dcf")):
+                dcformat.decode(path.read_bytes())  # compile (or load from cache) every kernel now
+        finally:
+            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -449,7 +477,13 @@ def main() -> int:
     c.add_argument("--json", default=None, help="also write the counts here")
     p = sub.add_parser("replay", help="run saved inputs again")
     p.add_argument("files", nargs="+")
+    for sp in (r, c, p):
+        sp.add_argument("--kernels", choices=("auto", "on", "off"), default="auto",
+                        help="the library's numba kernels (dcformat.accel): on = for every stream, off = pure NumPy, "
+                             "auto = as in normal use (only long streams)")
     args = ap.parse_args()
+    global KERNELS
+    KERNELS = args.kernels
     cap_memory()
     if args.cmd == "census":
         res = census(args)
