@@ -103,37 +103,40 @@ def _kernels() -> tuple[Callable[..., Any], ...] | None:
             i += 1
         return out[:n], n, pos
 
+    @njit(cache=True, nogil=True, inline="always")
+    def next_column(gaps, j, col, stride):  # pragma: no cover
+        # One entry of spec §5.2: fillers (symbol 0) advance by 2**b - 1 columns,
+        # the entry's own gap ends the run. Returns (next symbol, column), or
+        # j = -1 when the stream ends first.
+        while j < gaps.size:
+            g = gaps[j]
+            j += 1
+            if g != 0:
+                return j, col + g
+            col += stride
+        return -1, col
+
     @njit(cache=True, nogil=True)
     def positions_kernel(counts, gaps, cols, stride, indptr, indices, rows):  # pragma: no cover
         # Returns 0 when every entry was placed and every rule of spec §5.2
         # holds, 1 otherwise (the caller then lets the NumPy path say why).
         j = 0
         e = 0
-        n_sym = gaps.size
         for r in range(counts.size):
             c = counts[r]
             indptr[r] = e
             col = -1
             for _ in range(c):
-                while True:
-                    if j >= n_sym:
-                        return 1
-                    g = gaps[j]
-                    j += 1
-                    if g == 0:
-                        col += stride
-                    else:
-                        col += g
-                        break
+                j, col = next_column(gaps, j, col, stride)
+                if j < 0:
+                    return 1
                 indices[e] = col
                 rows[e] = r
                 e += 1
             if c and col >= cols:
                 return 1
         indptr[counts.size] = e
-        if j != n_sym:
-            return 1
-        return 0
+        return 0 if j == gaps.size else 1
 
     @njit(cache=True, nogil=True)
     def scatter_kernel(out, rows, indices, symbols, codebook, cols):  # pragma: no cover
@@ -162,16 +165,9 @@ def _kernels() -> tuple[Callable[..., Any], ...] | None:
             base = r * cols
             col = -1
             for e in range(indptr[r], indptr[r + 1]):
-                while True:
-                    if j >= n_sym:
-                        return 1
-                    g = gaps[j]
-                    j += 1
-                    if g == 0:
-                        col += stride
-                    else:
-                        col += g
-                        break
+                j, col = next_column(gaps, j, col, stride)
+                if j < 0:
+                    return 1
                 s = symbols[e]
                 if col >= cols or s >= size:
                     return 1

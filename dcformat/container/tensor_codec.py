@@ -9,6 +9,7 @@ and nowhere else.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 import numpy as np
 
@@ -29,7 +30,7 @@ from ..errors import (
 from ..limits import Limits
 from ..prune import prune_by_threshold, prune_to_density
 from ..quantize import kmeans_1d
-from ..sparse import decode_positions, encode_positions, matrix_shape
+from ..sparse import Positions, decode_positions, encode_positions, matrix_shape
 from ..sparse.relative_index import MAX_ROW_CLASSES, candidate_class_mins, merge_class_positions, row_classes, split_gaps
 from .format import (
     MAX_BITS,
@@ -40,6 +41,8 @@ from .format import (
     DType,
     Encoding,
 )
+
+T = TypeVar("T")
 
 ZSTD_LEVEL = 19
 
@@ -291,15 +294,27 @@ def _need_codebook(cur: Cursor, head: QuantHeader, n: int) -> None:
         raise cur.error(CodebookError, "codebook_size", f"codebook is empty but {n} values refer to it")
 
 
-def _read_sparse(cur: Cursor, entry: TableEntry, head: QuantHeader):
+def _read_sparse_streams(
+    cur: Cursor,
+    entry: TableEntry,
+    head: QuantHeader,
+    per_class: Callable[[np.ndarray, np.ndarray, int], T],
+    gate: Callable[[int], bool] = lambda nnz: True,
+) -> tuple[np.ndarray, np.ndarray, list[T], np.ndarray] | None:
+    """Read a SPARSE payload's fields in spec order (§5.2-5.3); ``per_class(counts_c, gaps, gaps_at)`` handles each
+    class's gap symbols as soon as they are read. Returns (counts, class of each row, per-class results, value
+    symbols), or None when ``gate(nnz)`` declines after the row counts."""
     rows, cols = matrix_shape(entry.shape)
     if cols + 1 > 1 << 32:
         raise cur.error(LimitError, "shape", f"{cols} columns per row exceed the format's 2**32 - 1")
     counts = read_stream(cur, rows, cols + 1, "row_counts")
+    nnz = int(counts.sum(dtype=np.int64))
+    if not gate(nnz):
+        return None
     class_min = _read_row_classes(cur)
     cls_of_row = row_classes(counts, class_min)
     stride = (1 << head.index_bits) - 1
-    per_class = []
+    results = []
     for c in range(class_min.size + 1):
         counts_c = counts[cls_of_row == c]
         nnz_c = int(counts_c.sum(dtype=np.int64))
@@ -311,16 +326,26 @@ def _read_sparse(cur: Cursor, entry: TableEntry, head: QuantHeader):
             )
         gaps_at = cur.offset
         gaps = read_stream(cur, nnz_c + n_fill, 1 << head.index_bits, f"gaps[{c}]")
-        try:
-            per_class.append(decode_positions(counts_c, gaps, cols, head.index_bits, tensor=entry.name))
-        except SparseIndexError as exc:
-            raise exc.with_context(offset=gaps_at) from None  # where this class's gap stream starts
-    nnz = int(counts.sum(dtype=np.int64))
+        results.append(per_class(counts_c, gaps, gaps_at))
     symbols = read_stream(cur, nnz, max(head.codebook.size, 1), "values")
     _need_codebook(cur, head, nnz)
     cur.expect_end("values")
-    positions = per_class[0] if len(per_class) == 1 else merge_class_positions(counts, cls_of_row, per_class)
-    return positions, symbols  # codebook indices, checked against the codebook size by read_stream's alphabet
+    return counts, cls_of_row, results, symbols  # symbols: codebook indices, < codebook size (read_stream's alphabet)
+
+
+def _read_sparse(cur: Cursor, entry: TableEntry, head: QuantHeader) -> tuple[Positions, np.ndarray]:
+    """CSR positions (every rule checked, errors located) and value symbols."""
+    _, cols = matrix_shape(entry.shape)
+
+    def positions(counts_c: np.ndarray, gaps: np.ndarray, gaps_at: int) -> Positions:
+        try:
+            return decode_positions(counts_c, gaps, cols, head.index_bits, tensor=entry.name)
+        except SparseIndexError as exc:
+            raise exc.with_context(offset=gaps_at) from None  # where this class's gap stream starts
+
+    counts, cls_of_row, per_class, symbols = _read_sparse_streams(cur, entry, head, positions)
+    merged = per_class[0] if len(per_class) == 1 else merge_class_positions(counts, cls_of_row, per_class)
+    return merged, symbols
 
 
 def _try_dense_kernel(cur: Cursor, entry: TableEntry, head: QuantHeader) -> np.ndarray | None:
@@ -336,30 +361,13 @@ def _try_dense_kernel(cur: Cursor, entry: TableEntry, head: QuantHeader) -> np.n
         return None
     start = cur.pos
     try:
-        rows, cols = matrix_shape(entry.shape)
-        if cols + 1 > 1 << 32:
-            return None
-        counts = read_stream(cur, rows, cols + 1, "row_counts")
-        nnz = int(counts.sum(dtype=np.int64))
-        if not accel.wants(nnz):
-            cur.pos = start
-            return None
-        class_min = _read_row_classes(cur)
-        cls_of_row = row_classes(counts, class_min)
-        stride = (1 << head.index_bits) - 1
-        gap_streams = []
-        for c in range(class_min.size + 1):
-            counts_c = counts[cls_of_row == c]
-            n_fill = cur.varint(f"n_fillers[{c}]")
-            if n_fill * stride + int(counts_c.sum(dtype=np.int64)) > counts_c.size * cols:
-                raise cur.error(SparseIndexError, f"n_fillers[{c}]", "too many fillers")
-            gap_streams.append(read_stream(cur, int(counts_c.sum(dtype=np.int64)) + n_fill, 1 << head.index_bits, f"gaps[{c}]"))
-        symbols = read_stream(cur, nnz, max(head.codebook.size, 1), "values")
-        _need_codebook(cur, head, nnz)
-        cur.expect_end("values")
-        out = np.zeros(entry.numel, np.float32)
-        if accel.sparse_to_dense(out, counts, cls_of_row, gap_streams, symbols, head.codebook, cols, head.index_bits):
-            return out
+        got = _read_sparse_streams(cur, entry, head, lambda counts_c, gaps, at: gaps, gate=accel.wants)
+        if got is not None:
+            counts, cls_of_row, gap_streams, symbols = got
+            out = np.zeros(entry.numel, np.float32)
+            cols = matrix_shape(entry.shape)[1]
+            if accel.sparse_to_dense(out, counts, cls_of_row, gap_streams, symbols, head.codebook, cols, head.index_bits):
+                return out
     except FormatError:
         pass
     cur.pos = start
