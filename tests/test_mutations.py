@@ -29,6 +29,7 @@ import zlib
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pytest
 
 import dcformat
@@ -418,3 +419,23 @@ def test_exhaustive_byte_values_behind_fixed_crcs() -> None:
     outcomes = [check_agreement(fix_crcs(SMALL[n][:i] + bytes([v]) + SMALL[n][i + 1:]))[0]
                 for n, i, v in _cap(cases, 4)]
     print("byte values:", len(outcomes), _census(outcomes))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float16, np.float32])
+def test_signalling_nan_codebook_is_a_codebook_error_even_with_warnings_as_errors(dtype) -> None:
+    """Fuzz finding: a signalling NaN (0x7F800001) raised NumPy's "invalid value" warning while the codebook was
+    converted to float64, which -W error turned into a foreign exception."""
+    w = np.zeros((8, 16), dtype)
+    w[:, ::3] = np.arange(1, 7, dtype=dtype)
+    data = dcformat.encode({"w": w}, config=dcformat.CompressionConfig(encoding="sparse"))
+    with dcformat.open(data) as f:
+        book = f.codebook("w")
+    assert book.size >= 2, "the encoder should have stored a codebook"
+    at = data.index(book.astype("<f4").tobytes())
+    mutant = fix_crcs(data[:at] + b"\x01\x00\x80\x7f" + data[at + 4 :])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(errors.CodebookError):
+            dcformat.decode(mutant)
+        with pytest.raises(embedded.EmbeddedFormatError):
+            embedded.decode_file(mutant)
