@@ -483,6 +483,8 @@ _OPS: dict[str, tuple[int, int, frozenset, dict]] = {
     "HardSigmoid": (1, 1, frozenset(), {"alpha": ("float", 0.2), "beta": ("float", 0.5)}),
     "HardSwish": (1, 1, frozenset(), {}),
     "Sigmoid": (1, 1, frozenset(), {}),
+    "LRN": (1, 1, frozenset(), {"size": ("lrn_size", _REQUIRED), "alpha": ("nonneg", 1e-4), "beta": ("nonneg", 0.75),
+                                "bias": ("lrn_bias", 1.0)}),
     "Softmax": (1, 1, frozenset(), {"axis": ("axis7", -1)}),
     "MaxPool": (1, 1, frozenset(), _POOL),
     "AvgPool": (1, 1, frozenset(), _POOL | {"count_include_pad": ("bool", False)}),
@@ -531,6 +533,12 @@ def _attr_ok(kind: str, v: Any) -> bool:
         return _is_num(v) and 0 <= v <= 1
     if kind == "float":
         return _is_num(v)
+    if kind == "nonneg":
+        return _is_num(v) and v >= 0
+    if kind == "lrn_bias":
+        return _is_num(v) and v >= 1e-6
+    if kind == "lrn_size":
+        return _is_int(v) and 1 <= v <= 1023 and v % 2 == 1
     if kind == "float?":
         return v is None or _is_num(v)
     if kind == "axis7":
@@ -629,8 +637,9 @@ def _graph(payload: bytes, tensors: set[str], at: int) -> None:
         return v
 
     top = keys(doc, {"graph_version", "inputs", "outputs", "nodes"}, "the graph")
-    if not _is_int(top["graph_version"]) or top["graph_version"] != 1:
-        raise fail(f"unknown graph_version {top['graph_version']!r}")
+    version = top["graph_version"]
+    if not _is_int(version) or version not in (1, 2):
+        raise fail(f"unknown graph_version {version!r}")
     for key, cap in (("inputs", _G_MAX_IO), ("outputs", _G_MAX_IO), ("nodes", _G_MAX_NODES)):
         if not isinstance(top[key], list) or len(top[key]) > cap or (key != "nodes" and not top[key]):
             raise fail(f"'{key}' must be a list of 1..{cap} entries" if key != "nodes" else "'nodes' is invalid")
@@ -663,6 +672,8 @@ def _graph(payload: bytes, tensors: set[str], at: int) -> None:
         if not isinstance(op, str) or op not in _OPS:
             raise fail(f"node {i}: unknown op {str(op)[:40]!r}")
         lo, hi, stored, spec = _OPS[op]
+        if op == "LRN" and version < 2:
+            raise fail(f"node {i}: LRN needs graph_version 2")
         nn = name(node["name"], f"node {i}")
         if nn in node_names:
             raise fail(f"node name {nn!r} used twice")

@@ -99,6 +99,8 @@ def to_onnx_model(graph: Graph | None, tensors: dict[str, np.ndarray]) -> Any:
             nodes.append(helper.make_node("Clip", ins, o, n.name))
         elif op == "HardSigmoid":
             nodes.append(helper.make_node("HardSigmoid", i, o, n.name, alpha=a["alpha"], beta=a["beta"]))
+        elif op == "LRN":
+            nodes.append(helper.make_node("LRN", i, o, n.name, size=a["size"], alpha=a["alpha"], beta=a["beta"], bias=a["bias"]))
         elif op == "Softmax":
             nodes.append(helper.make_node("Softmax", i, o, n.name, axis=a["axis"]))
         elif op in ("MaxPool", "AvgPool"):
@@ -314,6 +316,11 @@ class _Importer:
                 self.emit("Clip", node, ins[:1], min=lo, max=hi)
         elif op == "HardSigmoid":
             self.emit("HardSigmoid", node, ins, alpha=float(a.get("alpha", 0.2)), beta=float(a.get("beta", 0.5)))
+        elif op == "LRN":
+            if len(self.shapes[self.val(ins[0])]) != 4:
+                raise self.fail(node, "LRN is supported on (N, C, H, W) inputs only")
+            self.emit("LRN", node, ins, size=int(a["size"]), alpha=float(a.get("alpha", 1e-4)),
+                      beta=float(a.get("beta", 0.75)), bias=float(a.get("bias", 1.0)))
         elif op == "Softmax":
             rank = len(self.shapes[self.val(ins[0])])
             axis = int(a.get("axis", 1 if self.opset < 13 else -1))

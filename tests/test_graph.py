@@ -63,6 +63,8 @@ def test_small_graph_parses_and_fills_defaults():
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_builder_graphs_round_trip_canonically(name):
     kw = {} if name.startswith("lenet") else {"image_size": 64}
+    if name == "alexnet":
+        kw = {"image_size": 67, "width_mult": 0.25}
     graph, tensors = BUILDERS[name](**kw)
     data = graph.to_bytes()
     # independent statement of the canonical encoding
@@ -151,7 +153,8 @@ def test_deep_nesting_inside_attrs_is_graph_error():
 @pytest.mark.parametrize(
     "mutate,needles",
     [
-        (lambda o: o.update(graph_version=2), ["graph_version 2"]),
+        (lambda o: o.update(graph_version=3), ["graph_version 3"]),
+        (lambda o: o.update(graph_version=0), ["graph_version 0"]),
         (lambda o: o.update(graph_version="1"), ["graph_version"]),
         (lambda o: o.update(graph_version=True), ["graph_version"]),
         (lambda o: o.update(extra=1), ["unknown top-level key 'extra'"]),
@@ -234,6 +237,50 @@ def test_attribute_rejections(op, attrs, needles):
     inputs = {"Conv2d": ["x4", "w"], "BatchNorm": ["x4", "w", "b", "w2", "w"]}.get(op, ["x4"])
     obj = payload(inputs=[X4], nodes=[node(op, "n1", inputs, ["y"], **attrs)])
     reject(obj, "'n1'", *needles)
+
+
+LRN_OK = {"size": 5, "alpha": 1e-4, "beta": 0.75, "bias": 1.0}
+
+
+@pytest.mark.parametrize(
+    "attrs,needles",
+    [
+        ({}, ["missing required attribute 'size'"]),
+        ({**LRN_OK, "size": 0}, ["'size'", "outside"]),
+        ({**LRN_OK, "size": 1025}, ["'size'", "outside"]),
+        ({**LRN_OK, "size": 4}, ["'size'", "must be odd"]),
+        ({**LRN_OK, "alpha": -1e-4}, ["'alpha'"]),
+        ({**LRN_OK, "beta": -0.75}, ["'beta'"]),
+        ({**LRN_OK, "bias": 0.0}, ["'bias'"]),
+        ({**LRN_OK, "region": "within"}, ["unknown attribute 'region'"]),
+    ],
+)
+def test_lrn_attribute_rejections(attrs, needles):
+    obj = payload(graph_version=2, inputs=[X4], nodes=[node("LRN", "n1", ["x4"], ["y"], **attrs)])
+    reject(obj, "'n1'", *needles)
+
+
+def test_lrn_needs_graph_version_2_and_writers_declare_the_lowest_version():
+    lrn = payload(graph_version=1, inputs=[X4], nodes=[node("LRN", "n1", ["x4"], ["y"], size=3)],
+                  outputs=[{"name": "y", "shape": ["N", 2, 8, 8], "dtype": "float32"}])
+    reject(lrn, "LRN needs graph_version >= 2")
+    lrn["graph_version"] = 2
+    g = Graph.from_bytes(enc(lrn), TENSORS)
+    assert json.loads(g.to_bytes())["graph_version"] == 2
+    assert g.nodes[0].attrs == {"size": 3, "alpha": 1e-4, "beta": 0.75, "bias": 1.0}  # ONNX defaults
+    # a version-2 graph without version-2 ops is valid, and is written back as version 1
+    plain = Graph.from_bytes(enc(payload(graph_version=2)), TENSORS)
+    assert json.loads(plain.to_bytes())["graph_version"] == 1
+    assert all(json.loads(BUILDERS[n](image_size=64)[0].to_bytes())["graph_version"] == 1
+               for n in ("squeezenet1_1", "mobilenet_v2"))
+    assert json.loads(BUILDERS["alexnet"](image_size=67, width_mult=0.25)[0].to_bytes())["graph_version"] == 2
+
+
+def test_alexnet_has_the_reference_parameter_count():
+    """Caffe's BVLC AlexNet: 60,965,224 parameters (the paper's Table 4 model)."""
+    _, t = BUILDERS["alexnet"]()
+    assert sum(v.size for v in t.values()) == 60_965_224
+    assert t["conv2.weight"].shape == (256, 48, 5, 5) and t["fc6.weight"].shape == (4096, 9216)
 
 
 def test_split_sizes_must_match_outputs():

@@ -16,7 +16,7 @@ from ..errors import GraphError
 from .. import safejson
 from .ops import MAX_DIM, MAX_RANK, OPS, canonical_attrs
 
-GRAPH_VERSION = 1
+GRAPH_VERSION = 2  # the newest graph_version this code reads and writes (spec/GRAPH.md §7)
 DTYPES = ("float32",)
 MAX_GRAPH_BYTES = 16 * 1024 * 1024
 MAX_NESTING = 8
@@ -134,15 +134,23 @@ class Graph:
     or decode one with :meth:`from_bytes`, which validates.
     """
 
-    def __init__(self, inputs: Sequence[ValueInfo], outputs: Sequence[ValueInfo], nodes: Iterable[Node]) -> None:
+    def __init__(
+        self, inputs: Sequence[ValueInfo], outputs: Sequence[ValueInfo], nodes: Iterable[Node], version: int | None = None
+    ) -> None:
         self.inputs = list(inputs)
         self.outputs = list(outputs)
         self.nodes = list(nodes)
+        self.declared_version = version  # as read from a file; None for graphs built in code
+
+    @property
+    def version(self) -> int:
+        """The graph_version written: the oldest one that has every op used, so older readers keep working."""
+        return max([1] + [OPS[n.op].since for n in self.nodes if n.op in OPS])
 
     # -- serialisation -------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         return {
-            "graph_version": GRAPH_VERSION,
+            "graph_version": self.version,
             "inputs": [v.to_json() for v in self.inputs],
             "outputs": [v.to_json() for v in self.outputs],
             "nodes": [n.to_json() for n in self.nodes],
@@ -184,8 +192,8 @@ class Graph:
         version = obj["graph_version"]
         if isinstance(version, bool) or not isinstance(version, int):
             raise GraphError("'graph_version' must be an integer", field="graph_version")
-        if version != GRAPH_VERSION:
-            raise GraphError(f"graph_version {version} is not supported (this reader knows {GRAPH_VERSION})", field="graph_version")
+        if not 1 <= version <= GRAPH_VERSION:
+            raise GraphError(f"graph_version {version} is not supported (this reader knows 1..{GRAPH_VERSION})", field="graph_version")
         for key, cap in (("inputs", MAX_GRAPH_IO), ("outputs", MAX_GRAPH_IO), ("nodes", MAX_NODES)):
             if not isinstance(obj[key], list):
                 raise GraphError(f"{key!r} must be a list")
@@ -194,7 +202,7 @@ class Graph:
         inputs = [ValueInfo.parse(v, f"input #{i}", False) for i, v in enumerate(obj["inputs"])]
         outputs = [ValueInfo.parse(v, f"output #{i}", True) for i, v in enumerate(obj["outputs"])]
         nodes = [Node.parse(n, i) for i, n in enumerate(obj["nodes"])]
-        return cls(inputs, outputs, nodes)
+        return cls(inputs, outputs, nodes, version)
 
     # -- validation ----------------------------------------------------------------------------
     def validate(self, tensor_names: Collection[str]) -> None:
@@ -228,6 +236,12 @@ class Graph:
             spec = OPS.get(node.op) if isinstance(node.op, str) else None
             if spec is None:
                 raise GraphError(f"node {node.name!r}: unknown op {node.op!r:.60}", field="op")
+            if self.declared_version is not None and spec.since > self.declared_version:
+                raise GraphError(
+                    f"node {node.name!r}: op {node.op} needs graph_version >= {spec.since}, the graph declares "
+                    f"{self.declared_version}",
+                    field="op",
+                )
             if node.name in node_names:
                 raise GraphError(f"node name {node.name!r} is used twice")
             node_names.add(node.name)

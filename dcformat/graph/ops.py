@@ -17,6 +17,8 @@ MAX_RANK = 8  # largest tensor rank any attribute or shape may describe
 MAX_DIM = 2**31 - 1  # largest shape entry / size attribute
 MAX_INTS = 64  # longest integer-list attribute (e.g. Split sizes)
 _REQUIRED = object()  # marks an attribute without a default
+LRN_MAX_SIZE = 1023  # channels in one LRN window
+LRN_MIN_BIAS = 1e-6  # keeps LRN's base bias + alpha/size * sum(x^2) away from 0
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class Attr:
     lo: float | None = None  # inclusive lower bound (per element for 'ints')
     hi: float | None = None  # inclusive upper bound
     length: tuple[int, int] | None = None  # allowed list length range for 'ints'
-    check: Callable[[Any], str | None] | None = None  # extra rule; returns a complaint
+    check: Callable[[Any], str | None] | None = None  # extra rule ('int', 'ints'); returns a complaint
 
     @property
     def required(self) -> bool:
@@ -44,10 +46,15 @@ class OpSpec:
     outputs: tuple[int, int] = (1, 1)
     const_inputs: frozenset[int] = frozenset()  # input positions that must name stored tensors
     attrs: dict[str, Attr] = field(default_factory=dict)
+    since: int = 1  # first graph_version that has this op (spec/GRAPH.md §7)
 
 
 def _is_perm(v: list[int]) -> str | None:
     return None if sorted(v) == list(range(len(v))) else "is not a permutation of 0..n-1"
+
+
+def _is_odd(v: int) -> str | None:
+    return None if v % 2 else "must be odd (a window centred on each channel, as ONNX runtimes and Caffe require)"
 
 
 def _reshape_rule(v: list[int]) -> str | None:
@@ -100,6 +107,17 @@ OPS: dict[str, OpSpec] = {
         OpSpec("HardSwish", _UNARY),
         OpSpec("HardSigmoid", _UNARY, attrs={"alpha": Attr("float", 0.2), "beta": Attr("float", 0.5)}),
         OpSpec("Sigmoid", _UNARY),
+        OpSpec(
+            "LRN",
+            _UNARY,
+            attrs={
+                "size": Attr("int", _REQUIRED, lo=1, hi=LRN_MAX_SIZE, check=_is_odd),
+                "alpha": Attr("float", 1e-4, lo=0.0),
+                "beta": Attr("float", 0.75, lo=0.0),
+                "bias": Attr("float", 1.0, lo=LRN_MIN_BIAS),
+            },
+            since=2,
+        ),
         OpSpec("Softmax", _UNARY, attrs={"axis": Attr("int", -1, lo=-MAX_RANK, hi=MAX_RANK - 1)}),
         OpSpec("MaxPool", _UNARY, attrs=dict(_POOL)),
         OpSpec("AvgPool", _UNARY, attrs={**_POOL, "count_include_pad": Attr("bool", False)}),
@@ -142,6 +160,9 @@ def check_attr(op: str, node: str, key: str, spec: Attr, value: Any) -> Any:
             raise bad(f"must be an integer, got {type(value).__name__}")
         if not in_range(value):
             raise bad(f"= {value} is outside [{spec.lo}, {spec.hi}]")
+        why = spec.check(value) if spec.check is not None else None
+        if why:
+            raise bad(why)
         return value
     if spec.kind == "bool":
         if not isinstance(value, bool):

@@ -167,6 +167,9 @@ def infer_node(node: Node, ins: list[Shape]) -> list[Shape]:
     if op == "Softmax":
         _axis(node, a["axis"], len(x))
         return [x]
+    if op == "LRN":
+        _rank(node, x, 4)
+        return [x]
     if op in ("MaxPool", "AvgPool"):
         _rank(node, x, 4)
         (kh, kw), (sh, sw), (pt, pl, pb, pr) = a["kernel"], a["stride"], a["padding"]

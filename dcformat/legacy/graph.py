@@ -3,7 +3,7 @@
 Caffe reuses blob names for in-place layers (``relu`` writes back into
 ``conv1``); the graph is in SSA form, so such outputs get a fresh name
 ``<blob>@<layer>``. Pooling uses Caffe's ceil-mode sizes. Layers the graph
-has no operator for (e.g. LRN) raise ``UnsupportedFeatureError``; the caller
+has no operator for (e.g. leaky ReLU, LRN within channels) raise ``UnsupportedFeatureError``; the caller
 can then store the weights without a graph.
 """
 
@@ -97,6 +97,13 @@ def caffe_graph(net: CaffeNet, tensor_names: Sequence[str]):
             if float(_param(layer, "relu_param").get("negative_slope", 0.0)) != 0.0:
                 raise UnsupportedFeatureError(f"layer {layer.name!r}: leaky ReLU has no graph operator")
             nodes.append(Node("ReLU", layer.name, xs, [fresh(layer.tops[0], layer)], {}))
+        elif t == "LRN":
+            lp = _param(layer, "lrn_param")
+            if str(lp.get("norm_region", "ACROSS_CHANNELS")) not in ("ACROSS_CHANNELS", "0"):
+                raise UnsupportedFeatureError(f"layer {layer.name!r}: LRN within channels has no graph operator")
+            attrs = {"size": int(lp.get("local_size", 5)), "alpha": float(lp.get("alpha", 1.0)),
+                     "beta": float(lp.get("beta", 0.75)), "bias": float(lp.get("k", 1.0))}
+            nodes.append(Node("LRN", layer.name, xs, [fresh(layer.tops[0], layer)], attrs))
         elif t == "Dropout":
             ratio = float(_param(layer, "dropout_param").get("dropout_ratio", 0.5))
             nodes.append(Node("Dropout", layer.name, xs, [fresh(layer.tops[0], layer)], {"ratio": ratio}))

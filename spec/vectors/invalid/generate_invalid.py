@@ -720,7 +720,13 @@ def graph_vectors() -> dict[str, Vector]:
         "x-graph-missing-attr": (edited(lambda d: d["nodes"].insert(2, {"op": "Concat", "name": "cat", "inputs": ["r"],
                                                                           "outputs": ["c"], "attrs": {}})) , "§4",
                                  "Concat without its required axis"),
-        "x-graph-version-2": (edited(put(lambda d: d, "graph_version", 2)), "§3", "graph_version 2"),
+        "x-graph-version-3": (edited(put(lambda d: d, "graph_version", 3)), "§3", "graph_version 3"),
+        "x-graph-lrn-in-version-1": (edited(lambda d: d["nodes"].insert(2, {
+            "op": "LRN", "name": "lrn", "inputs": ["r"], "outputs": ["q"], "attrs": {"size": 5}})), "§4, §7",
+            "an LRN node in a graph that declares graph_version 1 (LRN arrived in 2)"),
+        "x-graph-lrn-size-0": (edited(lambda d: (d.__setitem__("graph_version", 2), d["nodes"].insert(2, {
+            "op": "LRN", "name": "lrn", "inputs": ["r"], "outputs": ["q"], "attrs": {"size": 0}}))), "§4",
+            "LRN size 0 outside [1, 1023]"),
         "x-graph-unknown-key": (edited(put(lambda d: d, "comment", "hi")), "§3", "an unknown top-level key"),
         "x-graph-node-key-missing": (edited(lambda d: d["nodes"][1].pop("attrs")), "§3", "a node without 'attrs'"),
         "x-graph-use-before-def": (edited(lambda d: d["nodes"].reverse()), "§3.1",
