@@ -8,6 +8,8 @@ Usage:
 The two engines run back to back in every round (this machine's speed drifts),
 and the reported ratio is the median over rounds of (ours / onnxruntime).
 Goals (issue 6): <= 2.0x on MobileNet v2 and <= 1.5x on SqueezeNet 1.1.
+With numba installed the engine uses its compiled kernels (dcformat.inference.fast);
+DCFORMAT_ACCEL=0 measures the pure NumPy path.
 """
 
 from __future__ import annotations
@@ -66,8 +68,12 @@ def main() -> None:
 
     pinning = pin_threads()
     names = [n for n in BUILDERS if not n.startswith("lenet")] if args.models == "all" else args.models.split(",")
+    from dcformat.inference.kernels import fast_kernels
+
+    fast = fast_kernels()
+    kernels = f"numba kernels ({fast.LANES}-lane vectors)" if fast is not None else "NumPy only (numba missing or DCFORMAT_ACCEL=0)"
     print(f"numpy {np.__version__}, onnxruntime {ort.__version__}, threads pinned to 1 ({pinning}), "
-          f"{args.rounds} rounds x best of {args.repeat}")
+          f"{args.rounds} rounds x best of {args.repeat}; engine: {kernels}")
     print(f"{'model':<16}{'batch':>6}{'numpy ms':>11}{'ort ms':>9}{'ratio':>8}{'goal':>7}")
     for name in names:
         graph, tensors = BUILDERS[name](seed=0, image_size=args.image_size)

@@ -363,6 +363,14 @@ def _caffe_forward(proto: str, params: dict[str, np.ndarray], x: np.ndarray) -> 
             xp = np.pad(bottoms[0], ((0, 0), (0, 0), (0, (oh - 1) * s + k - h), (0, (ow - 1) * s + k - w)),
                         constant_values=-np.inf)
             blobs[top] = windows(xp, (k, k), axis=(2, 3))[:, :, ::s, ::s].max(axis=(4, 5))
+        elif t == "LRN":  # Caffe's ACROSS_CHANNELS: scale = k + alpha/n * sum of squares over n channels
+            p = layer.messages("lrn_param")[0]
+            n_, alpha, beta, k = int(p.get("local_size", 5)), float(p.get("alpha", 1)), float(p.get("beta", 0.75)), float(p.get("k", 1))
+            x_ = bottoms[0]
+            c_n = x_.shape[1]
+            scale = np.stack([k + alpha / n_ * (x_[:, max(0, c - n_ // 2): c + n_ // 2 + 1] ** 2).sum(axis=1)
+                              for c in range(c_n)], axis=1)
+            blobs[top] = x_ * scale ** -beta
         elif t == "Concat":
             blobs[top] = np.concatenate(bottoms, axis=1)
         elif t == "Dropout":
@@ -398,6 +406,39 @@ layer { name: "cat" type: "Concat" bottom: "e1" bottom: "e3" top: "cat" }
 layer { name: "drop" type: "Dropout" bottom: "cat" top: "cat" dropout_param { dropout_ratio: 0.5 } }
 layer { name: "pool_final" type: "Pooling" bottom: "cat" top: "pool_final" pooling_param { pool: AVE global_pooling: true } }
 """
+
+
+TINY_ALEX = """
+name: "tiny_alex"
+input: "data"
+input_dim: 1 input_dim: 3 input_dim: 13 input_dim: 13
+layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
+        convolution_param { num_output: 6 kernel_size: 3 stride: 2 } }
+layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
+layer { name: "norm1" type: "LRN" bottom: "conv1" top: "norm1"
+        lrn_param { local_size: 3 alpha: 0.5 beta: 0.75 k: 2 } }
+layer { name: "pool1" type: "Pooling" bottom: "norm1" top: "pool1" pooling_param { pool: MAX kernel_size: 3 stride: 2 } }
+"""
+
+
+def test_caffe_lrn_becomes_a_graph_lrn_that_computes_what_caffe_would() -> None:
+    from dcformat.legacy.graph import caffe_graph
+
+    net = parse_net(TINY_ALEX)
+    rng = np.random.default_rng(6)
+    tensors = {}
+    for p in net.params:
+        tensors[f"{p.layer}.weight"] = rng.standard_normal(p.weight).astype(np.float32)
+        tensors[f"{p.layer}.bias"] = rng.standard_normal(p.bias).astype(np.float32)
+    graph = caffe_graph(net, list(tensors))
+    (lrn,) = [n for n in graph.nodes if n.op == "LRN"]
+    assert lrn.attrs == {"size": 3, "alpha": 0.5, "beta": 0.75, "bias": 2.0}
+    x = rng.standard_normal((2, 3, 13, 13)).astype(np.float32)
+    want = _caffe_forward(TINY_ALEX, {k: v.astype(np.float64) for k, v in tensors.items()}, x.astype(np.float64))
+    (got,) = dcformat.Model.from_graph(graph, tensors).run({"data": x}).values()
+    np.testing.assert_allclose(got, want["pool1"], rtol=1e-4, atol=1e-5)
+    with pytest.raises(UnsupportedFeatureError, match="within channels"):
+        caffe_graph(parse_net(TINY_ALEX.replace("k: 2 }", "k: 2 norm_region: WITHIN_CHANNEL }")), list(tensors))
 
 
 def test_caffe_graph_matches_interpreter_with_ceil_pooling() -> None:

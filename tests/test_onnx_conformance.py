@@ -62,6 +62,7 @@ def check_file_against_ort(path, batches, input_shape, seed=0):
 
 
 CASES = {
+    "alexnet": ({"image_size": 99, "width_mult": 0.25}, (3, 99, 99)),
     "lenet_300_100": ({}, (784,)),
     "lenet_5": ({}, (1, 28, 28)),
     "squeezenet1_0": ({"image_size": 64}, (3, 64, 64)),
@@ -86,6 +87,7 @@ def test_builders_from_dc_file_agree_with_onnxruntime(tmp_path, name):
 @pytest.mark.parametrize(
     "name,kw",
     [
+        ("alexnet", {}),
         ("squeezenet1_0", {}),
         ("squeezenet1_1", {}),
         ("mobilenet_v1", {"alpha": 1.0}),
@@ -101,7 +103,8 @@ def test_builders_full_size(tmp_path, name, kw):
     graph, tensors = BUILDERS[name](seed=5, **kw)
     path = tmp_path / f"{name}.dc"
     dcformat.save(path, tensors, graph=graph)
-    check_file_against_ort(path, (1, 8), (3, 224, 224))
+    size = graph.inputs[0].shape[2]  # 227 for AlexNet, 224 for the others
+    check_file_against_ort(path, (1, 8), (3, size, size))
 
 
 # -- the real packaged model ---------------------------------------------------------------------------
@@ -221,6 +224,12 @@ def test_export_import_round_trip_of_builders():
     g2, t2 = import_onnx(to_onnx_model(graph, tensors).SerializeToString())
     x = np.random.default_rng(2).standard_normal((2, 3, 32, 32)).astype(np.float32)
     # the ChannelShuffle export becomes Reshape/Transpose/Reshape on import; results must agree
+    assert rel_err(Model.from_graph(g2, t2)(x), Model.from_graph(graph, tensors)(x)) <= TOL
+    graph, tensors = BUILDERS["alexnet"](seed=1, image_size=67, width_mult=0.25)
+    g2, t2 = import_onnx(to_onnx_model(graph, tensors).SerializeToString())
+    lrn = [{k: np.float32(v) for k, v in n.attrs.items()} for n in g2.nodes if n.op == "LRN"]  # ONNX keeps float32
+    assert lrn == [{"size": 5, "alpha": np.float32(1e-4), "beta": 0.75, "bias": 1.0}] * 2
+    x = np.random.default_rng(3).standard_normal((2, 3, 67, 67)).astype(np.float32)
     assert rel_err(Model.from_graph(g2, t2)(x), Model.from_graph(graph, tensors)(x)) <= TOL
 
 

@@ -9,12 +9,32 @@ taps or row blocks, never over channels or pixels.
 
 from __future__ import annotations
 
-import numpy as np
-from typing import Callable
+from functools import lru_cache
+from typing import Any, Callable
 
+import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 F32 = np.float32
+
+
+@lru_cache(maxsize=1)
+def fast_kernels() -> Any:
+    """The optional numba kernels (``dcformat.inference.fast``), or None.
+
+    None when ``DCFORMAT_ACCEL=0`` or numba is missing or broken; then every
+    step runs the NumPy code below unchanged. Imported only when a model has
+    a convolution or pooling layer, so ``import dcformat`` never loads numba.
+    """
+    from .. import accel  # the decoder's switch: DCFORMAT_ACCEL=0 turns every compiled kernel off
+
+    if not accel._wanted():
+        return None
+    try:
+        from . import fast
+    except Exception:  # not installed, or broken (e.g. an llvmlite mismatch): NumPy does the work
+        return None
+    return fast
 
 
 def pad_nhwc(x: np.ndarray, pads: tuple[int, int, int, int], value: float = 0.0, extra: tuple[int, int] = (0, 0)) -> np.ndarray:
@@ -334,6 +354,33 @@ def max_pool(xp: np.ndarray, oh: int, ow: int, k: tuple[int, int], stride: tuple
 def sum_pool(xp: np.ndarray, oh: int, ow: int, k: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
     """Sum over kernel windows of a zero-padded input."""
     return _separable_pool(xp, oh, ow, k, stride, np.add)
+
+
+def lrn_channels_last(x: np.ndarray, size: int, alpha: float, beta: float, bias: float) -> np.ndarray:
+    """LRN across the last (channel) axis: x / (bias + alpha/size * window sum of x^2)^beta (GRAPH.md §4).
+
+    The window sum is ``size`` shifted adds of a zero-padded x^2 for the usual
+    small windows (AlexNet: 5) and a float64 running sum for wide ones, where
+    float32 cancellation in a running sum would show.
+    """
+    c = x.shape[-1]
+    half = (size - 1) // 2
+    sq = np.square(x, dtype=F32)
+    if size <= 16:
+        padded = np.zeros(x.shape[:-1] + (c + 2 * half,), F32)
+        padded[..., half : half + c] = sq
+        s = padded[..., :c].copy()
+        for k in range(1, size):
+            s += padded[..., k : k + c]
+    else:
+        run = np.zeros(x.shape[:-1] + (c + 2 * half + 1,), np.float64)
+        np.cumsum(np.pad(sq.astype(np.float64), [(0, 0)] * (x.ndim - 1) + [(half, half)]), axis=-1, out=run[..., 1:])
+        s = (run[..., size : size + c] - run[..., :c]).astype(F32)
+    s *= F32(alpha / size)
+    s += F32(bias)
+    np.power(s, F32(-beta), out=s)
+    s *= x
+    return s
 
 
 def softmax(x: np.ndarray, axis: int) -> np.ndarray:

@@ -5,6 +5,11 @@ graph's convention); conversions are inserted only where an op needs the
 logical layout (Flatten, Reshape, Transpose, MatMul, rank-mixing broadcasts,
 graph outputs). A liveness pass lets elementwise ops overwrite an input
 buffer nothing reads later, and frees dead buffers as soon as possible.
+
+With numba installed (and ``DCFORMAT_ACCEL`` not 0), convolutions and
+pooling run through the compiled kernels of ``fast.py`` instead (bias,
+activation and padding fused; see :meth:`Planner.conv_fast`); without it the
+NumPy steps below run unchanged.
 """
 
 from __future__ import annotations
@@ -207,6 +212,10 @@ class Planner:
                 return np.ascontiguousarray(a.reshape(b, h, w, g, c // g).transpose(0, 1, 2, 4, 3)).reshape(b, h, w, c)
 
             self.simple(n, [x], NHWC, shuffle)
+        elif op == "LRN":
+            a = n.attrs
+            x = self.need(n.inputs[0], NHWC)
+            self.simple(n, [x], NHWC, lambda t: K.lrn_channels_last(t, a["size"], a["alpha"], a["beta"], a["bias"]))
         elif op == "Softmax":
             v = n.inputs[0]
             key = self.need(v, PLAIN) if self.is_const(v) else v
@@ -270,6 +279,23 @@ class Planner:
             wm = np.ascontiguousarray(w.reshape(g, og, cg, kh, kw).transpose(0, 3, 4, 2, 1).reshape(g, kh * kw * cg, og))
         if kind != "pointwise":
             csr = None
+        phase = None  # (pads, stride) of the strided depthwise that alone reads this 1x1 conv's output
+        m = self.sole_reader.get(out)
+        if kind == "pointwise" and csr is None and stride == (1, 1) and not any(pads) and m is not None and m.op == "Conv2d" and m.inputs[0] == out:
+            mw = m.weight
+            if mw is not None and mw.shape[1] == 1 and m.attrs["groups"] == o == mw.shape[0] and tuple(m.attrs["stride"]) != (1, 1):
+                phase = (tuple(m.attrs["padding"]), tuple(m.attrs["stride"]))
+        fast = K.fast_kernels()
+        if fast is not None and kind == "grouped" and min(cg * kh * kw, o // g) < fast.LANES:
+            fast = None  # tiny groups (a depthwise with a channel multiplier): one batched NumPy matmul beats a kernel call per group
+        if fast is not None and (kind == "depthwise" or phase is not None) and o < fast.LANES:
+            # a pixel holds less than one vector of channels: NumPy's taps over whole (width x channels)
+            # rows win (2-4x at 56x56 and up), and a 1x1 conv feeding such a strided depthwise stays
+            # in NumPy to hand it phase-split input
+            fast = None
+        if fast is not None:
+            self.conv_fast(n, kind, wm, csr, fast)
+            return
         v_in = n.inputs[0]
         if kind == "dense" and cin <= STEM_MAX_CHANNELS and not self.is_const(v_in) and self.layout.get(v_in) == PLAIN and self.rank(v_in) == 4:
             # a channels-first stem (RGB input): patches straight from NCHW, no layout conversion step
@@ -290,12 +316,6 @@ class Planner:
             self.emit(n.name, [v_in], [out], NHWC, make_stem)
             return
         x = self.need(v_in, NHWC)
-        phase = None  # (pads, stride) of the strided depthwise that alone reads this 1x1 conv's output
-        m = self.sole_reader.get(out)
-        if kind == "pointwise" and csr is None and stride == (1, 1) and not any(pads) and m is not None and m.op == "Conv2d" and m.inputs[0] == out:
-            mw = m.weight
-            if mw is not None and mw.shape[1] == 1 and m.attrs["groups"] == o == mw.shape[0] and tuple(m.attrs["stride"]) != (1, 1):
-                phase = (tuple(m.attrs["padding"]), tuple(m.attrs["stride"]))
         fuse: dict[str, Any] = {"target": None, "step": len(self.steps), "act": n.act, "channels": o, "w": wm, "bias": bias}
         if kind in ("pointwise", "dense") and csr is None and phase is None:
             self.into_concat[out] = fuse  # a Concat that alone reads this may ask for direct writes into its buffer
@@ -345,6 +365,112 @@ class Planner:
                     y = _project(cols, wm, bias, csr).reshape(nb, oh, ow, o)
                 act(y)
                 env[out] = y
+
+            return run
+
+        self.emit(n.name, [x], [out], NHWC, make)
+
+    def conv_fast(self, n: LNode, kind: str, wm: np.ndarray, csr: Any, F: Any) -> None:
+        """Convolution through the numba kernels (``fast``): bias and activation fused, no padding copy.
+
+        Pointwise and dense convs are one GEMM with im2col done block by block
+        inside the kernel (a channels-first stem is read through a transposed
+        view, so it needs no layout conversion either); depthwise handles any
+        stride directly (no phase split). A pruned pointwise layer still takes
+        its CSR when ``Csr.use_for`` says that wins.
+        """
+        w = n.weight
+        assert w is not None
+        o, cg, kh, kw = w.shape
+        cin = cg * n.attrs["groups"]
+        stride = tuple(n.attrs["stride"])
+        dil = tuple(n.attrs["dilation"])
+        pads = tuple(n.attrs["padding"])
+        lo, hi = _bounds(*n.act[1:]) if n.act is not None else (-_INF, _INF)
+        out = n.outputs[0]
+        v_in = n.inputs[0]
+
+        def geometry(h: int, wd: int) -> tuple[int, int]:
+            return K.conv_out_size(h, kh, stride[0], pads[0], pads[2], dil[0]), K.conv_out_size(wd, kw, stride[1], pads[1], pads[3], dil[1])
+
+        if kind == "depthwise":
+            x = self.need(v_in, NHWC)
+            bias = np.zeros(o, F32) if n.bias is None else np.ascontiguousarray(n.bias, dtype=F32)
+
+            def make_dw(_reuse: int | None) -> Callable[[Env], None]:
+                def run(env: Env) -> None:
+                    a = np.ascontiguousarray(env[x])
+                    oh, ow = geometry(a.shape[1], a.shape[2])
+                    env[out] = F.depthwise(a, wm, bias, pads, oh, ow, stride, dil, lo, hi)
+
+                return run
+
+            self.emit(n.name, [x], [out], NHWC, make_dw)
+            return
+        if kind == "grouped":
+            self.grouped_fast(n, wm, F, lo, hi, geometry)
+            return
+        pw = F.Packed(wm, n.bias)
+        stem = kind == "dense" and cin <= STEM_MAX_CHANNELS and not self.is_const(v_in) and self.layout.get(v_in) == PLAIN and self.rank(v_in) == 4
+        x = v_in if stem else self.need(v_in, NHWC)
+        act = _act(n.act)
+        fuse: dict[str, Any] = {"target": None, "step": len(self.steps), "act": n.act, "channels": o, "fast": True}
+        if csr is None and not stem:
+            self.into_concat[out] = fuse  # a Concat that alone reads this may ask for direct writes into its buffer
+
+        def make(_reuse: int | None) -> Callable[[Env], None]:
+            def run(env: Env) -> None:
+                a = env[x]
+                if stem:
+                    a = a.transpose(0, 2, 3, 1)  # NCHW read as an NHWC view; the kernel takes any strides
+                nb, h, wd, _ = a.shape
+                oh, ow = geometry(h, wd)
+                rows = nb * oh * ow
+                if csr is not None and csr.use_for(rows):
+                    cols = K.im2col(K.pad_nhwc(a, pads), oh, ow, kh, kw, stride, dil)
+                    y = _project(cols, wm, n.bias, csr).reshape(nb, oh, ow, o)
+                    act(y)
+                    env[out] = y
+                    return
+                target = fuse["target"]
+                if target is not None:
+                    key, c0, ctot, first = target
+                    if first:
+                        env[key] = F.empty((nb, oh, ow, ctot))
+                    buf, res = env[key].reshape(rows, ctot), None
+                else:
+                    buf, c0 = F.empty((rows, o)), 0
+                    res = buf.reshape(nb, oh, ow, o)
+                F.conv(a, kh, kw, stride, dil, pads, oh, ow, pw, lo, hi, buf, c0)  # a contiguous 1x1 conv is a plain GEMM inside
+                if res is not None:
+                    env[out] = res
+
+            return run
+
+        self.emit(n.name, [x], [out], NHWC, make)
+
+    def grouped_fast(self, n: LNode, wm: np.ndarray, F: Any, lo: np.float32, hi: np.float32, geometry: Callable[[int, int], tuple[int, int]]) -> None:
+        """Grouped convolution as one kernel call per group: each reads its channel slice of the input
+        in place and writes its slice of the output (no per-group copies)."""
+        w = n.weight
+        assert w is not None
+        o, cg, kh, kw = w.shape
+        g = n.attrs["groups"]
+        og = o // g
+        stride, dil, pads = tuple(n.attrs["stride"]), tuple(n.attrs["dilation"]), tuple(n.attrs["padding"])
+        pws = [F.Packed(wm[i], None if n.bias is None else n.bias[i * og : (i + 1) * og]) for i in range(g)]
+        x = self.need(n.inputs[0], NHWC)
+        out = n.outputs[0]
+
+        def make(_reuse: int | None) -> Callable[[Env], None]:
+            def run(env: Env) -> None:
+                a = np.ascontiguousarray(env[x])  # once, not per group (a Split view is strided)
+                nb, h, wd, _ = a.shape
+                oh, ow = geometry(h, wd)
+                buf = F.empty((nb * oh * ow, o))
+                for i, pw in enumerate(pws):
+                    F.conv(a, kh, kw, stride, dil, pads, oh, ow, pw, lo, hi, buf, ocol=i * og, cin0=i * cg)
+                env[out] = buf.reshape(nb, oh, ow, o)
 
             return run
 
@@ -453,9 +579,14 @@ class Planner:
                 counts[(h, w)] = K.sum_pool(cp, oh, ow, (kh, kw), stride)
             return counts[(h, w)]
 
+        F = K.fast_kernels()
+        lo, hi = _bounds(*n.act[1:]) if n.act is not None else (-_INF, _INF)
+
         def pool(a: np.ndarray) -> np.ndarray:
             _, h, w, _ = a.shape
             oh, ow, extra = geometry(h, w)
+            if F is not None and a.shape[3] >= F.LANES:  # one compiled pass; out-of-range taps are skipped, which is the padding rule
+                return F.pool(np.ascontiguousarray(a), (kh, kw), stride, pads, oh, ow, None if is_max else divisor(h, w), lo, hi)
             if is_max:
                 y = K.max_pool(K.pad_nhwc(a, pads, -np.inf, extra), oh, ow, (kh, kw), stride)
                 act(y)
@@ -498,7 +629,7 @@ class Planner:
             return False
         if any(i is None or i["target"] is not None or self.sole_reader.get(k) is not n for i, k in zip(infos, keys)):
             return False
-        if len({i["act"] for i in infos}) != 1:  # type: ignore[index]
+        if len({i["act"] for i in infos}) != 1 or len({bool(i.get("fast")) for i in infos}) != 1:  # type: ignore[union-attr, index]
             return False
         out = n.outputs[0]
         buf = f"{out}\x00concat"
@@ -508,10 +639,12 @@ class Planner:
         for i in infos:
             assert i is not None
             i["target"] = (buf, c0, ctot, i["step"] == first)
-            bias = np.zeros(i["channels"], F32) if i["bias"] is None else i["bias"]
-            i["wb"] = np.concatenate([i["w"], bias[None]], axis=0).astype(F32)  # weights + bias row (ones column)
+            if not i.get("fast"):
+                bias = np.zeros(i["channels"], F32) if i["bias"] is None else i["bias"]
+                i["wb"] = np.concatenate([i["w"], bias[None]], axis=0).astype(F32)  # weights + bias row (ones column)
             c0 += i["channels"]
-        act = _act(infos[0]["act"])  # type: ignore[index]
+        # the numba kernels apply each conv's activation as they write; the NumPy path does it here, once
+        act = _act(None if all(i.get("fast") for i in infos) else infos[0]["act"])  # type: ignore[union-attr, index]
 
         def make(_reuse: int | None) -> Callable[[Env], None]:
             def run(env: Env) -> None:
