@@ -11,6 +11,8 @@ pip install dcformat[fast]) and with the pure NumPy path ("numpy", what runs wit
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -29,6 +31,14 @@ KERNELS = accel._kernels
 def use_kernels(on: bool) -> None:
     accel._kernels = KERNELS if on else (lambda: None)
 
+
+
+def fresh_process_load(path: Path, mode: str) -> float:
+    """Wall time of `import dcformat; dcformat.load(path)` in a new interpreter (best of 3): the first-use cost."""
+    code = "import time; t = time.perf_counter(); import dcformat, sys; dcformat.load(sys.argv[1]); print(time.perf_counter() - t)"
+    env = {**os.environ, "DCFORMAT_ACCEL": mode}
+    return min(float(subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True,
+                                     check=True).stdout) for _ in range(3))
 
 
 def case(label: str, tensors: dict[str, np.ndarray], cfg: CompressionConfig, repeat: int) -> None:
@@ -58,6 +68,10 @@ def case(label: str, tensors: dict[str, np.ndarray], cfg: CompressionConfig, rep
                 f"M entries/s  CSR decode {entries / t_csr / 1e6:5.1f} M entries/s"
             )
         use_kernels(True)
+        if accel.available():
+            one_shot = {m: fresh_process_load(dc, m) for m in ("1", "0")}
+            print(f"{'':<28} one-shot load in a fresh process (import dcformat + load): kernels forced "
+                  f"(DCFORMAT_ACCEL=1) {one_shot['1']:.2f} s, NumPy (DCFORMAT_ACCEL=0) {one_shot['0']:.2f} s")
 
 
 def main() -> None:

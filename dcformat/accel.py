@@ -14,8 +14,14 @@ is invalid, in which case the caller runs the NumPy path, which raises the
 library's error with its usual message. Tests run both paths on the same
 valid and corrupt inputs.
 
-Set ``DCFORMAT_ACCEL=0`` to force the pure NumPy path (numba is never
-imported then). Streams shorter than ``MIN_SYMBOLS`` always take the NumPy path.
+When they run: the first use in a process costs ~0.55 s (importing numba and
+loading the cached machine code), while they save ~30 ns per stored entry, so
+a one-shot load of a typical model is faster without them. By default
+(``DCFORMAT_ACCEL`` unset or ``auto``) they serve every stream once numba is
+imported anyway (by the inference kernels, a ``Model`` with convolutions, or
+the application), and otherwise only streams of at least ``MIN_SYMBOLS``.
+``DCFORMAT_ACCEL=1`` uses them for every stream (long-running services that
+decode many files); ``DCFORMAT_ACCEL=0`` never (numba is not imported).
 """
 
 from __future__ import annotations
@@ -30,8 +36,16 @@ import numpy as np
 __all__ = ["available", "huffman_decode", "positions", "scatter"]
 
 
+def _mode() -> str:
+    """DCFORMAT_ACCEL as "off", "on" or "auto" (unset or anything else)."""
+    value = os.environ.get("DCFORMAT_ACCEL", "auto").strip().lower()
+    if value in ("0", "false", "no", "off"):
+        return "off"
+    return "on" if value in ("1", "true", "yes", "on") else "auto"
+
+
 def _wanted() -> bool:
-    return os.environ.get("DCFORMAT_ACCEL", "1").strip().lower() not in ("0", "false", "no", "off")
+    return _mode() != "off"
 
 
 @lru_cache(maxsize=1)
@@ -184,21 +198,20 @@ def available() -> bool:
     return _kernels() is not None
 
 
-# Below this many symbols the NumPy paths take well under a millisecond, far less than
-# importing numba (~0.35 s once per process): small files alone never import it.
-# Once numba is imported (by us or anyone) the kernels serve every stream.
-MIN_SYMBOLS = 1 << 16
+# A stream this long saves (~15 ns per symbol) about the one-time cost of loading numba (see the module docstring).
+MIN_SYMBOLS = 1 << 25
 
 
 
 def wants(n_symbols: int) -> bool:
-    """Whether a stream of this length should go to the kernels (see MIN_SYMBOLS)."""
+    """Whether a stream of this length should go to the kernels (see the module docstring)."""
     return _for(n_symbols) is not None
 
 
 def _for(n_symbols: int):
     """The kernels for a stream of this length, or None when NumPy is the better choice (or the only one)."""
-    if n_symbols >= MIN_SYMBOLS or "numba" in sys.modules:
+    mode = _mode()
+    if mode == "on" or (mode == "auto" and (n_symbols >= MIN_SYMBOLS or "numba" in sys.modules)):
         return _kernels()
     return None
 

@@ -62,6 +62,15 @@ def test_env_switch_turns_them_off() -> None:
     assert out.stdout.split() == ["False", "False"], out.stderr
 
 
+@pytest.mark.parametrize("mode,imported", [("auto", "False"), ("1", "True"), ("0", "False")])
+def test_one_shot_loads_of_small_files_do_not_pay_for_numba_unless_asked(mode: str, imported: str) -> None:
+    """Loading numba costs ~0.5 s once; by default a small file decodes without it, DCFORMAT_ACCEL=1 forces it."""
+    code = ("import dcformat, sys; t = dcformat.load(sys.argv[1]); print(len(t), 'numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT / "dcformat" / "data" / "lenet_300_100.dc")],
+                         env={**os.environ, "DCFORMAT_ACCEL": mode}, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["6", imported], out.stderr
+
+
 # ---------------------------------------------------------------- Huffman
 
 
