@@ -471,3 +471,43 @@ def test_saved_file_with_sparse_layers(monkeypatch: pytest.MonkeyPatch, tmp_path
         want = Model.open(path).run({name: x})
     for k in want:
         close(got[k], want[k])
+
+
+EIGHT_LANES = """
+import sys
+import numpy as np
+from dcformat.inference import Model, fast as F, kernels as K
+from dcformat.inference.sparse import Csr
+from dcformat.models import BUILDERS
+assert F.LANES == 8, F.LANES
+worst = 0.0
+for name, kw, shape in [("mobilenet_v2", {"image_size": 32}, (3, 32, 32)), ("squeezenet1_1", {"image_size": 48}, (3, 48, 48)),
+                        ("alexnet", {"image_size": 67, "width_mult": 0.25}, (3, 67, 67))]:
+    graph, tensors = BUILDERS[name](seed=4, **kw)
+    x = np.random.default_rng(1).standard_normal((3, *shape)).astype(np.float32)
+    fast = Model.from_graph(graph, tensors)(x)
+    real, K.fast_kernels = K.fast_kernels, lambda: None
+    ref = Model.from_graph(graph, tensors)(x)
+    K.fast_kernels = real
+    worst = max(worst, float(np.abs(fast - ref).max() / np.abs(ref).max()))
+w = np.random.default_rng(2).standard_normal((300, 900)).astype(np.float32)
+w[np.random.default_rng(3).random(w.shape) > 0.1] = 0
+w = np.round(w * 4) / 4
+r, c = np.nonzero(w)
+indptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=300))])
+csr = Csr(indptr, c, w[r, c], (300, 900))
+packed = csr.compact()
+x = np.random.default_rng(4).standard_normal((5, 900)).astype(np.float32)
+for rows in (x[:1], x):
+    got = F.sparse_matmul_t(packed, rows)
+    worst = max(worst, float(np.abs(got - rows @ w.T).max() / np.abs(rows @ w.T).max()))
+print(worst)
+"""
+
+
+def test_eight_lane_kernels_for_cpus_without_avx512() -> None:
+    """The 8-float vector path (AVX2 hosts) compiled here by naming a Haswell target, checked against NumPy."""
+    out = subprocess.run([sys.executable, "-c", EIGHT_LANES], env={**os.environ, "NUMBA_CPU_NAME": "haswell"},
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert float(out.stdout.split()[-1]) <= RTOL
