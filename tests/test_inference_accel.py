@@ -40,6 +40,7 @@ from dcformat.inference import fast as F  # noqa: E402
 from dcformat.inference import kernels as K  # noqa: E402
 from dcformat.inference import sparse as S  # noqa: E402
 from dcformat.models import BUILDERS  # noqa: E402
+from model_cases import CASES  # noqa: E402  (tests/model_cases.py)
 
 RTOL = 1e-5
 F32 = np.float32
@@ -421,17 +422,6 @@ def test_sparse_compact_keeps_the_codebook_through_batchnorm_folding() -> None:
 # ---------------------------------------------------------------- whole models
 
 
-CASES = {
-    "lenet_300_100": ({}, (784,)),
-    "lenet_5": ({}, (1, 28, 28)),
-    "alexnet": ({"image_size": 67, "width_mult": 0.25}, (3, 67, 67)),
-    "squeezenet1_0": ({"image_size": 64}, (3, 64, 64)),
-    "squeezenet1_1": ({"image_size": 64}, (3, 64, 64)),
-    "mobilenet_v1": ({"image_size": 64, "alpha": 0.5}, (3, 64, 64)),
-    "mobilenet_v2": ({"image_size": 64}, (3, 64, 64)),
-    "shufflenet_v1": ({"image_size": 64, "groups": 3}, (3, 64, 64)),
-    "shufflenet_v2": ({"image_size": 64}, (3, 64, 64)),
-}
 
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))

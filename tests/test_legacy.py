@@ -408,6 +408,15 @@ layer { name: "pool_final" type: "Pooling" bottom: "cat" top: "pool_final" pooli
 """
 
 
+def _random_params(net, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Seeded float32 weights and biases for every parameterised layer of a parsed Caffe net."""
+    tensors = {}
+    for p in net.params:
+        tensors[f"{p.layer}.weight"] = rng.standard_normal(p.weight).astype(np.float32)
+        tensors[f"{p.layer}.bias"] = rng.standard_normal(p.bias).astype(np.float32)
+    return tensors
+
+
 TINY_ALEX = """
 name: "tiny_alex"
 input: "data"
@@ -426,10 +435,7 @@ def test_caffe_lrn_becomes_a_graph_lrn_that_computes_what_caffe_would() -> None:
 
     net = parse_net(TINY_ALEX)
     rng = np.random.default_rng(6)
-    tensors = {}
-    for p in net.params:
-        tensors[f"{p.layer}.weight"] = rng.standard_normal(p.weight).astype(np.float32)
-        tensors[f"{p.layer}.bias"] = rng.standard_normal(p.bias).astype(np.float32)
+    tensors = _random_params(net, rng)
     graph = caffe_graph(net, list(tensors))
     (lrn,) = [n for n in graph.nodes if n.op == "LRN"]
     assert lrn.attrs == {"size": 3, "alpha": 0.5, "beta": 0.75, "bias": 2.0}
@@ -448,10 +454,7 @@ def test_caffe_graph_matches_interpreter_with_ceil_pooling() -> None:
     net = parse_net(TINY_FIRE)
     assert net.shapes["pool1"] == (1, 4, 6, 6)
     rng = np.random.default_rng(5)
-    tensors = {}
-    for p in net.params:
-        tensors[f"{p.layer}.weight"] = rng.standard_normal(p.weight).astype(np.float32)
-        tensors[f"{p.layer}.bias"] = rng.standard_normal(p.bias).astype(np.float32)
+    tensors = _random_params(net, rng)
     graph = caffe_graph(net, list(tensors))
     assert [v.name for v in graph.outputs] == ["pool_final"]
     x = rng.standard_normal((1, 3, 12, 12)).astype(np.float32)

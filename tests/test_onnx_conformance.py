@@ -24,6 +24,7 @@ import dcformat  # noqa: E402
 from dcformat.errors import GraphError  # noqa: E402
 from dcformat.inference import Model  # noqa: E402
 from dcformat.models import BUILDERS  # noqa: E402
+from model_cases import CASES  # noqa: E402  (tests/model_cases.py)
 from dcformat.onnx_io import export_onnx, import_onnx, to_onnx_model  # noqa: E402
 
 TOL = 1e-5
@@ -61,17 +62,6 @@ def check_file_against_ort(path, batches, input_shape, seed=0):
     return errs
 
 
-CASES = {
-    "alexnet": ({"image_size": 99, "width_mult": 0.25}, (3, 99, 99)),
-    "lenet_300_100": ({}, (784,)),
-    "lenet_5": ({}, (1, 28, 28)),
-    "squeezenet1_0": ({"image_size": 64}, (3, 64, 64)),
-    "squeezenet1_1": ({"image_size": 64}, (3, 64, 64)),
-    "mobilenet_v1": ({"image_size": 64, "alpha": 0.5}, (3, 64, 64)),
-    "mobilenet_v2": ({"image_size": 64}, (3, 64, 64)),
-    "shufflenet_v1": ({"image_size": 64, "groups": 3}, (3, 64, 64)),
-    "shufflenet_v2": ({"image_size": 64}, (3, 64, 64)),
-}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -242,7 +242,9 @@ def _tile4x4(af, ab, roff, rlen, m0, nrows, wf, wb, bf, col, lo, hi, of, ob, nco
     direct convolution). Step k loads 4 weight vectors of the packed panel
     (K, 4*LANES) at wf[wb:] and broadcasts 4 activations: 8 loads per 16 FMAs.
     Rows past ``nrows`` repeat the last valid row and are not stored; lanes
-    past ``ncols`` are not stored.
+    past ``ncols`` are not stored. The tile is spelled out accumulator by
+    accumulator because numba keeps a vector in a register only as a named
+    local (an array of vectors would live in memory: half the speed).
     """
     L = LANES
     S = 4 * L
