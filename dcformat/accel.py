@@ -295,11 +295,11 @@ def positions(counts: np.ndarray, gaps: np.ndarray, cols: int, index_bits: int) 
     if k is None:
         return None
     nnz = int(counts.sum(dtype=np.int64))
+    if nnz > gaps.size:  # every entry needs a symbol: nothing is allocated for counts the stream cannot back
+        return None
     indptr = np.empty(counts.size + 1, np.int64)
     indices = np.empty(nnz, np.int64)
     rows = np.empty(nnz, np.int64)
-    if nnz > gaps.size:
-        return None
     status = k[1](counts.astype(np.int64), gaps, int(cols), (1 << index_bits) - 1, indptr, indices, rows)
     return None if status else (indptr, indices, rows)
 

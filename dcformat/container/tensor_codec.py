@@ -359,7 +359,9 @@ def _try_dense_kernel(cur: Cursor, entry: TableEntry, head: QuantHeader) -> np.n
     and raises the error it always raises. Valid payloads decode to the same
     array either way.
     """
-    if entry.np_dtype != np.float32 or head.codebook.dtype != np.float32:
+    # numel bounds the entry count, so this declines before any stream is read when the kernels would (the usual
+    # case without numba), and the checked path does not decode the row counts a second time.
+    if entry.np_dtype != np.float32 or head.codebook.dtype != np.float32 or not accel.wants(entry.numel):
         return None
     start = cur.pos
     try:
