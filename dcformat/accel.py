@@ -108,7 +108,7 @@ def _kernels() -> tuple[Callable[..., Any], ...] | None:
                         break
                     length += 1
             else:
-                sym = e >> 5
+                sym = order[e >> 5]
             if pos + length > total:
                 return out[:i], i, pos
             out[i] = sym
@@ -222,19 +222,15 @@ _MULTI_BITS = 12  # multi-symbol table: 2**12 peeks (~0.2 ms to build, so only f
 _MULTI_MIN_SYMBOLS = 1 << 15
 
 
-def _multi_table(order: np.ndarray, used_lengths: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _multi_table(code: Any, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For every ``width``-bit peek: the up to MULTI whole codewords it starts with, their count and total bits.
 
     Why: short codes (4-6 bits for 5-bit codebooks) leave most of a peek
     unused; decoding 2-3 codewords per lookup doubles the kernel's speed.
     Built greedily for all peeks at once, one codeword position per round.
     """
-    short = used_lengths <= width
-    span = np.left_shift(1, width - used_lengths[short])
-    one_sym = np.zeros(1 << width, np.uint32)
-    one_len = np.zeros(1 << width, np.int64)  # 0: the codeword is longer than the peek
-    one_sym[: int(span.sum())] = np.repeat(order[short], span)
-    one_len[: int(span.sum())] = np.repeat(used_lengths[short], span)
+    one_rank, one_len = code.peek_table(width)
+    one_sym = code.order.astype(np.uint32)[one_rank]
     peeks = np.arange(1 << width, dtype=np.int64)
     syms = np.zeros((1 << width, MULTI), np.uint32)
     count = np.zeros(1 << width, np.int64)
@@ -253,35 +249,23 @@ def _multi_table(order: np.ndarray, used_lengths: np.ndarray, width: int) -> tup
 _NO_MULTI = (np.zeros((1, MULTI), np.uint32), np.zeros(1, np.uint8), np.zeros(1, np.uint8))
 
 
-def huffman_decode(data: np.ndarray, n: int, order: np.ndarray, used_lengths: np.ndarray) -> tuple[np.ndarray, int, int] | None:
+def huffman_decode(data: np.ndarray, n: int, code: Any) -> tuple[np.ndarray, int, int] | None:
     """Decode up to ``n`` codewords of a validated complete canonical code; None without the kernels.
 
     Same contract as ``entropy.huffman._decode_sequential``: returns
     ``(symbols, m, end_bits)`` with ``m = min(n, complete codewords)``.
-    ``order`` is rank -> symbol and ``used_lengths`` the (non-decreasing)
-    length of each rank.
+    ``code`` is the ``entropy.huffman._Code`` of the stream's length table.
     """
     k = _for(n)
     if k is None:
         return None
-    max_len = int(used_lengths[-1])
-    tbits = min(max_len, _TABLE_BITS)
-    short = used_lengths <= tbits
-    entries = (order[short].astype(np.uint32) << np.uint32(5)) | used_lengths[short].astype(np.uint32)
-    table = np.zeros(1 << tbits, np.uint32)  # 0 = "longer than tbits"
-    filled = np.repeat(entries, np.left_shift(1, tbits - used_lengths[short]))
-    table[: filled.size] = filled  # canonical: short codes take the lowest peeks, in rank order
-    counts = np.bincount(used_lengths, minlength=max_len + 2).astype(np.int64)
-    first_code = np.zeros(max_len + 2, np.uint64)
-    limit = np.zeros(max_len + 2, np.uint64)
-    first_rank = np.zeros(max_len + 2, np.int64)
-    code = rank = 0
-    for length in range(1, max_len + 1):
-        code = (code + int(counts[length - 1])) << 1 if length > 1 else 0
-        first_code[length], limit[length], first_rank[length] = code, code + int(counts[length]), rank
-        rank += int(counts[length])
-    multi, m_width = (_multi_table(order, used_lengths, _MULTI_BITS), _MULTI_BITS) if n >= _MULTI_MIN_SYMBOLS else (_NO_MULTI, 0)
-    syms, m, end = k[0](data, n, table, tbits, limit, first_code, first_rank, order.astype(np.uint32), max_len, *multi, m_width)
+    tbits = min(code.max_len, _TABLE_BITS)
+    ranks, lens = code.peek_table(tbits)
+    table = (ranks << np.uint32(5)) | lens.astype(np.uint32)  # length 0 = "longer than tbits": canonical search
+    first_code, limit, first_rank = code.limits()
+    multi, m_width = (_multi_table(code, _MULTI_BITS), _MULTI_BITS) if n >= _MULTI_MIN_SYMBOLS else (_NO_MULTI, 0)
+    syms, m, end = k[0](data, n, table, tbits, limit, first_code, first_rank, code.order.astype(np.uint32), code.max_len,
+                        *multi, m_width)
     return None if end < 0 else (syms, int(m), int(end))
 
 

@@ -110,7 +110,7 @@ def test_huffman_kernel_equals_bitarray_decoder(case) -> None:
     for multi_from in (0, 1 << 30):  # with and without the multi-codeword table
         saved, accel._MULTI_MIN_SYMBOLS = accel._MULTI_MIN_SYMBOLS, multi_from
         try:
-            fast = accel.huffman_decode(arr, n, code.order, code.used_lengths)
+            fast = accel.huffman_decode(arr, n, code)
         finally:
             accel._MULTI_MIN_SYMBOLS = saved
         assert fast is not None
@@ -122,7 +122,7 @@ def test_multi_codeword_table_against_canonical_codes() -> None:
     """Each peek's entry must list exactly the codewords that start it, read with canonical_codes (independent)."""
     ls = H.code_lengths(np.array([900, 500, 300, 100, 60, 30, 9, 5, 3, 2, 1, 1]))
     code = H._Code(ls)
-    syms, count, bits = accel._multi_table(code.order, code.used_lengths, 12)
+    syms, count, bits = accel._multi_table(code, 12)
     codes = H.canonical_codes(ls)
     by_code = {(int(ls[s]), int(codes[s])): s for s in np.flatnonzero(ls)}
     for peek in range(1 << 12):
@@ -144,7 +144,7 @@ def test_huffman_kernel_longest_codes() -> None:
     data, _ = H.huffman_encode(syms, ls)
     arr = np.frombuffer(data, dtype=np.uint8)
     code = H._Code(ls)
-    out, m, end = accel.huffman_decode(arr, syms.size, code.order, code.used_lengths)
+    out, m, end = accel.huffman_decode(arr, syms.size, code)
     assert m == syms.size and end == int(ls[syms].sum())
     assert out.tolist() == syms.tolist()
 
@@ -228,3 +228,23 @@ def test_scatter_equals_numpy() -> None:
     symbols[-1] = 32  # outside the codebook: refused, left to the checked path
     assert not accel.scatter(np.zeros_like(out), rows, indices, symbols, codebook, cols)
     assert not accel.scatter(np.zeros(out.size, np.float16), rows, indices, symbols % 32, codebook, cols)
+
+
+def test_symbols_wider_than_27_bits() -> None:
+    """Row-count alphabets reach 2**32: symbols must not share a uint32 with the code length (the kernel's
+    tables hold canonical ranks instead)."""
+    ls = np.array([1, 2, 3, 3])
+    syms = np.random.default_rng(8).choice(4, size=5000, p=[0.5, 0.25, 0.125, 0.125])
+    data, _ = H.huffman_encode(syms, ls)
+    arr = np.frombuffer(data, dtype=np.uint8)
+    wide = {0: 2**32 - 1, 1: 2**27, 2: 5, 3: 2**28 + 3}
+    code = H._Code(ls)
+    code.order = np.array([wide[int(s)] for s in code.order], dtype=np.int64)  # same code, huge symbol values
+    want = [wide[int(s)] for s in syms]
+    for multi_from in (0, 1 << 30):
+        saved, accel._MULTI_MIN_SYMBOLS = accel._MULTI_MIN_SYMBOLS, multi_from
+        try:
+            out, m, _ = accel.huffman_decode(arr, syms.size, code)
+        finally:
+            accel._MULTI_MIN_SYMBOLS = saved
+        assert m == syms.size and out.tolist() == want

@@ -146,6 +146,16 @@ def _canonical_order(ls: np.ndarray) -> np.ndarray:
     return used[np.argsort(ls[used], kind="stable")]
 
 
+def _first_codes(counts: np.ndarray) -> np.ndarray:
+    """First (numerically smallest) canonical code of each length, from the number of codes per length (index 0 unused)."""
+    first = np.zeros(counts.size, dtype=np.int64)
+    code = 0
+    for ln in range(1, counts.size):
+        code = (code + int(counts[ln - 1])) << 1 if ln > 1 else 0
+        first[ln] = code
+    return first
+
+
 def canonical_codes(lengths: np.ndarray) -> np.ndarray:
     """DEFLATE-style canonical codes (uint32; 0 for unused symbols).
 
@@ -160,11 +170,7 @@ def canonical_codes(lengths: np.ndarray) -> np.ndarray:
     max_l = int(ls.max())
     counts = np.bincount(ls, minlength=max_l + 1)
     counts[0] = 0
-    first = np.zeros(max_l + 1, dtype=np.int64)
-    code = 0
-    for ln in range(1, max_l + 1):
-        code = (code + int(counts[ln - 1])) << 1
-        first[ln] = code
+    first = _first_codes(counts)
     order = _canonical_order(ls)
     sl = ls[order]
     group_start = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -219,6 +225,35 @@ class _Code:
 
     def bitarray_tables(self) -> tuple[list[int], list[int]]:
         return self.count, self.order.tolist()
+
+    def peek_table(self, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Canonical rank and length of the codeword each ``width``-bit peek starts with (length 0: longer than
+        ``width``); ``self.order[rank]`` is the symbol.
+
+        In canonical order the codes cover consecutive peek ranges, so this is
+        one np.repeat over the codes that fit. Ranks stay below 2**24 (a
+        complete code of lengths <= 24 has at most 2**24 codes), so they can
+        share a uint32 with a 5-bit length, which symbols (up to 2**32 - 1) cannot.
+        """
+        fits = self.used_lengths <= width
+        span = np.left_shift(1, width - self.used_lengths[fits])
+        covered = int(span.sum())
+        ranks = np.zeros(1 << width, dtype=np.uint32)
+        lens = np.zeros(1 << width, dtype=np.int64)
+        ranks[:covered] = np.repeat(np.arange(int(fits.sum()), dtype=np.uint32), span)
+        lens[:covered] = np.repeat(self.used_lengths[fits], span)
+        return ranks, lens
+
+    def limits(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per length L: first code, first code + number of codes (the first L-bit prefix that is no codeword), first rank.
+
+        A decoder finds a codeword's length as the smallest L whose L-bit
+        prefix is below limit[L] (complete canonical codes only).
+        """
+        counts = np.asarray(self.count + [0], dtype=np.int64)
+        first = _first_codes(counts)
+        rank = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        return first.astype(np.uint64), (first + counts).astype(np.uint64), rank.astype(np.int64)
 
 
 def _decode_sequential(
@@ -287,10 +322,9 @@ def _lane_table(code: _Code) -> tuple[np.ndarray, bool]:
     else ranks (mapped to symbols at the end).
     """
     direct = int(code.order.max()) < (1 << 27)
-    val = code.order if direct else np.arange(code.order.size)
-    entries = (val.astype(np.uint32) << np.uint32(5)) | code.used_lengths.astype(np.uint32)
-    span = np.left_shift(1, code.max_len - code.used_lengths)
-    return np.repeat(entries, span), direct
+    ranks, lens = code.peek_table(code.max_len)
+    val = code.order.astype(np.uint32)[ranks] if direct else ranks
+    return (val << np.uint32(5)) | lens.astype(np.uint32), direct
 
 
 def _first_at_or_after(flat: np.ndarray, k: int, s: int, values: np.ndarray) -> np.ndarray:
@@ -547,7 +581,7 @@ def huffman_decode(buf: bytes | memoryview | np.ndarray, n: int, lengths: np.nda
             offset=0,
         )
     code = _Code(ls)
-    result = accel.huffman_decode(data, n, code.order, code.used_lengths)  # compiled kernel, if numba is installed
+    result = accel.huffman_decode(data, n, code)  # compiled kernel, if numba is installed
     if result is None:
         result = _decode_lanes(data, n, code)
     if result is None:
