@@ -349,9 +349,9 @@ def run_random(args: argparse.Namespace, rec: Recorder) -> None:
 def run_atheris(args: argparse.Namespace, rec: Recorder) -> None:
     import atheris
 
-    # accel's kernels are compiled by numba, which cannot type instrumented bytecode; they are
-    # checked differentially (the embedded decoder) like everything else.
-    with atheris.instrument_imports(include=["dcformat"], exclude=["dcformat.accel"]):
+    # The numba kernels cannot be compiled from instrumented bytecode; they are checked
+    # differentially (against the embedded decoder) like everything else.
+    with atheris.instrument_imports(include=["dcformat"], exclude=["dcformat._decode_kernels", "dcformat.inference.fast"]):
         load_targets()
     pool = corpus()
     seed_dir = Path(args.out) / "corpus"
