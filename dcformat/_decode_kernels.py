@@ -13,6 +13,7 @@ from numba import njit
 
 from .accel import MULTI
 
+
 @njit(cache=True, nogil=True)
 def huffman(data, n, table, tbits, limit, first_code, first_rank, order, max_len, m_syms, m_count, m_bits, m_width):  # pragma: no cover
     # Bit reader: a 64-bit accumulator refilled a byte at a time, big-endian
@@ -72,6 +73,7 @@ def huffman(data, n, table, tbits, limit, first_code, first_rank, order, max_len
         i += 1
     return out[:n], n, pos
 
+
 @njit(cache=True, nogil=True, inline="always")
 def next_column(gaps, j, col, stride):  # pragma: no cover
     # One entry of spec §5.2: fillers (symbol 0) advance by 2**b - 1 columns,
@@ -84,6 +86,7 @@ def next_column(gaps, j, col, stride):  # pragma: no cover
             return j, col + g
         col += stride
     return -1, col
+
 
 @njit(cache=True, nogil=True)
 def positions(counts, gaps, cols, stride, indptr, indices, rows):  # pragma: no cover
@@ -107,23 +110,10 @@ def positions(counts, gaps, cols, stride, indptr, indices, rows):  # pragma: no 
     indptr[counts.size] = e
     return 0 if j == gaps.size else 1
 
-@njit(cache=True, nogil=True)
-def scatter(out, rows, indices, symbols, codebook, cols):  # pragma: no cover
-    # One pass instead of NumPy's gather + flat-index + scatter (three arrays of nnz).
-    size = codebook.size
-    for e in range(symbols.size):
-        s = symbols[e]
-        if s >= size:
-            return 1
-        at = rows[e] * cols + indices[e]
-        if at < 0 or at >= out.size:  # positions were validated; never trust that blindly here
-            return 1
-        out[at] = codebook[s]
-    return 0
 
 @njit(cache=True, nogil=True)
 def dense(out, cols, stride, indptr, class_rows, gaps, symbols, codebook):  # pragma: no cover
-    # positions_kernel + scatter_kernel for the rows of one class, writing
+    # positions() and the scatter into the dense array for the rows of one class, writing
     # straight into the dense output: no CSR arrays in between. Same rules,
     # checked before every write (columns only grow along a row, so
     # "col < cols" per entry is the spec's "last col < cols").

@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["available", "huffman_decode", "positions", "scatter"]
+__all__ = ["available", "huffman_decode", "positions", "sparse_to_dense"]
 
 
 def _mode() -> str:
@@ -50,19 +50,18 @@ def _wanted() -> bool:
 
 @lru_cache(maxsize=1)
 def _kernels() -> tuple[Callable[..., Any], ...] | None:
-    """Compile-on-first-use kernels, or None without numba (or when disabled)."""
-    if not _wanted():
-        return None
+    """The compiled kernels, or None without numba. Callers check DCFORMAT_ACCEL first (it is read on every call,
+    this import only once)."""
     try:
         from . import _decode_kernels as k
     except Exception:  # numba not installed, or broken (e.g. an llvmlite mismatch): NumPy does the work
         return None
-    return k.huffman, k.positions, k.scatter, k.dense
+    return k.huffman, k.positions, k.dense
 
 
 def available() -> bool:
     """True when the compiled kernels are in use (numba installed and DCFORMAT_ACCEL not 0)."""
-    return _kernels() is not None
+    return _wanted() and _kernels() is not None
 
 
 # A stream this long saves (~15 ns per symbol) about the one-time cost of loading numba (see the module docstring).
@@ -154,19 +153,6 @@ def positions(counts: np.ndarray, gaps: np.ndarray, cols: int, index_bits: int) 
     return None if status else (indptr, indices, rows)
 
 
-def scatter(out: np.ndarray, rows: np.ndarray, indices: np.ndarray, symbols: np.ndarray, codebook: np.ndarray, cols: int) -> bool:
-    """``out[rows * cols + indices] = codebook[symbols]`` for a float32 ``out``; False when not done here.
-
-    The caller's positions were validated (every index < cols, rows in range),
-    so every write lands inside ``out``; symbols are re-checked against the
-    codebook size.
-    """
-    k = _for(symbols.size)
-    if k is None or out.dtype != np.float32 or codebook.dtype != np.float32:
-        return False
-    return k[2](out, rows, indices, symbols, codebook, int(cols)) == 0
-
-
 def sparse_to_dense(
     out: np.ndarray,
     counts: np.ndarray,
@@ -196,6 +182,6 @@ def sparse_to_dense(
     single = len(gap_streams) == 1
     for c, gaps in enumerate(gap_streams):
         class_rows = np.arange(counts.size, dtype=np.int64) if single else np.flatnonzero(cls_of_row == c)
-        if k[3](out, int(cols), stride, indptr, class_rows, gaps, symbols, codebook):
+        if k[2](out, int(cols), stride, indptr, class_rows, gaps, symbols, codebook):
             return False
     return True

@@ -1,8 +1,7 @@
 """The optional compiled kernels (dcformat.accel) against the pure paths they stand in for.
 
 Oracles: bitarray's C canonical decoder (``_decode_sequential``) for Huffman,
-the NumPy cumulative-sum decoder for positions, NumPy fancy indexing for the
-scatter; and, end to end, every golden and every invalid vector decoded with
+the NumPy cumulative-sum decoder for positions; and, end to end, every golden and every invalid vector decoded with
 the kernels on and off must give the same arrays or the same error.
 """
 
@@ -211,23 +210,6 @@ def test_vectors_decode_identically_with_and_without_kernels(path: Path) -> None
     fast = _outcome(data)
     with pure_numpy():
         assert _outcome(data) == fast
-
-
-def test_scatter_equals_numpy() -> None:
-    rng = np.random.default_rng(3)
-    rows_n, cols = 50, 700
-    flat = np.sort(rng.choice(rows_n * cols, 5000, replace=False))
-    rows, indices = flat // cols, flat % cols
-    codebook = rng.standard_normal(32).astype(np.float32)
-    symbols = rng.integers(0, 32, flat.size).astype(np.uint32)
-    out = np.zeros(rows_n * cols, np.float32)
-    assert accel.scatter(out, rows, indices, symbols, codebook, cols)
-    want = np.zeros(rows_n * cols, np.float32)
-    want[flat] = codebook[symbols]
-    assert np.array_equal(out, want)
-    symbols[-1] = 32  # outside the codebook: refused, left to the checked path
-    assert not accel.scatter(np.zeros_like(out), rows, indices, symbols, codebook, cols)
-    assert not accel.scatter(np.zeros(out.size, np.float16), rows, indices, symbols % 32, codebook, cols)
 
 
 def test_symbols_wider_than_27_bits() -> None:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import hashlib
 import json
 import os
@@ -94,7 +95,9 @@ def corpus() -> list[bytes]:
     return out
 
 
+@functools.lru_cache(maxsize=1)
 def _generator():
+    """spec/vectors/invalid/generate_invalid.py: its byte builders (varint, sections) serve the mutator too."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("generate_invalid", VECTORS / "invalid" / "generate_invalid.py")
@@ -138,15 +141,6 @@ def fix_crcs(data: bytes) -> bytes:
     return bytes(buf)
 
 
-def _varint(v: int) -> bytes:
-    out = bytearray()
-    while True:
-        low, v = v & 0x7F, v >> 7
-        out.append(low | (0x80 if v else 0))
-        if not v:
-            return bytes(out)
-
-
 def _target(rng: random.Random, data: bytes) -> int:
     """An offset, biased towards section payloads (where the parsers behind the CRCs live)."""
     spans = section_spans(data)
@@ -173,7 +167,7 @@ def mutate(rng: random.Random, data: bytes, pool: list[bytes]) -> bytes:
             buf[at] = rng.choice(INTERESTING)
         elif op == 4:  # a huge value over a field
             v = rng.choice(HUGE)
-            enc = rng.choice((_varint(v), struct.pack("<I", v & 0xFFFFFFFF), struct.pack("<Q", v & (2**64 - 1))))
+            enc = rng.choice((_generator().varint(v), struct.pack("<I", v & 0xFFFFFFFF), struct.pack("<Q", v & (2**64 - 1))))
             buf[at : at + len(enc)] = enc
         elif op == 5:  # truncation
             del buf[rng.randrange(len(buf) + 1):]

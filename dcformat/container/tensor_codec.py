@@ -282,10 +282,9 @@ def read_payload(cur: Cursor, entry: TableEntry, limits: Limits, *, dense: bool 
             return positions.indptr, positions.indices, head.codebook[symbols].astype(entry.np_dtype)
         _, cols = matrix_shape(entry.shape)
         out = np.zeros(entry.numel, entry.np_dtype)
-        if not accel.scatter(out, positions.rows, positions.indices, symbols, head.codebook, cols):
-            flat = positions.rows * cols
-            flat += positions.indices
-            out[flat] = head.codebook[symbols].astype(entry.np_dtype)
+        flat = positions.rows * cols
+        flat += positions.indices
+        out[flat] = head.codebook[symbols].astype(entry.np_dtype)
         return out.reshape(entry.shape)
     except MemoryError:
         raise LimitError("not enough memory to decode this tensor", tensor=entry.name, field="shape") from None
