@@ -12,6 +12,7 @@ Usage: python benchmarks/bench_huffman.py [--n 5000000] [--repeat 5]
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
 
@@ -50,7 +51,7 @@ def gaps(rng: np.random.Generator, n: int) -> tuple[np.ndarray, int]:
 
 
 def main() -> None:
-    accel.MIN_SYMBOLS = 0  # measure the kernel on every stream (normally it waits until numba is loaded anyway)
+    os.environ["DCFORMAT_ACCEL"] = "1"  # measure the kernel on every stream (normally it waits until numba is loaded)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=5_000_000)
     ap.add_argument("--repeat", type=int, default=5)
@@ -76,11 +77,9 @@ def main() -> None:
         t_seq = best(
             lambda: _decode_sequential(np.frombuffer(buf, np.uint8), args.n, code), args.repeat
         )
-        kernels, accel._kernels = accel._kernels, (lambda: None)  # the path without numba
-        try:
-            t_numpy = best(lambda: huffman_decode(buf, args.n, lengths), args.repeat)
-        finally:
-            accel._kernels = kernels
+        os.environ["DCFORMAT_ACCEL"] = "0"  # the path without numba
+        t_numpy = best(lambda: huffman_decode(buf, args.n, lengths), args.repeat)
+        os.environ["DCFORMAT_ACCEL"] = "1"
         t_bit = best(
             lambda: np.fromiter(canonical_decode(stream, count, symbol), dtype=np.uint32, count=args.n),
             args.repeat,

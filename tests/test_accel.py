@@ -36,18 +36,21 @@ VECTORS = sorted((ROOT / "spec" / "vectors").glob("*.dcf")) + sorted((ROOT / "sp
 @pytest.fixture(autouse=True)
 def kernels_for_every_size(monkeypatch):
     """The codec only calls the kernels on long streams; here they run on every input."""
-    monkeypatch.setattr(accel, "MIN_SYMBOLS", 0)
+    monkeypatch.setenv("DCFORMAT_ACCEL", "1")
 
 
 @contextmanager
 def pure_numpy():
     """The library's own fallback: what runs without numba."""
-    saved = accel._kernels
-    accel._kernels = lambda: None
+    saved = os.environ.get("DCFORMAT_ACCEL")
+    os.environ["DCFORMAT_ACCEL"] = "0"
     try:
         yield
     finally:
-        accel._kernels = saved
+        if saved is None:
+            del os.environ["DCFORMAT_ACCEL"]
+        else:
+            os.environ["DCFORMAT_ACCEL"] = saved
 
 
 def test_kernels_are_in_use_here() -> None:

@@ -254,9 +254,9 @@ def codec_path(request, monkeypatch):
     if request.param == "kernels":
         if not accel.available():
             pytest.skip("numba not installed (or DCFORMAT_ACCEL=0)")
-        monkeypatch.setattr(accel, "MIN_SYMBOLS", 0)
+        monkeypatch.setenv("DCFORMAT_ACCEL", "1")
     else:
-        monkeypatch.setattr(accel, "_kernels", lambda: None)
+        monkeypatch.setenv("DCFORMAT_ACCEL", "0")
     return request.param
 
 

@@ -444,11 +444,11 @@ def use_kernels() -> None:
     from dcformat import accel
 
     if KERNELS == "off":
-        accel._kernels = lambda: None
+        os.environ["DCFORMAT_ACCEL"] = "0"
     elif KERNELS == "on":
+        os.environ["DCFORMAT_ACCEL"] = "1"  # every stream, whatever its length
         if not accel.available():
-            sys.exit("--kernels on needs numba (pip install numba) and DCFORMAT_ACCEL unset")
-        accel.MIN_SYMBOLS = 0
+            sys.exit("--kernels on needs numba (pip install numba)")
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
         try:
