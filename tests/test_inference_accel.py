@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 
 pytest.importorskip("numba")
 
-from dcformat import accel  # noqa: E402
+from dcformat import switch  # noqa: E402
 
-if not accel._wanted():
+if not switch.kernels_allowed():
     pytest.skip("DCFORMAT_ACCEL=0: kernels switched off", allow_module_level=True)
 
 import dcformat  # noqa: E402
@@ -112,6 +112,27 @@ def test_env_switch_keeps_numba_out() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "DCFORMAT_ACCEL": "0"}, capture_output=True, text=True, timeout=300)
     assert out.stdout.split() == ["True", "False"], out.stderr
+
+
+def test_env_switch_is_read_on_every_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DCFORMAT_ACCEL flipped inside one process switches the inference path (as it does decoding)."""
+    graph, tensors = BUILDERS["mobilenet_v2"](seed=3, image_size=32)
+    x = rand(2, 3, 32, 32)
+    calls = counting(monkeypatch, "conv", "depthwise")
+    monkeypatch.setenv("DCFORMAT_ACCEL", "0")
+    assert K.fast_kernels() is None
+    off = Model.from_graph(graph, tensors)(x)
+    assert calls == {"conv": 0, "depthwise": 0}
+    monkeypatch.setenv("DCFORMAT_ACCEL", "auto")
+    assert K.fast_kernels() is F
+    on = Model.from_graph(graph, tensors)(x)
+    assert calls["conv"] > 0 and calls["depthwise"] > 0
+    seen = dict(calls)
+    monkeypatch.setenv("DCFORMAT_ACCEL", "off")
+    again = Model.from_graph(graph, tensors)(x)
+    assert calls == seen  # planned with the kernels off: none of them ran
+    close(on, off)
+    np.testing.assert_array_equal(again, off)
 
 
 def test_import_does_not_load_numba() -> None:
