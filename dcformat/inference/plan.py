@@ -7,7 +7,7 @@ graph outputs). A liveness pass lets elementwise ops overwrite an input
 buffer nothing reads later, and frees dead buffers as soon as possible.
 
 With numba installed (and ``DCFORMAT_ACCEL`` not 0), convolutions and
-pooling run through the compiled kernels of ``fast.py`` instead (bias,
+pooling run through the compiled kernels of ``fast/`` instead (bias,
 activation and padding fused; see :meth:`Planner.conv_fast`); without it the
 NumPy steps below run unchanged.
 """
