@@ -34,7 +34,7 @@ if not switch.kernels_allowed():
 import dcformat  # noqa: E402
 from dcformat.graph import Graph, Node, ValueInfo  # noqa: E402
 from dcformat.graph.ops import canonical_attrs  # noqa: E402
-from dcformat.graph.shapes import infer_node  # noqa: E402
+from dcformat.graph.shapes import conv_output_size, infer_node  # noqa: E402
 from dcformat.inference import Model  # noqa: E402
 from dcformat.inference import fast as F  # noqa: E402
 from dcformat.inference import kernels as K  # noqa: E402
@@ -167,7 +167,7 @@ def test_conv_kernel_equals_numpy_im2col(case: dict[str, Any]) -> None:
     n, h, w, c, o = case["n"], case["h"], case["w"], case["c"], case["o"]
     (kh, kw), stride, dil, pads = case["k"], case["stride"], case["dil"], case["pads"]
     lo, hi = case["bounds"]
-    oh, ow = K.conv_out_size(h, kh, stride[0], pads[0], pads[2], dil[0]), K.conv_out_size(w, kw, stride[1], pads[1], pads[3], dil[1])
+    oh, ow = conv_output_size(h, kh, stride[0], pads[0], pads[2], dil[0]), conv_output_size(w, kw, stride[1], pads[1], pads[3], dil[1])
     cin0 = 0
     if case["layout"] == "nchw":  # a network input read through its NHWC view
         x = rand(n, c, h, w).transpose(0, 2, 3, 1)
@@ -246,7 +246,7 @@ def test_depthwise_kernel_equals_numpy(case: dict[str, Any], three: bool) -> Non
     n, h, w, c = case["n"], case["h"], case["w"], case["c"]
     (kh, kw), stride, dil, pads = case["k"], case["stride"], case["dil"], case["pads"]
     lo, hi = case["bounds"]
-    oh, ow = K.conv_out_size(h, kh, stride[0], pads[0], pads[2], dil[0]), K.conv_out_size(w, kw, stride[1], pads[1], pads[3], dil[1])
+    oh, ow = conv_output_size(h, kh, stride[0], pads[0], pads[2], dil[0]), conv_output_size(w, kw, stride[1], pads[1], pads[3], dil[1])
     x, wt, b = rand(n, h, w, c), rand(kh, kw, c), rand(c)
     got = F.depthwise(x, wt, b, pads, oh, ow, stride, dil, lo, hi)
     tiled = np.ascontiguousarray(np.broadcast_to(wt[:, :, None, :], (kh, kw, ow, c)))

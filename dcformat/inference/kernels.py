@@ -82,10 +82,6 @@ def tap(xp: np.ndarray, i: int, j: int, oh: int, ow: int, stride: tuple[int, int
     return xp[:, r0 : r0 + (oh - 1) * stride[0] + 1 : stride[0], c0 : c0 + (ow - 1) * stride[1] + 1 : stride[1]]
 
 
-def conv_out_size(size: int, k: int, s: int, p0: int, p1: int, d: int) -> int:
-    return (size + p0 + p1 - d * (k - 1) - 1) // s + 1
-
-
 def _scipy_sgemm() -> Callable[..., np.ndarray] | None:
     try:
         from scipy.linalg.blas import sgemm

@@ -1,0 +1,30 @@
+"""GlobalAvgPool: mean over H and W, (N, C, H, W) -> (N, C, 1, 1) (spec/GRAPH.md §4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._base import NHWC, UNARY, OpDef, Shape, emit_as
+from ._shape import rank
+
+F32 = np.float32
+
+
+def shape(node: Any, ins: list[Shape]) -> list[Shape]:
+    x = ins[0]
+    rank(node, x, 4)
+    return [(x[0], x[1], 1, 1)]
+
+
+def plan(P: Any, n: Any) -> None:
+    x = P.need(n.inputs[0], NHWC)
+    P.simple(n, [x], NHWC, lambda a: np.divide(a.sum(axis=(1, 2), keepdims=True, dtype=F32), F32(a.shape[1] * a.shape[2])))
+
+
+def to_onnx(ex: Any, n: Any) -> None:
+    ex.node("GlobalAveragePool", n.inputs, n.outputs, n.name)
+
+
+OP = OpDef("GlobalAvgPool", UNARY, shape=shape, plan=plan, to_onnx=to_onnx, from_onnx={"GlobalAveragePool": emit_as("GlobalAvgPool")})
