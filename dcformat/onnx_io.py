@@ -108,6 +108,10 @@ class _Exporter:
 # import
 # ----------------------------------------------------------------------------------------------
 
+# ONNX ops whose inputs are all constants only because their weights are: layers to import, not values to fold
+_STORED_INPUTS = frozenset(t for d in OPS.values() if d.const_inputs for t in d.from_onnx)
+
+
 class _Importer:
     """Walks an ONNX graph in order, tracking constants and symbolic shapes of values."""
 
@@ -228,7 +232,7 @@ class _Importer:
             self.symbolic_reshape(node, ins)
             return
         sym_inputs = [i for i in present if i in self.symbolic]
-        if sym_inputs or (present and all(i in self.consts for i in present) and op not in ("Conv", "Gemm", "BatchNormalization")):
+        if sym_inputs or (present and all(i in self.consts for i in present) and op not in _STORED_INPUTS):
             self.fold(node, op, a, ins)
             return
         # --- real ops: each ONNX op type is claimed by one op module (dcformat/ops/) ----------------
