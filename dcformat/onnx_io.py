@@ -62,7 +62,7 @@ def to_onnx_model(graph: Graph | None, tensors: dict[str, np.ndarray]) -> Any:
         return model
 
     graph.validate(tensors.keys())
-    ex = _Exporter(tensors)
+    ex = OnnxExporter(tensors)
     for n in graph.nodes:
         OPS[n.op].to_onnx(ex, n)  # type: ignore[misc]  # every registered op has one
 
@@ -78,7 +78,7 @@ def to_onnx_model(graph: Graph | None, tensors: dict[str, np.ndarray]) -> Any:
     return model
 
 
-class _Exporter:
+class OnnxExporter:
     """What an op's ``to_onnx`` rule writes with: ONNX nodes, helper constants and temporary value names."""
 
     def __init__(self, tensors: dict[str, np.ndarray]) -> None:
@@ -112,7 +112,7 @@ class _Exporter:
 _STORED_INPUTS = frozenset(t for d in OPS.values() if d.const_inputs for t in d.from_onnx)
 
 
-class _Importer:
+class OnnxImporter:
     """Walks an ONNX graph in order, tracking constants and symbolic shapes of values."""
 
     def __init__(self, model: Any) -> None:
@@ -375,7 +375,7 @@ def import_onnx(source: str | os.PathLike[str] | bytes) -> tuple[Graph, dict[str
     except Exception as exc:  # onnx raises DecodeError and friends from protobuf
         raise GraphError(f"not a readable ONNX model: {type(exc).__name__}: {exc}") from None
     try:
-        return _Importer(model).run()
+        return OnnxImporter(model).run()
     except GraphError:
         raise
     except (KeyError, IndexError, ValueError, TypeError, AttributeError) as exc:

@@ -20,7 +20,7 @@ from .caffe import CaffeNet, Layer, _pair, _param
 from .convert import bias_name, weight_name
 
 
-class _Builder:
+class CaffeBuilder:
     """What an op's ``from_caffe`` rule builds with: the net, its parameters and the SSA node list."""
 
     def __init__(self, net: CaffeNet, tensors: set[str], nodes: list[Any], fresh: Callable[[str, Layer], str], defined: set[str]) -> None:
@@ -74,7 +74,7 @@ def caffe_graph(net: CaffeNet, tensor_names: Sequence[str]):
         consumed.discard(top)  # a new value of this blob: unread so far
         return name
 
-    builder = _Builder(net, tensors, nodes, fresh, defined)
+    builder = CaffeBuilder(net, tensors, nodes, fresh, defined)
     for layer in net.layers:
         t = layer.type
         if t == "Input":

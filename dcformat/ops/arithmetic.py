@@ -6,21 +6,27 @@ layer's bias (exported Paddle/ONNX graphs often keep conv biases as separate Add
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from ._base import NHWC, PLAIN, OpDef, Shape, emit_as
 from ._shape import broadcast
 
+if TYPE_CHECKING:
+    from ..graph.core import Node
+    from ..inference.fold import LNode
+    from ..inference.plan import Planner
+    from ..onnx_io import OnnxExporter
+
 UFUNCS = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}
 
 
-def shape(node: Any, ins: list[Shape]) -> list[Shape]:
+def shape(node: Node, ins: list[Shape]) -> list[Shape]:
     return [broadcast(node, ins[0], ins[1])]
 
 
-def plan(P: Any, n: Any) -> None:
+def plan(P: Planner, n: LNode) -> None:
     """One ufunc call, in NHWC when a rank-4 operand already is; may overwrite an input nothing reads later."""
     out = n.outputs[0]
     r_out = P.rank(out)
@@ -58,7 +64,7 @@ def _channel_vector(c: np.ndarray, channels: int, op: str) -> np.ndarray | None:
     return c.reshape(channels).astype(np.float64)
 
 
-def fold_add(layer: Any, m: Any, consts: dict[str, np.ndarray]) -> bool:
+def fold_add(layer: LNode, m: LNode, consts: dict[str, np.ndarray]) -> bool:
     """Add of a per-output-channel constant to the layer's output -> the layer's bias."""
     if layer.outputs[0] not in m.inputs or len(set(m.inputs)) != 2:
         return False
@@ -74,7 +80,7 @@ def fold_add(layer: Any, m: Any, consts: dict[str, np.ndarray]) -> bool:
     return True
 
 
-def to_onnx(ex: Any, n: Any) -> None:
+def to_onnx(ex: OnnxExporter, n: Node) -> None:
     ex.node(n.op, n.inputs, n.outputs, n.name)
 
 

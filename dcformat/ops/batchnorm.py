@@ -7,17 +7,23 @@ otherwise one multiply-add step.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from ._base import NHWC, PLAIN, Attr, OpDef, Shape
 from ._shape import fail, same
 
+if TYPE_CHECKING:
+    from ..graph.core import Node
+    from ..inference.fold import LNode
+    from ..inference.plan import Planner
+    from ..onnx_io import OnnxExporter, OnnxImporter
+
 F32 = np.float32
 
 
-def shape(node: Any, ins: list[Shape]) -> list[Shape]:
+def shape(node: Node, ins: list[Shape]) -> list[Shape]:
     x = ins[0]
     if len(x) < 2:
         raise fail(node, f"input must have rank >= 2, got {x}")
@@ -28,7 +34,7 @@ def shape(node: Any, ins: list[Shape]) -> list[Shape]:
     return [x]
 
 
-def fold(layer: Any, m: Any, consts: dict[str, np.ndarray]) -> bool:
+def fold(layer: LNode, m: LNode, consts: dict[str, np.ndarray]) -> bool:
     if m.inputs[0] != layer.outputs[0]:
         return False
     g, beta, mean, var = (consts[k].astype(np.float64) for k in m.inputs[1:])
@@ -43,7 +49,7 @@ def fold(layer: Any, m: Any, consts: dict[str, np.ndarray]) -> bool:
     return True
 
 
-def plan(P: Any, n: Any) -> None:
+def plan(P: Planner, n: LNode) -> None:
     g, beta, mean, var = (P.consts[k].astype(np.float64) for k in n.inputs[1:])
     s = g / np.sqrt(var + n.attrs["epsilon"])
     t = beta - mean * s
@@ -67,11 +73,11 @@ def plan(P: Any, n: Any) -> None:
     P.emit(n.name, [key], [out], lay, make, reusable=(0,))
 
 
-def to_onnx(ex: Any, n: Any) -> None:
+def to_onnx(ex: OnnxExporter, n: Node) -> None:
     ex.node("BatchNormalization", n.inputs, n.outputs, n.name, epsilon=n.attrs["epsilon"])
 
 
-def from_onnx(imp: Any, node: Any, a: dict[str, Any], ins: list[str]) -> None:
+def from_onnx(imp: OnnxImporter, node: Any, a: dict[str, Any], ins: list[str]) -> None:
     if a.get("training_mode", 0):
         raise imp.fail(node, "training_mode=1 is not supported")
     imp.emit("BatchNorm", node, [i for i in ins if i], epsilon=float(a.get("epsilon", 1e-5)))

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._base import MAX_DIM, NHWC, UNARY, Attr, OpDef, Shape
 from ._shape import fail, rank
 
+if TYPE_CHECKING:
+    from ..graph.core import Node
+    from ..inference.fold import LNode
+    from ..inference.plan import Planner
+    from ..onnx_io import OnnxExporter
 
-def shape(node: Any, ins: list[Shape]) -> list[Shape]:
+
+def shape(node: Node, ins: list[Shape]) -> list[Shape]:
     x, g = ins[0], node.attrs["groups"]
     rank(node, x, 4)
     if isinstance(x[1], int) and x[1] % g:
@@ -18,7 +24,7 @@ def shape(node: Any, ins: list[Shape]) -> list[Shape]:
     return [x]
 
 
-def plan(P: Any, n: Any) -> None:
+def plan(P: Planner, n: LNode) -> None:
     g = n.attrs["groups"]
     x = P.need(n.inputs[0], NHWC)
 
@@ -29,7 +35,7 @@ def plan(P: Any, n: Any) -> None:
     P.simple(n, [x], NHWC, shuffle)
 
 
-def to_onnx(ex: Any, n: Any) -> None:
+def to_onnx(ex: OnnxExporter, n: Node) -> None:
     """ONNX has no ChannelShuffle: x -> (N, g, C/g, H, W) -> swap axes 1, 2 -> back to x's runtime shape (any batch and size)."""
     g, name = n.attrs["groups"], n.name
     sh, t1, t2 = ex.tmp(), ex.tmp(), ex.tmp()

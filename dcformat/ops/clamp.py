@@ -6,13 +6,21 @@ MaxPool after it: clipping commutes with max); alone it is one clip pass.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._base import UNARY, Attr, OpDef
 from ._shape import same_shape
 
+if TYPE_CHECKING:
+    from ..graph.core import Node
+    from ..inference.fold import LNode
+    from ..inference.plan import Planner
+    from ..legacy.caffe import Layer
+    from ..legacy.graph import CaffeBuilder
+    from ..onnx_io import OnnxExporter, OnnxImporter
 
-def plan(P: Any, n: Any) -> None:
+
+def plan(P: Planner, n: LNode) -> None:
     from ..inference import kernels as K
     from ..inference.plan import bounds
 
@@ -24,11 +32,11 @@ def plan(P: Any, n: Any) -> None:
     P.unary(n, lambda x, out: K.CLIP(x, lo32, hi32, out=out))
 
 
-def relu_to_onnx(ex: Any, n: Any) -> None:
+def relu_to_onnx(ex: OnnxExporter, n: Node) -> None:
     ex.node("Relu", n.inputs, n.outputs, n.name)
 
 
-def clip_to_onnx(ex: Any, n: Any) -> None:
+def clip_to_onnx(ex: OnnxExporter, n: Node) -> None:
     """ONNX Clip (opset >= 11) takes its bounds as optional inputs; an absent bound is an empty name."""
     import numpy as np
 
@@ -39,11 +47,11 @@ def clip_to_onnx(ex: Any, n: Any) -> None:
     ex.node("Clip", ins, n.outputs, n.name)
 
 
-def relu_from_onnx(imp: Any, node: Any, a: dict[str, Any], ins: list[str]) -> None:
+def relu_from_onnx(imp: OnnxImporter, node: Any, a: dict[str, Any], ins: list[str]) -> None:
     imp.emit("ReLU", node, ins)
 
 
-def clip_from_onnx(imp: Any, node: Any, a: dict[str, Any], ins: list[str]) -> None:
+def clip_from_onnx(imp: OnnxImporter, node: Any, a: dict[str, Any], ins: list[str]) -> None:
     if imp.opset >= 11:
         lo = float(imp.const_of(node, ins[1])) if len(ins) > 1 and ins[1] else None
         hi = float(imp.const_of(node, ins[2])) if len(ins) > 2 and ins[2] else None
@@ -55,7 +63,7 @@ def clip_from_onnx(imp: Any, node: Any, a: dict[str, Any], ins: list[str]) -> No
         imp.emit("Clip", node, ins[:1], min=lo, max=hi)
 
 
-def relu_from_caffe(b: Any, layer: Any, xs: list[str]) -> None:
+def relu_from_caffe(b: CaffeBuilder, layer: Layer, xs: list[str]) -> None:
     from ..errors import UnsupportedFeatureError
 
     if float(b.param(layer, "relu_param").get("negative_slope", 0.0)) != 0.0:

@@ -7,17 +7,25 @@ concatenation copy, no separate bias pass, one activation pass.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from ._base import AXIS, NHWC, PLAIN, OpDef, Shape
 from ._shape import axis, fail, same, total
 
+if TYPE_CHECKING:
+    from ..graph.core import Node
+    from ..inference.fold import LNode
+    from ..inference.plan import Planner
+    from ..legacy.caffe import Layer
+    from ..legacy.graph import CaffeBuilder
+    from ..onnx_io import OnnxExporter, OnnxImporter
+
 F32 = np.float32
 
 
-def shape(node: Any, ins: list[Shape]) -> list[Shape]:
+def shape(node: Node, ins: list[Shape]) -> list[Shape]:
     x = ins[0]
     ax = axis(node, node.attrs["axis"], len(x))
     out = list(x)
@@ -31,7 +39,7 @@ def shape(node: Any, ins: list[Shape]) -> list[Shape]:
     return [tuple(out)]
 
 
-def plan(P: Any, n: Any) -> None:
+def plan(P: Planner, n: LNode) -> None:
     from ..inference.plan import TO_NHWC_AXIS
 
     out = n.outputs[0]
@@ -54,7 +62,7 @@ def plan(P: Any, n: Any) -> None:
     P.emit(n.name, keys, [out], want, make)
 
 
-def _fuse(P: Any, n: Any, keys: list[str]) -> bool:
+def _fuse(P: Planner, n: LNode, keys: list[str]) -> bool:
     """Let the convolutions feeding a channel Concat write straight into its buffer (their ``ConcatSlot``)."""
     from ..inference.plan import act_fn
 
@@ -91,15 +99,15 @@ def _fuse(P: Any, n: Any, keys: list[str]) -> bool:
     return True
 
 
-def to_onnx(ex: Any, n: Any) -> None:
+def to_onnx(ex: OnnxExporter, n: Node) -> None:
     ex.node("Concat", n.inputs, n.outputs, n.name, axis=n.attrs["axis"])
 
 
-def from_onnx(imp: Any, node: Any, a: dict[str, Any], ins: list[str]) -> None:
+def from_onnx(imp: OnnxImporter, node: Any, a: dict[str, Any], ins: list[str]) -> None:
     imp.emit("Concat", node, ins, axis=int(a["axis"]))
 
 
-def from_caffe(b: Any, layer: Any, xs: list[str]) -> None:
+def from_caffe(b: CaffeBuilder, layer: Layer, xs: list[str]) -> None:
     b.add("Concat", layer, xs, {"axis": int(b.param(layer, "concat_param").get("axis", 1))})
 
 

@@ -10,12 +10,20 @@ padding fused).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import numpy as np
 
 from ._base import MAX_DIM, NHWC, PLAIN, Attr, OpDef, Shape, pair, pads
 from ._shape import conv_out, conv_output_size, fail, rank, same
+
+if TYPE_CHECKING:
+    from ..graph.core import Node
+    from ..inference.fold import LNode
+    from ..inference.plan import Planner
+    from ..legacy.caffe import Layer
+    from ..legacy.graph import CaffeBuilder
+    from ..onnx_io import OnnxExporter, OnnxImporter
 
 F32 = np.float32
 PHASE_MIN_SIZE = 56  # 1x1 convs feeding a strided depthwise emit phase-split output from this input size up
@@ -24,7 +32,7 @@ STEM_MAX_CHANNELS = 4  # convs on channels-first graph inputs with at most this 
 Kind = Literal["pointwise", "depthwise", "dense", "grouped"]
 
 
-def shape(node: Any, ins: list[Shape]) -> list[Shape]:
+def shape(node: Node, ins: list[Shape]) -> list[Shape]:
     x, w = ins[0], ins[1]
     rank(node, x, 4)
     if len(w) != 4:
@@ -55,7 +63,7 @@ class ConvGeometry:
     pads: tuple[int, int, int, int]  # top, left, bottom, right
 
     @classmethod
-    def of(cls, n: Any) -> "ConvGeometry":
+    def of(cls, n: LNode) -> "ConvGeometry":
         o, cg, kh, kw = n.weight.shape
         a = n.attrs
         return cls(o, cg, kh, kw, a["groups"], tuple(a["stride"]), tuple(a["dilation"]), tuple(a["padding"]))  # type: ignore[arg-type]
@@ -90,7 +98,7 @@ class ConvGeometry:
         return np.ascontiguousarray(w.reshape(g, o // g, cg, kh, kw).transpose(0, 3, 4, 2, 1).reshape(g, kh * kw * cg, o // g))
 
 
-def _phase_of_reader(P: Any, n: Any, geo: ConvGeometry) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+def _phase_of_reader(P: Planner, n: LNode, geo: ConvGeometry) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
     """(pads, stride) of the strided depthwise conv that alone reads this 1x1 conv's output, else None."""
     if geo.kind != "pointwise" or n.csr is not None or geo.stride != (1, 1) or any(geo.pads):
         return None
@@ -103,13 +111,13 @@ def _phase_of_reader(P: Any, n: Any, geo: ConvGeometry) -> tuple[tuple[int, ...]
     return None
 
 
-def _is_stem(P: Any, n: Any, geo: ConvGeometry) -> bool:
+def _is_stem(P: Planner, n: LNode, geo: ConvGeometry) -> bool:
     """A dense conv over a channels-first graph input with few channels (RGB): read NCHW directly, no conversion."""
     v = n.inputs[0]
     return geo.kind == "dense" and geo.in_channels <= STEM_MAX_CHANNELS and not P.is_const(v) and P.layout.get(v) == PLAIN and P.rank(v) == 4
 
 
-def plan(P: Any, n: Any) -> None:
+def plan(P: Planner, n: LNode) -> None:
     """Choose the variant: compiled kernels where they win, else the NumPy steps."""
     from ..inference import kernels as K
 
@@ -142,7 +150,7 @@ def plan(P: Any, n: Any) -> None:
 # ------------------------------------------------------------------ NumPy steps (the reference)
 
 
-def _numpy_stem(P: Any, n: Any, geo: ConvGeometry) -> None:
+def _numpy_stem(P: Planner, n: LNode, geo: ConvGeometry) -> None:
     """A channels-first stem (RGB input): patches straight from NCHW, no layout conversion step."""
     from ..inference import kernels as K
     from ..inference.plan import act_fn
@@ -166,7 +174,7 @@ def _numpy_stem(P: Any, n: Any, geo: ConvGeometry) -> None:
     P.emit(n.name, [v_in], [out], NHWC, make)
 
 
-def _numpy(P: Any, n: Any, geo: ConvGeometry, wm: np.ndarray, csr: Any, phase: tuple[Any, Any] | None) -> None:
+def _numpy(P: Planner, n: LNode, geo: ConvGeometry, wm: np.ndarray, csr: Any, phase: tuple[Any, Any] | None) -> None:
     """Pointwise, dense, grouped or depthwise convolution in NumPy over channels-last buffers."""
     from ..inference import kernels as K
     from ..inference.plan import ConcatSlot, act_fn, project
@@ -232,7 +240,7 @@ def _numpy(P: Any, n: Any, geo: ConvGeometry, wm: np.ndarray, csr: Any, phase: t
 # ------------------------------------------------------------------ compiled steps (numba kernels, ``inference/fast/``)
 
 
-def _fast_depthwise(P: Any, n: Any, geo: ConvGeometry, wm: np.ndarray, F: Any) -> None:
+def _fast_depthwise(P: Planner, n: LNode, geo: ConvGeometry, wm: np.ndarray, F: Any) -> None:
     """Depthwise convolution in one compiled pass: any stride directly (no phase split), bias and clip fused."""
     from ..inference.plan import clip_bounds
 
@@ -252,7 +260,7 @@ def _fast_depthwise(P: Any, n: Any, geo: ConvGeometry, wm: np.ndarray, F: Any) -
     P.emit(n.name, [x], [out], NHWC, make)
 
 
-def _fast_grouped(P: Any, n: Any, geo: ConvGeometry, wm: np.ndarray, F: Any) -> None:
+def _fast_grouped(P: Planner, n: LNode, geo: ConvGeometry, wm: np.ndarray, F: Any) -> None:
     """Grouped convolution as one kernel call per group: each reads its channel slice of the input
     in place and writes its slice of the output (no per-group copies)."""
     from ..inference.plan import clip_bounds
@@ -279,7 +287,7 @@ def _fast_grouped(P: Any, n: Any, geo: ConvGeometry, wm: np.ndarray, F: Any) -> 
     P.emit(n.name, [x], [out], NHWC, make)
 
 
-def _fast_gemm(P: Any, n: Any, geo: ConvGeometry, wm: np.ndarray, csr: Any, F: Any) -> None:
+def _fast_gemm(P: Planner, n: LNode, geo: ConvGeometry, wm: np.ndarray, csr: Any, F: Any) -> None:
     """Pointwise and dense convs as one GEMM with im2col done block by block inside the kernel.
 
     A channels-first stem is read through a transposed view, so it needs no
@@ -334,14 +342,14 @@ def _fast_gemm(P: Any, n: Any, geo: ConvGeometry, wm: np.ndarray, csr: Any, F: A
 # ------------------------------------------------------------------ conversions
 
 
-def to_onnx(ex: Any, n: Any) -> None:
+def to_onnx(ex: OnnxExporter, n: Node) -> None:
     a = n.attrs
     w = ex.tensors[n.inputs[1]]
     ex.node("Conv", n.inputs, n.outputs, n.name, kernel_shape=list(w.shape[2:]), strides=a["stride"], pads=a["padding"],
             dilations=a["dilation"], group=a["groups"])
 
 
-def from_onnx(imp: Any, node: Any, a: dict[str, Any], ins: list[str]) -> None:
+def from_onnx(imp: OnnxImporter, node: Any, a: dict[str, Any], ins: list[str]) -> None:
     w = imp.const_of(node, ins[1])
     if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
         raise imp.fail(node, f"auto_pad={a['auto_pad']!r} is not supported")
@@ -351,7 +359,7 @@ def from_onnx(imp: Any, node: Any, a: dict[str, Any], ins: list[str]) -> None:
              dilation=list(a.get("dilations", [1, 1])), groups=int(a.get("group", 1)))
 
 
-def from_caffe(b: Any, layer: Any, xs: list[str]) -> None:
+def from_caffe(b: CaffeBuilder, layer: Layer, xs: list[str]) -> None:
     p = b.param(layer, "convolution_param")
     (sh, sw), (ph, pw), (dh, dw) = b.pair(p, "stride", 1), b.pair(p, "pad", 0), b.pair(p, "dilation", 1)
     attrs = {"stride": [sh, sw], "padding": [ph, pw, ph, pw], "dilation": [dh, dw], "groups": int(p.get("group", 1))}

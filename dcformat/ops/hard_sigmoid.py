@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._base import UNARY, Attr, OpDef
 from ._shape import same_shape
 
+if TYPE_CHECKING:
+    from ..graph.core import Node
+    from ..inference.fold import LNode
+    from ..inference.plan import Planner
+    from ..onnx_io import OnnxExporter, OnnxImporter
 
-def plan(P: Any, n: Any) -> None:
+
+def plan(P: Planner, n: LNode) -> None:
     from ..inference import kernels as K
 
     a, b = n.attrs["alpha"], n.attrs["beta"]
     P.unary(n, lambda x, out: K.hard_sigmoid(x, a, b, out=out))
 
 
-def to_onnx(ex: Any, n: Any) -> None:
+def to_onnx(ex: OnnxExporter, n: Node) -> None:
     ex.node("HardSigmoid", n.inputs, n.outputs, n.name, alpha=n.attrs["alpha"], beta=n.attrs["beta"])
 
 
-def from_onnx(imp: Any, node: Any, a: dict[str, Any], ins: list[str]) -> None:
+def from_onnx(imp: OnnxImporter, node: Any, a: dict[str, Any], ins: list[str]) -> None:
     imp.emit("HardSigmoid", node, ins, alpha=float(a.get("alpha", 0.2)), beta=float(a.get("beta", 0.5)))
 
 

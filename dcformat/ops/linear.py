@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from ._base import PLAIN, OpDef, Shape
 from ._shape import fail, rank, same
 
+if TYPE_CHECKING:
+    from ..graph.core import Node
+    from ..inference.fold import LNode
+    from ..inference.plan import Planner
+    from ..legacy.caffe import Layer
+    from ..legacy.graph import CaffeBuilder
+    from ..onnx_io import OnnxExporter, OnnxImporter
 
-def shape(node: Any, ins: list[Shape]) -> list[Shape]:
+
+def shape(node: Node, ins: list[Shape]) -> list[Shape]:
     x, w = ins[0], ins[1]
     rank(node, x, 2)
     if len(w) != 2:
@@ -21,7 +29,7 @@ def shape(node: Any, ins: list[Shape]) -> list[Shape]:
     return [(x[0], w[0])]
 
 
-def plan(P: Any, n: Any) -> None:
+def plan(P: Planner, n: LNode) -> None:
     """One GEMM (or the pruned layer's CSR when ``Csr.use_for`` says it wins), activation fused."""
     from ..inference.plan import act_fn, project
 
@@ -41,11 +49,11 @@ def plan(P: Any, n: Any) -> None:
     P.emit(n.name, [x], [out], PLAIN, make)
 
 
-def to_onnx(ex: Any, n: Any) -> None:
+def to_onnx(ex: OnnxExporter, n: Node) -> None:
     ex.node("Gemm", n.inputs, n.outputs, n.name, transB=1)
 
 
-def from_onnx(imp: Any, node: Any, a: dict[str, Any], ins: list[str]) -> None:
+def from_onnx(imp: OnnxImporter, node: Any, a: dict[str, Any], ins: list[str]) -> None:
     """Gemm with alpha, beta and transB folded into the stored weight and bias (new tensors where they change)."""
     ins = [i for i in ins if i]
     alpha, beta = float(a.get("alpha", 1.0)), float(a.get("beta", 1.0))
@@ -64,7 +72,7 @@ def from_onnx(imp: Any, node: Any, a: dict[str, Any], ins: list[str]) -> None:
     imp.emit("Linear", node, new)
 
 
-def from_caffe(b: Any, layer: Any, xs: list[str]) -> None:
+def from_caffe(b: CaffeBuilder, layer: Layer, xs: list[str]) -> None:
     """InnerProduct flattens (N, C, H, W) inputs first, as Caffe does."""
     x = xs[0]
     if len(b.net.shapes[layer.bottoms[0]]) > 2:

@@ -7,18 +7,26 @@ it declares graph_version 2; graphs without it are still written as version 1.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._base import LRN_MAX_SIZE, LRN_MIN_BIAS, NHWC, REQUIRED, UNARY, Attr, OpDef, Shape, is_odd
 from ._shape import rank
 
+if TYPE_CHECKING:
+    from ..graph.core import Node
+    from ..inference.fold import LNode
+    from ..inference.plan import Planner
+    from ..legacy.caffe import Layer
+    from ..legacy.graph import CaffeBuilder
+    from ..onnx_io import OnnxExporter, OnnxImporter
 
-def shape(node: Any, ins: list[Shape]) -> list[Shape]:
+
+def shape(node: Node, ins: list[Shape]) -> list[Shape]:
     rank(node, ins[0], 4)
     return [ins[0]]
 
 
-def plan(P: Any, n: Any) -> None:
+def plan(P: Planner, n: LNode) -> None:
     from ..inference import kernels as K
 
     a = n.attrs
@@ -26,19 +34,19 @@ def plan(P: Any, n: Any) -> None:
     P.simple(n, [x], NHWC, lambda t: K.lrn_channels_last(t, a["size"], a["alpha"], a["beta"], a["bias"]))
 
 
-def to_onnx(ex: Any, n: Any) -> None:
+def to_onnx(ex: OnnxExporter, n: Node) -> None:
     a = n.attrs
     ex.node("LRN", n.inputs, n.outputs, n.name, size=a["size"], alpha=a["alpha"], beta=a["beta"], bias=a["bias"])
 
 
-def from_onnx(imp: Any, node: Any, a: dict[str, Any], ins: list[str]) -> None:
+def from_onnx(imp: OnnxImporter, node: Any, a: dict[str, Any], ins: list[str]) -> None:
     if len(imp.shapes[imp.val(ins[0])]) != 4:
         raise imp.fail(node, "LRN is supported on (N, C, H, W) inputs only")
     imp.emit("LRN", node, ins, size=int(a["size"]), alpha=float(a.get("alpha", 1e-4)),
              beta=float(a.get("beta", 0.75)), bias=float(a.get("bias", 1.0)))
 
 
-def from_caffe(b: Any, layer: Any, xs: list[str]) -> None:
+def from_caffe(b: CaffeBuilder, layer: Layer, xs: list[str]) -> None:
     from ..errors import UnsupportedFeatureError
 
     lp = b.param(layer, "lrn_param")

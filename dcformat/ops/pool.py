@@ -8,17 +8,25 @@ rule); else a separable NumPy reduction over a padded copy.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._base import NHWC, POOL_ATTRS, UNARY, Attr, OpDef, Shape
 from ._shape import pool_out, rank
 
+if TYPE_CHECKING:
+    from ..graph.core import Node
+    from ..inference.fold import LNode
+    from ..inference.plan import Planner
+    from ..legacy.caffe import Layer
+    from ..legacy.graph import CaffeBuilder
+    from ..onnx_io import OnnxExporter, OnnxImporter
+
 F32 = np.float32
 
 
-def shape(node: Any, ins: list[Shape]) -> list[Shape]:
+def shape(node: Node, ins: list[Shape]) -> list[Shape]:
     x, a = ins[0], node.attrs
     rank(node, x, 4)
     (kh, kw), (sh, sw), (pt, pl, pb, pr) = a["kernel"], a["stride"], a["padding"]
@@ -26,7 +34,7 @@ def shape(node: Any, ins: list[Shape]) -> list[Shape]:
     return [(x[0], x[1], pool_out(node, x[2], kh, sh, pt, pb, c), pool_out(node, x[3], kw, sw, pl, pr, c))]
 
 
-def plan(P: Any, n: Any) -> None:
+def plan(P: Planner, n: LNode) -> None:
     from ..inference import kernels as K
     from ..inference.plan import act_fn, clip_bounds
 
@@ -73,7 +81,7 @@ def plan(P: Any, n: Any) -> None:
     P.simple(n, [x], NHWC, pool)
 
 
-def to_onnx(ex: Any, n: Any) -> None:
+def to_onnx(ex: OnnxExporter, n: Node) -> None:
     a = n.attrs
     kw = dict(kernel_shape=a["kernel"], strides=a["stride"], pads=a["padding"], ceil_mode=int(a["ceil_mode"]))
     if n.op == "AvgPool":
@@ -81,7 +89,7 @@ def to_onnx(ex: Any, n: Any) -> None:
     ex.node("MaxPool" if n.op == "MaxPool" else "AveragePool", n.inputs, n.outputs, n.name, **kw)
 
 
-def from_onnx(imp: Any, node: Any, a: dict[str, Any], ins: list[str]) -> None:
+def from_onnx(imp: OnnxImporter, node: Any, a: dict[str, Any], ins: list[str]) -> None:
     if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
         raise imp.fail(node, f"auto_pad={a['auto_pad']!r} is not supported")
     if any(d != 1 for d in a.get("dilations", [1, 1])) or a.get("storage_order", 0):
@@ -95,7 +103,7 @@ def from_onnx(imp: Any, node: Any, a: dict[str, Any], ins: list[str]) -> None:
     imp.emit("MaxPool" if node.op_type == "MaxPool" else "AvgPool", node, ins, node.output[:1], **kw)
 
 
-def from_caffe(b: Any, layer: Any, xs: list[str]) -> None:
+def from_caffe(b: CaffeBuilder, layer: Layer, xs: list[str]) -> None:
     """Caffe's Pooling: MAX or AVE windows in ceil mode, or global average pooling."""
     from ..errors import UnsupportedFeatureError
 

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._base import MAX_DIM, MAX_RANK, PLAIN, UNARY, Attr, OpDef, Shape, reshape_rule
 from ._shape import reshape_target
 
+if TYPE_CHECKING:
+    from ..graph.core import Node
+    from ..inference.fold import LNode
+    from ..inference.plan import Planner
+    from ..onnx_io import OnnxExporter, OnnxImporter
 
-def shape(node: Any, ins: list[Shape]) -> list[Shape]:
+
+def shape(node: Node, ins: list[Shape]) -> list[Shape]:
     return [reshape_target(node, ins[0], node.attrs["shape"])]
 
 
-def plan(P: Any, n: Any) -> None:
+def plan(P: Planner, n: LNode) -> None:
     x = P.need(n.inputs[0], PLAIN)
     # a -1 whose size shape inference already knows is filled in (keeps batch-0 inputs working)
     known = P.shapes[n.outputs[0]]
@@ -27,11 +33,11 @@ def plan(P: Any, n: Any) -> None:
     P.simple(n, [x], PLAIN, reshape, views=True)
 
 
-def to_onnx(ex: Any, n: Any) -> None:
+def to_onnx(ex: OnnxExporter, n: Node) -> None:
     ex.node("Reshape", [n.inputs[0], ex.const(n.attrs["shape"])], n.outputs, n.name)
 
 
-def from_onnx(imp: Any, node: Any, a: dict[str, Any], ins: list[str]) -> None:
+def from_onnx(imp: OnnxImporter, node: Any, a: dict[str, Any], ins: list[str]) -> None:
     """A constant target shape (shape subgraphs were folded into one before, see ``onnx_io``)."""
     if a.get("allowzero", 0):
         raise imp.fail(node, "allowzero=1 is not supported")

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._base import MAX_RANK, NHWC, PLAIN, UNARY, Attr, OpDef, Shape
 from ._shape import axis
 
+if TYPE_CHECKING:
+    from ..graph.core import Node
+    from ..inference.fold import LNode
+    from ..inference.plan import Planner
+    from ..legacy.caffe import Layer
+    from ..legacy.graph import CaffeBuilder
+    from ..onnx_io import OnnxExporter, OnnxImporter
 
-def shape(node: Any, ins: list[Shape]) -> list[Shape]:
+
+def shape(node: Node, ins: list[Shape]) -> list[Shape]:
     axis(node, node.attrs["axis"], len(ins[0]))
     return [ins[0]]
 
 
-def plan(P: Any, n: Any) -> None:
+def plan(P: Planner, n: LNode) -> None:
     from ..inference import kernels as K
     from ..inference.plan import TO_NHWC_AXIS
 
@@ -26,11 +34,11 @@ def plan(P: Any, n: Any) -> None:
     P.simple(n, [key], P.layout.get(key, PLAIN), lambda a: K.softmax(a, ax))
 
 
-def to_onnx(ex: Any, n: Any) -> None:
+def to_onnx(ex: OnnxExporter, n: Node) -> None:
     ex.node("Softmax", n.inputs, n.outputs, n.name, axis=n.attrs["axis"])
 
 
-def from_onnx(imp: Any, node: Any, a: dict[str, Any], ins: list[str]) -> None:
+def from_onnx(imp: OnnxImporter, node: Any, a: dict[str, Any], ins: list[str]) -> None:
     """Before opset 13 Softmax flattened the axes from ``axis`` on; only the last-axis case means the same."""
     rank = len(imp.shapes[imp.val(ins[0])])
     ax = int(a.get("axis", 1 if imp.opset < 13 else -1))
@@ -39,7 +47,7 @@ def from_onnx(imp: Any, node: Any, a: dict[str, Any], ins: list[str]) -> None:
     imp.emit("Softmax", node, ins, axis=ax)
 
 
-def from_caffe(b: Any, layer: Any, xs: list[str]) -> None:
+def from_caffe(b: CaffeBuilder, layer: Layer, xs: list[str]) -> None:
     b.add("Softmax", layer, xs, {"axis": int(b.param(layer, "softmax_param").get("axis", 1))})
 
 

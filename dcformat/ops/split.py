@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from ._base import AXIS, MAX_DIM, MAX_INTS, NHWC, PLAIN, UNARY, Attr, OpDef, Shape
 from ._shape import axis, same
 
+if TYPE_CHECKING:
+    from ..graph.core import Node
+    from ..inference.fold import LNode
+    from ..inference.plan import Planner
+    from ..onnx_io import OnnxExporter, OnnxImporter
 
-def shape(node: Any, ins: list[Shape]) -> list[Shape]:
+
+def shape(node: Node, ins: list[Shape]) -> list[Shape]:
     x, a = ins[0], node.attrs
     ax = axis(node, a["axis"], len(x))
     same(node, x[ax], sum(a["split"]), f"sum of split sizes vs dimension {ax}")
     return [tuple(x[:ax]) + (k,) + tuple(x[ax + 1 :]) for k in a["split"]]
 
 
-def plan(P: Any, n: Any) -> None:
+def plan(P: Planner, n: LNode) -> None:
     from ..inference.plan import TO_NHWC_AXIS
 
     v = n.inputs[0]
@@ -43,11 +49,11 @@ def plan(P: Any, n: Any) -> None:
     P.emit(n.name, [key], outs, lay, make, views={o: key for o in outs})
 
 
-def to_onnx(ex: Any, n: Any) -> None:
+def to_onnx(ex: OnnxExporter, n: Node) -> None:
     ex.node("Split", [n.inputs[0], ex.const(n.attrs["split"])], n.outputs, n.name, axis=n.attrs["axis"])
 
 
-def from_onnx(imp: Any, node: Any, a: dict[str, Any], ins: list[str]) -> None:
+def from_onnx(imp: OnnxImporter, node: Any, a: dict[str, Any], ins: list[str]) -> None:
     """Sizes from the attribute (opset < 13), the second input, or equal parts."""
     ax = int(a.get("axis", 0))
     if "split" in a:
