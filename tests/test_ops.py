@@ -154,3 +154,60 @@ def test_op_rules_reject_bad_shapes_with_graph_errors() -> None:
                 _graph(op)
         finally:
             CASES[op] = saved
+
+
+NEW_OP_MODULE = '''
+"""Softsign: x / (1 + |x|) (ONNX ``Softsign``). A hypothetical op: everything about it is in this one file."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._base import UNARY, OpDef, emit_as
+from ._shape import same_shape
+
+
+def plan(P, n):
+    P.unary(n, lambda x, out: np.divide(x, np.abs(x) + np.float32(1), out=out))
+
+
+def to_onnx(ex, n):
+    ex.node("Softsign", n.inputs, n.outputs, n.name)
+
+
+OP = OpDef("Softsign", UNARY, since=3, shape=same_shape, plan=plan, to_onnx=to_onnx, from_onnx={"Softsign": emit_as("Softsign")})
+'''
+
+
+def test_a_new_op_is_one_module(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dropping one module into dcformat/ops/ is all the library needs to validate, infer, plan, run, export and
+    import an op (the schema being closed, its graph_version is one no reader accepts yet)."""
+    import sys
+
+    import dcformat.ops as registry
+
+    (tmp_path / "softsign.py").write_text(NEW_OP_MODULE)
+    monkeypatch.setattr(registry, "__path__", [*registry.__path__, str(tmp_path)])
+    try:
+        found = registry._discover()
+        assert set(found) == set(OPS) | {"Softsign"}
+        monkeypatch.setitem(OPS, "Softsign", found["Softsign"])
+        monkeypatch.setitem(ONNX_IMPORT, "Softsign", found["Softsign"].from_onnx["Softsign"])
+        w = r(6, 3, 3, 3)
+        nodes = [Node("Conv2d", "c", ["x", "w"], ["h"], canonical_attrs("Conv2d", "c", {"padding": [1, 1, 1, 1]})),
+                 Node("Softsign", "s", ["h"], ["y"], canonical_attrs("Softsign", "s", {}))]
+        graph = Graph([ValueInfo("x", ("N", 3, 5, 4))], [ValueInfo("y", ("N", 6, 5, 4))], nodes)
+        graph.validate({"w"})
+        assert graph.version == 3
+        with pytest.raises(GraphError, match="graph_version 3 is not supported"):
+            Graph.from_bytes(graph.to_bytes(), {"w"})
+        x = r(2, 3, 5, 4)
+        ours = Model.from_graph(graph, {"w": w})(x)
+        onnx_model = to_onnx_model(graph, {"w": w})
+        want = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        assert float(np.abs(ours - want).max()) <= TOL * float(np.abs(want).max())
+        g2, t2 = import_onnx(onnx_model.SerializeToString())
+        assert [n.op for n in g2.nodes] == ["Conv2d", "Softsign"]
+        np.testing.assert_array_equal(Model.from_graph(g2, t2)(x), ours)
+    finally:
+        sys.modules.pop("dcformat.ops.softsign", None)
