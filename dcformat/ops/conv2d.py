@@ -133,12 +133,12 @@ def plan(P: Planner, n: LNode) -> None:
         # rows win (2-4x at 56x56 and up), and a 1x1 conv feeding such a strided depthwise stays
         # in NumPy to hand it phase-split input
         fast = None
+    if fast is None and _is_stem(P, n, geo):
+        _numpy_stem(P, n, geo)
+        return
     wm = geo.weight_matrix(n.weight)
     if fast is None:
-        if _is_stem(P, n, geo):
-            _numpy_stem(P, n, geo)
-        else:
-            _numpy(P, n, geo, wm, csr, phase)
+        _numpy(P, n, geo, wm, csr, phase)
     elif kind == "depthwise":
         _fast_depthwise(P, n, geo, wm, fast)
     elif kind == "grouped":
