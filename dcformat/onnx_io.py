@@ -6,6 +6,8 @@ both), folds shape-computation subgraphs (Shape -> Cast -> Slice -> Concat ->
 Reshape, as Paddle exports emit) into static Reshape attributes using
 symbolic shapes, and maps every remaining node onto dcformat's op set; an
 ONNX op or attribute value with no exact mapping raises GraphError naming it.
+Each op's mapping, both ways, lives in its module under ``dcformat/ops/``
+(``to_onnx`` and ``from_onnx``); this module walks the graphs and folds constants.
 Export writes opset 14 (HardSwish) so onnxruntime and ONNX tools can run the
 decoded weights.
 """
@@ -19,8 +21,8 @@ import numpy as np
 
 from .errors import GraphError
 from .graph.core import Graph, Node, ValueInfo
-from .graph.ops import canonical_attrs
 from .graph.shapes import infer_node, reshape_target
+from .ops import ONNX_IMPORT, OPS, canonical_attrs
 
 EXPORT_OPSET = 14
 EXPORT_IR_VERSION = 8
@@ -51,25 +53,8 @@ def to_onnx_model(graph: Graph | None, tensors: dict[str, np.ndarray]) -> Any:
     onnx = _onnx()
     from onnx import TensorProto, helper, numpy_helper
 
-    nodes: list[Any] = []
-    extra_inits: list[Any] = []
     used = graph.tensor_refs(tensors.keys()) if graph is not None else sorted(tensors)
     inits = [numpy_helper.from_array(np.ascontiguousarray(tensors[k]), k) for k in used]
-    counter = [0]
-
-    def const(value: Any, dtype: Any = np.int64) -> str:
-        counter[0] += 1
-        name = f"__dc_const_{counter[0]}"
-        extra_inits.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
-        return name
-
-    def tmp() -> str:
-        counter[0] += 1
-        return f"__dc_tmp_{counter[0]}"
-
-    def dims(shape: tuple) -> list[Any]:
-        return [d if isinstance(d, (int, str)) else None for d in shape]
-
     if graph is None:
         g = helper.make_graph([], "dcformat_tensors", [], [], inits)
         model = helper.make_model(g, opset_imports=[helper.make_opsetid("", EXPORT_OPSET)], producer_name="dcformat")
@@ -77,96 +62,57 @@ def to_onnx_model(graph: Graph | None, tensors: dict[str, np.ndarray]) -> Any:
         return model
 
     graph.validate(tensors.keys())
+    ex = OnnxExporter(tensors)
     for n in graph.nodes:
-        a, i, o = n.attrs, list(n.inputs), list(n.outputs)
-        op = n.op
-        if op == "Conv2d":
-            w = tensors[i[1]]
-            nodes.append(helper.make_node("Conv", i, o, n.name, kernel_shape=list(w.shape[2:]), strides=a["stride"], pads=a["padding"], dilations=a["dilation"], group=a["groups"]))
-        elif op == "Linear":
-            nodes.append(helper.make_node("Gemm", i, o, n.name, transB=1))
-        elif op == "MatMul":
-            nodes.append(helper.make_node("MatMul", i, o, n.name))
-        elif op == "BatchNorm":
-            nodes.append(helper.make_node("BatchNormalization", i, o, n.name, epsilon=a["epsilon"]))
-        elif op in ("ReLU", "Sigmoid", "HardSwish", "Identity"):
-            nodes.append(helper.make_node({"ReLU": "Relu"}.get(op, op), i, o, n.name))
-        elif op in ("ReLU6", "Clip"):
-            lo, hi = (0.0, 6.0) if op == "ReLU6" else (a["min"], a["max"])
-            ins = [i[0], const(lo, np.float32) if lo is not None else "", const(hi, np.float32) if hi is not None else ""]
-            while ins and ins[-1] == "":
-                ins.pop()
-            nodes.append(helper.make_node("Clip", ins, o, n.name))
-        elif op == "HardSigmoid":
-            nodes.append(helper.make_node("HardSigmoid", i, o, n.name, alpha=a["alpha"], beta=a["beta"]))
-        elif op == "LRN":
-            nodes.append(helper.make_node("LRN", i, o, n.name, size=a["size"], alpha=a["alpha"], beta=a["beta"], bias=a["bias"]))
-        elif op == "Softmax":
-            nodes.append(helper.make_node("Softmax", i, o, n.name, axis=a["axis"]))
-        elif op in ("MaxPool", "AvgPool"):
-            kw = dict(kernel_shape=a["kernel"], strides=a["stride"], pads=a["padding"], ceil_mode=int(a["ceil_mode"]))
-            if op == "AvgPool":
-                kw["count_include_pad"] = int(a["count_include_pad"])
-            nodes.append(helper.make_node("MaxPool" if op == "MaxPool" else "AveragePool", i, o, n.name, **kw))
-        elif op == "GlobalAvgPool":
-            nodes.append(helper.make_node("GlobalAveragePool", i, o, n.name))
-        elif op == "Concat":
-            nodes.append(helper.make_node("Concat", i, o, n.name, axis=a["axis"]))
-        elif op == "Split":
-            nodes.append(helper.make_node("Split", [i[0], const(a["split"])], o, n.name, axis=a["axis"]))
-        elif op in ("Add", "Sub", "Mul", "Div"):
-            nodes.append(helper.make_node(op, i, o, n.name))
-        elif op == "ChannelShuffle":
-            # x (N, C, H, W) -> (N, g, C/g, H, W) -> swap axes 1, 2 -> back to x's runtime shape
-            g = a["groups"]
-            sh, t1, t2 = tmp(), tmp(), tmp()
-            nodes.append(helper.make_node("Shape", [i[0]], [sh], n.name + "/shape"))
-            shape5 = _shuffle_shape(nodes, sh, g, n.name, const, tmp)
-            nodes.append(helper.make_node("Reshape", [i[0], shape5], [t1], n.name + "/to5d"))
-            nodes.append(helper.make_node("Transpose", [t1], [t2], n.name + "/transpose", perm=[0, 2, 1, 3, 4]))
-            nodes.append(helper.make_node("Reshape", [t2, sh], o, n.name + "/restore"))
-        elif op == "Flatten":
-            nodes.append(helper.make_node("Flatten", i, o, n.name, axis=a["axis"]))
-        elif op == "Reshape":
-            nodes.append(helper.make_node("Reshape", [i[0], const(a["shape"])], o, n.name))
-        elif op == "Transpose":
-            nodes.append(helper.make_node("Transpose", i, o, n.name, perm=a["perm"]))
-        elif op == "Dropout":
-            nodes.append(helper.make_node("Identity", i, o, n.name))
-        else:  # pragma: no cover - every op in OPS is mapped
-            raise GraphError(f"node {n.name!r}: op {op!r} has no ONNX mapping")
+        OPS[n.op].to_onnx(ex, n)  # type: ignore[misc]  # every registered op has one
+
+    def dims(shape: tuple) -> list[Any]:
+        return [d if isinstance(d, (int, str)) else None for d in shape]
+
     ins = [helper.make_tensor_value_info(v.name, TensorProto.FLOAT, dims(v.shape)) for v in graph.inputs]
     outs = [helper.make_tensor_value_info(v.name, TensorProto.FLOAT, dims(v.shape)) for v in graph.outputs]
-    g = helper.make_graph(nodes, "dcformat", ins, outs, inits + extra_inits)
+    g = helper.make_graph(ex.nodes, "dcformat", ins, outs, inits + ex.inits)
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", EXPORT_OPSET)], producer_name="dcformat")
     model.ir_version = EXPORT_IR_VERSION
     onnx.checker.check_model(model)
     return model
 
 
-def _shuffle_shape(nodes: list[Any], shape_name: str, g: int, name: str, const: Any, tmp: Any) -> str:
-    """Shape tensor [N, g, C/g, H, W] computed from the input's runtime shape (any batch and size)."""
-    from onnx import helper
+class OnnxExporter:
+    """What an op's ``to_onnx`` rule writes with: ONNX nodes, helper constants and temporary value names."""
 
-    n_, c_, hw_ = tmp(), tmp(), tmp()
-    nodes.append(helper.make_node("Slice", [shape_name, const([0]), const([1])], [n_], name + "/n"))
-    nodes.append(helper.make_node("Slice", [shape_name, const([1]), const([2])], [c_], name + "/c"))
-    cg = tmp()
-    nodes.append(helper.make_node("Div", [c_, const([g])], [cg], name + "/cg"))
-    nodes.append(helper.make_node("Slice", [shape_name, const([2]), const([4])], [hw_], name + "/hw"))
-    out = tmp()
-    nodes.append(helper.make_node("Concat", [n_, const([g]), cg, hw_], [out], name + "/shape5", axis=0))
-    return out
+    def __init__(self, tensors: dict[str, np.ndarray]) -> None:
+        from onnx import helper, numpy_helper
+
+        self.helper, self.numpy_helper = helper, numpy_helper
+        self.tensors = tensors
+        self.nodes: list[Any] = []
+        self.inits: list[Any] = []  # constants the mapping needs (Clip bounds, Split sizes, shapes)
+        self._counter = 0
+
+    def node(self, op_type: str, inputs: list[str], outputs: list[str], name: str, **attrs: Any) -> None:
+        self.nodes.append(self.helper.make_node(op_type, list(inputs), list(outputs), name, **attrs))
+
+    def const(self, value: Any, dtype: Any = np.int64) -> str:
+        self._counter += 1
+        name = f"__dc_const_{self._counter}"
+        self.inits.append(self.numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+        return name
+
+    def tmp(self) -> str:
+        self._counter += 1
+        return f"__dc_tmp_{self._counter}"
 
 
 # ----------------------------------------------------------------------------------------------
 # import
 # ----------------------------------------------------------------------------------------------
 
-_ELEMENTWISE = {"Relu": "ReLU", "Sigmoid": "Sigmoid", "HardSwish": "HardSwish", "Identity": "Identity", "Add": "Add", "Sub": "Sub", "Mul": "Mul", "Div": "Div", "MatMul": "MatMul", "GlobalAveragePool": "GlobalAvgPool"}
+# ONNX ops whose inputs are all constants only because their weights are: layers to import, not values to fold
+_STORED_INPUTS = frozenset(t for d in OPS.values() if d.const_inputs for t in d.from_onnx)
 
 
-class _Importer:
+class OnnxImporter:
     """Walks an ONNX graph in order, tracking constants and symbolic shapes of values."""
 
     def __init__(self, model: Any) -> None:
@@ -257,7 +203,7 @@ class _Importer:
         self.consts[node.output[0]] = np.asarray(value)
         self.shapes[node.output[0]] = tuple(np.asarray(value).shape)
 
-    def convert(self, node: Any) -> None:  # noqa: C901 - one branch per ONNX op
+    def convert(self, node: Any) -> None:
         op, a = node.op_type, self.attrs(node)
         if node.domain not in ("", "ai.onnx"):
             raise self.fail(node, f"operator domain {node.domain!r} is not supported")
@@ -286,112 +232,16 @@ class _Importer:
             self.symbolic_reshape(node, ins)
             return
         sym_inputs = [i for i in present if i in self.symbolic]
-        if sym_inputs or (present and all(i in self.consts for i in present) and op not in ("Conv", "Gemm", "BatchNormalization")):
+        if sym_inputs or (present and all(i in self.consts for i in present) and op not in _STORED_INPUTS):
             self.fold(node, op, a, ins)
             return
-        # --- real ops ---------------------------------------------------------------------------
-        if op == "Conv":
-            w = self.const_of(node, ins[1])
-            if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
-                raise self.fail(node, f"auto_pad={a['auto_pad']!r} is not supported")
-            if w.ndim != 4:
-                raise self.fail(node, f"only 2-D convolution is supported (weight rank {w.ndim})")
-            pads = list(a.get("pads", [0, 0, 0, 0]))
-            self.emit("Conv2d", node, present, stride=list(a.get("strides", [1, 1])), padding=pads, dilation=list(a.get("dilations", [1, 1])), groups=int(a.get("group", 1)))
-        elif op == "Gemm":
-            self.gemm(node, a, present)
-        elif op == "BatchNormalization":
-            if a.get("training_mode", 0):
-                raise self.fail(node, "training_mode=1 is not supported")
-            self.emit("BatchNorm", node, present, epsilon=float(a.get("epsilon", 1e-5)))
-        elif op == "Clip":
-            if self.opset >= 11:
-                lo = float(self.const_of(node, ins[1])) if len(ins) > 1 and ins[1] else None
-                hi = float(self.const_of(node, ins[2])) if len(ins) > 2 and ins[2] else None
-            else:
-                lo, hi = a.get("min"), a.get("max")
-            if lo == 0.0 and hi == 6.0:
-                self.emit("ReLU6", node, ins[:1])
-            else:
-                self.emit("Clip", node, ins[:1], min=lo, max=hi)
-        elif op == "HardSigmoid":
-            self.emit("HardSigmoid", node, ins, alpha=float(a.get("alpha", 0.2)), beta=float(a.get("beta", 0.5)))
-        elif op == "LRN":
-            if len(self.shapes[self.val(ins[0])]) != 4:
-                raise self.fail(node, "LRN is supported on (N, C, H, W) inputs only")
-            self.emit("LRN", node, ins, size=int(a["size"]), alpha=float(a.get("alpha", 1e-4)),
-                      beta=float(a.get("beta", 0.75)), bias=float(a.get("bias", 1.0)))
-        elif op == "Softmax":
-            rank = len(self.shapes[self.val(ins[0])])
-            axis = int(a.get("axis", 1 if self.opset < 13 else -1))
-            if self.opset < 13 and axis % rank != rank - 1:
-                raise self.fail(node, f"opset-{self.opset} Softmax over axes {axis}.. of a rank-{rank} input is not supported")
-            self.emit("Softmax", node, ins, axis=axis)
-        elif op in ("MaxPool", "AveragePool"):
-            if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
-                raise self.fail(node, f"auto_pad={a['auto_pad']!r} is not supported")
-            if any(d != 1 for d in a.get("dilations", [1, 1])) or a.get("storage_order", 0):
-                raise self.fail(node, "pool dilations / storage_order are not supported")
-            if len(node.output) > 1 and node.output[1]:
-                raise self.fail(node, "MaxPool indices output is not supported")
-            kw = dict(kernel=list(a["kernel_shape"]), stride=list(a.get("strides", [1, 1])), padding=list(a.get("pads", [0, 0, 0, 0])), ceil_mode=bool(a.get("ceil_mode", 0)))
-            if op == "AveragePool":
-                kw["count_include_pad"] = bool(a.get("count_include_pad", 0))
-            self.emit("MaxPool" if op == "MaxPool" else "AvgPool", node, ins, node.output[:1], **kw)
-        elif op == "Concat":
-            self.emit("Concat", node, ins, axis=int(a["axis"]))
-        elif op == "Flatten":
-            self.emit("Flatten", node, ins, axis=int(a.get("axis", 1)))
-        elif op == "Reshape":
-            if a.get("allowzero", 0):
-                raise self.fail(node, "allowzero=1 is not supported")
-            shape = [int(s) for s in self.const_of(node, ins[1]).reshape(-1)]
-            self.emit("Reshape", node, ins[:1], shape=shape)
-        elif op == "Transpose":
-            rank = len(self.shapes[self.val(ins[0])])
-            self.emit("Transpose", node, ins, perm=list(a.get("perm", list(range(rank))[::-1])))
-        elif op == "Dropout":
-            if len(node.output) > 1 and node.output[1]:
-                raise self.fail(node, "Dropout mask output is not supported")
-            self.emit("Dropout", node, ins[:1], node.output[:1])
-        elif op == "Split":
-            axis = int(a.get("axis", 0))
-            if "split" in a:
-                sizes = list(a["split"])
-            elif len(ins) > 1 and ins[1]:
-                sizes = [int(s) for s in self.const_of(node, ins[1]).reshape(-1)]
-            else:
-                dim = self.shapes[self.val(ins[0])][axis]
-                if not isinstance(dim, int) or dim % len(node.output):
-                    raise self.fail(node, "cannot infer equal split sizes")
-                sizes = [dim // len(node.output)] * len(node.output)
-            self.emit("Split", node, ins[:1], axis=axis, split=sizes)
-        elif op == "Cast":
-            if int(a["to"]) != 1:
-                raise self.fail(node, f"Cast of a computed value to type {a['to']} is not supported")
-            self.emit("Identity", node, ins)
-        elif op in _ELEMENTWISE:
-            self.emit(_ELEMENTWISE[op], node, ins)
-        else:
+        # --- real ops: each ONNX op type is claimed by one op module (dcformat/ops/) ----------------
+        rule = ONNX_IMPORT.get(op)
+        if rule is None:
             raise self.fail(node, f"unsupported ONNX op {op!r}")
+        rule(self, node, a, ins)
 
-    def gemm(self, node: Any, a: dict[str, Any], ins: list[str]) -> None:
-        alpha, beta = float(a.get("alpha", 1.0)), float(a.get("beta", 1.0))
-        if a.get("transA", 0):
-            raise self.fail(node, "transA=1 is not supported")
-        w = self.const_of(node, ins[1]).astype(np.float32)
-        w = w if a.get("transB", 0) else np.ascontiguousarray(w.T)
-        if alpha != 1.0:
-            w = (w * np.float32(alpha)).astype(np.float32)
-        new = [ins[0], self._new_const(f"{ins[1]}", w)]
-        if len(ins) > 2:
-            b = self.const_of(node, ins[2]).astype(np.float32) * np.float32(beta)
-            if b.size != w.shape[0]:
-                raise self.fail(node, f"bias of shape {b.shape} is not a per-output vector")
-            new.append(self._new_const(f"{ins[2]}", b.reshape(-1)))
-        self.emit("Linear", node, new)
-
-    def _new_const(self, base: str, value: np.ndarray) -> str:
+    def new_const(self, base: str, value: np.ndarray) -> str:
         if base in self.consts and self.consts[base].shape == value.shape and np.array_equal(self.consts[base], value):
             return base
         name = base + ".linear"
@@ -525,7 +375,7 @@ def import_onnx(source: str | os.PathLike[str] | bytes) -> tuple[Graph, dict[str
     except Exception as exc:  # onnx raises DecodeError and friends from protobuf
         raise GraphError(f"not a readable ONNX model: {type(exc).__name__}: {exc}") from None
     try:
-        return _Importer(model).run()
+        return OnnxImporter(model).run()
     except GraphError:
         raise
     except (KeyError, IndexError, ValueError, TypeError, AttributeError) as exc:

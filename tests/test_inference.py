@@ -496,13 +496,13 @@ def test_pointwise_emits_phase_split_input_for_strided_depthwise(monkeypatch, si
     # 1x1 conv -> Clip(min 0.5) -> strided depthwise: the 1x1 conv multiplies the padded, phase-split
     # input, so its padding pixels hold clip(bias) >= 0.5 until re-zeroed; a missed pixel would show
     from dcformat.inference import kernels as K
-    from dcformat.inference import plan as P
+    from dcformat.ops import conv2d
 
     monkeypatch.setattr(K, "fast_kernels", lambda: None)  # this test is about the NumPy path's phase split
     calls = []
     real = K.zero_phase_borders
     monkeypatch.setattr(K, "zero_phase_borders", lambda out, regions: (calls.append(out.shape), real(out, regions)))
-    monkeypatch.setattr(P, "PHASE_MIN_SIZE", 0)
+    monkeypatch.setattr(conv2d, "PHASE_MIN_SIZE", 0)
     x = rand(2, 3, size, size) * 3
     w1, b1, w2 = rand(6, 3, 1, 1), rand(6), rand(6, 1, 3, 3)
     nodes = [

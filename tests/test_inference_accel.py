@@ -26,15 +26,15 @@ from hypothesis import strategies as st
 
 pytest.importorskip("numba")
 
-from dcformat import accel  # noqa: E402
+from dcformat import switch  # noqa: E402
 
-if not accel._wanted():
+if not switch.kernels_allowed():
     pytest.skip("DCFORMAT_ACCEL=0: kernels switched off", allow_module_level=True)
 
 import dcformat  # noqa: E402
 from dcformat.graph import Graph, Node, ValueInfo  # noqa: E402
 from dcformat.graph.ops import canonical_attrs  # noqa: E402
-from dcformat.graph.shapes import infer_node  # noqa: E402
+from dcformat.graph.shapes import conv_output_size, infer_node  # noqa: E402
 from dcformat.inference import Model  # noqa: E402
 from dcformat.inference import fast as F  # noqa: E402
 from dcformat.inference import kernels as K  # noqa: E402
@@ -114,6 +114,27 @@ def test_env_switch_keeps_numba_out() -> None:
     assert out.stdout.split() == ["True", "False"], out.stderr
 
 
+def test_env_switch_is_read_on_every_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DCFORMAT_ACCEL flipped inside one process switches the inference path (as it does decoding)."""
+    graph, tensors = BUILDERS["mobilenet_v2"](seed=3, image_size=32)
+    x = rand(2, 3, 32, 32)
+    calls = counting(monkeypatch, "conv", "depthwise")
+    monkeypatch.setenv("DCFORMAT_ACCEL", "0")
+    assert K.fast_kernels() is None
+    off = Model.from_graph(graph, tensors)(x)
+    assert calls == {"conv": 0, "depthwise": 0}
+    monkeypatch.setenv("DCFORMAT_ACCEL", "auto")
+    assert K.fast_kernels() is F
+    on = Model.from_graph(graph, tensors)(x)
+    assert calls["conv"] > 0 and calls["depthwise"] > 0
+    seen = dict(calls)
+    monkeypatch.setenv("DCFORMAT_ACCEL", "off")
+    again = Model.from_graph(graph, tensors)(x)
+    assert calls == seen  # planned with the kernels off: none of them ran
+    close(on, off)
+    np.testing.assert_array_equal(again, off)
+
+
 def test_import_does_not_load_numba() -> None:
     code = "import sys, dcformat, dcformat.inference; dcformat.Model; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -146,7 +167,7 @@ def test_conv_kernel_equals_numpy_im2col(case: dict[str, Any]) -> None:
     n, h, w, c, o = case["n"], case["h"], case["w"], case["c"], case["o"]
     (kh, kw), stride, dil, pads = case["k"], case["stride"], case["dil"], case["pads"]
     lo, hi = case["bounds"]
-    oh, ow = K.conv_out_size(h, kh, stride[0], pads[0], pads[2], dil[0]), K.conv_out_size(w, kw, stride[1], pads[1], pads[3], dil[1])
+    oh, ow = conv_output_size(h, kh, stride[0], pads[0], pads[2], dil[0]), conv_output_size(w, kw, stride[1], pads[1], pads[3], dil[1])
     cin0 = 0
     if case["layout"] == "nchw":  # a network input read through its NHWC view
         x = rand(n, c, h, w).transpose(0, 2, 3, 1)
@@ -225,7 +246,7 @@ def test_depthwise_kernel_equals_numpy(case: dict[str, Any], three: bool) -> Non
     n, h, w, c = case["n"], case["h"], case["w"], case["c"]
     (kh, kw), stride, dil, pads = case["k"], case["stride"], case["dil"], case["pads"]
     lo, hi = case["bounds"]
-    oh, ow = K.conv_out_size(h, kh, stride[0], pads[0], pads[2], dil[0]), K.conv_out_size(w, kw, stride[1], pads[1], pads[3], dil[1])
+    oh, ow = conv_output_size(h, kh, stride[0], pads[0], pads[2], dil[0]), conv_output_size(w, kw, stride[1], pads[1], pads[3], dil[1])
     x, wt, b = rand(n, h, w, c), rand(kh, kw, c), rand(c)
     got = F.depthwise(x, wt, b, pads, oh, ow, stride, dil, lo, hi)
     tiled = np.ascontiguousarray(np.broadcast_to(wt[:, :, None, :], (kh, kw, ow, c)))

@@ -15,21 +15,28 @@ from typing import Any, Callable
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from .. import switch
+
 F32 = np.float32
 
 
-@lru_cache(maxsize=1)
 def fast_kernels() -> Any:
     """The optional numba kernels (``dcformat.inference.fast``), or None.
 
     None when ``DCFORMAT_ACCEL=0`` or numba is missing or broken; then every
-    step runs the NumPy code below unchanged. Imported only when a model has
-    a convolution or pooling layer, so ``import dcformat`` never loads numba.
+    step runs the NumPy code below unchanged. The switch is read on every call
+    (``dcformat.switch``, as the decoder reads it), so a process can turn the
+    kernels off and on; only the import is cached. Imported only when a model
+    has a convolution, pooling or sparse layer, so ``import dcformat`` never
+    loads numba.
     """
-    from .. import accel  # the decoder's switch: DCFORMAT_ACCEL=0 turns every compiled kernel off
-
-    if not accel._wanted():
+    if not switch.kernels_allowed():
         return None
+    return _import_fast()
+
+
+@lru_cache(maxsize=1)
+def _import_fast() -> Any:
     try:
         from . import fast
     except Exception:  # not installed, or broken (e.g. an llvmlite mismatch): NumPy does the work
@@ -73,10 +80,6 @@ def tap(xp: np.ndarray, i: int, j: int, oh: int, ow: int, stride: tuple[int, int
     """The (N, OH, OW, C) slice of a padded input seen by kernel position (i, j)."""
     r0, c0 = i * dil[0], j * dil[1]
     return xp[:, r0 : r0 + (oh - 1) * stride[0] + 1 : stride[0], c0 : c0 + (ow - 1) * stride[1] + 1 : stride[1]]
-
-
-def conv_out_size(size: int, k: int, s: int, p0: int, p1: int, d: int) -> int:
-    return (size + p0 + p1 - d * (k - 1) - 1) // s + 1
 
 
 def _scipy_sgemm() -> Callable[..., np.ndarray] | None:

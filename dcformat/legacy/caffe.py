@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import FormatError, UnsupportedFeatureError
+from ..ops._shape import conv_output_size
 from .prototxt import Enum, Message, PrototxtError, parse
 
 # Old (V1, "layers { type: CONVOLUTION }") names -> current names.
@@ -100,8 +101,8 @@ def _conv_shape(layer: Layer, x: tuple[int, ...]) -> tuple[tuple[int, ...], Para
         raise PrototxtError(f"layer {layer.name!r}: kernel, stride, dilation and group must be >= 1")
     if x[1] % group or n_out % group:
         raise PrototxtError(f"layer {layer.name!r}: channels {x[1]}/{n_out} not divisible by group {group}")
-    oh = (x[2] + 2 * ph - (dh * (kh - 1) + 1)) // sh + 1
-    ow = (x[3] + 2 * pw - (dw * (kw - 1) + 1)) // sw + 1
+    oh = conv_output_size(x[2], kh, sh, ph, ph, dh)
+    ow = conv_output_size(x[3], kw, sw, pw, pw, dw)
     if oh < 1 or ow < 1:
         raise PrototxtError(f"layer {layer.name!r}: kernel larger than its padded input {x}")
     bias = (n_out,) if p.get("bias_term", True) else None

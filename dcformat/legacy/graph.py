@@ -4,43 +4,52 @@ Caffe reuses blob names for in-place layers (``relu`` writes back into
 ``conv1``); the graph is in SSA form, so such outputs get a fresh name
 ``<blob>@<layer>``. Pooling uses Caffe's ceil-mode sizes. Layers the graph
 has no operator for (e.g. leaky ReLU, LRN within channels) raise ``UnsupportedFeatureError``; the caller
-can then store the weights without a graph.
+can then store the weights without a graph. Each layer type's mapping lives in
+the op module that claims it (``from_caffe`` in ``dcformat/ops/``).
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
+from typing import Any, Callable
+
 from ..errors import UnsupportedFeatureError
+from ..ops import CAFFE_IMPORT
 from .caffe import CaffeNet, Layer, _pair, _param
 from .convert import bias_name, weight_name
 
 
-def _conv_attrs(layer: Layer) -> dict:
-    p = _param(layer, "convolution_param")
-    (sh, sw), (ph, pw), (dh, dw) = _pair(p, "stride", 1), _pair(p, "pad", 0), _pair(p, "dilation", 1)
-    return {"stride": [sh, sw], "padding": [ph, pw, ph, pw], "dilation": [dh, dw], "groups": int(p.get("group", 1))}
+class CaffeBuilder:
+    """What an op's ``from_caffe`` rule builds with: the net, its parameters and the SSA node list."""
 
+    def __init__(self, net: CaffeNet, tensors: set[str], nodes: list[Any], fresh: Callable[[str, Layer], str], defined: set[str]) -> None:
+        self.net, self.tensors, self.nodes, self._fresh, self._defined = net, tensors, nodes, fresh, defined
 
-def _pool(layer: Layer) -> tuple[str, dict]:
-    p = _param(layer, "pooling_param")
-    kind = str(p.get("pool", "MAX"))
-    if kind in ("0",):
-        kind = "MAX"
-    if kind in ("1",):
-        kind = "AVE"
-    if p.get("global_pooling", False):
-        if kind != "AVE":
-            raise UnsupportedFeatureError(f"layer {layer.name!r}: global {kind} pooling has no graph operator")
-        return "GlobalAvgPool", {}
-    (kh, kw), (sh, sw), (ph, pw) = _pair(p, "kernel", 0), _pair(p, "stride", 1), _pair(p, "pad", 0)
-    attrs = {"kernel": [kh, kw], "stride": [sh, sw], "padding": [ph, pw, ph, pw], "ceil_mode": True}
-    if kind == "MAX":
-        return "MaxPool", attrs
-    if kind == "AVE":
-        # Caffe divides by the window clipped to the padded input: padding counts.
-        return "AvgPool", {**attrs, "count_include_pad": True}
-    raise UnsupportedFeatureError(f"layer {layer.name!r}: {kind} pooling has no graph operator")
+    param = staticmethod(_param)  # (layer, "convolution_param") -> that message's fields
+    pair = staticmethod(_pair)  # (param, "stride", default) -> (h, w)
+
+    def add(self, op: str, layer: Layer, inputs: list[str], attrs: dict[str, Any]) -> None:
+        """A node named after the layer, writing a fresh SSA value for its (first) top blob."""
+        from ..graph import Node
+
+        self.nodes.append(Node(op, layer.name, inputs, [self._fresh(layer.tops[0], layer)], attrs))
+
+    def params(self, layer: Layer) -> list[str]:
+        """The stored weight and, if the file has one, bias of a Convolution / InnerProduct layer."""
+        names = [weight_name(layer.name)]
+        if bias_name(layer.name) in self.tensors:
+            names.append(bias_name(layer.name))
+        return names
+
+    def flatten(self, layer: Layer, x: str) -> str:
+        """A Flatten node in front of ``layer`` (Caffe's InnerProduct flattens its input itself)."""
+        from ..graph import Node
+
+        flat = f"{layer.name}/flatten"
+        self.nodes.append(Node("Flatten", flat, [x], [flat], {"axis": 1}))
+        self._defined.add(flat)
+        return flat
 
 
 def caffe_graph(net: CaffeNet, tensor_names: Sequence[str]):
@@ -65,6 +74,7 @@ def caffe_graph(net: CaffeNet, tensor_names: Sequence[str]):
         consumed.discard(top)  # a new value of this blob: unread so far
         return name
 
+    builder = CaffeBuilder(net, tensors, nodes, fresh, defined)
     for layer in net.layers:
         t = layer.type
         if t == "Input":
@@ -76,47 +86,10 @@ def caffe_graph(net: CaffeNet, tensor_names: Sequence[str]):
             continue
         xs = [current[b] for b in layer.bottoms]
         consumed.update(layer.bottoms)
-        if t in ("Convolution", "InnerProduct"):
-            params = [weight_name(layer.name)]
-            if bias_name(layer.name) in tensors:
-                params.append(bias_name(layer.name))
-            if t == "Convolution":
-                nodes.append(Node("Conv2d", layer.name, [xs[0], *params], [fresh(layer.tops[0], layer)], _conv_attrs(layer)))
-                continue
-            x = xs[0]
-            if len(net.shapes[layer.bottoms[0]]) > 2:
-                flat = f"{layer.name}/flatten"
-                nodes.append(Node("Flatten", flat, [x], [flat], {"axis": 1}))
-                defined.add(flat)
-                x = flat
-            nodes.append(Node("Linear", layer.name, [x, *params], [fresh(layer.tops[0], layer)], {}))
-        elif t == "Pooling":
-            op, attrs = _pool(layer)
-            nodes.append(Node(op, layer.name, xs, [fresh(layer.tops[0], layer)], attrs))
-        elif t == "ReLU":
-            if float(_param(layer, "relu_param").get("negative_slope", 0.0)) != 0.0:
-                raise UnsupportedFeatureError(f"layer {layer.name!r}: leaky ReLU has no graph operator")
-            nodes.append(Node("ReLU", layer.name, xs, [fresh(layer.tops[0], layer)], {}))
-        elif t == "LRN":
-            lp = _param(layer, "lrn_param")
-            if str(lp.get("norm_region", "ACROSS_CHANNELS")) not in ("ACROSS_CHANNELS", "0"):
-                raise UnsupportedFeatureError(f"layer {layer.name!r}: LRN within channels has no graph operator")
-            attrs = {"size": int(lp.get("local_size", 5)), "alpha": float(lp.get("alpha", 1.0)),
-                     "beta": float(lp.get("beta", 0.75)), "bias": float(lp.get("k", 1.0))}
-            nodes.append(Node("LRN", layer.name, xs, [fresh(layer.tops[0], layer)], attrs))
-        elif t == "Dropout":
-            ratio = float(_param(layer, "dropout_param").get("dropout_ratio", 0.5))
-            nodes.append(Node("Dropout", layer.name, xs, [fresh(layer.tops[0], layer)], {"ratio": ratio}))
-        elif t == "Concat":
-            axis = int(_param(layer, "concat_param").get("axis", 1))
-            nodes.append(Node("Concat", layer.name, xs, [fresh(layer.tops[0], layer)], {"axis": axis}))
-        elif t == "Softmax":
-            axis = int(_param(layer, "softmax_param").get("axis", 1))
-            nodes.append(Node("Softmax", layer.name, xs, [fresh(layer.tops[0], layer)], {"axis": axis}))
-        elif t == "Flatten":
-            nodes.append(Node("Flatten", layer.name, xs, [fresh(layer.tops[0], layer)], {"axis": 1}))
-        else:
+        rule = CAFFE_IMPORT.get(t)  # each Caffe layer type is claimed by one op module (dcformat/ops/)
+        if rule is None:
             raise UnsupportedFeatureError(f"layer {layer.name!r}: Caffe {t} has no graph operator")
+        rule(builder, layer, xs)
     # Caffe's net outputs are the blobs no layer reads after producing them.
     outputs = []
     for blob, value in current.items():
