@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 
 pytest.importorskip("numba")
 
-from dcformat import accel  # noqa: E402
+from dcformat import switch  # noqa: E402
 
-if not accel._wanted():
+if not switch.kernels_allowed():
     pytest.skip("DCFORMAT_ACCEL=0: kernels switched off", allow_module_level=True)
 
 import dcformat  # noqa: E402

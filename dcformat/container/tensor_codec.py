@@ -31,7 +31,7 @@ from ..limits import Limits
 from ..prune import prune_by_threshold, prune_to_density
 from ..quantize import kmeans_1d
 from ..sparse import Positions, decode_positions, encode_positions, matrix_shape
-from ..sparse.relative_index import MAX_ROW_CLASSES, candidate_class_mins, merge_class_positions, row_classes, split_gaps
+from ..sparse.relative_index import MAX_ROW_CLASSES, dense_compiled, candidate_class_mins, merge_class_positions, row_classes, split_gaps
 from .format import (
     MAX_BITS,
     MIN_BITS,
@@ -367,9 +367,9 @@ def _try_dense_kernel(cur: Cursor, entry: TableEntry, head: QuantHeader) -> np.n
         got = _read_sparse_streams(cur, entry, head, lambda counts_c, gaps, at: gaps, gate=accel.wants)
         if got is not None:
             counts, cls_of_row, gap_streams, symbols = got
-            out = np.zeros(entry.numel, np.float32)
             cols = matrix_shape(entry.shape)[1]
-            if accel.sparse_to_dense(out, counts, cls_of_row, gap_streams, symbols, head.codebook, cols, head.index_bits):
+            out = dense_compiled(counts, cls_of_row, gap_streams, symbols, head.codebook, cols, head.index_bits)
+            if out is not None:
                 return out
     except FormatError:
         pass

@@ -26,9 +26,9 @@ def fast_kernels() -> Any:
     step runs the NumPy code below unchanged. Imported only when a model has
     a convolution or pooling layer, so ``import dcformat`` never loads numba.
     """
-    from .. import accel  # the decoder's switch: DCFORMAT_ACCEL=0 turns every compiled kernel off
+    from .. import switch  # DCFORMAT_ACCEL=0 turns every compiled kernel off
 
-    if not accel._wanted():
+    if not switch.kernels_allowed():
         return None
     try:
         from . import fast
