@@ -267,3 +267,38 @@ def test_save_load_open(tmp_path) -> None:
             2 + 1 + info.codebook_bytes + info.count_bytes + 1 + (n_classes - 1) + n_classes
             + info.gap_bytes + info.value_bytes
         )
+
+
+def test_reading_imports_no_compression_policy() -> None:
+    """Opening, inspecting and decoding a file loads neither k-means nor pruning nor the writer's policy."""
+    vector = Path(__file__).resolve().parents[1] / "spec" / "vectors" / "v-sparse-row-classes.dcf"
+    code = (
+        "import sys, dcformat\n"
+        "with dcformat.open(sys.argv[1]) as f:\n"
+        "    [(f.info(k), f.streams(k), f.tensor(k), f.csr(k)) for k in f.keys()]\n"
+        "import dcformat.container.table\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('dcformat.quantize', 'dcformat.prune', "
+        "'dcformat.compress', 'dcformat.config', 'dcformat.container.writer'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(vector)], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("encoding", ["sparse", "dense", "raw"])
+def test_payload_serialize_parse_roundtrip(encoding: str) -> None:
+    """serialize(parse(bytes)) gives the very bytes the writer stored: the two directions of one layout."""
+    from dcformat.container.payload import parse, serialize
+    from dcformat.limits import DEFAULT_LIMITS
+
+    rng = np.random.default_rng(13)
+    w = rng.normal(size=(40, 90)).astype(np.float32)
+    data = dcformat.encode({"w": w}, config=CompressionConfig(encoding=encoding, raw_compression="zstd"))
+    with dcformat.open(data) as f:
+        entry = f.entry("w")
+        ref = f._data["w"]
+        stored = bytes(data[ref.payload_offset : ref.crc_offset])
+        p = parse(stored, entry, DEFAULT_LIMITS, offset=ref.payload_offset)
+        assert serialize(p) == stored if encoding != "raw" else np.array_equal(p.array, w)
+        assert np.array_equal(f.tensor("w"), dcformat.decode(data)["w"])

@@ -127,11 +127,21 @@ class Compression(enum.IntEnum):
     ZSTD = 1
 
 
-RAW_HEADER_SIZE = 8  # compression u8 + 7 reserved zero bytes: raw data starts 8-aligned
+# §5.1 RAW payload header: compression u8 + 7 reserved zero bytes, so raw data starts 8-aligned.
+RawHeader = cs.Struct(
+    "compression" / cs.Int8ul,
+    "reserved" / cs.Bytes(7),
+)
+RAW_HEADER_SIZE = 8
+
+# §5.2/§5.3 fixed start of a DENSE or SPARSE payload (codebook_size, a varint, follows).
+QuantHeader = cs.Struct(
+    "code_bits" / cs.Int8ul,
+    "index_bits" / cs.Int8ul,
+)
 
 # §5.2/§5.3 widths
 MIN_BITS = 1
 MAX_BITS = 16
 MAX_NDIM = 8
 MAX_NAME_BYTES = 1024
-FILLER_SYMBOL = 0  # gap symbol 0 is the filler (escape); symbol s >= 1 places an entry after s - 1 zeros

@@ -1,14 +1,38 @@
-"""The tensor table (TABL section, spec §4) and tensor-name rules."""
+"""The tensor table (TABL section, spec §4): its entries, their parsing and building, and tensor-name rules."""
 
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
 
 from ..binary import Cursor, u8, varint
 from ..errors import LimitError, MetadataError, TruncatedError, UnsupportedFeatureError
 from ..limits import Limits
-from .format import FLOAT_DTYPES, MAX_NAME_BYTES, MAX_NDIM, DType, Encoding
-from .tensor_codec import TableEntry
+from .format import FLOAT_DTYPES, MAX_NAME_BYTES, MAX_NDIM, NUMPY_DTYPES, DType, Encoding
+
+
+@dataclass(frozen=True)
+class TableEntry:
+    """One row of the tensor table (spec §4)."""
+
+    name: str
+    dtype: DType
+    encoding: Encoding
+    shape: tuple[int, ...]
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    @property
+    def np_dtype(self) -> np.dtype:
+        return NUMPY_DTYPES[self.dtype]
+
 
 MIN_ENTRY_BYTES = 5  # name_len, 1 name byte, dtype, encoding, ndim
 

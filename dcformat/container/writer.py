@@ -17,12 +17,13 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from ..atomic import atomic_output, default_file_mode
+from ..compress import compress
 from ..config import CompressionConfig, resolve
 from .format import NUMPY_DTYPES, DType, Encoding, SectionKind, dtype_code
 from .metadata import build_metadata
 from .sections import build_preamble, build_section
-from .table import build_table, name_problem
-from .tensor_codec import TableEntry, encode_payload
+from .payload import serialize
+from .table import TableEntry, build_table, name_problem
 
 
 def check_tensor(name: Any, array: Any) -> np.ndarray:
@@ -68,8 +69,7 @@ def plan_entry(name: str, shape: tuple[int, ...], dtype: np.dtype, config: Compr
 def encode_tensor_payload(name: str, array: np.ndarray, config: CompressionConfig) -> bytes:
     """DATA payload for one tensor; a top-level function so worker processes can run it (``--jobs``)."""
     settings = resolve(config, name, array.ndim, array.dtype)
-    _, payload = encode_payload(name, array, settings)
-    return payload
+    return serialize(compress(plan_entry(name, array.shape, array.dtype, config), array, settings))
 
 
 def _head_sections(entries: list[TableEntry], metadata: Mapping[str, Any] | None, graph: Any) -> list[tuple[bytes, bytes]]:

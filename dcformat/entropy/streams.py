@@ -33,11 +33,10 @@ from .bitpack import MAX_WIDTH, pack_bits, unpack_bits
 from .huffman import MAX_CODE_LEN, code_lengths, huffman_decode, huffman_encode, validate_lengths
 
 FIXED, HUFFMAN, CONSTANT = 0, 1, 2
-CODING_NAMES = {FIXED: "fixed", HUFFMAN: "huffman", CONSTANT: "constant"}
 MAX_ALPHABET = 1 << 32
 MAX_LW = 5  # bit_length(MAX_CODE_LEN)
 
-__all__ = ["StreamInfo", "read_stream", "skip_stream", "write_stream", "FIXED", "HUFFMAN", "CONSTANT"]
+__all__ = ["StreamInfo", "parse_stream", "read_stream", "skip_stream", "write_stream", "FIXED", "HUFFMAN", "CONSTANT"]
 
 
 @dataclass(frozen=True)
@@ -139,40 +138,46 @@ def _parse(cur: Cursor, n: int, alphabet: int, field: str) -> tuple[StreamInfo, 
     raise cur.error(UnsupportedFeatureError, field, f"unknown stream coding {coding}", at=at)
 
 
-def skip_stream(cur: Cursor, n: int, alphabet: int, field: str) -> StreamInfo:
-    """Validate header and table and step over the payload without decoding it.
+def parse_stream(
+    cur: Cursor, n: int, alphabet: int, field: str, *, decode: bool = True
+) -> tuple[StreamInfo, np.ndarray | None]:
+    """The stream at the cursor: its info and, when ``decode``, its ``n`` symbols in ``[0, alphabet)`` (uint32).
 
-    FIXED symbols are not range-checked and Huffman codewords are not decoded
-    here; :func:`read_stream` does both.
-    """
-    info, _, _ = _parse(cur, n, alphabet, field)
-    return info
-
-
-def read_stream(cur: Cursor, n: int, alphabet: int, field: str) -> np.ndarray:
-    """Decode one stream of ``n`` symbols in ``[0, alphabet)`` at the cursor (uint32).
-
-    Every failure is a :class:`FormatError` subclass naming ``field`` and an
-    absolute byte offset.
+    Header and table are always validated and the payload is always stepped
+    over; ``decode=False`` skips only the symbol checks (FIXED ranges, Huffman
+    codewords and padding), so the symbols are None. Every failure is a
+    :class:`FormatError` subclass naming ``field`` and an absolute byte offset.
     """
     info, payload, base = _parse(cur, n, alphabet, field)
+    if not decode:
+        return info, None
     try:
         if info.coding == "constant":
-            return np.full(n, info.constant, dtype=np.uint32)
+            return info, np.full(n, info.constant, dtype=np.uint32)
         if info.coding == "fixed":
             syms = unpack_bits(payload, n, info.width)
             if info.width < 32 and alphabet >= 1 << info.width:
-                return syms
+                return info, syms
             bad = np.flatnonzero(syms >= alphabet)
             if bad.size:
                 i = int(bad[0])
                 raise BitstreamError(
                     f"symbol {i} is {int(syms[i])} >= alphabet size {alphabet}", offset=(i * info.width) >> 3
                 )
-            return syms
-        return huffman_decode(payload, n, info.code_lengths)
+            return info, syms
+        return info, huffman_decode(payload, n, info.code_lengths)
     except FormatError as err:
         raise _rebased(cur, field, err, base) from None
+
+
+def skip_stream(cur: Cursor, n: int, alphabet: int, field: str) -> StreamInfo:
+    """Validate header and table and step over the payload without decoding it (see :func:`parse_stream`)."""
+    return parse_stream(cur, n, alphabet, field, decode=False)[0]
+
+
+def read_stream(cur: Cursor, n: int, alphabet: int, field: str) -> np.ndarray:
+    """Decode one stream of ``n`` symbols in ``[0, alphabet)`` at the cursor (uint32); see :func:`parse_stream`."""
+    return parse_stream(cur, n, alphabet, field)[1]
 
 
 # ----------------------------------------------------------------------------
