@@ -2,17 +2,15 @@
 
 Every read goes through :class:`Cursor`, which compares the requested size with
 the bytes that remain *before* touching them, so no declared count can make the
-reader allocate or loop beyond what the file can back (spec §"Limits").
+reader allocate or loop beyond what the file can back (spec §9).
 """
 
 from __future__ import annotations
 
 import struct
 
+from .container.format import VARINT_MAX_BYTES, VARINT_MAX_VALUE
 from .errors import FormatError, LimitError, TruncatedError
-
-VARINT_MAX_BYTES = 10  # enough for any value < 2**64 (spec §2.3)
-VARINT_MAX_VALUE = (1 << 64) - 1
 
 
 class Cursor:

@@ -1,7 +1,11 @@
 """Single source of truth for the bytes of a dcformat file (spec/FORMAT.md).
 
-Every constant, enum value and fixed-size struct named in the spec is defined
-here once; the reader, the writer and the tools import it from here.
+Every constant, enum value and fixed-layout record named in the spec is defined
+here once, records as declarative ``construct`` structs named with the spec's
+field names (after pyelftools' ``structs.py``); the reader, the writer, the
+stages and the tools import them from here. Variable-length parts (varints,
+symbol streams) are read by hand-written code (``binary.Cursor``,
+``entropy.streams``), which takes its limits from here.
 """
 
 from __future__ import annotations
@@ -10,6 +14,10 @@ import enum
 
 import construct as cs
 import numpy as np
+
+# §1 Conventions: varints are minimal unsigned LEB128 of at most 10 bytes, value < 2**64.
+VARINT_MAX_BYTES = 10
+VARINT_MAX_VALUE = (1 << 64) - 1
 
 # §2.1 Signature: like PNG's, it catches 8-bit stripping (0x89), CRLF <-> LF
 # conversion (\r\n, \n) and DOS end-of-file truncation (0x1A).
@@ -113,7 +121,7 @@ def dtype_code(dtype: np.dtype) -> DType:
 
 
 class Encoding(enum.IntEnum):
-    """§5 tensor encodings."""
+    """§4 table field ``encoding``: the payload layouts of §5."""
 
     RAW = 0
     DENSE = 1
@@ -140,8 +148,19 @@ QuantHeader = cs.Struct(
     "index_bits" / cs.Int8ul,
 )
 
-# §5.2/§5.3 widths
+# §4 tensor table
+MAX_NDIM = 8  # §4.3
+MAX_NAME_BYTES = 1024  # §4.1
+TABLE_MIN_ENTRY_BYTES = 5  # name_len, 1 name byte, dtype, encoding, ndim: bounds tensor_count by the payload size
+
+# §5.2/§5.3 code_bits and index_bits
 MIN_BITS = 1
 MAX_BITS = 16
-MAX_NDIM = 8
-MAX_NAME_BYTES = 1024
+MAX_ROW_CLASSES = 16  # §5.3 n_classes
+
+# §6 Symbol streams
+FIXED, HUFFMAN, CONSTANT = 0, 1, 2  # the coding byte
+MAX_ALPHABET = 1 << 32
+MAX_WIDTH = 32  # FIXED width
+MAX_CODE_LEN = 24  # HUFFMAN code lengths
+MAX_LW = 5  # HUFFMAN length-field width: bit_length(MAX_CODE_LEN)

@@ -35,8 +35,18 @@ from ..errors import (
 )
 from ..limits import Limits
 from ..sparse import Positions, decode_positions, matrix_shape
-from ..sparse.relative_index import MAX_ROW_CLASSES, merge_class_positions, row_classes
-from .format import MAX_BITS, MIN_BITS, RAW_HEADER_SIZE, Compression, DType, Encoding, QuantHeader, RawHeader
+from ..sparse.relative_index import merge_class_positions, row_classes
+from .format import (
+    MAX_BITS,
+    MAX_ROW_CLASSES,
+    MIN_BITS,
+    RAW_HEADER_SIZE,
+    Compression,
+    DType,
+    Encoding,
+    QuantHeader,
+    RawHeader,
+)
 from .table import TableEntry
 
 ZSTD_LEVEL = 19  # writer's choice; any level decodes the same

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,7 +9,8 @@ import numpy as np
 from ..binary import Cursor, u8, varint
 from ..errors import LimitError, MetadataError, TruncatedError, UnsupportedFeatureError
 from ..limits import Limits
-from .format import FLOAT_DTYPES, MAX_NAME_BYTES, MAX_NDIM, NUMPY_DTYPES, DType, Encoding
+from ..names import name_problem
+from .format import FLOAT_DTYPES, MAX_NDIM, TABLE_MIN_ENTRY_BYTES, NUMPY_DTYPES, DType, Encoding
 
 
 @dataclass(frozen=True)
@@ -34,23 +34,6 @@ class TableEntry:
         return NUMPY_DTYPES[self.dtype]
 
 
-MIN_ENTRY_BYTES = 5  # name_len, 1 name byte, dtype, encoding, ndim
-
-
-def name_problem(name: str) -> str | None:
-    """Why ``name`` is not a valid tensor name, or None (spec §4.1)."""
-    try:
-        raw = name.encode("utf-8")
-    except UnicodeEncodeError:
-        return "is not valid UTF-8"
-    if not raw:
-        return "is empty"
-    if len(raw) > MAX_NAME_BYTES:
-        return f"is {len(raw)} bytes long (max {MAX_NAME_BYTES})"
-    for ch in name:
-        if unicodedata.category(ch) == "Cc":
-            return f"contains control character U+{ord(ch):04X}"
-    return None
 
 
 def build_table(entries: list[TableEntry]) -> bytes:
@@ -77,7 +60,7 @@ def parse_table(cur: Cursor, limits: Limits) -> list[TableEntry]:
     count = cur.varint("tensor_count")
     if count > limits.max_tensors:
         raise cur.error(LimitError, "tensor_count", f"{count} tensors > Limits.max_tensors={limits.max_tensors}", at=at)
-    if count * MIN_ENTRY_BYTES > cur.remaining:
+    if count * TABLE_MIN_ENTRY_BYTES > cur.remaining:
         raise cur.error(TruncatedError, "tensor_count", f"{count} entries cannot fit in {cur.remaining} bytes", at=at)
     entries: list[TableEntry] = []
     seen: set[str] = set()

@@ -14,7 +14,7 @@ from numba import njit
 @njit(cache=True, nogil=True)
 def huffman(data, n, table, tbits, limit, first_code, first_rank, order, max_len, m_syms, m_count, m_bits, m_width):  # pragma: no cover
     # Bit reader: a 64-bit accumulator refilled a byte at a time, big-endian
-    # bit order (spec §6.1); bytes past the buffer read as zero, and the
+    # bit order (spec §1, §6); bytes past the buffer read as zero, and the
     # `pos + length > total` tests stop at the first codeword that does not
     # end inside the buffer. While at least `multi` symbols remain, one
     # m_width-bit peek yields up to `multi` short codewords at once

@@ -25,7 +25,8 @@ from .. import accel
 from ..errors import BitstreamError, HuffmanTableError, LimitError
 from .bitpack import _as_bytes_array, check_padding, pack_codes
 
-MAX_CODE_LEN = 24
+from ..container.format import MAX_CODE_LEN
+
 _KRAFT_ONE = 1 << MAX_CODE_LEN
 
 __all__ = [

@@ -29,12 +29,10 @@ from ..errors import (
     LimitError,
     UnsupportedFeatureError,
 )
-from .bitpack import MAX_WIDTH, pack_bits, unpack_bits
-from .huffman import MAX_CODE_LEN, code_lengths, huffman_decode, huffman_encode, validate_lengths
+from ..container.format import CONSTANT, FIXED, HUFFMAN, MAX_ALPHABET, MAX_CODE_LEN, MAX_LW, MAX_WIDTH
+from .bitpack import pack_bits, unpack_bits
+from .huffman import code_lengths, huffman_decode, huffman_encode, validate_lengths
 
-FIXED, HUFFMAN, CONSTANT = 0, 1, 2
-MAX_ALPHABET = 1 << 32
-MAX_LW = 5  # bit_length(MAX_CODE_LEN)
 
 __all__ = ["StreamInfo", "parse_stream", "read_stream", "skip_stream", "write_stream", "FIXED", "HUFFMAN", "CONSTANT"]
 

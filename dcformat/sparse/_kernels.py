@@ -14,7 +14,7 @@ from numba import njit
 
 @njit(cache=True, nogil=True, inline="always")
 def next_column(gaps, j, col, stride):  # pragma: no cover
-    # One entry of spec §5.2: fillers (symbol 0) advance by 2**b - 1 columns,
+    # One entry of spec §5.3: fillers (symbol 0) advance by 2**b - 1 columns,
     # the entry's own gap ends the run. Returns (next symbol, column), or
     # j = -1 when the stream ends first.
     while j < gaps.size:
@@ -28,7 +28,7 @@ def next_column(gaps, j, col, stride):  # pragma: no cover
 
 @njit(cache=True, nogil=True)
 def positions(counts, gaps, cols, stride, indptr, indices, rows):  # pragma: no cover
-    # Returns 0 when every entry was placed and every rule of spec §5.2
+    # Returns 0 when every entry was placed and every rule of spec §5.3
     # holds, 1 otherwise (the caller then lets the NumPy path say why).
     j = 0
     e = 0

@@ -202,7 +202,6 @@ def dense_compiled(
 
 # --------------------------------------------------------------------------- row classes (spec §5.3)
 
-MAX_ROW_CLASSES = 16
 
 
 def row_classes(counts: np.ndarray, class_min: np.ndarray) -> np.ndarray:
