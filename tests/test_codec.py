@@ -302,3 +302,22 @@ def test_payload_serialize_parse_roundtrip(encoding: str) -> None:
         p = parse(stored, entry, DEFAULT_LIMITS, offset=ref.payload_offset)
         assert serialize(p) == stored if encoding != "raw" else np.array_equal(p.array, w)
         assert np.array_equal(f.tensor("w"), dcformat.decode(data)["w"])
+
+
+def test_fixed_records_read_as_construct_declares_them() -> None:
+    """Each fixed-layout record of container/format.py reads (compiled) exactly what its construct Struct parses."""
+    import construct
+
+    from dcformat.container import format as F
+
+    records = [v for v in vars(F).values() if isinstance(v, F.Record)]
+    assert {r.struct.sizeof() for r in records} and len(records) >= 10
+    rng = np.random.default_rng(5)
+    for rec in records:
+        for _ in range(20):
+            data = rng.integers(0, 256, rec.size + 3, dtype=np.uint8).tobytes()
+            want = rec.struct.parse(data[1:])
+            got = rec.parse(data, 1)
+            assert got._asdict() == {k: v for k, v in want.items() if not k.startswith("_")}, rec
+            assert rec.build(got._asdict()) == data[1 : 1 + rec.size]
+        assert isinstance(rec.struct, construct.Struct)

@@ -21,7 +21,7 @@ from typing import Mapping, Union
 
 import numpy as np
 
-from ..binary import Cursor, u8, varint
+from ..binary import Cursor, varint
 from ..entropy.streams import StreamInfo, parse_stream, write_stream
 from ..errors import (
     BitstreamError,
@@ -46,6 +46,7 @@ from .format import (
     Encoding,
     QuantHeader,
     RawHeader,
+    RowClassHeader,
 )
 from .table import TableEntry
 
@@ -137,7 +138,7 @@ def _stream(symbols: np.ndarray, alphabet: int, huffman: bool, width: int) -> by
 def row_class_bytes(class_min: np.ndarray, n_fillers: tuple[int, ...], gaps: tuple[np.ndarray, ...],
                     index_bits: int, huffman: bool) -> bytes:
     """n_classes, class_min and each class's (n_fillers, gaps) as §5.3 lays them out."""
-    parts = [u8(class_min.size + 1)] + [varint(int(t)) for t in class_min]
+    parts = [RowClassHeader.build(n_classes=class_min.size + 1)] + [varint(int(t)) for t in class_min]
     for fill, g in zip(n_fillers, gaps):
         parts.append(varint(int(fill)))
         parts.append(_stream(g, 1 << index_bits, huffman, index_bits))
@@ -153,15 +154,15 @@ def serialize(payload: Payload) -> bytes:
             import zstandard
 
             data = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True, write_checksum=True).compress(data)
-        return RawHeader.build(dict(compression=payload.compression, reserved=bytes(RAW_HEADER_SIZE - 1))) + data
+        return RawHeader.build(compression=payload.compression, reserved=bytes(RAW_HEADER_SIZE - 1)) + data
     cb = payload.codebook
     q = payload.code_bits
     if isinstance(payload, DensePayload):
-        head = [QuantHeader.build(dict(code_bits=q, index_bits=0)), varint(cb.size), cb.astype("<f4").tobytes()]
+        head = [QuantHeader.build(code_bits=q, index_bits=0), varint(cb.size), cb.astype("<f4").tobytes()]
         return b"".join(head + [_stream(payload.symbols, max(cb.size, 1), payload.huffman, q)])
     b, cols = payload.index_bits, payload.cols
     return b"".join([
-        QuantHeader.build(dict(code_bits=q, index_bits=b)),
+        QuantHeader.build(code_bits=q, index_bits=b),
         varint(cb.size),
         cb.astype("<f4").tobytes(),
         _stream(payload.row_counts, cols + 1, payload.huffman, max(1, cols.bit_length())),
@@ -227,20 +228,15 @@ def _parse(cur: Cursor, entry: TableEntry, limits: Limits, decode: bool, dense: 
 
 
 def _parse_quant_header(cur: Cursor, entry: TableEntry) -> tuple[int, int, np.ndarray]:
-    at = cur.offset
-    if cur.remaining >= QuantHeader.sizeof():
-        head = QuantHeader.parse(bytes(cur.take(QuantHeader.sizeof(), "code_bits")))
-        q, b = head.code_bits, head.index_bits
-    else:  # truncated: read field by field so the first problem is named, in field order
-        q, b = cur.u8("code_bits"), None
+    head = cur.fields(QuantHeader)
+    q, at = next(head)
     if not MIN_BITS <= q <= MAX_BITS:
         raise cur.error(CodebookError, "code_bits", f"code_bits {q} outside {MIN_BITS}..{MAX_BITS}", at=at)
-    if b is None:
-        b = cur.u8("index_bits")
+    b, at = next(head)
     if entry.encoding == Encoding.SPARSE and not MIN_BITS <= b <= MAX_BITS:
-        raise cur.error(SparseIndexError, "index_bits", f"index_bits {b} outside {MIN_BITS}..{MAX_BITS}", at=at + 1)
+        raise cur.error(SparseIndexError, "index_bits", f"index_bits {b} outside {MIN_BITS}..{MAX_BITS}", at=at)
     if entry.encoding == Encoding.DENSE and b != 0:
-        raise cur.error(LayoutError, "index_bits", f"must be 0 for dense encoding, got {b}", at=at + 1)
+        raise cur.error(LayoutError, "index_bits", f"must be 0 for dense encoding, got {b}", at=at)
     at = cur.offset
     k = cur.varint("codebook_size")
     if k > (1 << q):
@@ -268,8 +264,7 @@ def _need_codebook(cur: Cursor, codebook: np.ndarray, n: int) -> None:
 
 def _read_row_classes(cur: Cursor) -> np.ndarray:
     """n_classes and its strictly increasing thresholds (spec §5.3), as the array of thresholds."""
-    at = cur.offset
-    n = cur.u8("n_classes")
+    n, at = next(cur.fields(RowClassHeader))
     if not 1 <= n <= MAX_ROW_CLASSES:
         raise cur.error(SparseIndexError, "n_classes", f"n_classes {n} outside 1..{MAX_ROW_CLASSES}", at=at)
     class_min: list[int] = []
@@ -340,17 +335,13 @@ def _parse_sparse(cur: Cursor, entry: TableEntry, q: int, b: int, codebook: np.n
 def _parse_raw(cur: Cursor, entry: TableEntry, limits: Limits, decode: bool) -> RawPayload:
     if decode:
         check_dense_size(entry, limits)
-    at = cur.offset
-    if cur.remaining >= RAW_HEADER_SIZE:
-        head = RawHeader.parse(bytes(cur.take(RAW_HEADER_SIZE, "compression")))
-        comp, reserved = head.compression, head.reserved
-    else:  # name the field that is missing
-        comp = cur.u8("compression")
-        reserved = bytes(cur.take(RAW_HEADER_SIZE - 1, "reserved"))
+    head = cur.fields(RawHeader)
+    comp, at = next(head)
+    reserved, at_reserved = next(head)  # read before the checks, as before: a short header is truncated first
     if comp not in (Compression.NONE, Compression.ZSTD):
         raise cur.error(UnsupportedFeatureError, "compression", f"unknown compression {comp}", at=at)
     if reserved != bytes(RAW_HEADER_SIZE - 1):
-        raise cur.error(UnsupportedFeatureError, "reserved", "reserved bytes must be zero", at=at + 1)
+        raise cur.error(UnsupportedFeatureError, "reserved", "reserved bytes must be zero", at=at_reserved)
     comp = Compression(comp)
     nbytes = entry.numel * entry.np_dtype.itemsize
     data_at = cur.offset

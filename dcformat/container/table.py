@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..binary import Cursor, u8, varint
+from ..binary import Cursor, varint
 from ..errors import LimitError, MetadataError, TruncatedError, UnsupportedFeatureError
 from ..limits import Limits
 from ..names import name_problem
-from .format import FLOAT_DTYPES, MAX_NDIM, TABLE_MIN_ENTRY_BYTES, NUMPY_DTYPES, DType, Encoding
+from .format import FLOAT_DTYPES, MAX_NDIM, NUMPY_DTYPES, TABLE_MIN_ENTRY_BYTES, DType, Encoding, TableEntryHead
 
 
 @dataclass(frozen=True)
@@ -40,15 +40,13 @@ def build_table(entries: list[TableEntry]) -> bytes:
     out = [varint(len(entries))]
     for e in entries:
         raw = e.name.encode("utf-8")
-        out += [varint(len(raw)), raw, u8(e.dtype), u8(e.encoding), u8(len(e.shape))]
+        out += [varint(len(raw)), raw, TableEntryHead.build(dtype=e.dtype, encoding=e.encoding, ndim=len(e.shape))]
         out += [varint(d) for d in e.shape]
     return b"".join(out)
 
 
-def _enum(cur: Cursor, kind, field: str):
+def _enum(cur: Cursor, kind, field: str, code: int, at: int):
     """A u8 enum code; an unknown one is must-understand (spec §4.2)."""
-    at = cur.offset
-    code = cur.u8(field)
     try:
         return kind(code)
     except ValueError:
@@ -79,13 +77,12 @@ def parse_table(cur: Cursor, limits: Limits) -> list[TableEntry]:
             raise cur.error(MetadataError, f"tensor[{i}].name", f"duplicate tensor name {name!r}", at=at)
         seen.add(name)
         cur.tensor = name
-        dtype = _enum(cur, DType, "dtype")
-        at = cur.offset
-        encoding = _enum(cur, Encoding, "encoding")
+        head = cur.fields(TableEntryHead)
+        dtype = _enum(cur, DType, "dtype", *next(head))
+        encoding = _enum(cur, Encoding, "encoding", *(field := next(head)))
         if encoding != Encoding.RAW and dtype not in FLOAT_DTYPES:
-            raise cur.error(MetadataError, "encoding", f"{encoding.name} needs a float dtype, got {dtype.name}", at=at)
-        at = cur.offset
-        ndim = cur.u8("ndim")
+            raise cur.error(MetadataError, "encoding", f"{encoding.name} needs a float dtype, got {dtype.name}", at=field[1])
+        ndim, at = next(head)
         if ndim > MAX_NDIM:
             raise cur.error(LimitError, "ndim", f"ndim {ndim} > {MAX_NDIM}", at=at)
         shape = []

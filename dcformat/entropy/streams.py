@@ -29,7 +29,18 @@ from ..errors import (
     LimitError,
     UnsupportedFeatureError,
 )
-from ..container.format import CONSTANT, FIXED, HUFFMAN, MAX_ALPHABET, MAX_CODE_LEN, MAX_LW, MAX_WIDTH
+from ..container.format import (
+    CONSTANT,
+    FIXED,
+    HUFFMAN,
+    MAX_ALPHABET,
+    MAX_CODE_LEN,
+    MAX_LW,
+    MAX_WIDTH,
+    FixedStreamHeader,
+    HuffmanStreamHeader,
+    StreamHeader,
+)
 from .bitpack import pack_bits, unpack_bits
 from .huffman import code_lengths, huffman_decode, huffman_encode, validate_lengths
 
@@ -70,11 +81,9 @@ def _parse(cur: Cursor, n: int, alphabet: int, field: str) -> tuple[StreamInfo, 
     """
     _check_context(cur, n, alphabet, field)
     start = cur.pos
-    at = cur.offset
-    coding = cur.u8(field)
+    coding, at = next(cur.fields(StreamHeader, field))
     if coding == FIXED:
-        at = cur.offset
-        width = cur.u8(field)
+        width, at = next(cur.fields(FixedStreamHeader, field))
         if not 1 <= width <= MAX_WIDTH:
             raise cur.error(LimitError, field, f"FIXED width {width} outside 1..{MAX_WIDTH}", at=at)
         nbytes = (n * width + 7) >> 3
@@ -92,8 +101,7 @@ def _parse(cur: Cursor, n: int, alphabet: int, field: str) -> tuple[StreamInfo, 
         info = StreamInfo("constant", cur.pos - start, 0, 0, constant=sym)
         return info, cur.take(0, field), cur.offset
     if coding == HUFFMAN:
-        at = cur.offset
-        lw = cur.u8(field)
+        lw, at = next(cur.fields(HuffmanStreamHeader, field))
         if not 1 <= lw <= MAX_LW:
             raise cur.error(HuffmanTableError, field, f"length-field width {lw} outside 1..{MAX_LW}", at=at)
         at = cur.offset
@@ -200,7 +208,7 @@ def _as_symbols(symbols: np.ndarray, alphabet: int) -> np.ndarray:
 
 
 def _fixed(syms: np.ndarray, width: int) -> bytes:
-    return bytes([FIXED, width]) + pack_bits(syms, width)
+    return StreamHeader.build(coding=FIXED) + FixedStreamHeader.build(width=width) + pack_bits(syms, width)
 
 
 def _huffman_plan(syms: np.ndarray, hi: int, budget: int) -> tuple[np.ndarray, int, int] | None:
@@ -242,10 +250,10 @@ def write_stream(
     if width is not None:
         raise ValueError("width is only used with mode='fixed'")
     if n == 0:
-        return bytes([CONSTANT]) + varint(0)
+        return StreamHeader.build(coding=CONSTANT) + varint(0)
     lo, hi = int(syms.min()), int(syms.max())
     if lo == hi:
-        return bytes([CONSTANT]) + varint(lo)
+        return StreamHeader.build(coding=CONSTANT) + varint(lo)
     w = max(1, hi.bit_length())
     fixed_size = 2 + ((n * w + 7) >> 3)
     plan = _huffman_plan(syms, hi, fixed_size)
@@ -254,7 +262,8 @@ def write_stream(
     lengths, lw, _ = plan
     data, _ = huffman_encode(syms, lengths)
     return (
-        bytes([HUFFMAN, lw])
+        StreamHeader.build(coding=HUFFMAN)
+        + HuffmanStreamHeader.build(lw=lw)
         + varint(lengths.size)
         + varint(len(data))
         + pack_bits(lengths, lw)
