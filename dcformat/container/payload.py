@@ -73,7 +73,8 @@ class DensePayload:
     code_bits: int
     codebook: np.ndarray  # float32
     symbols: np.ndarray | None  # codebook indices; None when parsed with decode=False
-    huffman: bool = True  # streams coded by size (Huffman/FIXED/CONSTANT) or FIXED at the natural width
+    huffman: bool = True  # streams coded by size (Huffman/FIXED/CONSTANT) or FIXED at the natural width;
+    # parsed payloads infer it from their streams (see _coded_by_size)
     streams: Mapping[str, StreamInfo] = field(default_factory=dict, compare=False, repr=False)  # as read
 
 
@@ -221,10 +222,17 @@ def _parse(cur: Cursor, entry: TableEntry, limits: Limits, decode: bool, dense: 
         info, symbols = parse_stream(cur, entry.numel, max(codebook.size, 1), "values", decode=decode)
         _need_codebook(cur, codebook, entry.numel)
         cur.expect_end("values")
-        return DensePayload(entry, q, codebook, symbols, True, {"values": info})
+        return DensePayload(entry, q, codebook, symbols, _coded_by_size({"values": info}), {"values": info})
     if decode and dense:
         check_dense_size(entry, limits)  # before the streams: CONSTANT ones are not backed by bytes
     return _parse_sparse(cur, entry, q, b, codebook, decode)
+
+
+def _coded_by_size(streams: Mapping[str, StreamInfo]) -> bool:
+    """The ``huffman`` choice a parsed payload reports: False when every stream is FIXED (a writer's
+    ``huffman=False``), else True. Only what the bytes show: a file whose streams were all coded by size
+    and all came out FIXED reads as False."""
+    return not all(s.coding == "fixed" for s in streams.values())
 
 
 def _parse_quant_header(cur: Cursor, entry: TableEntry) -> tuple[int, int, np.ndarray]:
@@ -284,9 +292,9 @@ def _parse_sparse(cur: Cursor, entry: TableEntry, q: int, b: int, codebook: np.n
     if cols + 1 > 1 << 32:
         raise cur.error(LimitError, "shape", f"{cols} columns per row exceed the format's 2**32 - 1")
     start = cur.pos
-    count_info, counts = parse_stream(cur, rows, cols + 1, "row_counts", decode=False)
-    if decode or count_info.constant is None:  # a CONSTANT stream may stand for ~2**32 rows with no bytes behind it
-        cur.pos = start
+    count_info, counts = parse_stream(cur, rows, cols + 1, "row_counts", decode=decode)
+    if counts is None and count_info.constant is None:  # inspecting: the counts are needed for the class sizes,
+        cur.pos = start  # except from a CONSTANT stream (it may stand for ~2**32 rows with no bytes behind it)
         count_info, counts = parse_stream(cur, rows, cols + 1, "row_counts")
     class_min = _read_row_classes(cur)
     n_classes = class_min.size + 1
@@ -329,7 +337,7 @@ def _parse_sparse(cur: Cursor, entry: TableEntry, q: int, b: int, codebook: np.n
             _class_positions(entry, rows_of_class[c], g, b, gap_offsets[c])
         raise
     return SparsePayload(entry, q, b, codebook, counts, class_min, tuple(fillers), tuple(gaps) if decode else None,
-                         symbols, nnz, True, streams, tuple(gap_offsets))
+                         symbols, nnz, _coded_by_size(streams), streams, tuple(gap_offsets))
 
 
 def _parse_raw(cur: Cursor, entry: TableEntry, limits: Limits, decode: bool) -> RawPayload:
