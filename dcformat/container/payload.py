@@ -37,6 +37,7 @@ from ..limits import Limits
 from ..sparse import Positions, decode_positions, matrix_shape
 from ..sparse.relative_index import merge_class_positions, row_classes
 from .format import (
+    CONSTANT,
     MAX_BITS,
     MAX_ROW_CLASSES,
     MIN_BITS,
@@ -291,11 +292,10 @@ def _parse_sparse(cur: Cursor, entry: TableEntry, q: int, b: int, codebook: np.n
     rows, cols = matrix_shape(entry.shape)
     if cols + 1 > 1 << 32:
         raise cur.error(LimitError, "shape", f"{cols} columns per row exceed the format's 2**32 - 1")
-    start = cur.pos
-    count_info, counts = parse_stream(cur, rows, cols + 1, "row_counts", decode=decode)
-    if counts is None and count_info.constant is None:  # inspecting: the counts are needed for the class sizes,
-        cur.pos = start  # except from a CONSTANT stream (it may stand for ~2**32 rows with no bytes behind it)
-        count_info, counts = parse_stream(cur, rows, cols + 1, "row_counts")
+    # The counts give the class sizes, so they are decoded even when inspecting, except from a CONSTANT stream
+    # (it may stand for ~2**32 rows with no bytes behind it; its one symbol says everything).
+    constant = cur.remaining > 0 and cur.buf[cur.pos] == CONSTANT
+    count_info, counts = parse_stream(cur, rows, cols + 1, "row_counts", decode=decode or not constant)
     class_min = _read_row_classes(cur)
     n_classes = class_min.size + 1
     if counts is not None:
