@@ -330,12 +330,16 @@ def _parse_sparse(cur: Cursor, entry: TableEntry, q: int, b: int, codebook: np.n
         streams["values"], symbols = parse_stream(cur, nnz, max(codebook.size, 1), "values", decode=decode)
         _need_codebook(cur, codebook, nnz)
         cur.expect_end("values")
-    except FormatError:
+    except FormatError as exc:
         # The positions a class's gaps describe come before the later fields in spec order: a broken class
         # reported first keeps the first error the same whichever decoder materialises the tensor.
-        for c, g in enumerate(gaps if decode else ()):
-            _class_positions(entry, rows_of_class[c], g, b, gap_offsets[c])
-        raise
+        first: FormatError = exc
+        try:
+            for c, g in enumerate(gaps if decode else ()):
+                _class_positions(entry, rows_of_class[c], g, b, gap_offsets[c])
+        except SparseIndexError as earlier:
+            first = earlier
+        raise first from None
     return SparsePayload(entry, q, b, codebook, counts, class_min, tuple(fillers), tuple(gaps) if decode else None,
                          symbols, nnz, _coded_by_size(streams), streams, tuple(gap_offsets))
 
