@@ -21,7 +21,7 @@ from ..limits import DEFAULT_LIMITS, Limits
 from .format import NUMPY_DTYPES, SectionKind, is_critical
 from .materialize import to_csr, to_dense
 from .metadata import parse_metadata
-from .payload import DensePayload, Payload, RawPayload, SparsePayload, check_dense_size, parse
+from .payload import DensePayload, Payload, RawPayload, SparsePayload, parse
 from .sections import SectionRef, read_preamble, verified_payload, walk_sections
 from .table import TableEntry, parse_table
 
