@@ -125,12 +125,12 @@ def test_multi_codeword_table_against_canonical_codes() -> None:
     """Each peek's entry must list exactly the codewords that start it, read with canonical_codes (independent)."""
     ls = H.code_lengths(np.array([900, 500, 300, 100, 60, 30, 9, 5, 3, 2, 1, 1]))
     code = H._Code(ls)
-    syms, count, bits = H._multi_table(code, 12)
+    syms, count, bits = H._multi_table(code, 12, KH.MULTI)
     codes = H.canonical_codes(ls)
     by_code = {(int(ls[s]), int(codes[s])): s for s in np.flatnonzero(ls)}
     for peek in range(1 << 12):
         want, used = [], 0
-        while len(want) < H.MULTI:
+        while len(want) < KH.MULTI:
             hit = [(ln, s) for (ln, c), s in by_code.items() if used + ln <= 12 and (peek >> (12 - used - ln)) & ((1 << ln) - 1) == c]
             if not hit:
                 break

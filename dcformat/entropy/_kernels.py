@@ -11,17 +11,18 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+MULTI = 4  # codewords per multi-symbol lookup; a module constant, so numba unrolls the copy loop
+
 @njit(cache=True, nogil=True)
 def huffman(data, n, table, tbits, limit, first_code, first_rank, order, max_len, m_syms, m_count, m_bits, m_width):  # pragma: no cover
     # Bit reader: a 64-bit accumulator refilled a byte at a time, big-endian
     # bit order (spec §1, §6); bytes past the buffer read as zero, and the
     # `pos + length > total` tests stop at the first codeword that does not
-    # end inside the buffer. While at least `multi` symbols remain, one
-    # m_width-bit peek yields up to `multi` short codewords at once
+    # end inside the buffer. While at least MULTI symbols remain, one
+    # m_width-bit peek yields up to MULTI short codewords at once
     # (m_count[p] of them, m_bits[p] bits; 0 = take the one-codeword path).
-    multi = m_syms.shape[1]  # codewords per multi-symbol lookup (entropy/huffman.py builds the table)
     total = data.size * 8
-    out = np.empty(n + multi, np.uint32)
+    out = np.empty(n + MULTI, np.uint32)
     acc = np.uint64(0)
     nbits = 0
     bp = 0
@@ -35,11 +36,11 @@ def huffman(data, n, table, tbits, limit, first_code, first_rank, order, max_len
             acc = (acc << np.uint64(8)) | np.uint64(b)
             bp += 1
             nbits += 8
-        if m_width and i + multi <= n:
+        if m_width and i + MULTI <= n:
             p = (acc >> np.uint64(nbits - m_width)) & m_mask
             c = m_count[p]
             if c and pos + m_bits[p] <= total:
-                for t in range(multi):
+                for t in range(MULTI):
                     out[i + t] = m_syms[p, t]
                 i += c
                 nbits -= m_bits[p]

@@ -608,13 +608,12 @@ def _decode(data: np.ndarray, n: int, code: _Code) -> tuple[np.ndarray, int, int
 # ----------------------------------------------------------------------------
 
 _TABLE_BITS = 16  # first-level table: 2**16 uint32 (256 KiB); longer codes take the canonical search
-MULTI = 4  # codewords per multi-symbol lookup
 _MULTI_BITS = 12  # multi-symbol table: 2**12 peeks (~0.2 ms to build, so only for long streams)
 _MULTI_MIN_SYMBOLS = 1 << 15
 
 
-def _multi_table(code: _Code, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For every ``width``-bit peek: the up to MULTI whole codewords it starts with, their count and total bits.
+def _multi_table(code: _Code, width: int, multi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For every ``width``-bit peek: the up to ``multi`` whole codewords it starts with, their count and total bits.
 
     Why: short codes (4-6 bits for 5-bit codebooks) leave most of a peek
     unused; decoding 2-3 codewords per lookup doubles the kernel's speed.
@@ -623,11 +622,11 @@ def _multi_table(code: _Code, width: int) -> tuple[np.ndarray, np.ndarray, np.nd
     one_rank, one_len = code.peek_table(width)
     one_sym = code.order.astype(np.uint32)[one_rank]
     peeks = np.arange(1 << width, dtype=np.int64)
-    syms = np.zeros((1 << width, MULTI), np.uint32)
+    syms = np.zeros((1 << width, multi), np.uint32)
     count = np.zeros(1 << width, np.int64)
     used = np.zeros(1 << width, np.int64)
     alive = np.ones(1 << width, bool)
-    for t in range(MULTI):
+    for t in range(multi):
         rest = (peeks << used) & ((1 << width) - 1)  # the unread bits, left-aligned
         ln = one_len[rest]
         alive &= (ln > 0) & (ln <= width - used)  # the whole codeword lies inside the peek
@@ -637,16 +636,16 @@ def _multi_table(code: _Code, width: int) -> tuple[np.ndarray, np.ndarray, np.nd
     return syms, count.astype(np.uint8), used.astype(np.uint8)
 
 
-_NO_MULTI = (np.zeros((1, MULTI), np.uint32), np.zeros(1, np.uint8), np.zeros(1, np.uint8))
-
-
 def _decode_compiled(kernels, data: np.ndarray, n: int, code: _Code) -> tuple[np.ndarray, int, int]:
     """The numba kernel; same contract as :func:`_decode_sequential` (which takes over if the kernel balks)."""
     tbits = min(code.max_len, _TABLE_BITS)
     ranks, lens = code.peek_table(tbits)
     table = (ranks << np.uint32(5)) | lens.astype(np.uint32)  # length 0 = "longer than tbits": canonical search
     first_code, limit, first_rank = code.limits()
-    multi, m_width = (_multi_table(code, _MULTI_BITS), _MULTI_BITS) if n >= _MULTI_MIN_SYMBOLS else (_NO_MULTI, 0)
+    if n >= _MULTI_MIN_SYMBOLS:  # the table's width is the kernel's (kernels.MULTI codewords per lookup)
+        multi, m_width = _multi_table(code, _MULTI_BITS, kernels.MULTI), _MULTI_BITS
+    else:
+        multi, m_width = (np.zeros((1, kernels.MULTI), np.uint32), np.zeros(1, np.uint8), np.zeros(1, np.uint8)), 0
     syms, m, end = kernels.huffman(data, n, table, tbits, limit, first_code, first_rank, code.order.astype(np.uint32),
                                    code.max_len, *multi, m_width)
     if end < 0:  # impossible for a validated complete code; the reference decoder says what it finds
