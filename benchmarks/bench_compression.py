@@ -29,11 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import dcformat  # noqa: E402
 from dcformat import CompressionConfig  # noqa: E402
-from dcformat.container.format import Encoding  # noqa: E402
-from dcformat.container.tensor_codec import _read_quant_header, _read_row_classes  # noqa: E402
-from dcformat.entropy.streams import read_stream  # noqa: E402
-from dcformat.sparse import matrix_shape  # noqa: E402
-from dcformat.sparse.relative_index import row_classes  # noqa: E402
+from dcformat.container.payload import DensePayload, RawPayload  # noqa: E402
 
 NNCODEC_MINILM = 1_028_580
 REFERENCE_MINILM = {
@@ -57,28 +53,16 @@ def entropy_bound(data: bytes) -> float:
     total = 0.0
     with dcformat.open(data) as f:
         for name in f.keys():
-            entry = f.entry(name)
-            cur = f._cursor(name)
-            if entry.encoding == Encoding.RAW:
-                total += cur.remaining
+            p = f.payload(name)  # the parsed payload: codebook and decoded symbol streams
+            if isinstance(p, RawPayload):
+                total += f.info(name).payload_bytes  # the whole payload, header included
                 continue
-            head = _read_quant_header(cur, entry)
-            total += 4 * head.codebook.size
-            if entry.encoding == Encoding.DENSE:
-                total += h0_bits(read_stream(cur, entry.numel, max(head.codebook.size, 1), "values")) / 8
+            total += 4 * p.codebook.size
+            if isinstance(p, DensePayload):
+                total += h0_bits(p.symbols) / 8
                 continue
-            rows, cols = matrix_shape(entry.shape)
-            counts = read_stream(cur, rows, cols + 1, "row_counts")
-            nnz = int(counts.sum())
-            class_min = _read_row_classes(cur)
-            cls = row_classes(counts, class_min)
-            parts = []
-            for c in range(class_min.size + 1):  # the classes' gap streams together: one zero-order distribution
-                n_fill = cur.varint("n_fillers")
-                parts.append(read_stream(cur, int(counts[cls == c].sum()) + n_fill, 1 << head.index_bits, "gaps"))
-            gaps = np.concatenate(parts)
-            values = read_stream(cur, nnz, max(head.codebook.size, 1), "values")
-            total += (h0_bits(counts) + h0_bits(gaps) + h0_bits(values)) / 8
+            gaps = np.concatenate(p.gaps)  # the classes' gap streams together: one zero-order distribution
+            total += (h0_bits(p.row_counts) + h0_bits(gaps) + h0_bits(p.symbols)) / 8
     return total
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import numpy as np
 
-from .config import CompressionConfig
 from .container.reader import DCFile
-from .container.writer import encode_file, write_atomic
 from .limits import DEFAULT_LIMITS, Limits
+
+if TYPE_CHECKING:
+    from .config import CompressionConfig
 
 Tensors = Mapping[str, np.ndarray] | Iterable[tuple[str, np.ndarray]]
 
@@ -33,6 +34,8 @@ def encode(
     Raises:
         ValueError: bad names, dtypes, settings, or NaN/Inf in a tensor to quantize.
     """
+    from .container.writer import encode_file  # writing only: reading never loads the compression policy
+
     return encode_file(tensors, config=config, metadata=metadata, graph=graph)
 
 
@@ -50,6 +53,8 @@ def save(
 
         dcformat.save("model.dc", {"fc1.weight": w, "fc1.bias": b})
     """
+    from .container.writer import write_atomic
+
     data = encode(tensors, config=config, metadata=metadata, graph=graph)
     write_atomic(path, data)
 

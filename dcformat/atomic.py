@@ -1,4 +1,8 @@
-"""Write-to-temporary-then-rename, so an interrupted export never leaves a half file."""
+"""Write-to-temporary-then-rename, so an interrupted write never leaves a half file at the target path.
+
+The one implementation: :class:`AtomicFile` for writers whose output spans
+several calls (``StreamingWriter``), :func:`atomic_output` for a ``with`` block.
+"""
 
 from __future__ import annotations
 
@@ -16,19 +20,47 @@ def default_file_mode() -> int:
     return 0o666 & ~mask
 
 
+class AtomicFile:
+    """A temporary file in ``path``'s directory: :meth:`commit` renames it over ``path``, :meth:`discard` drops it."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent or ".")
+        self.tmp = Path(tmp)
+        self.file: BinaryIO = os.fdopen(fd, "wb")
+
+    @property
+    def done(self) -> bool:
+        """True once committed or discarded."""
+        return self.file.closed
+
+    def commit(self) -> None:
+        """Flush to disk and move into place (on failure the temporary file is removed and the error raised)."""
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+            os.chmod(self.tmp, default_file_mode())  # mkstemp's 0600 would surprise users
+            os.replace(self.tmp, self.path)
+        except BaseException:
+            self.discard()
+            raise
+
+    def discard(self) -> None:
+        """Drop the temporary file; the target path is left untouched."""
+        if not self.file.closed:
+            self.file.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.tmp)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """Yield a binary file in ``path``'s directory; rename it over ``path`` only on success."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    out = AtomicFile(path)
     try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, default_file_mode())  # mkstemp's 0600 would surprise users
-        os.replace(tmp, target)
+        yield out.file
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        out.discard()
         raise
+    out.commit()

@@ -2,17 +2,16 @@
 
 Every read goes through :class:`Cursor`, which compares the requested size with
 the bytes that remain *before* touching them, so no declared count can make the
-reader allocate or loop beyond what the file can back (spec §"Limits").
+reader allocate or loop beyond what the file can back (spec §9).
 """
 
 from __future__ import annotations
 
 import struct
+from typing import Any, Iterator
 
+from .container.format import VARINT_MAX_BYTES, VARINT_MAX_VALUE
 from .errors import FormatError, LimitError, TruncatedError
-
-VARINT_MAX_BYTES = 10  # enough for any value < 2**64 (spec §2.3)
-VARINT_MAX_VALUE = (1 << 64) - 1
 
 
 class Cursor:
@@ -92,6 +91,26 @@ class Cursor:
                     raise self.error(LimitError, field, "varint exceeds 2**64 - 1", at=start)
                 return value
         raise self.error(LimitError, field, f"varint longer than {VARINT_MAX_BYTES} bytes", at=start)
+
+    def fields(self, record: Any, field: str | None = None) -> Iterator[tuple[Any, int]]:
+        """A fixed-layout record (``container.format.Record``) field by field, as (value, absolute offset).
+
+        Lazy, so the caller checks each field before the next one is needed:
+        with the whole record present it is unpacked at once; otherwise the
+        fields are read one at a time and the first missing one raises
+        TruncatedError under its spec name (or ``field``, e.g. a stream's name).
+        """
+        if self.remaining >= record.size:
+            at = self.offset
+            values = record.parse(self.buf, self.pos)
+            self.pos += record.size
+            for (_, layout), value in zip(record.fields, values):
+                yield value, at
+                at += layout.size
+            return
+        for name, layout in record.fields:
+            at = self.offset
+            yield layout.unpack(self.take(layout.size, field or name))[0], at
 
     def expect_end(self, field: str) -> None:
         if self.pos != self.end:

@@ -17,9 +17,9 @@ from typing import Any, Literal, Mapping
 import numpy as np
 
 from .container.format import MAX_BITS, MIN_BITS
+from .quantize.kmeans import INITS  # the k-means initialisations, defined where they are implemented
 
 EncodingName = Literal["auto", "sparse", "dense", "raw"]
-INITS = ("linear", "density", "random")
 ENCODINGS = ("auto", "sparse", "dense", "raw")
 RAW_COMPRESSIONS = ("none", "zstd")
 

@@ -1,4 +1,4 @@
-"""Caps a reader enforces before it allocates (spec §8 "Limits").
+"""Caps a reader enforces before it allocates (spec §9 "Limits").
 
 These are implementation limits, separate from what the format can express
 (as QOI separates QOI_PIXELS_MAX from its 32-bit header fields). Every default

@@ -21,12 +21,13 @@ from hypothesis import strategies as st
 pytest.importorskip("numba")
 
 import dcformat  # noqa: E402
-from dcformat import accel  # noqa: E402
+from dcformat import accel, switch  # noqa: E402
 from dcformat.entropy import huffman as H  # noqa: E402
 from dcformat.errors import FormatError  # noqa: E402
 from dcformat.sparse import relative_index as RI  # noqa: E402
+from dcformat.entropy import _kernels as KH  # noqa: E402
 
-if not accel._wanted():
+if not switch.kernels_allowed():
     pytest.skip("DCFORMAT_ACCEL=0: kernels switched off", allow_module_level=True)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,11 +111,11 @@ def test_huffman_kernel_equals_bitarray_decoder(case) -> None:
     code = H._Code(np.asarray(ls))
     ref = H._decode_sequential(arr, n, code)
     for multi_from in (0, 1 << 30):  # with and without the multi-codeword table
-        saved, accel._MULTI_MIN_SYMBOLS = accel._MULTI_MIN_SYMBOLS, multi_from
+        saved, H._MULTI_MIN_SYMBOLS = H._MULTI_MIN_SYMBOLS, multi_from
         try:
-            fast = accel.huffman_decode(arr, n, code)
+            fast = H._decode_compiled(KH, arr, n, code)
         finally:
-            accel._MULTI_MIN_SYMBOLS = saved
+            H._MULTI_MIN_SYMBOLS = saved
         assert fast is not None
         assert fast[1:] == ref[1:]
         assert np.array_equal(fast[0], ref[0])
@@ -124,12 +125,12 @@ def test_multi_codeword_table_against_canonical_codes() -> None:
     """Each peek's entry must list exactly the codewords that start it, read with canonical_codes (independent)."""
     ls = H.code_lengths(np.array([900, 500, 300, 100, 60, 30, 9, 5, 3, 2, 1, 1]))
     code = H._Code(ls)
-    syms, count, bits = accel._multi_table(code, 12)
+    syms, count, bits = H._multi_table(code, 12, KH.MULTI)
     codes = H.canonical_codes(ls)
     by_code = {(int(ls[s]), int(codes[s])): s for s in np.flatnonzero(ls)}
     for peek in range(1 << 12):
         want, used = [], 0
-        while len(want) < accel.MULTI:
+        while len(want) < KH.MULTI:
             hit = [(ln, s) for (ln, c), s in by_code.items() if used + ln <= 12 and (peek >> (12 - used - ln)) & ((1 << ln) - 1) == c]
             if not hit:
                 break
@@ -146,7 +147,7 @@ def test_huffman_kernel_longest_codes() -> None:
     data, _ = H.huffman_encode(syms, ls)
     arr = np.frombuffer(data, dtype=np.uint8)
     code = H._Code(ls)
-    out, m, end = accel.huffman_decode(arr, syms.size, code)
+    out, m, end = H._decode_compiled(KH, arr, syms.size, code)
     assert m == syms.size and end == int(ls[syms].sum())
     assert out.tolist() == syms.tolist()
 
@@ -178,7 +179,7 @@ def _numpy_positions(counts, gaps, cols, b):
 def test_positions_kernel_equals_numpy(case) -> None:
     counts, gaps, cols, b = case
     ref = _numpy_positions(counts, gaps, cols, b)
-    fast = accel.positions(counts, gaps, cols, b)
+    fast = RI._positions_compiled(counts, gaps, cols, b)
     if isinstance(ref, type):
         assert fast is None, "kernel accepted what the NumPy path rejects"
     else:
@@ -193,7 +194,7 @@ def test_positions_kernel_on_real_encoder_output() -> None:
         w = rng.random((40, 300)) < rng.random((40, 1)) * 0.3
         r, c = np.nonzero(w)
         s = RI.encode_positions(r * 300 + c, 40, 300, b)
-        fast = accel.positions(s.counts, s.gaps, 300, b)
+        fast = RI._positions_compiled(s.counts, s.gaps, 300, b)
         assert np.array_equal(fast[1], c) and np.array_equal(fast[2], r)
 
 
@@ -227,9 +228,9 @@ def test_symbols_wider_than_27_bits() -> None:
     code.order = np.array([wide[int(s)] for s in code.order], dtype=np.int64)  # same code, huge symbol values
     want = [wide[int(s)] for s in syms]
     for multi_from in (0, 1 << 30):
-        saved, accel._MULTI_MIN_SYMBOLS = accel._MULTI_MIN_SYMBOLS, multi_from
+        saved, H._MULTI_MIN_SYMBOLS = H._MULTI_MIN_SYMBOLS, multi_from
         try:
-            out, m, _ = accel.huffman_decode(arr, syms.size, code)
+            out, m, _ = H._decode_compiled(KH, arr, syms.size, code)
         finally:
-            accel._MULTI_MIN_SYMBOLS = saved
+            H._MULTI_MIN_SYMBOLS = saved
         assert m == syms.size and out.tolist() == want

@@ -267,3 +267,58 @@ def test_save_load_open(tmp_path) -> None:
             2 + 1 + info.codebook_bytes + info.count_bytes + 1 + (n_classes - 1) + n_classes
             + info.gap_bytes + info.value_bytes
         )
+
+
+def test_reading_imports_no_compression_policy() -> None:
+    """Opening, inspecting and decoding a file loads neither k-means nor pruning nor the writer's policy."""
+    vector = Path(__file__).resolve().parents[1] / "spec" / "vectors" / "v-sparse-row-classes.dcf"
+    code = (
+        "import sys, dcformat\n"
+        "with dcformat.open(sys.argv[1]) as f:\n"
+        "    [(f.info(k), f.streams(k), f.tensor(k), f.csr(k)) for k in f.keys()]\n"
+        "import dcformat.container.table\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('dcformat.quantize', 'dcformat.prune', "
+        "'dcformat.compress', 'dcformat.config', 'dcformat.container.writer'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(vector)], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("huffman", [True, False])
+@pytest.mark.parametrize("encoding", ["sparse", "dense", "raw"])
+def test_payload_serialize_parse_roundtrip(encoding: str, huffman: bool) -> None:
+    """serialize(parse(bytes)) gives the very bytes the writer stored: the two directions of one layout."""
+    from dcformat.container.payload import parse, serialize
+    from dcformat.limits import DEFAULT_LIMITS
+
+    rng = np.random.default_rng(13)
+    w = rng.normal(size=(40, 90)).astype(np.float32)
+    data = dcformat.encode({"w": w}, config=CompressionConfig(encoding=encoding, raw_compression="zstd", huffman=huffman))
+    with dcformat.open(data) as f:
+        entry = f.entry("w")
+        ref = f._data["w"]
+        stored = bytes(data[ref.payload_offset : ref.crc_offset])
+        p = parse(stored, entry, DEFAULT_LIMITS, offset=ref.payload_offset)
+        assert serialize(p) == stored  # raw: the same zstd level and frame options give the same frame
+        assert np.array_equal(f.tensor("w"), dcformat.decode(data)["w"])
+
+
+def test_fixed_records_read_as_construct_declares_them() -> None:
+    """Each fixed-layout record of container/format.py reads (compiled) exactly what its construct Struct parses."""
+    import construct
+
+    from dcformat.container import format as F
+
+    records = [v for v in vars(F).values() if isinstance(v, F.Record)]
+    assert {r.struct.sizeof() for r in records} and len(records) >= 10
+    rng = np.random.default_rng(5)
+    for rec in records:
+        for _ in range(20):
+            data = rng.integers(0, 256, rec.size + 3, dtype=np.uint8).tobytes()
+            want = rec.struct.parse(data[1:])
+            got = rec.parse(data, 1)
+            assert got._asdict() == {k: v for k, v in want.items() if not k.startswith("_")}, rec
+            assert rec.build(got._asdict()) == data[1 : 1 + rec.size]
+        assert isinstance(rec.struct, construct.Struct)

@@ -110,3 +110,36 @@ def test_limits_are_configurable_and_checked_before_reading() -> None:
         dcformat.decode(data, limits=Limits(max_metadata_bytes=6))
     with pytest.raises(errors.MetadataError):
         dcformat.decode(data, limits=Limits(max_json_depth=0))
+
+
+# Defects in payload headers and bounds (no symbol data involved): info(), streams() and codebook() read the same
+# fields as tensor() (one walker, dcformat.container.payload.parse) and must reject them with the manifest's class.
+HEADER_DEFECTS = [
+    "x-raw-reserved.dcf", "x-raw-compression-2.dcf", "x-raw-header-short.dcf", "x-raw-long.dcf", "x-raw-short.dcf",
+    "x-sparse-fillers-over.dcf", "x-sparse-fillers-huge.dcf",
+    "x-cb-code-bits-0.dcf", "x-cb-code-bits-17.dcf", "x-cb-nan.dcf", "x-cb-inf.dcf", "x-cb-f16-overflow.dcf",
+]
+
+
+@pytest.mark.parametrize("name", HEADER_DEFECTS)
+def test_inspection_rejects_header_defects_like_decoding(name: str) -> None:
+    want = MANIFEST[name]["error"]
+    with dcformat.open((INVALID / name).read_bytes()) as f:
+        for inspect in (f.info, f.streams, f.codebook):
+            with pytest.raises(errors.FormatError) as info:
+                for k in f.keys():
+                    inspect(k)
+            assert type(info.value).__name__ == want, f"{name} {inspect.__name__}: {info.value}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_inspection_never_contradicts_the_manifest(name: str) -> None:
+    """info() does not decode symbol data, so it may accept a file; when it rejects one, the class is the spec's
+    (even when undecoded data before the failing field holds the first error, as in x-sparse-class-fillers)."""
+    try:
+        with dcformat.open((INVALID / name).read_bytes()) as f:
+            for k in f.keys():
+                f.info(k)
+                f.streams(k)
+    except errors.FormatError as exc:
+        assert type(exc).__name__ == MANIFEST[name]["error"], f"{name}: {exc}"

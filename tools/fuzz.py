@@ -345,7 +345,7 @@ def run_atheris(args: argparse.Namespace, rec: Recorder) -> None:
 
     # The numba kernels cannot be compiled from instrumented bytecode; they are checked
     # differentially (against the embedded decoder) like everything else.
-    with atheris.instrument_imports(include=["dcformat"], exclude=["dcformat._decode_kernels", "dcformat.inference.fast"]):
+    with atheris.instrument_imports(include=["dcformat"], exclude=["dcformat.entropy._kernels", "dcformat.sparse._kernels", "dcformat.inference.fast"]):
         load_targets()
     pool = corpus()
     seed_dir = Path(args.out) / "corpus"

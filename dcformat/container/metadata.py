@@ -1,8 +1,7 @@
-"""The JSON metadata block (META section, spec §6): canonical on write, strict on read."""
+"""The JSON metadata block (META section, spec §7): canonical on write, strict on read (both via ``safejson``)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any, Mapping
 
 from .. import safejson
@@ -11,12 +10,11 @@ from ..limits import Limits
 
 
 def build_metadata(metadata: Mapping[str, Any]) -> bytes:
-    """Canonical JSON: sorted keys, no whitespace, UTF-8, no NaN/Infinity (so the bytes are deterministic)."""
+    """Canonical JSON (``safejson.dumps``) of a mapping; ValueError names what cannot be serialised."""
     if not isinstance(metadata, Mapping):
         raise ValueError("metadata must be a mapping with str keys")
     try:
-        text = json.dumps(dict(metadata), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        return text.encode("utf-8")
+        return safejson.dumps(dict(metadata))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"metadata is not JSON-serialisable: {exc}") from None
 

@@ -16,14 +16,14 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..binary import Cursor
-from ..errors import FormatError, LayoutError, UnsupportedFeatureError
+from ..errors import FormatError, LayoutError, LimitError, UnsupportedFeatureError
 from ..limits import DEFAULT_LIMITS, Limits
-from ..sparse import matrix_shape
-from .format import NUMPY_DTYPES, Encoding, SectionKind, is_critical
+from .format import NUMPY_DTYPES, SectionKind, is_critical
+from .materialize import to_csr, to_dense
 from .metadata import parse_metadata
+from .payload import DensePayload, Payload, RawPayload, SparsePayload, parse
 from .sections import SectionRef, read_preamble, verified_payload, walk_sections
-from .table import parse_table
-from .tensor_codec import TableEntry, inspect_payload, read_payload
+from .table import TableEntry, parse_table
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,19 @@ class TensorInfo:
     @property
     def density(self) -> float:
         return self.nnz / self.numel if self.numel else 0.0
+
+
+def _stream_map(p: Payload) -> dict:
+    """A payload's streams as ``DCFile.streams`` lists them (the largest gap stream also as "gaps")."""
+    if isinstance(p, RawPayload):
+        return {}
+    out = dict(p.streams)
+    gaps = [v for k, v in out.items() if k.startswith("gaps[")]
+    if gaps:
+        values = out.pop("values")
+        out["gaps"] = max(gaps, key=lambda g: g.nbytes)
+        out["values"] = values
+    return out
 
 
 def _wrap(exc: FormatError, name: str) -> FormatError:
@@ -173,19 +186,34 @@ class DCFile:
         except KeyError:
             raise KeyError(f"no tensor named {name!r} in this file (it has {len(self._entries)} tensors)") from None
 
-    def _cursor(self, name: str) -> Cursor:
-        ref = self._data[name]
-        payload = verified_payload(self._buf, ref, tensor=name)
-        return Cursor(payload, base=ref.payload_offset, tensor=name)
-
     # ------------------------------------------------------------------ tensors
-    def tensor(self, name: str) -> np.ndarray:
-        """The tensor decoded to a dense array of its original shape and dtype."""
+    def payload(self, name: str, *, decode: bool = True, dense: bool = False) -> Payload:
+        """The tensor's DATA payload, parsed and validated (``decode=False``: headers only, symbol data not decoded).
+
+        A ``RawPayload``, ``DensePayload`` or ``SparsePayload`` of
+        ``dcformat.container.payload``; inference builds its layers from these
+        (codebook + symbols) without going through dense floats. ``dense``: the
+        caller will build the dense array, so its size is checked against the
+        limits before any stream is read.
+        """
         entry = self.entry(name)
+        ref = self._data[name]
         try:
-            return read_payload(self._cursor(name), entry, self.limits)
+            data = verified_payload(self._buf, ref, tensor=name)
+            return parse(data, entry, self.limits, offset=ref.payload_offset, decode=decode, dense=dense)
         except FormatError as exc:
             raise _wrap(exc, name) from None
+        except MemoryError:
+            raise LimitError("not enough memory to decode this tensor", tensor=name, field="shape") from None
+
+    def tensor(self, name: str) -> np.ndarray:
+        """The tensor decoded to a dense array of its original shape and dtype."""
+        try:
+            return to_dense(self.payload(name, dense=True), self.limits)
+        except FormatError as exc:
+            raise _wrap(exc, name) from None
+        except MemoryError:
+            raise LimitError("not enough memory to decode this tensor", tensor=name, field="shape") from None
 
     def csr(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """CSR ``(indptr, indices, values)`` of the tensor seen as (shape[0], prod(shape[1:])).
@@ -193,30 +221,18 @@ class DCFile:
         For sparse tensors this comes straight from the stored row counts and
         relative indices, without building the dense matrix.
         """
-        entry = self.entry(name)
-        if entry.encoding == Encoding.SPARSE:
-            try:
-                return read_payload(self._cursor(name), entry, self.limits, dense=False)
-            except FormatError as exc:
-                raise _wrap(exc, name) from None
-        rows, cols = matrix_shape(entry.shape)
-        dense = self.tensor(name).reshape(rows, cols)
-        r, c = np.nonzero(dense)
-        indptr = np.zeros(rows + 1, np.int64)
-        np.cumsum(np.bincount(r, minlength=rows), out=indptr[1:])
-        return indptr, c.astype(np.int64), dense[r, c]
+        try:
+            arrays, _ = to_csr(self.payload(name), self.limits)
+        except FormatError as exc:
+            raise _wrap(exc, name) from None
+        except MemoryError:
+            raise LimitError("not enough memory to decode this tensor", tensor=name, field="shape") from None
+        return arrays.indptr, arrays.indices, arrays.values
 
     def codebook(self, name: str) -> np.ndarray | None:
         """The float32 codebook of a quantized tensor, or None for raw tensors."""
-        info = self._inspect(name)
-        return None if info.codebook is None else info.codebook.copy()
-
-    def _inspect(self, name: str):
-        entry = self.entry(name)
-        try:
-            return inspect_payload(self._cursor(name), entry)
-        except FormatError as exc:
-            raise _wrap(exc, name) from None
+        p = self.payload(name, decode=False)
+        return None if isinstance(p, RawPayload) else p.codebook.copy()
 
     def streams(self, name: str) -> dict:
         """Coding details of each symbol stream: coding, sizes, Huffman code lengths.
@@ -225,52 +241,43 @@ class DCFile:
         stream with the most bytes), "values". Empty for raw tensors. Values are
         ``dcformat.entropy.streams.StreamInfo``.
         """
-        p = self._inspect(name)
-        out = {}
-        if p.count_stream is not None:
-            out["row_counts"] = p.count_stream
-        if p.gap_stream:
-            out.update({f"gaps[{c}]": g for c, g in enumerate(p.gap_stream)})
-            out["gaps"] = max(p.gap_stream, key=lambda g: g.nbytes)
-        if p.value_stream is not None:
-            out["values"] = p.value_stream
-        return out
+        return _stream_map(self.payload(name, decode=False))
 
     def info(self, name: str) -> TensorInfo:
         entry = self.entry(name)
-        p = self._inspect(name)
+        p = self.payload(name, decode=False)
         ref = self._data[name]
+        s = _stream_map(p)
+        gaps = [v for k, v in s.items() if k.startswith("gaps[")]
 
-        def size(stream) -> int:
-            if isinstance(stream, tuple):  # the gap streams of the row classes
-                return sum(g.nbytes for g in stream)
-            return 0 if stream is None else stream.nbytes
+        def coding(streams) -> str | None:
+            kinds = sorted({g.coding for g in streams})
+            return None if not kinds else kinds[0] if len(kinds) == 1 else "+".join(kinds)
 
-        def coding(stream) -> str | None:
-            if isinstance(stream, tuple):
-                kinds = sorted({g.coding for g in stream})
-                return kinds[0] if len(kinds) == 1 else "+".join(kinds)
-            return None if stream is None else stream.coding
+        def size(streams) -> int:
+            return sum(g.nbytes for g in streams)
 
+        sparse = isinstance(p, SparsePayload)
+        quantized = isinstance(p, (DensePayload, SparsePayload))
         return TensorInfo(
             name=name,
             dtype=str(NUMPY_DTYPES[entry.dtype].newbyteorder("=")),
             shape=entry.shape,
             encoding=entry.encoding.name.lower(),
             numel=entry.numel,
-            nnz=p.nnz,
-            n_fillers=p.n_fillers,
-            code_bits=p.code_bits,
-            index_bits=p.index_bits,
-            codebook_size=None if p.codebook is None else int(p.codebook.size),
-            compression=p.compression,
-            value_coding=coding(p.value_stream),
-            gap_coding=coding(p.gap_stream),
-            count_coding=coding(p.count_stream),
-            codebook_bytes=p.codebook_bytes,
-            value_bytes=size(p.value_stream),
-            gap_bytes=size(p.gap_stream),
-            count_bytes=size(p.count_stream),
+            nnz=p.nnz if sparse else entry.numel,
+            n_fillers=sum(p.n_fillers) if sparse else 0,
+            code_bits=p.code_bits if quantized else None,
+            index_bits=p.index_bits if sparse else None,
+            codebook_size=int(p.codebook.size) if quantized else None,
+            compression=p.compression.name.lower() if isinstance(p, RawPayload) else None,
+            value_coding=coding([s["values"]] if "values" in s else []),
+            gap_coding=coding(gaps),
+            count_coding=coding([s["row_counts"]] if "row_counts" in s else []),
+            codebook_bytes=4 * int(p.codebook.size) if quantized else 0,
+            value_bytes=size([s["values"]] if "values" in s else []),
+            gap_bytes=size(gaps),
+            count_bytes=size([s["row_counts"]] if "row_counts" in s else []),
             payload_bytes=ref.length,
             section_bytes=ref.end - ref.offset + (-ref.end) % 8,
         )
@@ -286,8 +293,6 @@ class DCFile:
         for e in self._entries:
             total += e.numel * NUMPY_DTYPES[e.dtype].itemsize
             if total > self.limits.max_total_bytes:
-                from ..errors import LimitError
-
                 raise LimitError(
                     f"decoded tensors exceed Limits.max_total_bytes={self.limits.max_total_bytes}", tensor=e.name, field="shape"
                 )

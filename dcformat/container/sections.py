@@ -10,7 +10,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
-from ..binary import Cursor, u32
+from ..binary import Cursor
 from ..errors import (
     BadMagicError,
     ChecksumError,
@@ -33,6 +33,7 @@ from .format import (
     SECTION_HEADER_SIZE,
     SIGNATURE,
     VERSION_MAJOR,
+    SectionTrailer,
     VERSION_MINOR,
     FileHeader,
     SectionHeader,
@@ -65,11 +66,9 @@ class SectionRef:
 
 
 def build_preamble(section_count: int, flags: int = 0) -> bytes:
-    head = FileHeader.build(
-        dict(version_major=VERSION_MAJOR, version_minor=VERSION_MINOR, flags=flags, section_count=section_count, header_crc=0)
-    )
-    crc = zlib.crc32(head[:FILE_HEADER_CRC_SPAN])
-    return SIGNATURE + head[:FILE_HEADER_CRC_SPAN] + u32(crc)
+    fields = dict(version_major=VERSION_MAJOR, version_minor=VERSION_MINOR, flags=flags, section_count=section_count)
+    crc = zlib.crc32(FileHeader.build(fields, header_crc=0)[:FILE_HEADER_CRC_SPAN])
+    return SIGNATURE + FileHeader.build(fields, header_crc=crc)
 
 
 def build_section(kind: bytes, payload: bytes, offset: int) -> bytes:
@@ -77,7 +76,7 @@ def build_section(kind: bytes, payload: bytes, offset: int) -> bytes:
     head = SectionHeader.build(dict(kind=kind, flags=0, length=len(payload)))
     crc = zlib.crc32(payload, zlib.crc32(head))
     end = offset + len(head) + len(payload) + SECTION_CRC_SIZE
-    return head + payload + u32(crc) + bytes(padding_after(end))
+    return head + payload + SectionTrailer.build(crc=crc) + bytes(padding_after(end))
 
 
 def _describe_magic(got: bytes) -> str:
@@ -103,7 +102,7 @@ def read_preamble(buf: memoryview, limits: Limits) -> int:
         raise BadMagicError(f"bad signature {got.hex(' ')}: {_describe_magic(got)}", field="signature", offset=0)
     cur.pos = len(SIGNATURE)
     raw = cur.take(FILE_HEADER_SIZE, "file_header")
-    head = FileHeader.parse(bytes(raw))
+    head = FileHeader.parse(raw)
     if head.version_major != VERSION_MAJOR:
         hint = " (byte-swapped? dcformat is little-endian)" if head.version_major == VERSION_MAJOR << 8 else ""
         raise UnsupportedVersionError(
@@ -142,7 +141,7 @@ def walk_sections(buf: memoryview, count: int) -> list[SectionRef]:
     for i in range(count):
         cur = Cursor(buf, pos)
         raw = cur.take(SECTION_HEADER_SIZE, f"section[{i}].header")
-        head = SectionHeader.parse(bytes(raw))
+        head = SectionHeader.parse(raw)
         kind = bytes(head.kind)
         if not is_valid_kind(kind):
             raise LayoutError(f"section {i} kind {kind!r} is not four ASCII letters", field="kind", offset=pos)
@@ -173,7 +172,7 @@ def walk_sections(buf: memoryview, count: int) -> list[SectionRef]:
 def verified_payload(buf: memoryview, ref: SectionRef, *, tensor: str | None = None) -> memoryview:
     """The payload of ``ref`` after its CRC-32 has been checked."""
     framed = buf[ref.offset : ref.crc_offset]
-    stored = int.from_bytes(buf[ref.crc_offset : ref.end], "little")
+    stored = SectionTrailer.parse(buf, ref.crc_offset).crc
     crc = zlib.crc32(framed)
     if crc != stored:
         raise ChecksumError(

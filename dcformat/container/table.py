@@ -1,47 +1,52 @@
-"""The tensor table (TABL section, spec §4) and tensor-name rules."""
+"""The tensor table (TABL section, spec §4): its entries, their parsing and building, and tensor-name rules."""
 
 from __future__ import annotations
 
-import unicodedata
+from dataclasses import dataclass
 
-from ..binary import Cursor, u8, varint
+import numpy as np
+
+from ..binary import Cursor, varint
 from ..errors import LimitError, MetadataError, TruncatedError, UnsupportedFeatureError
 from ..limits import Limits
-from .format import FLOAT_DTYPES, MAX_NAME_BYTES, MAX_NDIM, DType, Encoding
-from .tensor_codec import TableEntry
-
-MIN_ENTRY_BYTES = 5  # name_len, 1 name byte, dtype, encoding, ndim
+from ..names import name_problem
+from .format import FLOAT_DTYPES, MAX_NDIM, NUMPY_DTYPES, TABLE_MIN_ENTRY_BYTES, DType, Encoding, TableEntryHead
 
 
-def name_problem(name: str) -> str | None:
-    """Why ``name`` is not a valid tensor name, or None (spec §4.1)."""
-    try:
-        raw = name.encode("utf-8")
-    except UnicodeEncodeError:
-        return "is not valid UTF-8"
-    if not raw:
-        return "is empty"
-    if len(raw) > MAX_NAME_BYTES:
-        return f"is {len(raw)} bytes long (max {MAX_NAME_BYTES})"
-    for ch in name:
-        if unicodedata.category(ch) == "Cc":
-            return f"contains control character U+{ord(ch):04X}"
-    return None
+@dataclass(frozen=True)
+class TableEntry:
+    """One row of the tensor table (spec §4)."""
+
+    name: str
+    dtype: DType
+    encoding: Encoding
+    shape: tuple[int, ...]
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    @property
+    def np_dtype(self) -> np.dtype:
+        return NUMPY_DTYPES[self.dtype]
+
+
 
 
 def build_table(entries: list[TableEntry]) -> bytes:
     out = [varint(len(entries))]
     for e in entries:
         raw = e.name.encode("utf-8")
-        out += [varint(len(raw)), raw, u8(e.dtype), u8(e.encoding), u8(len(e.shape))]
+        out += [varint(len(raw)), raw, TableEntryHead.build(dtype=e.dtype, encoding=e.encoding, ndim=len(e.shape))]
         out += [varint(d) for d in e.shape]
     return b"".join(out)
 
 
-def _enum(cur: Cursor, kind, field: str):
+def _enum(cur: Cursor, kind, field: str, code: int, at: int):
     """A u8 enum code; an unknown one is must-understand (spec §4.2)."""
-    at = cur.offset
-    code = cur.u8(field)
     try:
         return kind(code)
     except ValueError:
@@ -53,7 +58,7 @@ def parse_table(cur: Cursor, limits: Limits) -> list[TableEntry]:
     count = cur.varint("tensor_count")
     if count > limits.max_tensors:
         raise cur.error(LimitError, "tensor_count", f"{count} tensors > Limits.max_tensors={limits.max_tensors}", at=at)
-    if count * MIN_ENTRY_BYTES > cur.remaining:
+    if count * TABLE_MIN_ENTRY_BYTES > cur.remaining:
         raise cur.error(TruncatedError, "tensor_count", f"{count} entries cannot fit in {cur.remaining} bytes", at=at)
     entries: list[TableEntry] = []
     seen: set[str] = set()
@@ -72,13 +77,12 @@ def parse_table(cur: Cursor, limits: Limits) -> list[TableEntry]:
             raise cur.error(MetadataError, f"tensor[{i}].name", f"duplicate tensor name {name!r}", at=at)
         seen.add(name)
         cur.tensor = name
-        dtype = _enum(cur, DType, "dtype")
-        at = cur.offset
-        encoding = _enum(cur, Encoding, "encoding")
+        head = cur.fields(TableEntryHead)
+        dtype = _enum(cur, DType, "dtype", *next(head))
+        encoding = _enum(cur, Encoding, "encoding", *(field := next(head)))
         if encoding != Encoding.RAW and dtype not in FLOAT_DTYPES:
-            raise cur.error(MetadataError, "encoding", f"{encoding.name} needs a float dtype, got {dtype.name}", at=at)
-        at = cur.offset
-        ndim = cur.u8("ndim")
+            raise cur.error(MetadataError, "encoding", f"{encoding.name} needs a float dtype, got {dtype.name}", at=field[1])
+        ndim, at = next(head)
         if ndim > MAX_NDIM:
             raise cur.error(LimitError, "ndim", f"ndim {ndim} > {MAX_NDIM}", at=at)
         shape = []

@@ -10,19 +10,19 @@ never leaves a partial file at the target path.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from ..atomic import atomic_output, default_file_mode
+from ..atomic import AtomicFile, atomic_output
+from ..compress import compress
 from ..config import CompressionConfig, resolve
 from .format import NUMPY_DTYPES, DType, Encoding, SectionKind, dtype_code
 from .metadata import build_metadata
 from .sections import build_preamble, build_section
-from .table import build_table, name_problem
-from .tensor_codec import TableEntry, encode_payload
+from .payload import serialize
+from .table import TableEntry, build_table, name_problem
 
 
 def check_tensor(name: Any, array: Any) -> np.ndarray:
@@ -68,8 +68,7 @@ def plan_entry(name: str, shape: tuple[int, ...], dtype: np.dtype, config: Compr
 def encode_tensor_payload(name: str, array: np.ndarray, config: CompressionConfig) -> bytes:
     """DATA payload for one tensor; a top-level function so worker processes can run it (``--jobs``)."""
     settings = resolve(config, name, array.ndim, array.dtype)
-    _, payload = encode_payload(name, array, settings)
-    return payload
+    return serialize(compress(plan_entry(name, array.shape, array.dtype, config), array, settings))
 
 
 def _head_sections(entries: list[TableEntry], metadata: Mapping[str, Any] | None, graph: Any) -> list[tuple[bytes, bytes]]:
@@ -116,9 +115,8 @@ class StreamingWriter:
                 raise ValueError(f"tensor {name!r}: {exc}") from None
         head = _head_sections(self.entries, metadata, graph)
         self.path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent or ".")
-        self._tmp = Path(tmp)
-        self._file = os.fdopen(fd, "wb")
+        self._out = AtomicFile(self.path)
+        self._file = self._out.file
         self._next = 0
         try:
             self._offset = 0
@@ -161,30 +159,17 @@ class StreamingWriter:
 
     def close(self) -> None:
         """Finish the file and move it into place; raises if tensors are missing (nothing is written then)."""
-        if self._file.closed:
+        if self._out.done:
             return
         if self._next != len(self.entries):
             missing = self.entries[self._next].name
             self.abort()
             raise ValueError(f"file incomplete: tensor {missing!r} and later ones were never added")
-        try:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            os.chmod(self._tmp, default_file_mode())
-            os.replace(self._tmp, self.path)
-        except BaseException:
-            self.abort()
-            raise
+        self._out.commit()
 
     def abort(self) -> None:
         """Drop the temporary file; the target path is left untouched."""
-        if not self._file.closed:
-            self._file.close()
-        try:
-            self._tmp.unlink()
-        except FileNotFoundError:
-            pass
+        self._out.discard()
 
     def __enter__(self) -> "StreamingWriter":
         return self

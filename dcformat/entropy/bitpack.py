@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import BitstreamError
 
-MAX_WIDTH = 32
+from ..container.format import MAX_WIDTH
 
 # Symbols processed per block: bounds the temporaries (a few 8-byte arrays per
 # symbol) to tens of MiB whatever the stream length.

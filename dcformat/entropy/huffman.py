@@ -25,7 +25,8 @@ from .. import accel
 from ..errors import BitstreamError, HuffmanTableError, LimitError
 from .bitpack import _as_bytes_array, check_padding, pack_codes
 
-MAX_CODE_LEN = 24
+from ..container.format import MAX_CODE_LEN
+
 _KRAFT_ONE = 1 << MAX_CODE_LEN
 
 __all__ = [
@@ -491,15 +492,20 @@ class _Lanes:
         return e_mat[:s, :k].T[take.T], int(last[e_last]), cut
 
 
+def _lanes_apply(data: np.ndarray, n: int, code: _Code) -> bool:
+    """Whether the lane decoder beats the sequential one: long streams with a peek table of reasonable size."""
+    return 8 * len(data) >= _LANE_MIN_BITS and code.max_len <= _MAX_TABLE_BITS and (1 << code.max_len) <= 16 * n
+
+
 def _decode_lanes(data: np.ndarray, n: int, code: _Code) -> tuple[np.ndarray, int, int] | None:
     """Parallel-lane decode with sequential fallback; same contract as _decode_sequential.
 
     Returns None when the lane decoder does not apply (short stream, or a
     peek table that would be too large).
     """
-    total = 8 * len(data)
-    if total < _LANE_MIN_BITS or code.max_len > _MAX_TABLE_BITS or (1 << code.max_len) > 16 * n:
+    if not _lanes_apply(data, n, code):
         return None
+    total = 8 * len(data)
     lanes = _Lanes(code)
     parts: list[np.ndarray] = []
     got = 0
@@ -580,10 +586,68 @@ def huffman_decode(buf: bytes | memoryview | np.ndarray, n: int, lengths: np.nda
             f"{n} symbols need at least {n} bits but the codeword data has only {8 * len(data)}",
             offset=0,
         )
-    code = _Code(ls)
-    result = accel.huffman_decode(data, n, code)  # compiled kernel, if numba is installed
-    if result is None:
-        result = _decode_lanes(data, n, code)
-    if result is None:
-        result = _decode_sequential(data, n, code)
-    return _finish(data, n, *result)
+    return _finish(data, n, *_decode(data, n, _Code(ls)))
+
+
+def _decode(data: np.ndarray, n: int, code: _Code) -> tuple[np.ndarray, int, int]:
+    """The one place that picks the Huffman decoder: compiled kernel, NumPy lanes, or bitarray's C decoder.
+
+    All three return ``(symbols, m, end_bits)`` with the same meaning, so
+    :func:`_finish` applies the same end-of-stream rules whichever ran.
+    """
+    kernels = accel.load("dcformat.entropy._kernels", n)
+    if kernels is not None:
+        return _decode_compiled(kernels, data, n, code)
+    if _lanes_apply(data, n, code):
+        return _decode_lanes(data, n, code)
+    return _decode_sequential(data, n, code)
+
+
+# ----------------------------------------------------------------------------
+# Compiled decoder (entropy/_kernels.py): tables built here, one pass in numba
+# ----------------------------------------------------------------------------
+
+_TABLE_BITS = 16  # first-level table: 2**16 uint32 (256 KiB); longer codes take the canonical search
+_MULTI_BITS = 12  # multi-symbol table: 2**12 peeks (~0.2 ms to build, so only for long streams)
+_MULTI_MIN_SYMBOLS = 1 << 15
+
+
+def _multi_table(code: _Code, width: int, multi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For every ``width``-bit peek: the up to ``multi`` whole codewords it starts with, their count and total bits.
+
+    Why: short codes (4-6 bits for 5-bit codebooks) leave most of a peek
+    unused; decoding 2-3 codewords per lookup doubles the kernel's speed.
+    Built greedily for all peeks at once, one codeword position per round.
+    """
+    one_rank, one_len = code.peek_table(width)
+    one_sym = code.order.astype(np.uint32)[one_rank]
+    peeks = np.arange(1 << width, dtype=np.int64)
+    syms = np.zeros((1 << width, multi), np.uint32)
+    count = np.zeros(1 << width, np.int64)
+    used = np.zeros(1 << width, np.int64)
+    alive = np.ones(1 << width, bool)
+    for t in range(multi):
+        rest = (peeks << used) & ((1 << width) - 1)  # the unread bits, left-aligned
+        ln = one_len[rest]
+        alive &= (ln > 0) & (ln <= width - used)  # the whole codeword lies inside the peek
+        syms[alive, t] = one_sym[rest[alive]]
+        used[alive] += ln[alive]
+        count += alive
+    return syms, count.astype(np.uint8), used.astype(np.uint8)
+
+
+def _decode_compiled(kernels, data: np.ndarray, n: int, code: _Code) -> tuple[np.ndarray, int, int]:
+    """The numba kernel; same contract as :func:`_decode_sequential` (which takes over if the kernel balks)."""
+    tbits = min(code.max_len, _TABLE_BITS)
+    ranks, lens = code.peek_table(tbits)
+    table = (ranks << np.uint32(5)) | lens.astype(np.uint32)  # length 0 = "longer than tbits": canonical search
+    first_code, limit, first_rank = code.limits()
+    if n >= _MULTI_MIN_SYMBOLS:  # the table's width is the kernel's (kernels.MULTI codewords per lookup)
+        multi, m_width = _multi_table(code, _MULTI_BITS, kernels.MULTI), _MULTI_BITS
+    else:
+        multi, m_width = (np.zeros((1, kernels.MULTI), np.uint32), np.zeros(1, np.uint8), np.zeros(1, np.uint8)), 0
+    syms, m, end = kernels.huffman(data, n, table, tbits, limit, first_code, first_rank, code.order.astype(np.uint32),
+                                   code.max_len, *multi, m_width)
+    if end < 0:  # impossible for a validated complete code; the reference decoder says what it finds
+        return _decode_sequential(data, n, code)
+    return syms, int(m), int(end)

@@ -29,15 +29,23 @@ from ..errors import (
     LimitError,
     UnsupportedFeatureError,
 )
-from .bitpack import MAX_WIDTH, pack_bits, unpack_bits
-from .huffman import MAX_CODE_LEN, code_lengths, huffman_decode, huffman_encode, validate_lengths
+from ..container.format import (
+    CONSTANT,
+    FIXED,
+    HUFFMAN,
+    MAX_ALPHABET,
+    MAX_CODE_LEN,
+    MAX_LW,
+    MAX_WIDTH,
+    FixedStreamHeader,
+    HuffmanStreamHeader,
+    StreamHeader,
+)
+from .bitpack import pack_bits, unpack_bits
+from .huffman import code_lengths, huffman_decode, huffman_encode, validate_lengths
 
-FIXED, HUFFMAN, CONSTANT = 0, 1, 2
-CODING_NAMES = {FIXED: "fixed", HUFFMAN: "huffman", CONSTANT: "constant"}
-MAX_ALPHABET = 1 << 32
-MAX_LW = 5  # bit_length(MAX_CODE_LEN)
 
-__all__ = ["StreamInfo", "read_stream", "skip_stream", "write_stream", "FIXED", "HUFFMAN", "CONSTANT"]
+__all__ = ["StreamInfo", "parse_stream", "read_stream", "skip_stream", "write_stream", "FIXED", "HUFFMAN", "CONSTANT"]
 
 
 @dataclass(frozen=True)
@@ -73,11 +81,9 @@ def _parse(cur: Cursor, n: int, alphabet: int, field: str) -> tuple[StreamInfo, 
     """
     _check_context(cur, n, alphabet, field)
     start = cur.pos
-    at = cur.offset
-    coding = cur.u8(field)
+    coding, at = next(cur.fields(StreamHeader, field))
     if coding == FIXED:
-        at = cur.offset
-        width = cur.u8(field)
+        width, at = next(cur.fields(FixedStreamHeader, field))
         if not 1 <= width <= MAX_WIDTH:
             raise cur.error(LimitError, field, f"FIXED width {width} outside 1..{MAX_WIDTH}", at=at)
         nbytes = (n * width + 7) >> 3
@@ -95,8 +101,7 @@ def _parse(cur: Cursor, n: int, alphabet: int, field: str) -> tuple[StreamInfo, 
         info = StreamInfo("constant", cur.pos - start, 0, 0, constant=sym)
         return info, cur.take(0, field), cur.offset
     if coding == HUFFMAN:
-        at = cur.offset
-        lw = cur.u8(field)
+        lw, at = next(cur.fields(HuffmanStreamHeader, field))
         if not 1 <= lw <= MAX_LW:
             raise cur.error(HuffmanTableError, field, f"length-field width {lw} outside 1..{MAX_LW}", at=at)
         at = cur.offset
@@ -139,40 +144,46 @@ def _parse(cur: Cursor, n: int, alphabet: int, field: str) -> tuple[StreamInfo, 
     raise cur.error(UnsupportedFeatureError, field, f"unknown stream coding {coding}", at=at)
 
 
-def skip_stream(cur: Cursor, n: int, alphabet: int, field: str) -> StreamInfo:
-    """Validate header and table and step over the payload without decoding it.
+def parse_stream(
+    cur: Cursor, n: int, alphabet: int, field: str, *, decode: bool = True
+) -> tuple[StreamInfo, np.ndarray | None]:
+    """The stream at the cursor: its info and, when ``decode``, its ``n`` symbols in ``[0, alphabet)`` (uint32).
 
-    FIXED symbols are not range-checked and Huffman codewords are not decoded
-    here; :func:`read_stream` does both.
-    """
-    info, _, _ = _parse(cur, n, alphabet, field)
-    return info
-
-
-def read_stream(cur: Cursor, n: int, alphabet: int, field: str) -> np.ndarray:
-    """Decode one stream of ``n`` symbols in ``[0, alphabet)`` at the cursor (uint32).
-
-    Every failure is a :class:`FormatError` subclass naming ``field`` and an
-    absolute byte offset.
+    Header and table are always validated and the payload is always stepped
+    over; ``decode=False`` skips only the symbol checks (FIXED ranges, Huffman
+    codewords and padding), so the symbols are None. Every failure is a
+    :class:`FormatError` subclass naming ``field`` and an absolute byte offset.
     """
     info, payload, base = _parse(cur, n, alphabet, field)
+    if not decode:
+        return info, None
     try:
         if info.coding == "constant":
-            return np.full(n, info.constant, dtype=np.uint32)
+            return info, np.full(n, info.constant, dtype=np.uint32)
         if info.coding == "fixed":
             syms = unpack_bits(payload, n, info.width)
             if info.width < 32 and alphabet >= 1 << info.width:
-                return syms
+                return info, syms
             bad = np.flatnonzero(syms >= alphabet)
             if bad.size:
                 i = int(bad[0])
                 raise BitstreamError(
                     f"symbol {i} is {int(syms[i])} >= alphabet size {alphabet}", offset=(i * info.width) >> 3
                 )
-            return syms
-        return huffman_decode(payload, n, info.code_lengths)
+            return info, syms
+        return info, huffman_decode(payload, n, info.code_lengths)
     except FormatError as err:
         raise _rebased(cur, field, err, base) from None
+
+
+def skip_stream(cur: Cursor, n: int, alphabet: int, field: str) -> StreamInfo:
+    """Validate header and table and step over the payload without decoding it (see :func:`parse_stream`)."""
+    return parse_stream(cur, n, alphabet, field, decode=False)[0]
+
+
+def read_stream(cur: Cursor, n: int, alphabet: int, field: str) -> np.ndarray:
+    """Decode one stream of ``n`` symbols in ``[0, alphabet)`` at the cursor (uint32); see :func:`parse_stream`."""
+    return parse_stream(cur, n, alphabet, field)[1]
 
 
 # ----------------------------------------------------------------------------
@@ -197,7 +208,7 @@ def _as_symbols(symbols: np.ndarray, alphabet: int) -> np.ndarray:
 
 
 def _fixed(syms: np.ndarray, width: int) -> bytes:
-    return bytes([FIXED, width]) + pack_bits(syms, width)
+    return StreamHeader.build(coding=FIXED) + FixedStreamHeader.build(width=width) + pack_bits(syms, width)
 
 
 def _huffman_plan(syms: np.ndarray, hi: int, budget: int) -> tuple[np.ndarray, int, int] | None:
@@ -239,10 +250,10 @@ def write_stream(
     if width is not None:
         raise ValueError("width is only used with mode='fixed'")
     if n == 0:
-        return bytes([CONSTANT]) + varint(0)
+        return StreamHeader.build(coding=CONSTANT) + varint(0)
     lo, hi = int(syms.min()), int(syms.max())
     if lo == hi:
-        return bytes([CONSTANT]) + varint(lo)
+        return StreamHeader.build(coding=CONSTANT) + varint(lo)
     w = max(1, hi.bit_length())
     fixed_size = 2 + ((n * w + 7) >> 3)
     plan = _huffman_plan(syms, hi, fixed_size)
@@ -251,7 +262,8 @@ def write_stream(
     lengths, lw, _ = plan
     data, _ = huffman_encode(syms, lengths)
     return (
-        bytes([HUFFMAN, lw])
+        StreamHeader.build(coding=HUFFMAN)
+        + HuffmanStreamHeader.build(lw=lw)
         + varint(lengths.size)
         + varint(len(data))
         + pack_bits(lengths, lw)

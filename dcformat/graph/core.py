@@ -14,6 +14,7 @@ from typing import Any, Collection, Iterable, Sequence
 
 from ..errors import GraphError
 from .. import safejson
+from ..names import name_problem
 from .ops import MAX_DIM, MAX_RANK, OPS, canonical_attrs
 
 GRAPH_VERSION = 2  # the newest graph_version this code reads and writes (spec/GRAPH.md §7)
@@ -22,9 +23,8 @@ MAX_GRAPH_BYTES = 16 * 1024 * 1024
 MAX_NESTING = 8
 MAX_NODES = 100_000
 MAX_GRAPH_IO = 64
-MAX_NAME_CHARS = 1024
+MAX_NAME_CHARS = 1024  # GRAPH.md §2
 _SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc, as tensor names (FORMAT.md §4.1)
 
 Dim = int | str | None  # concrete size, symbolic size (e.g. "N"), or unknown (outputs only)
 _TOP_KEYS = {"graph_version", "inputs", "outputs", "nodes"}
@@ -33,17 +33,12 @@ _IO_KEYS = {"name", "shape", "dtype"}
 
 
 def check_name(value: Any, what: str) -> str:
-    """A non-empty UTF-8 string without control characters, at most 1024 characters."""
+    """A graph name: the one name rule of ``dcformat.names``, with GRAPH.md's limit of 1024 characters."""
     if not isinstance(value, str) or not value:
         raise GraphError(f"{what} must be a non-empty string, got {value!r:.60}")
-    if len(value) > MAX_NAME_CHARS:
-        raise GraphError(f"{what} is {len(value)} characters long, limit {MAX_NAME_CHARS}")
-    if _CONTROL.search(value):
-        raise GraphError(f"{what} {value!r:.80} contains a control character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise GraphError(f"{what} {value!r:.80} contains a lone surrogate") from None
+    problem = name_problem(value, max_bytes=None, max_chars=MAX_NAME_CHARS)
+    if problem:
+        raise GraphError(f"{what} {value!r:.80} {problem}")
     return value
 
 

@@ -78,8 +78,8 @@ class Model:
         sparse: dict[str, Csr] = {}
         layer_weights = {n.inputs[1] for n in graph.nodes if n.op in LAYERS}
         for name, parts in (csr or {}).items():
-            if name in layer_weights and isinstance(parts, (tuple, list)) and len(parts) == 3:
-                c = csr_from_reader(*parts, consts[name].shape)
+            if name in layer_weights and isinstance(parts, (tuple, list)) and len(parts) in (3, 5):
+                c = csr_from_reader(*parts[:3], consts[name].shape, *parts[3:])  # + (codebook, symbols) from a file
                 if c is not None:
                     sparse[name] = c
         self._shapes = shapes
@@ -96,22 +96,35 @@ class Model:
     # -- construction ---------------------------------------------------------------------------
     @classmethod
     def from_graph(cls, graph: Graph, tensors: Mapping[str, np.ndarray], csr: Mapping[str, Any] | None = None) -> "Model":
-        """Compile ``graph`` with ``tensors``; ``csr`` maps weight names to (indptr, indices, values)."""
+        """Compile ``graph`` with ``tensors``; ``csr`` maps weight names to (indptr, indices, values), optionally
+        followed by (codebook, symbols) with ``values == codebook[symbols]`` (the compact kernel then needs no search
+        for the distinct values)."""
         return cls(graph, tensors, csr)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | bytes) -> "Model":
         """Load a .dc file that carries a graph; sparse-encoded layer weights also keep their CSR form."""
         import dcformat  # the container API; imported late to keep this module free of cycles
+        from ..container.materialize import to_csr, to_dense
+        from ..container.payload import SparsePayload
 
         with dcformat.open(path) as f:
             graph = f.graph
             if graph is None:
                 raise GraphError("the file has no graph section, so there is nothing to run")
-            names = graph.tensor_refs(f.keys())
-            tensors = {k: f.tensor(k) for k in names}
             layer_weights = {n.inputs[1] for n in graph.nodes if n.op in LAYERS}
-            csr = {k: f.csr(k) for k in names if k in layer_weights and f.info(k).encoding == "sparse"}
+            tensors: dict[str, np.ndarray] = {}
+            csr: dict[str, Any] = {}
+            for k in graph.tensor_refs(f.keys()):
+                p = f.payload(k, dense=True)  # each weight's streams are decoded once, here
+                try:
+                    if k in layer_weights and isinstance(p, SparsePayload):  # CSR (codebook + symbols) and dense
+                        csr[k], positions = to_csr(p, f.limits)
+                        tensors[k] = to_dense(p, f.limits, positions=positions)
+                    else:
+                        tensors[k] = to_dense(p, f.limits)
+                except dcformat.FormatError as exc:
+                    raise exc.with_context(tensor=k) if exc.tensor is None else exc from None
         return cls(graph, tensors, csr)
 
     # -- description ------------------------------------------------------------------------------

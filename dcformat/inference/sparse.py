@@ -52,6 +52,8 @@ class Csr:
     indices: np.ndarray
     values: np.ndarray
     shape: tuple[int, int]
+    codebook: np.ndarray | None = None  # the file's codebook, with values == codebook[codes] (None: not known)
+    codes: np.ndarray | None = None  # codebook index of each stored value
 
     def __post_init__(self) -> None:
         self._mat = None
@@ -78,14 +80,18 @@ class Csr:
     def compact(self) -> Any:
         """The numba kernels' packed form (``fast.SparseRows``), or None without numba or for an unquantized matrix.
 
-        Built on first use: finding the codebook sorts the values once.
+        Built on first use, from the codebook and symbols the file stored (``Model.open``); a CSR given as
+        plain arrays has its distinct values found once instead.
         """
         if self._compact is None:
             self._compact = False
             F = K.fast_kernels()
             base = self._base if self._base is not None else self
             if F is not None and len(base.values) > 0:
-                codebook, q = np.unique(base.values, return_inverse=True)
+                if base.codebook is not None and base.codes is not None:
+                    codebook, q = base.codebook, base.codes
+                else:
+                    codebook, q = np.unique(base.values, return_inverse=True)
                 if codebook.size <= MAX_CODEBOOK:
                     try:
                         self._compact = (F, F.SparseRows(base.indptr, base.indices, q.reshape(-1), codebook, self.shape, self._scale))
@@ -126,13 +132,22 @@ class Csr:
         return np.ascontiguousarray(np.asarray(y, dtype=np.float32).T)
 
 
-def csr_from_reader(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, shape: tuple[int, ...]) -> Csr | None:
-    """Wrap the reader's CSR of a weight as (out, prod(rest)); None if the arrays are inconsistent."""
+def csr_from_reader(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, shape: tuple[int, ...],
+                    codebook: np.ndarray | None = None, codes: np.ndarray | None = None) -> Csr | None:
+    """Wrap the reader's CSR of a weight as (out, prod(rest)); None if the arrays are inconsistent.
+
+    ``codebook`` and ``codes`` (the payload's codebook and value symbols) let the compact kernel skip its
+    search for the distinct values."""
     rows = int(shape[0])
     cols = int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1
     indptr = np.asarray(indptr, dtype=np.int64)
     indices = np.asarray(indices, dtype=np.int64)
     if indptr.shape != (rows + 1,) or indices.shape != values.shape or int(indptr[-1]) != len(values):
         return None
+    if codebook is not None and (codes is None or codes.shape != values.shape):
+        codebook = codes = None
     idx_dtype = np.int32 if cols < 2**31 and len(values) < 2**31 else np.int64
-    return Csr(indptr.astype(idx_dtype), indices.astype(idx_dtype), np.asarray(values, dtype=np.float32), (rows, cols))
+    values = np.asarray(values, dtype=np.float32)
+    if codebook is not None:
+        codebook = np.asarray(codebook, dtype=np.float32)
+    return Csr(indptr.astype(idx_dtype), indices.astype(idx_dtype), values, (rows, cols), codebook, codes)

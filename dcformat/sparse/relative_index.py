@@ -101,9 +101,9 @@ def decode_positions(
     ``sum(counts)`` entries, if fillers trail the last entry, or if any entry
     falls at or beyond column ``cols`` of its row.
     """
-    fast = accel.positions(counts, gaps, cols, index_bits)  # compiled kernel, if numba is installed
+    fast = _positions_compiled(counts, gaps, cols, index_bits)  # the compiled kernel, when the switch picks it
     if fast is not None:
-        return Positions(*fast)
+        return fast
     # NumPy path (also the one that explains what is wrong when the kernel reports an invalid stream).
     rows = counts.size
     indptr = np.zeros(rows + 1, np.int64)
@@ -146,9 +146,62 @@ def decode_positions(
     return Positions(indptr, indices, row_of_entry)
 
 
+KERNELS = "dcformat.sparse._kernels"
+
+
+def _positions_compiled(counts: np.ndarray, gaps: np.ndarray, cols: int, index_bits: int) -> Positions | None:
+    """CSR from the compiled kernel; None when the switch declines it (or numba is missing) or the stream breaks a
+    rule (the NumPy path then says which).
+
+    The caller has already checked that the stream holds at least ``sum(counts)``
+    symbols, so the allocations are backed by file bytes.
+    """
+    k = accel.load(KERNELS, gaps.size)
+    if k is None:
+        return None
+    nnz = int(counts.sum(dtype=np.int64))
+    if nnz > gaps.size:  # every entry needs a symbol: nothing is allocated for counts the stream cannot back
+        return None
+    indptr = np.empty(counts.size + 1, np.int64)
+    indices = np.empty(nnz, np.int64)
+    rows = np.empty(nnz, np.int64)
+    status = k.positions(counts.astype(np.int64), gaps, int(cols), (1 << index_bits) - 1, indptr, indices, rows)
+    return None if status else Positions(indptr, indices, rows)
+
+
+def dense_compiled(
+    counts: np.ndarray,
+    cls_of_row: np.ndarray,
+    gap_streams: list[np.ndarray],
+    symbols: np.ndarray,
+    codebook: np.ndarray,
+    cols: int,
+    index_bits: int,
+) -> np.ndarray | None:
+    """The dense float32 matrix (flat, rows * cols) in one compiled pass per row class: positions and scatter fused,
+    no CSR arrays in between. None when the switch declines the kernels (or numba is missing) or when the streams
+    break a rule; the caller then takes the checked path on the same decoded streams.
+    """
+    k = accel.load(KERNELS, symbols.size)
+    if k is None or codebook.dtype != np.float32:
+        return None
+    counts = counts.astype(np.int64)
+    indptr = np.zeros(counts.size + 1, np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    if int(indptr[-1]) != symbols.size:
+        return None
+    out = np.zeros(counts.size * int(cols), np.float32)
+    stride = (1 << index_bits) - 1
+    single = len(gap_streams) == 1
+    for c, gaps in enumerate(gap_streams):
+        class_rows = np.arange(counts.size, dtype=np.int64) if single else np.flatnonzero(cls_of_row == c)
+        if k.dense(out, int(cols), stride, indptr, class_rows, gaps, symbols, codebook):
+            return None
+    return out
+
+
 # --------------------------------------------------------------------------- row classes (spec §5.3)
 
-MAX_ROW_CLASSES = 16
 
 
 def row_classes(counts: np.ndarray, class_min: np.ndarray) -> np.ndarray:

@@ -1,0 +1,81 @@
+"""Compression policy: one tensor and its settings -> a typed payload (prune, quantize, index, coding choice).
+
+Everything a writer *chooses* lives here (which weights to keep, the codebook,
+the row classes, Huffman or fixed-width streams); ``container.payload`` only
+turns the result into bytes. Reading a file never imports this module (nor
+k-means or pruning).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .config import TensorSettings
+from .container.format import Compression
+from .container.payload import DensePayload, Payload, RawPayload, SparsePayload, row_class_bytes
+from .container.table import TableEntry
+from .prune import prune_by_threshold, prune_to_density
+from .quantize.codebook import quantize_values
+from .sparse import encode_positions, matrix_shape
+from .sparse.relative_index import SparseStreams, candidate_class_mins, split_gaps
+
+ROW_CLASS_CANDIDATES = (1, 2, 4, 8)
+ROW_CLASS_MIN_GAIN = 0.002  # more classes must save >= 0.2 % of the class section: each one costs decode time
+
+
+def compress(entry: TableEntry, array: np.ndarray, s: TensorSettings) -> Payload:
+    """The payload of one tensor (``array`` already validated; ``entry`` is its planned table row)."""
+    if s.encoding == "raw":
+        comp = Compression.ZSTD if s.raw_compression == "zstd" else Compression.NONE
+        return RawPayload(entry, comp, array)
+    flat = np.ascontiguousarray(array).reshape(-1)
+    if not np.isfinite(flat).all():
+        raise ValueError(f"tensor {entry.name!r}: NaN or Inf weights cannot be quantized (encoding={s.encoding!r})")
+    q = s.code_bits
+    if s.encoding == "dense":
+        cb, labels, _ = quantize_values(flat, q, s.init, s.seed, drop_zeros=False)
+        return DensePayload(entry, q, cb, labels, s.huffman)
+    rows, cols = matrix_shape(array.shape)
+    b = s.index_bits
+    positions = np.flatnonzero(_prune_mask(flat, s))
+    cb, labels, keep = quantize_values(flat[positions], q, s.init, s.seed, drop_zeros=True)
+    streams = encode_positions(positions[keep], rows, cols, b)
+    class_min, fillers, gaps = _row_classes(streams, s.huffman, b)
+    return SparsePayload(entry, q, b, cb, streams.counts, class_min, fillers, gaps, labels, int(labels.size), s.huffman)
+
+
+def _prune_mask(flat: np.ndarray, s: TensorSettings) -> np.ndarray:
+    if s.density is not None:
+        return prune_to_density(flat, s.density)
+    if s.threshold is not None:
+        return prune_by_threshold(flat, s.threshold)
+    return flat != 0
+
+
+def _row_classes(streams: SparseStreams, huffman: bool, b: int) -> tuple[np.ndarray, tuple[int, ...], tuple[np.ndarray, ...]]:
+    """Class thresholds, fillers and gap symbols per class: the smallest of a few splits of the rows.
+
+    Several classes are kept only when they save at least ROW_CLASS_MIN_GAIN over
+    one class (random-like rows gain nothing and would only decode slower). The
+    fixed-width layout always uses one class (classes only help entropy coding).
+    """
+    single_size = best_size = 0
+    single = best = None
+    for n in ROW_CLASS_CANDIDATES if huffman else (1,):
+        class_min = candidate_class_mins(streams.counts, n)
+        if n > 1 and class_min.size + 1 < n:
+            continue  # too few distinct counts for this many classes; a smaller candidate covers it
+        gaps = tuple(split_gaps(streams, class_min))
+        fillers = tuple(int(g.size - np.count_nonzero(g)) for g in gaps)
+        size = len(row_class_bytes(class_min, fillers, gaps, b, huffman))
+        if n == 1:
+            single = best = (class_min, fillers, gaps)
+            single_size = best_size = size
+        elif size < best_size:
+            best, best_size = (class_min, fillers, gaps), size
+    if best_size > single_size * (1 - ROW_CLASS_MIN_GAIN):
+        return single
+    return best
+
+
+__all__ = ["compress", "ROW_CLASS_CANDIDATES", "ROW_CLASS_MIN_GAIN"]
