@@ -234,9 +234,9 @@ def cases(draw) -> tuple[dict[str, np.ndarray], CompressionConfig]:
             info = np.iinfo(dtype)
             a = rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
         else:
-            a = rng.standard_normal(shape) * draw(st.sampled_from([0.01, 1.0, 30.0]))
+            a = np.array(rng.standard_normal(shape) * draw(st.sampled_from([0.01, 1.0, 30.0])))
             if draw(st.booleans()) and a.size:
-                a[rng.random(shape) < draw(st.floats(0.0, 1.0))] = 0.0  # explicit zeros, incl. all-zero tensors
+                a[np.asarray(rng.random(shape) < draw(st.floats(0.0, 1.0)))] = 0.0  # explicit zeros, incl. all-zero
             if draw(st.booleans()) and a.size:
                 a = np.round(a * 4) / 4  # few distinct values: the lossless codebook path
             a = a.astype(dtype)

@@ -992,8 +992,9 @@ static dcf_status dcf__stream(const dcf_file *f, dcf__cur *c, uint64_t n, uint64
         if (width < 32 && alphabet >= ((uint64_t)1 << width)) { *out_syms = out; return DCF_OK; }
         for (i = 0; i < n; i++)
             if (out[i] >= alphabet) {
+                unsigned bad = (unsigned)out[i];
                 dcf__release(f, out);
-                return DCF__FAIL(c, DCF_E_BITSTREAM, field, at + (i * width) / 8, "symbol %llu is %u >= alphabet %llu", (unsigned long long)i, (unsigned)out[i], (unsigned long long)alphabet);
+                return DCF__FAIL(c, DCF_E_BITSTREAM, field, at + (i * width) / 8, "symbol %llu is %u >= alphabet %llu", (unsigned long long)i, bad, (unsigned long long)alphabet);
             }
         *out_syms = out;
         return DCF_OK;
