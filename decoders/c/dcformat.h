@@ -1421,7 +1421,7 @@ static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_ten
         uint64_t r_, j_ = 0, F_ = ((uint64_t)1 << qh->b) - 1, cols_ = t->cols;                                      \
         const uint32_t *p_[16], *e_[16];                                                                            \
         unsigned k_;                                                                                                \
-        for (k_ = 0; k_ < sp->classes; k_++) { p_[k_] = sp->gaps[k_]; e_[k_] = sp->gaps[k_] + sp->gap_n[k_]; }      \
+        for (k_ = 0; k_ < sp->classes; k_++) { p_[k_] = e_[k_] = sp->gaps[k_]; if (p_[k_]) e_[k_] += sp->gap_n[k_]; } \
         for (r_ = 0; r_ < t->rows; r_++) {                                                                          \
             uint32_t cnt_ = sp->counts[r_];                                                                         \
             unsigned cl_;                                                                                           \
