@@ -356,3 +356,52 @@ def test_mutants_accepted_and_rejected_like_the_library(builds: Builds) -> None:
     assert not disagree, disagree[:3]
     assert both_reject > len(blobs) // 2
     print(f"{len(blobs)} mutants, {both_reject} rejected by both, same class on {same_class}")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The API test program and the LeNet-300-100 example app
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _build_extra(builds: Builds, source: str, name: str) -> Path:
+    cc = _compiler()
+    flags = STRICT + (["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"] if SANITIZE
+                      else ["-O2"])
+    exe = builds.out / name
+    done = subprocess.run([cc, *flags, "-o", str(exe), str(CDIR / source)], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    return exe
+
+
+def test_api_allocator_limits_and_misuse(builds: Builds) -> None:
+    """Caller allocators (counting; failing at every call), lowered limits, the file convenience and misuse."""
+    exe = _build_extra(builds, "tests/dcf_api_test.c", "dcf_api_test")
+    done = subprocess.run([str(exe), str(VALID / "v-sparse-row-classes.dcf"), str(VALID / "v-raw-dtypes.dcf")],
+                          capture_output=True, text=True, env=RUN_ENV, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("ok ") and int(done.stdout.split()[1]) > 100
+
+
+def test_lenet_example_matches_the_python_engine(builds: Builds, tmp_path: Path) -> None:
+    """The C example's sparse mat-vec LeNet-300-100 classifies the bundled digits like dcformat.inference."""
+    import importlib.util
+
+    from dcformat.inference import Model
+
+    exe = _build_extra(builds, "examples/lenet_mnist.c", "lenet_mnist")
+    spec = importlib.util.spec_from_file_location("export_digits", CDIR / "examples" / "export_digits.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    digits = tmp_path / "digits.raw"
+    mod.main(str(digits))
+    model_path = ROOT / "dcformat" / "data" / "lenet_300_100.dc"
+    done = subprocess.run([str(exe), str(model_path), str(digits)], capture_output=True, text=True, env=RUN_ENV,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    with np.load(mod.SOURCE, allow_pickle=False) as z:
+        x = z["x"].astype(np.float32) / np.float32(int(z["pixel_divisor"]))
+        y = z["y"].astype(np.int64)
+    logits = np.asarray(Model.open(model_path).run({"input": x})["logits"])
+    correct = int(np.sum(logits.argmax(axis=1) == y))
+    assert done.stdout.strip() == (f"accuracy on {len(y)} bundled MNIST test digits: {correct}/{len(y)} = "
+                                   f"{100 * correct / len(y):.1f}%")
