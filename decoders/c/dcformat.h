@@ -284,6 +284,23 @@ static uint64_t dcf__be64(const uint8_t *p) {
     return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 | (uint64_t)p[3] << 32 |
            (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 | (uint64_t)p[6] << 8 | (uint64_t)p[7];
 }
+#if defined(__GNUC__) || defined(__clang__)
+/* One unaligned load + bswap (the portable byte-by-byte form is the fallback); used only on little-endian hosts. */
+static uint64_t dcf__be64_fast(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return __builtin_bswap64(v);
+#elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return v;
+#else
+    return dcf__be64(p);
+#endif
+}
+#define DCF__BE64(p) dcf__be64_fast(p)
+#else
+#define DCF__BE64(p) dcf__be64(p)
+#endif
 static int dcf__host_is_le(void) {
     const uint16_t one = 1;
     unsigned char b;
@@ -943,34 +960,44 @@ static uint32_t dcf__huff_slow(const dcf__huff *h, uint64_t w, unsigned *len) {
     return 0;
 }
 
+/* Decode one stream of n symbols in [0, alphabet) (§6). `wide`: uint32 symbols, else uint16 (alphabet <= 2^16).
+ * The symbols go to `dst` when given (room for n), else to a new array returned in *out_syms. */
 static dcf_status dcf__stream(const dcf_file *f, dcf__cur *c, uint64_t n, uint64_t alphabet, const char *what,
-                              uint32_t **out_syms) {
+                              int wide, void *dst, void **out_syms) {
     char field[48];
     unsigned coding;
     uint64_t at = c->pos, nbytes;
-    uint32_t *out = NULL;
+    void *out = NULL;
+    uint16_t *o16;
+    uint32_t *o32;
     dcf_status s;
     *out_syms = NULL;
     snprintf(field, sizeof field, "%s.coding", what);
     if ((s = dcf__u8(c, field, &coding))) return s;
     if (coding > 2) return DCF__FAIL(c, DCF_E_UNSUPPORTED_FEATURE, field, at, "unknown stream coding %u", coding);
+#define DCF__OUT_ALLOC()                                                                                              \
+    do {                                                                                                              \
+        out = dst ? dst : (n ? dcf__alloc_n(f, n, wide ? 4 : 2) : NULL);                                              \
+        if (n && !out) return DCF__FAIL(c, DCF_E_LIMIT, field, at, "cannot allocate %llu symbols", (unsigned long long)n); \
+        o16 = (uint16_t *)out;                                                                                        \
+        o32 = (uint32_t *)out;                                                                                        \
+    } while (0)
+#define DCF__OUT_DROP() do { if (!dst) dcf__release(f, out); } while (0)
     if (coding == 2) { /* CONSTANT */
         uint64_t sym, i;
         snprintf(field, sizeof field, "%s.symbol", what);
         at = c->pos;
         if ((s = dcf__varint(c, field, &sym))) return s;
         if (sym >= alphabet) return DCF__FAIL(c, DCF_E_BITSTREAM, field, at, "CONSTANT symbol %llu >= alphabet %llu", (unsigned long long)sym, (unsigned long long)alphabet);
-        if (n) {
-            if (!(out = (uint32_t *)dcf__alloc_n(f, n, 4)))
-                return DCF__FAIL(c, DCF_E_LIMIT, field, at, "cannot allocate %llu symbols", (unsigned long long)n);
-            for (i = 0; i < n; i++) out[i] = (uint32_t)sym;
-        }
+        DCF__OUT_ALLOC();
+        if (wide) for (i = 0; i < n; i++) o32[i] = (uint32_t)sym;
+        else for (i = 0; i < n; i++) o16[i] = (uint16_t)sym;
         *out_syms = out;
         return DCF_OK;
     }
     if (coding == 0) { /* FIXED */
         unsigned width;
-        uint64_t bits, i, pos = 0;
+        uint64_t bits, i = 0, pos = 0, bad = 0;
         const uint8_t *d;
         snprintf(field, sizeof field, "%s.width", what);
         at = c->pos;
@@ -984,18 +1011,28 @@ static dcf_status dcf__stream(const dcf_file *f, dcf__cur *c, uint64_t n, uint64
         d = c->base + c->pos;
         c->pos += nbytes;
         if (!dcf__tail_ok(d, nbytes, bits)) return DCF__FAIL(c, DCF_E_BITSTREAM, field, at, "non-zero padding bits");
-        if (n && !(out = (uint32_t *)dcf__alloc_n(f, n, 4)))
-            return DCF__FAIL(c, DCF_E_LIMIT, field, at, "cannot allocate %llu symbols", (unsigned long long)n);
-        i = 0;
-        while (i < n && (pos >> 3) + 8 <= nbytes) { out[i++] = (uint32_t)(dcf__be64(d + (pos >> 3)) << (pos & 7) >> (64 - width)); pos += width; }
-        for (; i < n; i++) { out[i] = (uint32_t)(dcf__peek_safe(d, nbytes, pos) >> (64 - width)); pos += width; }
-        if (width < 32 && alphabet >= ((uint64_t)1 << width)) { *out_syms = out; return DCF_OK; }
-        for (i = 0; i < n; i++)
-            if (out[i] >= alphabet) {
-                unsigned bad = (unsigned)out[i];
-                dcf__release(f, out);
-                return DCF__FAIL(c, DCF_E_BITSTREAM, field, at + (i * width) / 8, "symbol %llu is %u >= alphabet %llu", (unsigned long long)i, bad, (unsigned long long)alphabet);
+        DCF__OUT_ALLOC();
+#define DCF__FIXED_LOOP(O, T)                                                                                         \
+        for (; i < n && (pos >> 3) + 8 <= nbytes; i++, pos += width) {                                               \
+            uint64_t v_ = DCF__BE64(d + (pos >> 3)) << (pos & 7) >> (64 - width);                                    \
+            bad |= v_ >= alphabet;                                                                                    \
+            O[i] = (T)v_;                                                                                             \
+        }                                                                                                             \
+        for (; i < n; i++, pos += width) {                                                                            \
+            uint64_t v_ = dcf__peek_safe(d, nbytes, pos) >> (64 - width);                                            \
+            bad |= v_ >= alphabet;                                                                                    \
+            O[i] = (T)v_;                                                                                             \
+        }
+        if (wide) { DCF__FIXED_LOOP(o32, uint32_t) } else { DCF__FIXED_LOOP(o16, uint16_t) }
+        if (bad) { /* find the first offending symbol for the message */
+            for (i = 0, pos = 0; i < n; i++, pos += width) {
+                uint64_t v = dcf__peek_safe(d, nbytes, pos) >> (64 - width);
+                if (v >= alphabet) {
+                    DCF__OUT_DROP();
+                    return DCF__FAIL(c, DCF_E_BITSTREAM, field, at + pos / 8, "symbol %llu is %llu >= alphabet %llu", (unsigned long long)i, (unsigned long long)v, (unsigned long long)alphabet);
+                }
             }
+        }
         *out_syms = out;
         return DCF_OK;
     }
@@ -1056,13 +1093,13 @@ static dcf_status dcf__stream(const dcf_file *f, dcf__cur *c, uint64_t n, uint64
                 off += h->count[L];
             }
         }
-        h->sorted = (uint32_t *)dcf__alloc(f, used * 4);
+        h->sorted = (uint32_t *)dcf__alloc_n(f, used, 4);
         if (!h->sorted) { s = DCF__FAIL(c, DCF_E_LIMIT, field, at, "allocation failed"); goto hfail; }
         for (i = 0; i < T; i++) {
             unsigned len = (unsigned)(dcf__peek_safe(tab, tbytes, i * lw) >> (64 - lw));
             if (len) h->sorted[next[len]++] = (uint32_t)i;
         }
-        h->multi = T <= 65536;
+        h->multi = !wide; /* narrow streams have symbols < 2^16: three fit in one table entry */
         {
             uint32_t w, k;
             for (w = 0; w < (1u << DCF_LUT_BITS); w++) h->single_len[w] = 0;
@@ -1087,49 +1124,55 @@ static dcf_status dcf__stream(const dcf_file *f, dcf__cur *c, uint64_t n, uint64
                 h->lut[w] = e | (uint64_t)bits << 2 | nsym;
             }
         }
-        if (n && !(out = (uint32_t *)dcf__alloc_n(f, n, 4))) { s = DCF__FAIL(c, DCF_E_LIMIT, field, at, "cannot allocate %llu symbols", (unsigned long long)n); goto hfail; }
+        out = dst ? dst : (n ? dcf__alloc_n(f, n, wide ? 4 : 2) : NULL);
+        if (n && !out) { s = DCF__FAIL(c, DCF_E_LIMIT, field, at, "cannot allocate %llu symbols", (unsigned long long)n); goto hfail; }
+        o16 = (uint16_t *)out;
+        o32 = (uint32_t *)out;
         i = 0;
-        if (h->multi) {
-            /* 4 table look-ups per 64-bit load: each takes <= 11 bits, a long code <= 24 of the >= 57 loaded */
+        if (!wide) {
+            /* Multi-symbol look-ups: up to 3 symbols per 11-bit window; 4 look-ups per 64-bit load (each takes <= 11
+             * of the >= 57 loaded bits, a long code <= 24). Writes 3 symbols per look-up, so stop 12 before n. */
+            const uint64_t *lut = h->lut;
             while (i + 12 <= n && (pos >> 3) + 8 <= nbytes) {
-                uint64_t w = dcf__be64(d + (pos >> 3)) << (pos & 7);
-                unsigned r, usedb = 0;
+                uint64_t w = DCF__BE64(d + (pos >> 3)) << (pos & 7);
+                uint64_t e = lut[w >> (64 - DCF_LUT_BITS)];
+                unsigned b, r;
                 for (r = 0; r < 4; r++) {
-                    uint64_t e = h->lut[w >> (64 - DCF_LUT_BITS)];
-                    unsigned k = (unsigned)(e & 3), b;
-                    if (!k) {
-                        out[i++] = dcf__huff_slow(h, w, &b);
-                        usedb += b;
+                    if (!(e & 3)) { /* a code longer than the table */
+                        o16[i++] = (uint16_t)dcf__huff_slow(h, w, &b);
+                        pos += b;
                         break;
                     }
-                    out[i] = (uint32_t)(e >> 16) & 0xFFFF;
-                    out[i + 1] = (uint32_t)(e >> 32) & 0xFFFF;
-                    out[i + 2] = (uint32_t)(e >> 48);
-                    i += k;
+                    o16[i] = (uint16_t)(e >> 16);
+                    o16[i + 1] = (uint16_t)(e >> 32);
+                    o16[i + 2] = (uint16_t)(e >> 48);
+                    i += e & 3;
                     b = (unsigned)(e >> 2) & 63;
-                    usedb += b;
+                    pos += b;
                     w <<= b;
+                    e = lut[w >> (64 - DCF_LUT_BITS)];
                 }
-                pos += usedb;
             }
         } else {
-            while (i + 1 <= n && (pos >> 3) + 8 <= nbytes) {
-                uint64_t w = dcf__be64(d + (pos >> 3)) << (pos & 7);
+            while (i < n && (pos >> 3) + 8 <= nbytes) {
+                uint64_t w = DCF__BE64(d + (pos >> 3)) << (pos & 7);
                 uint64_t e = h->lut[w >> (64 - DCF_LUT_BITS)];
                 unsigned b;
-                if (e & 3) { out[i++] = (uint32_t)(e >> 32); b = (unsigned)(e >> 2) & 63; }
-                else out[i++] = dcf__huff_slow(h, w, &b);
+                if (e & 3) { o32[i++] = (uint32_t)(e >> 32); b = (unsigned)(e >> 2) & 63; }
+                else o32[i++] = dcf__huff_slow(h, w, &b);
                 pos += b;
             }
         }
         for (; i < n; i++) { /* tail: one symbol at a time, reads past the data see zeros */
             uint64_t w;
             unsigned b;
+            uint32_t sym;
             if (pos >= nbytes * 8) break;
             w = dcf__peek_safe(d, nbytes, pos);
             b = h->single_len[w >> (64 - DCF_LUT_BITS)];
-            if (b) out[i] = h->single_sym[w >> (64 - DCF_LUT_BITS)];
-            else out[i] = dcf__huff_slow(h, w, &b);
+            if (b) sym = h->single_sym[w >> (64 - DCF_LUT_BITS)];
+            else sym = dcf__huff_slow(h, w, &b);
+            if (wide) o32[i] = sym; else o16[i] = (uint16_t)sym;
             pos += b;
         }
         if (i < n || pos > nbytes * 8) {
@@ -1145,11 +1188,14 @@ static dcf_status dcf__stream(const dcf_file *f, dcf__cur *c, uint64_t n, uint64
         *out_syms = out;
         return DCF_OK;
     hfail:
-        dcf__release(f, out);
+        if (out) DCF__OUT_DROP();
         dcf__release(f, h->sorted);
         dcf__release(f, h);
         return s;
     }
+#undef DCF__OUT_ALLOC
+#undef DCF__OUT_DROP
+#undef DCF__FIXED_LOOP
 }
 
 /* ---- tensor payloads (§5) ----------------------------------------------------------------------------------------- */
@@ -1340,8 +1386,10 @@ static dcf_status dcf__raw(const dcf_file *f, dcf__cur *c, const dcf_tensor_info
 
 /* SPARSE streams, decoded: counts, per-class gap symbols, values. */
 typedef struct {
-    uint32_t *counts, *values;
-    uint32_t *gaps[16];
+    uint32_t *counts;
+    uint16_t *values;          /* owned unless values_borrowed (CSR decodes straight into its codes array) */
+    int values_borrowed;
+    uint16_t *gaps[16];
     uint64_t gap_n[16], gap_at[16], nnz_c[16];
     uint64_t class_min[16];
     unsigned classes;
@@ -1351,7 +1399,7 @@ typedef struct {
 static void dcf__sparse_free(const dcf_file *f, dcf__sparse *sp) {
     unsigned k;
     dcf__release(f, sp->counts);
-    dcf__release(f, sp->values);
+    if (!sp->values_borrowed) dcf__release(f, sp->values);
     for (k = 0; k < 16; k++) dcf__release(f, sp->gaps[k]);
 }
 
@@ -1361,14 +1409,17 @@ static unsigned dcf__class_of(const dcf__sparse *sp, uint32_t count) {
     return c;
 }
 
-static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_tensor_info *t, dcf__quant *qh, dcf__sparse *sp) {
+static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_tensor_info *t, dcf__quant *qh,
+                                   dcf__sparse *sp, dcf_csr *csr) {
     uint64_t r, at, rows_c[16] = {0}, F;
     unsigned k, nc;
     dcf_status s;
+    void *syms;
     memset(sp, 0, sizeof *sp);
     if ((s = dcf__quant_head(c, t, qh))) return s;
     if (t->cols >= ((uint64_t)1 << 32)) return DCF__FAIL(c, DCF_E_LIMIT, "row_counts", c->pos, "cols + 1 = %llu + 1 > 2^32", (unsigned long long)t->cols);
-    if ((s = dcf__stream(f, c, t->rows, t->cols + 1, "row_counts", &sp->counts))) return s;
+    if ((s = dcf__stream(f, c, t->rows, t->cols + 1, "row_counts", 1, NULL, &syms))) return s;
+    sp->counts = (uint32_t *)syms;
     for (r = 0; r < t->rows; r++) sp->nnz += sp->counts[r];
     if (qh->K == 0 && sp->nnz) return DCF__FAIL(c, DCF_E_CODEBOOK, "codebook_size", qh->at_codebook, "K = 0 with %llu entries", (unsigned long long)sp->nnz);
     at = c->pos;
@@ -1400,10 +1451,11 @@ static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_ten
         sp->gap_n[k] = sp->nnz_c[k] + fillers;
         sp->gap_at[k] = c->pos;
         snprintf(what, sizeof what, "gaps[%u]", k);
-        if ((s = dcf__stream(f, c, sp->gap_n[k], (uint64_t)1 << qh->b, what, &sp->gaps[k]))) return s;
+        if ((s = dcf__stream(f, c, sp->gap_n[k], (uint64_t)1 << qh->b, what, 0, NULL, &syms))) return s;
+        sp->gaps[k] = (uint16_t *)syms;
         { /* the stream holds exactly nnz_c entries and ends with one (a filler precedes an entry of its row) */
             uint64_t i, zeros = 0, n = sp->gap_n[k];
-            const uint32_t *g = sp->gaps[k];
+            const uint16_t *g = sp->gaps[k];
             for (i = 0; i < n; i++) zeros += g[i] == 0;
             if (zeros != fillers)
                 return DCF__FAIL(c, DCF_E_SPARSE_INDEX, what, sp->gap_at[k], "class %u: %llu entries in its gap stream, its rows own %llu", k, (unsigned long long)(n - zeros), (unsigned long long)sp->nnz_c[k]);
@@ -1411,7 +1463,13 @@ static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_ten
                 return DCF__FAIL(c, DCF_E_SPARSE_INDEX, what, sp->gap_at[k], "class %u: its gap stream ends with a filler", k);
         }
     }
-    if ((s = dcf__stream(f, c, sp->nnz, qh->K ? qh->K : 1, "values", &sp->values))) return s;
+    if (csr) { /* CSR: the value symbols are the codes array itself */
+        csr->codes = (uint16_t *)dcf__alloc_n(f, sp->nnz, 2);
+        if (!csr->codes) return DCF__FAIL(c, DCF_E_LIMIT, "values", c->pos, "cannot allocate %llu codes", (unsigned long long)sp->nnz);
+        sp->values_borrowed = 1;
+    }
+    if ((s = dcf__stream(f, c, sp->nnz, qh->K ? qh->K : 1, "values", 0, csr ? csr->codes : NULL, &syms))) return s;
+    sp->values = (uint16_t *)syms;
     return dcf__end(c);
 }
 
@@ -1419,13 +1477,13 @@ static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_ten
 #define DCF__WALK(SINK)                                                                                             \
     do {                                                                                                            \
         uint64_t r_, j_ = 0, F_ = ((uint64_t)1 << qh->b) - 1, cols_ = t->cols;                                      \
-        const uint32_t *p_[16], *e_[16];                                                                            \
+        const uint16_t *p_[16], *e_[16];                                                                            \
         unsigned k_;                                                                                                \
         for (k_ = 0; k_ < sp->classes; k_++) { p_[k_] = e_[k_] = sp->gaps[k_]; if (p_[k_]) e_[k_] += sp->gap_n[k_]; } \
         for (r_ = 0; r_ < t->rows; r_++) {                                                                          \
             uint32_t cnt_ = sp->counts[r_];                                                                         \
             unsigned cl_;                                                                                           \
-            const uint32_t *p, *e;                                                                                  \
+            const uint16_t *p, *e;                                                                                  \
             uint64_t cur_ = 0;                                                                                      \
             if (!cnt_) continue;                                                                                    \
             cl_ = sp->classes == 1 ? 0 : dcf__class_of(sp, cnt_);                                                   \
@@ -1475,11 +1533,13 @@ dcf_status dcf_decode_dense(const dcf_file *f, size_t index, void *out_v, size_t
     qh = (dcf__quant *)dcf__alloc(f, sizeof *qh);
     if (!qh) return DCF__FAIL(c, DCF_E_LIMIT, "payload", c->pos, "allocation failed");
     if (t->encoding == DCF_DENSE) {
-        uint32_t *vals = NULL;
+        uint16_t *vals = NULL;
+        void *syms;
         uint64_t i, n = t->numel;
         if ((s = dcf__quant_head(c, t, qh))) goto out;
         if (qh->K == 0 && n) { s = DCF__FAIL(c, DCF_E_CODEBOOK, "codebook_size", qh->at_codebook, "K = 0 for %llu elements", (unsigned long long)n); goto out; }
-        if ((s = dcf__stream(f, c, n, qh->K ? qh->K : 1, "values", &vals))) goto out;
+        if ((s = dcf__stream(f, c, n, qh->K ? qh->K : 1, "values", 0, NULL, &syms))) goto out;
+        vals = (uint16_t *)syms;
         if ((s = dcf__end(c))) { dcf__release(f, vals); goto out; }
         if (t->dtype == DCF_FLOAT32) { const float *lut = qh->lut.f32; dcf__cb_convert(qh, t->dtype, qh->lut.f32); for (i = 0; i < n; i++) ((float *)out)[i] = lut[vals[i]]; }
         else if (t->dtype == DCF_FLOAT64) { double *o = (double *)out; for (i = 0; i < n; i++) o[i] = (double)qh->cb[vals[i]]; }
@@ -1487,24 +1547,24 @@ dcf_status dcf_decode_dense(const dcf_file *f, size_t index, void *out_v, size_t
         dcf__release(f, vals);
     } else {
         dcf__sparse spv, *sp = &spv;
-        if ((s = dcf__sparse_read(f, c, t, qh, sp))) { dcf__sparse_free(f, sp); goto out; }
+        if ((s = dcf__sparse_read(f, c, t, qh, sp, NULL))) { dcf__sparse_free(f, sp); goto out; }
         if (t->nbytes) memset(out, 0, (size_t)t->nbytes);
         if (t->dtype == DCF_FLOAT32) {
             float *o = (float *)out;
             const float *lut = qh->lut.f32;
-            const uint32_t *v = sp->values;
+            const uint16_t *v = sp->values;
             dcf__cb_convert(qh, t->dtype, qh->lut.f32);
 #define DCF__SINK_F32(r, col, j) o[(r) * cols_ + (col)] = lut[v[j]]
             DCF__WALK(DCF__SINK_F32);
         } else if (t->dtype == DCF_FLOAT64) {
             double *o = (double *)out;
-            const uint32_t *v = sp->values;
+            const uint16_t *v = sp->values;
 #define DCF__SINK_F64(r, col, j) o[(r) * cols_ + (col)] = (double)qh->cb[v[j]]
             DCF__WALK(DCF__SINK_F64);
         } else {
             uint16_t *o = (uint16_t *)out;
             const uint16_t *lut = qh->lut.f16;
-            const uint32_t *v = sp->values;
+            const uint16_t *v = sp->values;
             dcf__cb_convert(qh, t->dtype, qh->lut.f16);
 #define DCF__SINK_F16(r, col, j) o[(r) * cols_ + (col)] = lut[v[j]]
             DCF__WALK(DCF__SINK_F16);
@@ -1541,12 +1601,14 @@ dcf_status dcf_decode_csr(const dcf_file *f, size_t index, dcf_csr *csr, dcf_err
     qh = (dcf__quant *)dcf__alloc(f, sizeof *qh);
     if (!qh) return DCF__FAIL(c, DCF_E_LIMIT, "payload", c->pos, "allocation failed");
     if (t->encoding == DCF_DENSE) {
-        uint32_t *vals = NULL;
+        uint16_t *vals = NULL;
+        void *syms;
         uint64_t n = t->numel, nnz = 0, j = 0;
         uint8_t *nonzero = qh->nonzero;
         if ((s = dcf__quant_head(c, t, qh))) goto out;
         if (qh->K == 0 && n) { s = DCF__FAIL(c, DCF_E_CODEBOOK, "codebook_size", qh->at_codebook, "K = 0 for %llu elements", (unsigned long long)n); goto out; }
-        if ((s = dcf__stream(f, c, n, qh->K ? qh->K : 1, "values", &vals))) goto out;
+        if ((s = dcf__stream(f, c, n, qh->K ? qh->K : 1, "values", 0, NULL, &syms))) goto out;
+        vals = (uint16_t *)syms;
         if ((s = dcf__end(c))) { dcf__release(f, vals); goto out; }
         for (i = 0; i < qh->K; i++) /* zero in the tensor's dtype (a float16 underflow is zero too) */
             nonzero[i] = (uint8_t)(t->dtype == DCF_FLOAT16 ? (dcf__f16(qh->cb[i]) & 0x7FFFu) != 0 : qh->cb[i] != 0.0f);
@@ -1560,7 +1622,7 @@ dcf_status dcf_decode_csr(const dcf_file *f, size_t index, dcf_csr *csr, dcf_err
         for (r = 0; r < t->rows; r++) {
             uint64_t col;
             for (col = 0; col < t->cols; col++) {
-                uint32_t v = vals[r * t->cols + col];
+                uint16_t v = vals[r * t->cols + col];
                 if (nonzero[v]) { csr->indices[j] = (uint32_t)col; csr->codes[j] = (uint16_t)v; j++; }
             }
             csr->indptr[r + 1] = j;
@@ -1569,18 +1631,15 @@ dcf_status dcf_decode_csr(const dcf_file *f, size_t index, dcf_csr *csr, dcf_err
     } else {
         dcf__sparse spv, *sp = &spv;
         uint32_t *idx;
-        uint16_t *codes;
-        const uint32_t *v;
-        if ((s = dcf__sparse_read(f, c, t, qh, sp))) { dcf__sparse_free(f, sp); goto out; }
+        if ((s = dcf__sparse_read(f, c, t, qh, sp, csr))) { dcf__sparse_free(f, sp); goto out; }
         csr->nnz = sp->nnz;
         csr->indptr = (uint64_t *)dcf__alloc_n(f, t->rows + 1, 8);
         csr->indices = (uint32_t *)dcf__alloc_n(f, sp->nnz, 4);
-        csr->codes = (uint16_t *)dcf__alloc_n(f, sp->nnz, 2);
-        if (!csr->indptr || !csr->indices || !csr->codes) { dcf__sparse_free(f, sp); s = DCF__FAIL(c, DCF_E_LIMIT, "payload", c->pos, "allocation failed"); goto out; }
+        if (!csr->indptr || !csr->indices) { dcf__sparse_free(f, sp); s = DCF__FAIL(c, DCF_E_LIMIT, "payload", c->pos, "allocation failed"); goto out; }
         csr->indptr[0] = 0;
         for (r = 0; r < t->rows; r++) csr->indptr[r + 1] = csr->indptr[r] + sp->counts[r];
-        idx = csr->indices; codes = csr->codes; v = sp->values;
-#define DCF__SINK_CSR(r, col, j) (idx[j] = (uint32_t)(col), codes[j] = (uint16_t)v[j])
+        idx = csr->indices;
+#define DCF__SINK_CSR(r, col, j) (idx[j] = (uint32_t)(col))
         DCF__WALK(DCF__SINK_CSR);
         s = DCF_OK;
     walk_fail:
