@@ -39,7 +39,7 @@ typedef enum {
     DCF_E_SPARSE_INDEX,        /* [SparseIndex] */
     DCF_E_CODEBOOK,            /* [Codebook] */
     DCF_E_METADATA,            /* [Metadata]: names, dtype/encoding pairs, META size and JSON syntax */
-    DCF_E_GRAPH,               /* [Graph]: GRPH size and JSON syntax (the graph schema is not checked here) */
+    DCF_E_GRAPH,               /* [Graph]: the GRPH payload against GRAPH.md §2-§4 (syntax, schema, ops, names) */
     DCF_E_ZSTD_UNSUPPORTED,    /* a valid-looking zstd RAW tensor, but built without DCFORMAT_WITH_ZSTD */
     DCF_E_ARGUMENT,            /* API misuse: bad index, output buffer too small, RAW tensor asked for CSR */
     DCF_E_IO                   /* dcf_open_path: the file could not be read */
@@ -114,8 +114,9 @@ void dcf_default_limits(dcf_limits *limits);
 size_t dcf_dtype_size(dcf_dtype dtype);
 const char *dcf_status_name(dcf_status code); /* "BadMagic", "Truncated", ... (the spec's class names) */
 
-/* Parse and validate the container: preamble, every section's framing and CRC, the tensor table, META/GRPH sizes and
- * JSON syntax, shape and size limits. `data` must stay alive and unchanged until dcf_close. limits/alloc/err may be
+/* Parse and validate the container: preamble, every section's framing and CRC, the tensor table, META's size and JSON
+ * syntax, the GRPH graph against spec/GRAPH.md §2-§4 (strict JSON, structure, names, ops, attributes, arity, stored
+ * tensors, definition before use), shape and size limits. `data` must stay alive and unchanged until dcf_close. limits/alloc/err may be
  * NULL. Tensor payloads are validated when decoded (dcf_decode_*, dcf_verify). */
 dcf_status dcf_open_memory(dcf_file **out, const void *data, size_t size, const dcf_limits *limits,
                            const dcf_allocator *alloc, dcf_error *err);
@@ -128,7 +129,7 @@ size_t dcf_tensor_count(const dcf_file *file);
 const dcf_tensor_info *dcf_tensor(const dcf_file *file, size_t index); /* NULL if out of range */
 /* Index of the tensor named `name` (NUL-terminated), or -1. */
 long dcf_find(const dcf_file *file, const char *name);
-/* Raw META / GRPH payloads (UTF-8 JSON, CRC-verified, syntax-checked); NULL and 0 when absent. */
+/* Raw META / GRPH payloads (UTF-8 JSON, CRC-verified; META syntax-checked, GRPH schema-validated); NULL, 0 if absent. */
 const uint8_t *dcf_metadata(const dcf_file *file, size_t *len);
 const uint8_t *dcf_graph(const dcf_file *file, size_t *len);
 
@@ -580,6 +581,7 @@ typedef struct {
     const uint8_t *p;
     size_t n, i;
     uint32_t depth, max_depth;
+    size_t ntok;           /* values and keys seen (the graph checker's token count) */
     const dcf_file *f;
     int oom;
     const char *why;
@@ -773,6 +775,7 @@ static int dcf__json_container(dcf__json *j) {
             size_t a, b, k;
             if (j->p[j->i] != '"') { j->why = "object key is not a string"; goto done; }
             if (!dcf__json_string(j, &a, &b)) goto done;
+            j->ntok++;
             for (k = 0; k < nkeys; k++) { /* duplicate keys: compare unescaped forms */
                 size_t a2 = keys[2 * k], b2 = keys[2 * k + 1];
                 int same;
@@ -824,6 +827,7 @@ static int dcf__json_value(dcf__json *j) {
     dcf__json_ws(j);
     if (j->i >= j->n) { j->why = "missing value"; return 0; }
     ch = j->p[j->i];
+    j->ntok++;
     if (ch == '{' || ch == '[') return dcf__json_container(j);
     if (ch == '"') { size_t a, b; return dcf__json_string(j, &a, &b); }
     if (ch == '-' || (ch >= '0' && ch <= '9')) return dcf__json_number(j);
@@ -834,7 +838,8 @@ static int dcf__json_value(dcf__json *j) {
     return 0;
 }
 /* 0 = valid object text; otherwise error message in *why (oom => DCF_E_LIMIT). */
-static dcf_status dcf__json_check(const dcf_file *f, const uint8_t *p, size_t n, uint32_t max_depth, const char **why) {
+static dcf_status dcf__json_check(const dcf_file *f, const uint8_t *p, size_t n, uint32_t max_depth, const char **why,
+                                  size_t *ntok) {
     dcf__json j;
     memset(&j, 0, sizeof j);
     j.p = p; j.n = n; j.f = f; j.max_depth = max_depth < 512 ? max_depth : 512; /* bounds the recursion */
@@ -844,6 +849,7 @@ static dcf_status dcf__json_check(const dcf_file *f, const uint8_t *p, size_t n,
     if (!dcf__json_value(&j)) { *why = j.why ? j.why : "out of memory"; return j.oom ? DCF_E_LIMIT : DCF_E_METADATA; }
     dcf__json_ws(&j);
     if (j.i != n) { *why = "bytes after the JSON text"; return DCF_E_METADATA; }
+    if (ntok) *ntok = j.ntok;
     return DCF_OK;
 }
 
@@ -967,6 +973,461 @@ out:
     return s;
 }
 
+/* ---- graph schema (spec/GRAPH.md §2-§4, §7) -----------------------------------------------------------------------
+ * After the strict syntax check above, the payload is flattened into a token array (iteratively: depth <= 8) with
+ * every string decoded to UTF-8 once; the schema is then checked by walking that array, with one hash set holding
+ * the stored tensor names, defined values, node names and listed graph outputs. */
+
+enum { DCF__J_OBJ = 1, DCF__J_ARR, DCF__J_STR, DCF__J_INT, DCF__J_FLT, DCF__J_TRUE, DCF__J_FALSE, DCF__J_NULL };
+
+typedef struct {
+    uint8_t type;
+    uint32_t start;   /* byte offset of the token in the payload */
+    uint32_t next;    /* index of the token after this one's subtree */
+    uint32_t count;   /* array: elements; object: members */
+    uint32_t s, slen; /* string: decoded UTF-8 in sbuf; number: the literal's span in the payload */
+} dcf__tok;
+
+typedef struct {
+    const uint8_t *p;
+    uint32_t len;
+    uint32_t kind; /* 'T' stored tensor, 'V' value, 'N' node name, 'O' listed graph output */
+} dcf__gslot;
+
+typedef struct {
+    const dcf_file *f;
+    dcf_error *err;
+    const uint8_t *p;   /* payload */
+    uint64_t base;      /* its file offset */
+    dcf__tok *t;
+    uint32_t nt;
+    uint8_t *sbuf;
+    dcf__gslot *set;
+    uint64_t mask;
+    int64_t version;
+} dcf__graph;
+
+#define DCF__GFAIL(g, tok, field, ...) dcf__fail((g)->err, DCF_E_GRAPH, NULL, (field), 1, (g)->base + (g)->t[tok].start, __VA_ARGS__)
+#define DCF__GSTR(g, tok) (int)((g)->t[tok].slen < 60 ? (g)->t[tok].slen : 60), (const char *)((g)->sbuf + (g)->t[tok].s)
+
+/* Flatten a syntax-checked payload of at most ntok tokens. */
+static void dcf__graph_tokens(dcf__graph *g, size_t n) {
+    const uint8_t *p = g->p;
+    uint32_t stack[16], depth = 0, nt = 0, sused = 0;
+    size_t i = 0;
+    for (;;) {
+        uint8_t ch;
+        uint32_t k;
+        while (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r' || p[i] == ',' || p[i] == ':') i++;
+        ch = p[i];
+        if (ch == '}' || ch == ']') {
+            k = stack[--depth];
+            g->t[k].next = nt;
+            if (g->t[k].type == DCF__J_OBJ) g->t[k].count /= 2; /* keys and values were counted */
+            i++;
+            if (depth == 0) break;
+            continue;
+        }
+        k = nt++;
+        g->t[k].start = (uint32_t)i;
+        g->t[k].count = 0;
+        g->t[k].next = nt;
+        g->t[k].s = g->t[k].slen = 0;
+        if (depth) g->t[stack[depth - 1]].count++;
+        if (ch == '{' || ch == '[') {
+            g->t[k].type = ch == '{' ? DCF__J_OBJ : DCF__J_ARR;
+            stack[depth++] = k;
+            i++;
+        } else if (ch == '"') {
+            size_t a = ++i;
+            while (p[i] != '"') i += p[i] == '\\' ? 2 : 1;
+            g->t[k].type = DCF__J_STR;
+            g->t[k].s = sused;
+            g->t[k].slen = (uint32_t)dcf__json_unescape(p, a, i, g->sbuf + sused);
+            sused += g->t[k].slen;
+            i++;
+        } else if (ch == 't' || ch == 'n') {
+            g->t[k].type = ch == 't' ? DCF__J_TRUE : DCF__J_NULL;
+            i += 4;
+        } else if (ch == 'f') {
+            g->t[k].type = DCF__J_FALSE;
+            i += 5;
+        } else {
+            g->t[k].type = DCF__J_INT;
+            while (i < n && (p[i] == '-' || p[i] == '+' || p[i] == '.' || p[i] == 'e' || p[i] == 'E' || (p[i] >= '0' && p[i] <= '9'))) {
+                if (p[i] == '.' || p[i] == 'e' || p[i] == 'E') g->t[k].type = DCF__J_FLT;
+                i++;
+            }
+            g->t[k].s = g->t[k].start;
+            g->t[k].slen = (uint32_t)(i - g->t[k].start);
+        }
+    }
+    g->nt = nt;
+}
+
+/* An integer literal (<= 20 digits), saturated to +-2^62: every range in the spec is far inside that. */
+static int64_t dcf__graph_int(const dcf__graph *g, uint32_t k) {
+    const uint8_t *q = g->p + g->t[k].s;
+    uint32_t n = g->t[k].slen, i = 0;
+    int64_t v = 0;
+    int neg = q[0] == '-';
+    if (neg) i++;
+    for (; i < n; i++) v = v > ((int64_t)1 << 62) / 10 ? ((int64_t)1 << 62) : v * 10 + (q[i] - '0');
+    return neg ? -v : v;
+}
+/* A number's value as binary64 (the syntax check proved it finite); 0 and DCF_E_LIMIT if the copy cannot be made. */
+static int dcf__graph_double(const dcf__graph *g, uint32_t k, double *out) {
+    char small[64], *buf = small;
+    uint32_t n = g->t[k].slen;
+    if (n >= sizeof small) {
+        buf = (char *)dcf__alloc(g->f, (uint64_t)n + 1);
+        if (!buf) return 0;
+    }
+    memcpy(buf, g->p + g->t[k].s, n);
+    buf[n] = 0;
+    *out = strtod(buf, NULL);
+    if (buf != small) dcf__release(g->f, buf);
+    return 1;
+}
+
+static int dcf__graph_is(const dcf__graph *g, uint32_t k, const char *lit) {
+    size_t n = strlen(lit);
+    return g->t[k].type == DCF__J_STR && g->t[k].slen == n && memcmp(g->sbuf + g->t[k].s, lit, n) == 0;
+}
+
+/* Insert (kind, bytes) into the set; returns 1 if it was already there. With insert == 0 only looks it up. */
+static int dcf__graph_set(dcf__graph *g, uint32_t kind, const uint8_t *p, size_t len, int insert) {
+    uint64_t h = dcf__hash(p, len) ^ kind * 0x9E3779B97F4A7C15ull, k;
+    for (k = h & g->mask;; k = (k + 1) & g->mask) {
+        dcf__gslot *s = &g->set[k];
+        if (!s->p) {
+            if (insert) { s->p = p; s->len = (uint32_t)len; s->kind = kind; }
+            return 0;
+        }
+        if (s->kind == kind && s->len == len && memcmp(s->p, p, len) == 0) return 1;
+    }
+}
+static int dcf__graph_has(dcf__graph *g, uint32_t kind, uint32_t tok) {
+    return dcf__graph_set(g, kind, g->sbuf + g->t[tok].s, g->t[tok].slen, 0);
+}
+static int dcf__graph_add(dcf__graph *g, uint32_t kind, uint32_t tok) {
+    return dcf__graph_set(g, kind, g->sbuf + g->t[tok].s, g->t[tok].slen, 1);
+}
+
+/* Object `obj` has exactly the `n` keys of `keys`; their value tokens go to vals[]. */
+static dcf_status dcf__graph_keys(dcf__graph *g, uint32_t obj, const char *const *keys, unsigned n, uint32_t *vals,
+                                  const char *where) {
+    uint32_t c, m;
+    unsigned k;
+    if (g->t[obj].type != DCF__J_OBJ) return DCF__GFAIL(g, obj, where, "%s must be an object", where);
+    for (k = 0; k < n; k++) vals[k] = 0;
+    for (m = 0, c = obj + 1; m < g->t[obj].count; m++, c = g->t[c + 1].next) {
+        for (k = 0; k < n && !dcf__graph_is(g, c, keys[k]); k++) {}
+        if (k == n) return DCF__GFAIL(g, c, where, "%s: unknown key '%.*s'", where, DCF__GSTR(g, c));
+        vals[k] = c + 1; /* keys are unique (syntax check) */
+    }
+    for (k = 0; k < n; k++)
+        if (!vals[k]) return DCF__GFAIL(g, obj, where, "%s: missing key '%s'", where, keys[k]);
+    return DCF_OK;
+}
+
+/* GRAPH.md §3 Name: a non-empty string of at most 1024 characters without a control character (Cc). */
+static dcf_status dcf__graph_name(dcf__graph *g, uint32_t k, const char *field, const char *what) {
+    const uint8_t *s = g->sbuf + g->t[k].s;
+    uint32_t n = g->t[k].slen, i, chars = 0;
+    if (g->t[k].type != DCF__J_STR || n == 0) return DCF__GFAIL(g, k, field, "%s must be a non-empty string", what);
+    for (i = 0; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) chars++;
+        if (s[i] < 0x20 || s[i] == 0x7F || (s[i] == 0xC2 && i + 1 < n && s[i + 1] >= 0x80 && s[i + 1] <= 0x9F))
+            return DCF__GFAIL(g, k, field, "%s '%.*s' contains a control character", what, DCF__GSTR(g, k));
+    }
+    if (chars > 1024) return DCF__GFAIL(g, k, field, "%s is %u characters long, limit 1024", what, (unsigned)chars);
+    return DCF_OK;
+}
+
+/* ValueInfo (GRAPH.md §3): name, shape of <= 8 dims (int in [0, 2^31-1], symbol, null for outputs), dtype float32. */
+static dcf_status dcf__graph_valueinfo(dcf__graph *g, uint32_t k, int is_output, uint32_t *name) {
+    static const char *const keys[3] = {"name", "shape", "dtype"};
+    const char *where = is_output ? "GRPH.outputs" : "GRPH.inputs";
+    uint32_t v[3], d, m;
+    dcf_status s;
+    if ((s = dcf__graph_keys(g, k, keys, 3, v, where))) return s;
+    if ((s = dcf__graph_name(g, v[0], where, "a graph input/output name"))) return s;
+    *name = v[0];
+    if (g->t[v[1]].type != DCF__J_ARR || g->t[v[1]].count > 8)
+        return DCF__GFAIL(g, v[1], "GRPH.shape", "'%.*s': shape must be a list of at most 8 entries", DCF__GSTR(g, v[0]));
+    for (m = 0, d = v[1] + 1; m < g->t[v[1]].count; m++, d = g->t[d].next) {
+        uint8_t ty = g->t[d].type;
+        int ok = 0;
+        if (ty == DCF__J_INT) { int64_t x = dcf__graph_int(g, d); ok = x >= 0 && x <= 2147483647; }
+        else if (ty == DCF__J_NULL) ok = is_output;
+        else if (ty == DCF__J_STR) {
+            const uint8_t *q = g->sbuf + g->t[d].s;
+            uint32_t n = g->t[d].slen, i;
+            ok = n >= 1 && n <= 64 && (q[0] == '_' || (unsigned)((q[0] | 0x20) - 'a') < 26u);
+            for (i = 1; ok && i < n; i++) ok = q[i] == '_' || (unsigned)((q[i] | 0x20) - 'a') < 26u || (unsigned)(q[i] - '0') < 10u;
+        }
+        if (!ok) return DCF__GFAIL(g, d, "GRPH.shape", "'%.*s': dimension %u is not an integer in [0, 2^31-1] or a symbol%s",
+                                   DCF__GSTR(g, v[0]), (unsigned)m, is_output ? "" : " (null only in graph outputs)");
+    }
+    if (!dcf__graph_is(g, v[2], "float32"))
+        return DCF__GFAIL(g, v[2], "GRPH.dtype", "'%.*s': unsupported dtype (only \"float32\")", DCF__GSTR(g, v[0]));
+    return DCF_OK;
+}
+
+/* The op table of GRAPH.md §4. */
+enum { DCF__A_INT, DCF__A_FLOAT, DCF__A_FLOATN, DCF__A_BOOL, DCF__A_INTS };
+enum { DCF__C_NONE, DCF__C_ODD, DCF__C_PERM, DCF__C_ONE_INFER };
+typedef struct {
+    const char *name;
+    uint8_t kind, required, check, has_lo, has_hi;
+    double lo, hi;
+    uint8_t len_lo, len_hi; /* INTS */
+} dcf__attr;
+typedef struct {
+    const char *name;
+    uint16_t in_lo, in_hi;
+    uint8_t out_lo, out_hi, stored; /* stored: bit i = input i must name a stored tensor */
+    uint8_t since, nattrs;
+    const dcf__attr *attrs;
+} dcf__op;
+
+#define DCF__MAXDIM 2147483647.0
+#define DCF__PAIR(n, req) {n, DCF__A_INTS, req, DCF__C_NONE, 1, 1, 1, DCF__MAXDIM, 2, 2}
+#define DCF__PADS {"padding", DCF__A_INTS, 0, DCF__C_NONE, 1, 1, 0, DCF__MAXDIM, 4, 4}
+#define DCF__AXIS(req) {"axis", DCF__A_INT, req, DCF__C_NONE, 1, 1, -8, 7, 0, 0}
+static const dcf__attr dcf__a_conv[] = {DCF__PAIR("stride", 0), DCF__PADS, DCF__PAIR("dilation", 0),
+                                        {"groups", DCF__A_INT, 0, DCF__C_NONE, 1, 1, 1, DCF__MAXDIM, 0, 0}};
+static const dcf__attr dcf__a_bn[] = {{"epsilon", DCF__A_FLOAT, 0, DCF__C_NONE, 1, 1, 0, 1, 0, 0}};
+static const dcf__attr dcf__a_clip[] = {{"min", DCF__A_FLOATN, 0, DCF__C_NONE, 0, 0, 0, 0, 0, 0},
+                                        {"max", DCF__A_FLOATN, 0, DCF__C_NONE, 0, 0, 0, 0, 0, 0}};
+static const dcf__attr dcf__a_hsig[] = {{"alpha", DCF__A_FLOAT, 0, DCF__C_NONE, 0, 0, 0, 0, 0, 0},
+                                        {"beta", DCF__A_FLOAT, 0, DCF__C_NONE, 0, 0, 0, 0, 0, 0}};
+static const dcf__attr dcf__a_lrn[] = {{"size", DCF__A_INT, 1, DCF__C_ODD, 1, 1, 1, 1023, 0, 0},
+                                       {"alpha", DCF__A_FLOAT, 0, DCF__C_NONE, 1, 0, 0, 0, 0, 0},
+                                       {"beta", DCF__A_FLOAT, 0, DCF__C_NONE, 1, 0, 0, 0, 0, 0},
+                                       {"bias", DCF__A_FLOAT, 0, DCF__C_NONE, 1, 0, 1e-6, 0, 0, 0}};
+static const dcf__attr dcf__a_softmax[] = {DCF__AXIS(0)};
+static const dcf__attr dcf__a_maxpool[] = {DCF__PAIR("kernel", 1), DCF__PAIR("stride", 0), DCF__PADS,
+                                           {"ceil_mode", DCF__A_BOOL, 0, DCF__C_NONE, 0, 0, 0, 0, 0, 0}};
+static const dcf__attr dcf__a_avgpool[] = {DCF__PAIR("kernel", 1), DCF__PAIR("stride", 0), DCF__PADS,
+                                           {"ceil_mode", DCF__A_BOOL, 0, DCF__C_NONE, 0, 0, 0, 0, 0, 0},
+                                           {"count_include_pad", DCF__A_BOOL, 0, DCF__C_NONE, 0, 0, 0, 0, 0, 0}};
+static const dcf__attr dcf__a_concat[] = {DCF__AXIS(1)};
+static const dcf__attr dcf__a_split[] = {DCF__AXIS(1), {"split", DCF__A_INTS, 1, DCF__C_NONE, 1, 1, 0, DCF__MAXDIM, 1, 64}};
+static const dcf__attr dcf__a_shuffle[] = {{"groups", DCF__A_INT, 1, DCF__C_NONE, 1, 1, 1, DCF__MAXDIM, 0, 0}};
+static const dcf__attr dcf__a_flatten[] = {{"axis", DCF__A_INT, 0, DCF__C_NONE, 1, 1, -8, 8, 0, 0}};
+static const dcf__attr dcf__a_reshape[] = {{"shape", DCF__A_INTS, 1, DCF__C_ONE_INFER, 1, 1, -1, DCF__MAXDIM, 0, 8}};
+static const dcf__attr dcf__a_transpose[] = {{"perm", DCF__A_INTS, 1, DCF__C_PERM, 1, 1, 0, 7, 1, 8}};
+static const dcf__attr dcf__a_dropout[] = {{"ratio", DCF__A_FLOAT, 0, DCF__C_NONE, 1, 1, 0, 1, 0, 0}};
+#define DCF__N(a) (uint8_t)(sizeof(a) / sizeof(a[0])), a
+static const dcf__op dcf__ops[] = {
+    {"Conv2d", 2, 3, 1, 1, 6, 1, DCF__N(dcf__a_conv)},
+    {"Linear", 2, 3, 1, 1, 6, 1, 0, NULL},
+    {"MatMul", 2, 2, 1, 1, 0, 1, 0, NULL},
+    {"BatchNorm", 5, 5, 1, 1, 30, 1, DCF__N(dcf__a_bn)},
+    {"ReLU", 1, 1, 1, 1, 0, 1, 0, NULL},
+    {"ReLU6", 1, 1, 1, 1, 0, 1, 0, NULL},
+    {"Clip", 1, 1, 1, 1, 0, 1, DCF__N(dcf__a_clip)},
+    {"HardSigmoid", 1, 1, 1, 1, 0, 1, DCF__N(dcf__a_hsig)},
+    {"HardSwish", 1, 1, 1, 1, 0, 1, 0, NULL},
+    {"Sigmoid", 1, 1, 1, 1, 0, 1, 0, NULL},
+    {"LRN", 1, 1, 1, 1, 0, 2, DCF__N(dcf__a_lrn)},
+    {"Softmax", 1, 1, 1, 1, 0, 1, DCF__N(dcf__a_softmax)},
+    {"MaxPool", 1, 1, 1, 1, 0, 1, DCF__N(dcf__a_maxpool)},
+    {"AvgPool", 1, 1, 1, 1, 0, 1, DCF__N(dcf__a_avgpool)},
+    {"GlobalAvgPool", 1, 1, 1, 1, 0, 1, 0, NULL},
+    {"Concat", 1, 1024, 1, 1, 0, 1, DCF__N(dcf__a_concat)},
+    {"Split", 1, 1, 1, 64, 0, 1, DCF__N(dcf__a_split)},
+    {"Add", 2, 2, 1, 1, 0, 1, 0, NULL},
+    {"Sub", 2, 2, 1, 1, 0, 1, 0, NULL},
+    {"Mul", 2, 2, 1, 1, 0, 1, 0, NULL},
+    {"Div", 2, 2, 1, 1, 0, 1, 0, NULL},
+    {"ChannelShuffle", 1, 1, 1, 1, 0, 1, DCF__N(dcf__a_shuffle)},
+    {"Flatten", 1, 1, 1, 1, 0, 1, DCF__N(dcf__a_flatten)},
+    {"Reshape", 1, 1, 1, 1, 0, 1, DCF__N(dcf__a_reshape)},
+    {"Transpose", 1, 1, 1, 1, 0, 1, DCF__N(dcf__a_transpose)},
+    {"Dropout", 1, 1, 1, 1, 0, 1, DCF__N(dcf__a_dropout)},
+    {"Identity", 1, 1, 1, 1, 0, 1, 0, NULL},
+};
+
+static int dcf__graph_in_range(const dcf__attr *a, double x) {
+    return (!a->has_lo || x >= a->lo) && (!a->has_hi || x <= a->hi);
+}
+/* One attribute value against its kind and range (GRAPH.md §4); *count gets the length of an INTS list. */
+static dcf_status dcf__graph_attr(dcf__graph *g, uint32_t node, const dcf__op *op, const dcf__attr *a, uint32_t v,
+                                  uint32_t *count) {
+    uint8_t ty = g->t[v].type;
+    const char *bad = NULL;
+    if (a->kind == DCF__A_INT) {
+        int64_t x;
+        if (ty != DCF__J_INT) bad = "must be an integer";
+        else if (x = dcf__graph_int(g, v), !dcf__graph_in_range(a, (double)x)) bad = "is out of range";
+        else if (a->check == DCF__C_ODD && x % 2 == 0) bad = "must be odd";
+    } else if (a->kind == DCF__A_BOOL) {
+        if (ty != DCF__J_TRUE && ty != DCF__J_FALSE) bad = "must be true or false";
+    } else if (a->kind == DCF__A_FLOAT || a->kind == DCF__A_FLOATN) {
+        double x;
+        if (ty == DCF__J_NULL && a->kind == DCF__A_FLOATN) return DCF_OK;
+        if (ty != DCF__J_INT && ty != DCF__J_FLT) bad = "must be a number";
+        else if (!dcf__graph_double(g, v, &x)) return dcf__fail(g->err, DCF_E_LIMIT, NULL, "GRPH", 0, 0, "allocation failed");
+        else if (!dcf__graph_in_range(a, x)) bad = "is out of range";
+    } else { /* INTS */
+        uint32_t m, e, seen = 0, infer = 0;
+        if (ty != DCF__J_ARR) bad = "must be a list of integers";
+        else if (g->t[v].count < a->len_lo || g->t[v].count > a->len_hi) bad = "has a wrong number of entries";
+        for (m = 0, e = v + 1; !bad && m < g->t[v].count; m++, e = g->t[e].next) {
+            int64_t x;
+            if (g->t[e].type != DCF__J_INT) { bad = "must contain only integers"; break; }
+            x = dcf__graph_int(g, e);
+            if (!dcf__graph_in_range(a, (double)x)) bad = "has an entry out of range";
+            else if (a->check == DCF__C_PERM) { if (seen >> x & 1) bad = "is not a permutation of 0..n-1"; seen |= 1u << x; }
+            else if (a->check == DCF__C_ONE_INFER && x == -1 && infer++) bad = "has more than one -1";
+        }
+        /* PERM: n distinct entries in [0, 7]; a permutation of 0..n-1 iff all are < n */
+        if (!bad && a->check == DCF__C_PERM && seen >> g->t[v].count) bad = "is not a permutation of 0..n-1";
+        if (!bad) *count = g->t[v].count;
+    }
+    if (bad)
+        return DCF__GFAIL(g, v, "GRPH.attrs", "node '%.*s' (%s): attribute '%s' %s", DCF__GSTR(g, node), op->name, a->name, bad);
+    return DCF_OK;
+}
+
+static dcf_status dcf__graph_node(dcf__graph *g, uint32_t k) {
+    static const char *const keys[5] = {"op", "name", "inputs", "outputs", "attrs"};
+    uint32_t v[5], m, c, split_len = 0;
+    unsigned oi, ai;
+    const dcf__op *op = NULL;
+    dcf_status s;
+    if ((s = dcf__graph_keys(g, k, keys, 5, v, "GRPH.nodes"))) return s;
+    if ((s = dcf__graph_name(g, v[1], "GRPH.nodes.name", "a node name"))) return s;
+    for (m = 2; m <= 3; m++) {
+        if (g->t[v[m]].type != DCF__J_ARR)
+            return DCF__GFAIL(g, v[m], "GRPH.nodes", "node '%.*s': '%s' must be a list of names", DCF__GSTR(g, v[1]), keys[m]);
+        for (oi = 0, c = v[m] + 1; oi < g->t[v[m]].count; oi++, c = g->t[c].next)
+            if ((s = dcf__graph_name(g, c, m == 2 ? "GRPH.nodes.inputs" : "GRPH.nodes.outputs", "a value name"))) return s;
+    }
+    if (g->t[v[0]].type != DCF__J_STR) return DCF__GFAIL(g, v[0], "GRPH.op", "node '%.*s': 'op' must be a string", DCF__GSTR(g, v[1]));
+    for (oi = 0; oi < sizeof dcf__ops / sizeof dcf__ops[0]; oi++)
+        if (dcf__graph_is(g, v[0], dcf__ops[oi].name)) { op = &dcf__ops[oi]; break; }
+    if (!op) return DCF__GFAIL(g, v[0], "GRPH.op", "node '%.*s': unknown op '%.*s'", DCF__GSTR(g, v[1]), DCF__GSTR(g, v[0]));
+    if (op->since > g->version)
+        return DCF__GFAIL(g, v[0], "GRPH.op", "node '%.*s': op %s needs graph_version >= %u, the graph declares %d",
+                          DCF__GSTR(g, v[1]), op->name, (unsigned)op->since, (int)g->version);
+    if (dcf__graph_add(g, 'N', v[1])) return DCF__GFAIL(g, v[1], "GRPH.nodes.name", "node name '%.*s' is used twice", DCF__GSTR(g, v[1]));
+    /* attributes: known keys only, each checked, required ones present */
+    if (g->t[v[4]].type != DCF__J_OBJ) return DCF__GFAIL(g, v[4], "GRPH.attrs", "node '%.*s' (%s): 'attrs' must be an object", DCF__GSTR(g, v[1]), op->name);
+    for (m = 0, c = v[4] + 1; m < g->t[v[4]].count; m++, c = g->t[c + 1].next) {
+        for (ai = 0; ai < op->nattrs && !dcf__graph_is(g, c, op->attrs[ai].name); ai++) {}
+        if (ai == op->nattrs) return DCF__GFAIL(g, c, "GRPH.attrs", "node '%.*s' (%s): unknown attribute '%.*s'", DCF__GSTR(g, v[1]), op->name, DCF__GSTR(g, c));
+    }
+    for (ai = 0; ai < op->nattrs; ai++) {
+        uint32_t found = 0, count = 0;
+        for (m = 0, c = v[4] + 1; m < g->t[v[4]].count && !found; m++, c = g->t[c + 1].next)
+            if (dcf__graph_is(g, c, op->attrs[ai].name)) found = c + 1;
+        if (!found) {
+            if (op->attrs[ai].required)
+                return DCF__GFAIL(g, v[4], "GRPH.attrs", "node '%.*s' (%s): missing required attribute '%s'", DCF__GSTR(g, v[1]), op->name, op->attrs[ai].name);
+            continue;
+        }
+        if ((s = dcf__graph_attr(g, v[1], op, &op->attrs[ai], found, &count))) return s;
+        if (strcmp(op->attrs[ai].name, "split") == 0) split_len = count;
+    }
+    if (g->t[v[2]].count < op->in_lo || g->t[v[2]].count > op->in_hi)
+        return DCF__GFAIL(g, v[2], "GRPH.nodes.inputs", "node '%.*s' (%s) takes %u..%u inputs, got %u", DCF__GSTR(g, v[1]), op->name,
+                          (unsigned)op->in_lo, (unsigned)op->in_hi, (unsigned)g->t[v[2]].count);
+    if (g->t[v[3]].count < op->out_lo || g->t[v[3]].count > op->out_hi)
+        return DCF__GFAIL(g, v[3], "GRPH.nodes.outputs", "node '%.*s' (%s) has %u..%u outputs, got %u", DCF__GSTR(g, v[1]), op->name,
+                          (unsigned)op->out_lo, (unsigned)op->out_hi, (unsigned)g->t[v[3]].count);
+    if (strcmp(op->name, "Split") == 0 && split_len != g->t[v[3]].count)
+        return DCF__GFAIL(g, v[4], "GRPH.attrs", "node '%.*s' (Split): 'split' has %u sizes for %u outputs", DCF__GSTR(g, v[1]),
+                          (unsigned)split_len, (unsigned)g->t[v[3]].count);
+    /* SSA (§3.1): stored inputs name tensors; others a tensor or a value defined earlier; outputs are new values */
+    for (m = 0, c = v[2] + 1; m < g->t[v[2]].count; m++, c = g->t[c].next) {
+        int tensor = dcf__graph_has(g, 'T', c);
+        if (m < 8 && (op->stored >> m & 1) && !tensor)
+            return DCF__GFAIL(g, c, "GRPH.nodes.inputs", "node '%.*s' (%s): input %u '%.*s' must be a stored tensor, and the file has none of that name",
+                              DCF__GSTR(g, v[1]), op->name, (unsigned)m, DCF__GSTR(g, c));
+        if (!tensor && !dcf__graph_has(g, 'V', c))
+            return DCF__GFAIL(g, c, "GRPH.nodes.inputs", "node '%.*s' (%s): input '%.*s' is neither a stored tensor nor a value defined earlier",
+                              DCF__GSTR(g, v[1]), op->name, DCF__GSTR(g, c));
+    }
+    for (m = 0, c = v[3] + 1; m < g->t[v[3]].count; m++, c = g->t[c].next) {
+        if (dcf__graph_has(g, 'T', c))
+            return DCF__GFAIL(g, c, "GRPH.nodes.outputs", "node '%.*s': output '%.*s' has the same name as a stored tensor", DCF__GSTR(g, v[1]), DCF__GSTR(g, c));
+        if (dcf__graph_add(g, 'V', c))
+            return DCF__GFAIL(g, c, "GRPH.nodes.outputs", "node '%.*s': output '%.*s' is defined twice", DCF__GSTR(g, v[1]), DCF__GSTR(g, c));
+    }
+    return DCF_OK;
+}
+
+static dcf_status dcf__graph_check(dcf__graph *g) {
+    static const char *const keys[4] = {"graph_version", "inputs", "outputs", "nodes"};
+    static const uint32_t caps[3] = {64, 64, 100000};
+    uint32_t v[4], m, c, name;
+    unsigned k;
+    dcf_status s;
+    size_t i;
+    if ((s = dcf__graph_keys(g, 0, keys, 4, v, "GRPH"))) return s;
+    if (g->t[v[0]].type != DCF__J_INT) return DCF__GFAIL(g, v[0], "GRPH.graph_version", "'graph_version' must be an integer");
+    g->version = dcf__graph_int(g, v[0]);
+    if (g->version < 1 || g->version > 2)
+        return DCF__GFAIL(g, v[0], "GRPH.graph_version", "graph_version %lld is not supported (this reader knows 1..2)", (long long)g->version);
+    for (k = 0; k < 3; k++) {
+        if (g->t[v[k + 1]].type != DCF__J_ARR) return DCF__GFAIL(g, v[k + 1], "GRPH", "'%s' must be a list", keys[k + 1]);
+        if (g->t[v[k + 1]].count > caps[k])
+            return DCF__GFAIL(g, v[k + 1], keys[k + 1], "%u %s exceed the limit of %u", (unsigned)g->t[v[k + 1]].count, keys[k + 1], (unsigned)caps[k]);
+    }
+    if (g->t[v[1]].count == 0) return DCF__GFAIL(g, v[1], "GRPH.inputs", "graph has no inputs");
+    if (g->t[v[2]].count == 0) return DCF__GFAIL(g, v[2], "GRPH.outputs", "graph has no outputs");
+    for (i = 0; i < g->f->count; i++)
+        dcf__graph_set(g, 'T', (const uint8_t *)g->f->tensors[i].name, g->f->tensors[i].name_len, 1);
+    for (m = 0, c = v[1] + 1; m < g->t[v[1]].count; m++, c = g->t[c].next) {
+        if ((s = dcf__graph_valueinfo(g, c, 0, &name))) return s;
+        if (dcf__graph_has(g, 'T', name)) return DCF__GFAIL(g, name, "GRPH.inputs", "input '%.*s' has the same name as a stored tensor", DCF__GSTR(g, name));
+        if (dcf__graph_add(g, 'V', name)) return DCF__GFAIL(g, name, "GRPH.inputs", "input '%.*s' is declared twice", DCF__GSTR(g, name));
+    }
+    for (m = 0, c = v[3] + 1; m < g->t[v[3]].count; m++, c = g->t[c].next)
+        if ((s = dcf__graph_node(g, c))) return s;
+    for (m = 0, c = v[2] + 1; m < g->t[v[2]].count; m++, c = g->t[c].next) {
+        if ((s = dcf__graph_valueinfo(g, c, 1, &name))) return s;
+        if (!dcf__graph_has(g, 'V', name)) return DCF__GFAIL(g, name, "GRPH.outputs", "output '%.*s' is not produced by any node or input", DCF__GSTR(g, name));
+        if (dcf__graph_add(g, 'O', name)) return DCF__GFAIL(g, name, "GRPH.outputs", "output '%.*s' is listed twice", DCF__GSTR(g, name));
+    }
+    return DCF_OK;
+}
+
+/* Syntax (GRAPH.md §2) then schema (§3-§4) of the GRPH payload at file offset `at`. */
+static dcf_status dcf__graph_validate(const dcf_file *f, const uint8_t *p, size_t n, uint64_t at, dcf_error *err) {
+    dcf__graph g;
+    const char *why = NULL;
+    size_t ntok = 0;
+    uint64_t slots = 16, bytes = 0;
+    dcf_status s;
+    uint32_t depth = f->limits.max_json_depth < 8 ? f->limits.max_json_depth : 8;
+    if (n > ((uint64_t)16 << 20)) return dcf__fail(err, DCF_E_GRAPH, NULL, "GRPH", 1, at, "payload of %llu bytes > 16 MiB (GRAPH.md §2)", (unsigned long long)n);
+    s = dcf__json_check(f, p, n, depth, &why, &ntok);
+    if (s == DCF_E_METADATA) s = DCF_E_GRAPH;
+    if (s) return dcf__fail(err, s, NULL, "GRPH", 1, at, "%s", why);
+    memset(&g, 0, sizeof g);
+    g.f = f; g.err = err; g.p = p; g.base = at;
+    while (slots < 2 * ((uint64_t)ntok + f->count)) slots *= 2; /* ntok <= n <= 16 MiB, count <= 2^32: no overflow */
+    g.mask = slots - 1;
+    g.t = (dcf__tok *)dcf__alloc_n(f, (uint64_t)ntok, sizeof(dcf__tok));
+    g.sbuf = (uint8_t *)dcf__alloc_n(f, (uint64_t)n, 1);
+    if (dcf__mul(slots, sizeof(dcf__gslot), &bytes)) g.set = (dcf__gslot *)dcf__alloc(f, bytes);
+    if (!g.t || !g.sbuf || !g.set) s = dcf__fail(err, DCF_E_LIMIT, NULL, "GRPH", 1, at, "allocation failed");
+    else {
+        memset(g.set, 0, (size_t)bytes);
+        dcf__graph_tokens(&g, n);
+        s = dcf__graph_check(&g);
+    }
+    dcf__release(f, g.t);
+    dcf__release(f, g.sbuf);
+    dcf__release(f, g.set);
+    return s;
+}
+
 static dcf_status dcf__open(dcf_file *f, dcf_error *err) {
     const uint8_t *d = f->data;
     uint64_t size = f->size, pos, count, i, ndata = 0;
@@ -1028,11 +1489,13 @@ static dcf_status dcf__open(dcf_file *f, dcf_error *err) {
             if (is_meta ? seen_meta : seen_graph) return dcf__fail(err, DCF_E_LAYOUT, NULL, "section.kind", 1, pos, "a second %.4s section", (const char *)kind);
             if (ndata) return dcf__fail(err, DCF_E_LAYOUT, NULL, "section.kind", 1, pos, "%.4s after a DATA section", (const char *)kind);
             if (len > lim) return dcf__fail(err, cls, NULL, is_meta ? "META" : "GRPH", 1, pos + 16, "payload of %llu bytes > limit %llu", (unsigned long long)len, (unsigned long long)lim);
-            s = dcf__json_check(f, d + pos + 16, (size_t)len, is_meta ? f->limits.max_json_depth : (f->limits.max_json_depth < 8 ? f->limits.max_json_depth : 8), &why);
-            if (s == DCF_E_METADATA) s = cls;
-            if (s) return dcf__fail(err, s, NULL, is_meta ? "META" : "GRPH", 1, pos + 16, "%s", why);
-            if (is_meta) { seen_meta = 1; f->meta = d + pos + 16; f->meta_len = (size_t)len; }
-            else { seen_graph = 1; f->graph = d + pos + 16; f->graph_len = (size_t)len; }
+            if (is_meta) {
+                s = dcf__json_check(f, d + pos + 16, (size_t)len, f->limits.max_json_depth, &why, NULL);
+                if (s) return dcf__fail(err, s, NULL, "META", 1, pos + 16, "%s", why);
+                seen_meta = 1; f->meta = d + pos + 16; f->meta_len = (size_t)len;
+            } else { /* checked once the whole container is (GRAPH.md needs the tensor names), as the library does */
+                seen_graph = 1; f->graph = d + pos + 16; f->graph_len = (size_t)len;
+            }
         } else if (memcmp(kind, "DATA", 4) == 0) {
             if (ndata >= f->count) return dcf__fail(err, DCF_E_LAYOUT, NULL, "section.kind", 1, pos, "DATA section %llu, but the table has %llu tensors", (unsigned long long)ndata, (unsigned long long)f->count);
             f->tensors[ndata].payload_offset = pos + 16;
@@ -1045,6 +1508,7 @@ static dcf_status dcf__open(dcf_file *f, dcf_error *err) {
     }
     if (pos != size) return dcf__fail(err, DCF_E_TRAILING_DATA, NULL, "file", 1, pos, "%llu bytes after the last section", (unsigned long long)(size - pos));
     if (ndata != f->count) return dcf__fail(err, DCF_E_LAYOUT, NULL, "DATA", 1, pos, "%llu DATA sections for %llu tensors", (unsigned long long)ndata, (unsigned long long)f->count);
+    if (f->graph) return dcf__graph_validate(f, f->graph, f->graph_len, (uint64_t)(f->graph - d), err);
     return DCF_OK;
 }
 
