@@ -17,7 +17,10 @@ Prints, in one run:
    ``encode`` (Huffman table, bit packing, container) is the same code in both, so "encode before" is
    encode - quantize(after) + quantize(before). The two quantizers are also checked to give the same codebook
    and labels.
-4. The same split for the 4096x4096 FC at 10 % (sparse, 32 centroids, 5-bit indices; bench_compression's case).
+4. The same split for the 4096x4096 FC at 10 % (sparse, 32 centroids, 5-bit indices; bench_compression's case),
+   plus the writer's row-class search (4 candidate splits) measured both ways: serialising every candidate's gap
+   streams to learn their length (before) and ``row_class_size`` without packing (after). "encode before" for
+   this case adds both differences.
 """
 
 from __future__ import annotations
@@ -38,7 +41,11 @@ from dcformat import CompressionConfig  # noqa: E402
 from dcformat.prune import prune_to_density  # noqa: E402
 from dcformat.quantize import initial_centroids, kmeans_1d  # noqa: E402
 from dcformat.quantize.codebook import canonical_codebook, quantize_values  # noqa: E402
-from dcformat.quantize.kmeans import _sorted64, kmeans_sorted  # noqa: E402
+from dcformat.compress import ROW_CLASS_CANDIDATES  # noqa: E402
+from dcformat.container.payload import row_class_bytes, row_class_size  # noqa: E402
+from dcformat.quantize.kmeans import kmeans_sorted  # noqa: E402
+from dcformat.sparse import encode_positions  # noqa: E402
+from dcformat.sparse.relative_index import candidate_class_mins, split_gaps  # noqa: E402
 
 
 def quantize_before(values: np.ndarray, code_bits: int, drop_zeros: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -64,8 +71,24 @@ def quantize_before(values: np.ndarray, code_bits: int, drop_zeros: bool) -> tup
     return cb, labels
 
 
+def row_class_search(fc: np.ndarray, positions: np.ndarray, b: int, repeat: int) -> tuple[float, float]:
+    """Seconds to size the row-class candidates by serialising them (before) and by row_class_size (after)."""
+    streams = encode_positions(positions, fc.shape[0], fc.shape[1], b)
+    cands = []
+    for n in ROW_CLASS_CANDIDATES:
+        cm = candidate_class_mins(streams.counts, n)
+        gaps = tuple(split_gaps(streams, cm))
+        cands.append((cm, tuple(int(g.size - np.count_nonzero(g)) for g in gaps), gaps))
+    sizes_b = [len(row_class_bytes(cm, f, g, b, True)) for cm, f, g in cands]
+    sizes_a = [row_class_size(cm, f, g, b, True) for cm, f, g in cands]
+    assert sizes_a == sizes_b
+    t_b = best_of(lambda: [len(row_class_bytes(cm, f, g, b, True)) for cm, f, g in cands], repeat)
+    t_a = best_of(lambda: [row_class_size(cm, f, g, b, True) for cm, f, g in cands], repeat)
+    return t_b, t_a
+
+
 def split(label: str, w: np.ndarray, cfg: CompressionConfig, values: np.ndarray, code_bits: int,
-          drop_zeros: bool, repeat: int) -> float:
+          drop_zeros: bool, repeat: int, search: tuple[float, float] = (0.0, 0.0)) -> float:
     """Print encode/decode times and the quantizer's share before and after; return encode+decode (after)."""
     old = quantize_before(values, code_bits, drop_zeros)
     new = quantize_values(values, code_bits, "linear", 0, drop_zeros=drop_zeros)
@@ -81,13 +104,18 @@ def split(label: str, w: np.ndarray, cfg: CompressionConfig, values: np.ndarray,
     t_km = best_of(lambda: kmeans_sorted(xs, values, 1 << code_bits), repeat)
     t_km_old = best_of(lambda: kmeans_1d(values.astype(np.float64), 1 << code_bits), repeat)
     t_rest = t_enc - t_qa
+    t_sb, t_sa = search
     print(f"{label}: {w.size:,} weights, {values.size:,} quantized, file {len(data):,} B; "
           f"old and new quantizer agree: {same}")
     print(f"  after : encode {t_enc:.3f} s = quantize {t_qa:.3f} (float32 sort {t_sort32:.3f}, k-means on the "
           f"sorted copy incl. labels {t_km:.3f}) + streams/container {t_rest:.3f}; decode {t_dec:.3f} s")
-    print(f"  before: encode {t_rest + t_qb:.3f} s = quantize {t_qb:.3f} (np.unique over all weights "
-          f"{t_unique:.3f}, k-means with its own float64 sort {t_km_old:.3f}) + streams/container {t_rest:.3f}")
-    print(f"  encode speed-up {(t_rest + t_qb) / t_enc:.2f}x, quantizer speed-up {t_qb / t_qa:.2f}x")
+    before = t_rest + t_qb + t_sb - t_sa
+    print(f"  before: encode {before:.3f} s = quantize {t_qb:.3f} (np.unique over all weights "
+          f"{t_unique:.3f}, k-means with its own float64 sort {t_km_old:.3f}) + streams/container "
+          f"{t_rest + t_sb - t_sa:.3f}")
+    if t_sb:
+        print(f"  row-class search (4 candidates): sizing by serialising {t_sb:.3f} s, by row_class_size {t_sa:.3f} s")
+    print(f"  encode speed-up {before / t_enc:.2f}x, quantizer speed-up {t_qb / t_qa:.2f}x")
     return t_enc + t_dec
 
 
@@ -133,9 +161,12 @@ def main() -> None:
     print(f"\n3) {n}x{n} FC at 10 %, sparse, 32 centroids, 5-bit indices")
     fc = (rng.standard_normal((n, n)) * 0.02).astype(np.float32)
     flat = fc.reshape(-1)
-    kept = flat[np.flatnonzero(prune_to_density(flat, 0.1))]
+    pos = np.flatnonzero(prune_to_density(flat, 0.1))
+    kept = flat[pos]
+    _, _, keep = quantize_values(kept, 5, "linear", 0, drop_zeros=True)
+    search = row_class_search(fc, pos[keep], 5, args.repeat)
     split(f"FC {n}x{n}", fc, CompressionConfig(density=0.1, code_bits=5, index_bits=5), kept, 5, True,
-          args.repeat)
+          args.repeat, search)
 
 
 if __name__ == "__main__":
