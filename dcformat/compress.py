@@ -12,7 +12,7 @@ import numpy as np
 
 from .config import TensorSettings
 from .container.format import Compression
-from .container.payload import DensePayload, Payload, RawPayload, SparsePayload, row_class_bytes
+from .container.payload import DensePayload, Payload, RawPayload, SparsePayload, row_class_size
 from .container.table import TableEntry
 from .prune import prune_by_threshold, prune_to_density
 from .quantize.codebook import quantize_values
@@ -67,7 +67,7 @@ def _row_classes(streams: SparseStreams, huffman: bool, b: int) -> tuple[np.ndar
             continue  # too few distinct counts for this many classes; a smaller candidate covers it
         gaps = tuple(split_gaps(streams, class_min))
         fillers = tuple(int(g.size - np.count_nonzero(g)) for g in gaps)
-        size = len(row_class_bytes(class_min, fillers, gaps, b, huffman))
+        size = row_class_size(class_min, fillers, gaps, b, huffman)
         if n == 1:
             single = best = (class_min, fillers, gaps)
             single_size = best_size = size

@@ -678,3 +678,35 @@ def test_bit_flipped_streams_raise_only_format_errors(case, where, bit):
     except FormatError:
         return
     assert out.size == len(vals) and (not vals or int(out.max()) < alphabet)
+
+
+# ---------------------------------------------------------------- sizes without packing (the writer's searches)
+
+_SKEWED = st.lists(st.integers(0, 40), min_size=0, max_size=400).map(
+    lambda xs: np.array([x if x < 30 else x % 3 for x in xs], np.int64)
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(syms=_SKEWED, extra=st.integers(0, 5))
+def test_stream_size_is_the_length_write_stream_produces(syms: np.ndarray, extra: int) -> None:
+    from dcformat.entropy.streams import stream_size, write_stream
+
+    alphabet = (int(syms.max()) + 1 if syms.size else 1) + extra
+    assert stream_size(syms, alphabet) == len(write_stream(syms, alphabet))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    gaps=st.lists(_SKEWED, min_size=1, max_size=4),
+    fillers=st.lists(st.integers(0, 300), min_size=4, max_size=4),
+    huffman=st.booleans(),
+)
+def test_row_class_size_is_the_length_row_class_bytes_produces(gaps: list, fillers: list, huffman: bool) -> None:
+    from dcformat.container.payload import row_class_bytes, row_class_size
+
+    b = 6  # symbols < 41 fit
+    class_min = np.arange(1, len(gaps), dtype=np.int64) * 150  # multi-byte varints too
+    g = tuple(gaps)
+    fill = tuple(fillers[: len(gaps)])
+    assert row_class_size(class_min, fill, g, b, huffman) == len(row_class_bytes(class_min, fill, g, b, huffman))

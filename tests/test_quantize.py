@@ -331,3 +331,58 @@ def test_finetune_rejects_bad_inputs() -> None:
     with pytest.raises(ValueError):
         finetune_centroids(np.ones(2), np.array([0]), np.ones(1), math.nan)
     np.testing.assert_array_equal(centroid_gradients(np.array([-1, -1]), np.ones(2), 3), np.zeros(3))
+
+
+# ---------------------------------------------------------------- quantizer (one shared sort)
+
+
+def _reference_quantize(values: np.ndarray, q: int, drop_zeros: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The quantizer's rule spelled out the slow way: np.unique over every value, k-means on a float64 copy."""
+    from dcformat.quantize.codebook import canonical_codebook
+
+    as32 = values.astype(np.float32)
+    if values.dtype != np.float64 or np.array_equal(as32.astype(np.float64), values):
+        cb, labels = canonical_codebook(as32)  # np.unique over the bit patterns + lexsort (sign of zero)
+        if cb.size <= 1 << q:
+            return cb, labels, np.ones(values.size, bool)
+    r = kmeans_1d(values.astype(np.float64), 1 << q)
+    cb, remap = canonical_codebook(r.centroids.astype(values.dtype).astype(np.float32))
+    labels = remap[r.labels]
+    keep = np.ones(values.size, bool)
+    if drop_zeros and (cb == 0).any():
+        keep = ~np.isin(labels, np.flatnonzero(cb == 0))
+        used = np.unique(labels[keep])
+        lookup = np.full(cb.size, -1, np.int64)
+        lookup[used] = np.arange(used.size)
+        return cb[used], lookup[labels[keep]], keep
+    used = np.unique(labels)
+    lookup = np.full(cb.size, -1, np.int64)
+    lookup[used] = np.arange(used.size)
+    return cb[used], lookup[labels], keep
+
+
+_QUANT_ELEMS = st.one_of(
+    st.sampled_from([0.0, -0.0, 0.0, -0.0, 1.0, -1.0, 0.5, -0.25]),
+    st.floats(-8, 8, allow_nan=False, allow_infinity=False, width=32),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    x=hnp.arrays(np.float64, st.integers(1, 80), elements=_QUANT_ELEMS),
+    dtype=st.sampled_from([np.float32, np.float16, np.float64]),
+    q=st.integers(1, 4),
+    drop_zeros=st.booleans(),
+)
+def test_quantize_values_equals_the_unique_based_rule(x: np.ndarray, dtype: type, q: int, drop_zeros: bool) -> None:
+    """One float32 sort (distinct count, lossless labels, k-means input) gives exactly what np.unique gives,
+    including the -0.0/+0.0 split of the lossless codebook and their order inside the sort."""
+    from dcformat.quantize.codebook import quantize_values
+
+    values = x.astype(dtype)
+    cb, labels, keep = quantize_values(values, q, "linear", 0, drop_zeros=drop_zeros)
+    ref_cb, ref_labels, ref_keep = _reference_quantize(values, q, drop_zeros)
+    assert cb.dtype == np.float32
+    np.testing.assert_array_equal(cb.view(np.uint32), ref_cb.view(np.uint32))
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_array_equal(keep, ref_keep)

@@ -22,7 +22,7 @@ from typing import Mapping, Union
 import numpy as np
 
 from ..binary import Cursor, varint
-from ..entropy.streams import StreamInfo, parse_stream, write_stream
+from ..entropy.streams import StreamInfo, parse_stream, stream_size, write_stream
 from ..errors import (
     BitstreamError,
     CodebookError,
@@ -145,6 +145,16 @@ def row_class_bytes(class_min: np.ndarray, n_fillers: tuple[int, ...], gaps: tup
         parts.append(varint(int(fill)))
         parts.append(_stream(g, 1 << index_bits, huffman, index_bits))
     return b"".join(parts)
+
+
+def row_class_size(class_min: np.ndarray, n_fillers: tuple[int, ...], gaps: tuple[np.ndarray, ...],
+                   index_bits: int, huffman: bool) -> int:
+    """``len(row_class_bytes(...))`` without packing the gap streams (the writer's row-class search)."""
+    size = RowClassHeader.sizeof() + sum(len(varint(int(t))) for t in class_min)
+    for fill, g in zip(n_fillers, gaps):
+        size += len(varint(int(fill)))
+        size += stream_size(g, 1 << index_bits) if huffman else 2 + ((g.size * index_bits + 7) >> 3)
+    return size
 
 
 def serialize(payload: Payload) -> bytes:
@@ -429,5 +439,5 @@ def _zstd_frame(cur: Cursor, nbytes: int, limits: Limits, decode: bool) -> bytes
 
 
 __all__ = [
-    "DensePayload", "Payload", "RawPayload", "SparsePayload", "check_dense_size", "parse", "row_class_bytes", "serialize",
+    "DensePayload", "Payload", "RawPayload", "SparsePayload", "check_dense_size", "parse", "row_class_bytes", "row_class_size", "serialize",
 ]

@@ -45,7 +45,7 @@ from .bitpack import pack_bits, unpack_bits
 from .huffman import code_lengths, huffman_decode, huffman_encode, validate_lengths
 
 
-__all__ = ["StreamInfo", "parse_stream", "read_stream", "skip_stream", "write_stream", "FIXED", "HUFFMAN", "CONSTANT"]
+__all__ = ["StreamInfo", "parse_stream", "read_stream", "skip_stream", "stream_size", "write_stream", "FIXED", "HUFFMAN", "CONSTANT"]
 
 
 @dataclass(frozen=True)
@@ -225,6 +225,21 @@ def _huffman_plan(syms: np.ndarray, hi: int, budget: int) -> tuple[np.ndarray, i
     data_bytes = (bits + 7) >> 3
     size = 2 + len(varint(t)) + len(varint(data_bytes)) + ((t * lw + 7) >> 3) + data_bytes
     return lengths, lw, size
+
+
+def stream_size(symbols: np.ndarray, alphabet: int) -> int:
+    """``len(write_stream(symbols, alphabet))`` without packing a bit: the writer compares candidate layouts
+    (row classes) by this, and packing each candidate's codewords only to measure it cost most of an encode."""
+    syms = _as_symbols(symbols, alphabet)
+    n = syms.size
+    if n == 0:
+        return 2
+    lo, hi = int(syms.min()), int(syms.max())
+    if lo == hi:
+        return 1 + len(varint(lo))
+    fixed_size = 2 + ((n * max(1, hi.bit_length()) + 7) >> 3)
+    plan = _huffman_plan(syms, hi, fixed_size)
+    return fixed_size if plan is None or plan[2] >= fixed_size else plan[2]
 
 
 def write_stream(

@@ -62,7 +62,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
-__all__ = ["INITS", "KMeansResult", "initial_centroids", "kmeans_1d"]
+__all__ = ["INITS", "KMeansResult", "initial_centroids", "kmeans_1d", "kmeans_sorted"]
 
 INITS = ("linear", "density", "random")
 
@@ -373,14 +373,35 @@ def kmeans_1d(
     """
     _check_args(k, init, seed, max_iter, tol)
     flat = _flat_values(x)
-    n = flat.size
-    if n == 0:
+    if flat.size == 0:
         return KMeansResult(np.zeros(0, np.float64), np.zeros(0, np.int32), 0.0, 0)
     xs = _sorted64(flat)
     # Labels are computed from float32 (exact for float16/float32 inputs) or float64 values.
     work = flat if flat.dtype in (np.float32, np.float64) else flat.astype(
         np.float32 if flat.dtype == np.float16 else np.float64
     )
+    return kmeans_sorted(xs, work, k, init=init, seed=seed, max_iter=max_iter, tol=tol)
+
+
+def kmeans_sorted(
+    xs: np.ndarray,
+    work: np.ndarray,
+    k: int,
+    *,
+    init: str = "linear",
+    seed: int = 0,
+    max_iter: int = 100,
+    tol: float = 1e-7,
+) -> KMeansResult:
+    """:func:`kmeans_1d` on data the caller has already sorted, so the one sort can be shared.
+
+    ``xs``: the values sorted ascending as float64 (finite, non-empty); ``work``:
+    the same values in their original order as float32 or float64, which the
+    final labels are computed from. The result is exactly ``kmeans_1d``'s (the
+    quantizer sorts once, counts distinct values on the sorted copy and comes
+    here only when k-means is needed).
+    """
+    _check_args(k, init, seed, max_iter, tol)
     first = _run_starts(xs)
     if int(np.count_nonzero(first)) <= k:
         values = xs[first] + 0.0  # + 0.0 turns -0.0 into 0.0
@@ -392,7 +413,7 @@ def kmeans_1d(
     if amax > _SCALE_ABOVE:  # keep prefix sums and squares finite; powers of two scale exactly
         scale = math.ldexp(1.0, math.frexp(amax)[1])
         xs = xs / scale
-        work = flat.astype(np.float64) / scale  # the same per-element operations as xs
+        work = work.astype(np.float64) / scale  # the same per-element operations as xs
     c0 = _init_sorted(xs, first, k, init, seed)
     c, n_iter = _lloyd(xs, c0, k, int(max_iter), float(tol))
     c, counts = _drop_empty(xs, c)
