@@ -395,9 +395,63 @@ def _floor(args, config, name, shape, dtype, min_snr, plan_doc) -> float | None:
     return floor_for(config, name, tuple(shape), dtype, min_snr)
 
 
+class _LazyTensors:
+    """A read-on-demand mapping over a source, so the SNR search holds one tensor at a time."""
+
+    def __init__(self, source: Any, specs) -> None:
+        self._source = source
+        self._specs = {n: (tuple(shape), dtype) for n, shape, dtype in specs}
+
+    def __iter__(self):
+        return iter(self._specs)
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def __getitem__(self, name: str) -> Any:
+        return self._source.tensor(name)
+
+    def spec(self, name: str) -> tuple[tuple[int, ...], Any]:
+        return self._specs[name]
+
+
+def _load_calib(path: str) -> dict[str, Any]:
+    import numpy as np  # noqa: PLC0415
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--calib {path}: not a readable .npz of arrays ({exc})") from None
+    if not arrays:
+        raise InputError(f"--calib {path}: no arrays")
+    return arrays
+
+
 def _plan(args, config, source, specs, *, show: bool, quiet: bool):
     """Run the budget search; returns the planned config and a JSON-ready summary."""
-    raise UsageError("--target-snr / --target-output: not available yet")
+    from dcformat.budget import plan_compression  # noqa: PLC0415
+
+    say = (lambda s: None) if quiet or args.json else (lambda s: print(s, file=sys.stderr))
+    if args.target_snr is not None:
+        plan = plan_compression(_LazyTensors(source, specs), target_snr=args.target_snr, base=config, progress=show)
+    else:
+        if source.graph is None:
+            raise UsageError(f"{args.input} carries no graph, so --target-output cannot run it; use --target-snr, "
+                             "or pack an ONNX model (its graph is imported)")
+        calib = _load_calib(args.calib)
+        tensors = {n: source.tensor(n) for n, _, _ in specs}
+        try:
+            plan = plan_compression(tensors, target_output=args.target_output, graph=source.graph, calib=calib,
+                                    base=config, progress=show, log=say)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+    if not quiet and not args.json:
+        target = f"{args.target_snr:g} dB per tensor" if args.target_snr is not None else \
+            f"mean output cosine {args.target_output:g} on {args.calib}"
+        print(f"per-layer settings chosen for {target}:")
+        print(plan.table())
+    return plan.config, plan.to_json()
 
 
 def _report(args, output: str, specs, config, results, plan_doc, quiet: bool) -> None:
