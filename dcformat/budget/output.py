@@ -49,8 +49,8 @@ def split_calib(calib: Mapping[str, np.ndarray], idx: Sequence[int] | np.ndarray
     return {k: np.asarray(v)[np.asarray(idx)] for k, v in calib.items()}
 
 
-def mean_cosine(reference: list[np.ndarray], other: list[np.ndarray]) -> float:
-    """Mean over samples (and outputs) of the cosine similarity of each sample's flattened output."""
+def cosines(reference: list[np.ndarray], other: list[np.ndarray]) -> np.ndarray:
+    """Cosine similarity of each sample's flattened output (all outputs' samples, concatenated)."""
     sims = []
     for a, b in zip(reference, other):
         a = np.asarray(a, np.float64).reshape(len(a), -1)
@@ -59,7 +59,27 @@ def mean_cosine(reference: list[np.ndarray], other: list[np.ndarray]) -> float:
         den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
         cos = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.where(np.all(a == b, axis=1), 1.0, 0.0))
         sims.append(cos)
-    return float(np.mean(np.concatenate(sims))) if sims else 1.0
+    return np.concatenate(sims) if sims else np.ones(0)
+
+
+def mean_cosine(reference: list[np.ndarray], other: list[np.ndarray]) -> float:
+    """Mean over samples (and outputs) of the cosine similarity of each sample's flattened output."""
+    c = cosines(reference, other)
+    return float(np.mean(c)) if c.size else 1.0
+
+
+def loss_bound(reference: list[np.ndarray], other: list[np.ndarray], z: float = 2.0) -> tuple[float, float]:
+    """(mean loss, upper confidence bound) of the per-sample loss 1 - cosine: mean + z standard errors.
+
+    The search demands the bound, not the mean, meet the target, so that a few
+    calibration samples do not pass a plan that misses on inputs they do not cover.
+    """
+    loss = 1.0 - cosines(reference, other)
+    if loss.size == 0:
+        return 0.0, 0.0
+    mean = float(np.mean(loss))
+    sem = float(np.std(loss, ddof=1) / np.sqrt(loss.size)) if loss.size > 1 else 0.0
+    return mean, mean + z * sem
 
 
 def top1_agreement(reference: list[np.ndarray], other: list[np.ndarray]) -> float:
@@ -69,4 +89,4 @@ def top1_agreement(reference: list[np.ndarray], other: list[np.ndarray]) -> floa
     return float(np.mean(a.argmax(1) == b.argmax(1)))
 
 
-__all__ = ["graph_forward", "mean_cosine", "top1_agreement", "split_calib", "Forward"]
+__all__ = ["graph_forward", "mean_cosine", "cosines", "loss_bound", "top1_agreement", "split_calib", "Forward"]

@@ -95,7 +95,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="raise the code bits of unpruned tensors with default bits until each keeps DB dB SNR "
                    "(default 40; 'none' to keep 8 bits)")
     f.add_argument("--warn-snr", metavar="DB", type=float, default=None,
-                   help="warn about tensors below DB dB SNR (default 20, or the --target-snr)")
+                   help="warn about tensors below DB dB SNR (default 20, or the --target-snr; with --target-output "
+                   "only when given)")
     f.add_argument("--target-snr", metavar="DB", type=float,
                    help="choose per-layer density and code bits: the smallest file in which every tensor keeps DB dB")
     f.add_argument("--target-output", metavar="COS", type=float,
@@ -472,9 +473,16 @@ def _report(args, output: str, specs, config, results, plan_doc, quiet: bool) ->
         header = [f"written by: dcformat pack {os.path.basename(args.input)} -> {os.path.basename(output)}",
                   f"reproduce: dcformat pack {os.path.basename(args.input)} --config {os.path.basename(config_path)}"]
         Path(config_path).write_text(pack_report.config_toml(effective, header), encoding="utf-8")
+    # --target-output trades per-tensor SNR for size on purpose: warn per tensor only when asked to
     threshold = args.warn_snr if args.warn_snr is not None else (
-        args.target_snr if args.target_snr is not None else pack_report_default_warn())
-    lines = pack_report.warnings(results, specs, effective, threshold)
+        args.target_snr if args.target_snr is not None else
+        None if args.target_output is not None else pack_report_default_warn())
+    lines = [] if threshold is None else pack_report.warnings(results, specs, effective, threshold)
+    if plan_doc is not None and args.target_output is not None and plan_doc.get("rounds"):
+        met = [r for r in plan_doc["rounds"] if r["loss_bound"] <= 1 - args.target_output]
+        if not met:
+            lines.append(f"warning: no plan met mean output cosine {args.target_output:g} on the calibration "
+                         "inputs within the search's rounds; the most accurate candidates were used")
     for line in lines:
         print(line, file=sys.stderr)
     if quiet and not args.json:
