@@ -35,6 +35,7 @@ import numpy as np
 import dcformat
 from dcformat import CompressionConfig
 from dcformat.budget import mean_cosine, plan_compression, reconstruct, top1_agreement
+from dcformat.budget.output import loss_bound
 from dcformat.budget.scan import Candidate
 
 SITE = None
@@ -294,7 +295,8 @@ def bench_minilm(quick: bool) -> dict:
 
     def score(tensors: dict) -> dict:
         emb = bert_embed(tensors, ids, mask)
-        return {"cos_cal": mean_cosine([ref[cal]], [emb[cal]]), "cos_held": mean_cosine([ref[held]], [emb[held]])}
+        return {"cos_cal": mean_cosine([ref[cal]], [emb[cal]]), "cos_held": mean_cosine([ref[held]], [emb[held]]),
+                "cos_cal_bound": 1 - loss_bound([ref[cal]], [emb[cal]])[1]}
 
     packer = Packer(weights)
     dense = sum(a.nbytes for a in weights.values())
@@ -341,26 +343,30 @@ def bench_minilm(quick: bool) -> dict:
     return results
 
 
-def _compare(label: str, results: dict, dense: int) -> None:
-    g = best_at(results["grid"], "cos_cal", 0.99)
-    planned = [r for r in results.get("snr", []) if r["cos_cal"] >= 0.99]
+def _compare(label: str, results: dict, dense: int, level: float = 0.99, key: str = "output") -> None:
+    """Planned vs the best global setting at equal fidelity on the calibration inputs, under both criteria:
+    the mean cosine, and its lower confidence bound (mean - 2 standard errors, what --target-output demands)."""
+    planned = [r for r in results.get("snr", []) if r["cos_cal"] >= level]
     best_snr = min(planned, key=lambda r: r["bytes"]) if planned else None
-    out = results.get("output")
-    print(f"== {label}: at mean cosine >= 0.99 (calibration half) ==")
-    if g:
-        print(f"  best global setting: density {g['density']}, {g['code_bits']} bits: {g['bytes']:,} B "
-              f"({dense / g['bytes']:.1f}x), cos held-out {g['cos_held']:.5f}")
-    else:
-        print("  no global setting of the grid reaches 0.99")
-    for name, r in (("best --target-snr", best_snr), ("--target-output 0.99", out)):
-        if r is None:
+    out = results.get(key)
+    print(f"== {label}: at mean cosine >= {level} on the calibration inputs ==")
+    for crit, name in (("cos_cal", "mean"), ("cos_cal_bound", "lower bound")):
+        g = best_at(results["grid"], crit, level)
+        if g is None:
+            print(f"  ({name}) no global setting of the grid reaches {level}")
             continue
-        ok = r["cos_cal"] >= 0.99
-        line = (f"  {name}: {r['bytes']:,} B ({dense / r['bytes']:.1f}x), cos cal {r['cos_cal']:.5f} "
-                f"held-out {r['cos_held']:.5f}" + ("" if ok else "  (MISSED 0.99 on calibration)"))
-        if g:
-            line += f"; grid/planned = {g['bytes'] / r['bytes']:.2f}x"
-        print(line)
+        print(f"  ({name}) best global setting: density {g['density']}, {g['code_bits']} bits: {g['bytes']:,} B "
+              f"({dense / g['bytes']:.1f}x), cos held-out {g['cos_held']:.5f}"
+              + (f", top-1 {g['top1_held']:.3f}" if "top1_held" in g else ""))
+        for what, r in (("best --target-snr", best_snr if crit == "cos_cal" else None), (f"--target-output {level}", out)):
+            if r is None or r[crit] < level:
+                continue
+            print(f"      {what}: {r['bytes']:,} B ({dense / r['bytes']:.1f}x), cos cal {r['cos_cal']:.5f} "
+                  f"(bound {r['cos_cal_bound']:.5f}) held-out {r['cos_held']:.5f}"
+                  + (f", top-1 {r['top1_held']:.3f}" if "top1_held" in r else "")
+                  + f"; global/planned = {g['bytes'] / r['bytes']:.2f}x")
+    if out is not None and out["cos_cal_bound"] < level:
+        print(f"  --target-output {level} MISSED its own criterion: bound {out['cos_cal_bound']:.5f}")
 
 
 # ============================================================================ rapidocr text-direction classifier
@@ -409,7 +415,7 @@ def bench_ocr(quick: bool, workdir: Path) -> dict:
 
     onnx_path = package_dir("rapidocr_onnxruntime") / "models" / "ch_ppocr_mobile_v2.0_cls_infer.onnx"
     graph, tensors = import_onnx(onnx_path)
-    x, y = render_lines(120 if quick else 240)
+    x, y = render_lines(120 if quick else 300)
     half = len(x) // 3
     x_cal, x_held = x[:half], x[half:]
     inp = graph.inputs[0].name
@@ -437,6 +443,7 @@ def bench_ocr(quick: bool, workdir: Path) -> dict:
     def score(t: dict) -> dict:
         a, b = run(t, x_cal), run(t, x_held)
         return {"cos_cal": mean_cosine(ref_cal, a), "cos_held": mean_cosine(ref_held, b),
+                "cos_cal_bound": 1 - loss_bound(ref_cal, a)[1],
                 "top1_held": top1_agreement(ref_held, b)}
 
     packer = Packer(tensors, graph)
@@ -473,11 +480,7 @@ def bench_ocr(quick: bool, workdir: Path) -> dict:
     print("  global grid:")
     results["grid"] = grid(packer, score, quick)
     _compare("OCR classifier", results, dense)
-    g = best_at(results["grid"], "cos_cal", 0.999)
-    if g:
-        r = rows[1]
-        print(f"  at cosine >= 0.999: best global {g['bytes']:,} B (top-1 {g['top1_held']:.3f}) vs --target-output "
-              f"0.999 {r['bytes']:,} B (top-1 {r['top1_held']:.3f}): grid/planned = {g['bytes'] / r['bytes']:.2f}x")
+    _compare("OCR classifier", results, dense, 0.999, "output_0.999")
     return results
 
 

@@ -69,7 +69,11 @@ def test_help_lists_every_command() -> None:
     for cmd in ("pack", "unpack", "info", "verify", "compare", "report"):
         assert re.search(rf"^\s+{cmd}\s", out, re.M), cmd
     assert "exit status" in out
-    assert "--density" in dc("pack", "--help").stdout
+    help_text = dc("pack", "--help").stdout
+    assert "--density" in help_text
+    for documented in ("--preset", "--target-snr", "--target-output", "--calib", "--min-snr", "--warn-snr",
+                       "40 dB", "--preset paper"):
+        assert documented in help_text, documented
 
 
 @pytest.mark.parametrize("args", [[], ["pack"], ["frobnicate"], ["pack", "x.npz", "--density", "lots"],

@@ -165,6 +165,7 @@ def plan_compression(
     code_bits: tuple[int, ...] = scan.CODE_BITS,
     sample: int = scan.SAMPLE,
     rounds: int = 8,
+    margin_z: float = 2.0,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> Plan:
@@ -178,6 +179,7 @@ def plan_compression(
         base: settings for what is not planned (non-weight tensors, layers pinned by an override).
         densities, code_bits: the candidate grid; sample: values scanned per tensor before row sampling.
         rounds: verification passes for the output target.
+        margin_z: the output target must hold for the mean loss plus this many standard errors (0: the mean).
 
     Returns:
         A :class:`Plan` whose ``config`` packs to the chosen settings (``dcformat.save(..., config=plan.config)``).
@@ -195,7 +197,7 @@ def plan_compression(
             raise ValueError("target_output needs a graph and calibration inputs, or a forward callback")
         forward = graph_forward(graph, calib)
     return _plan_output(tensors, names, float(target_output), forward, base, densities, code_bits, sample, rounds,
-                        progress, log or (lambda s: None))
+                        progress, log or (lambda s: None), z=float(margin_z))
 
 
 def _spec(tensors: Mapping[str, Any], name: str) -> Any:
@@ -262,7 +264,7 @@ def _lagrangian(frontiers: Mapping[str, list[Candidate]], sens: Mapping[str, flo
 
 
 def _plan_output(tensors, names, target, forward, base, densities, code_bits, sample, rounds, progress, log,
-                 z: float = 2.0) -> Plan:
+                 z: float = 2.0, remeasure: bool = True) -> Plan:
     floats = {n: np.asarray(tensors[n]) for n in tensors}  # the float model (the engine needs every tensor)
     reference = forward(floats)
     layers: dict[str, LayerPlan] = {}
@@ -298,6 +300,7 @@ def _plan_output(tensors, names, target, forward, base, densities, code_bits, sa
     allowed = 1.0 - target
     budget = allowed
     best: tuple[int, dict[str, Candidate]] | None = None
+    feasible, infeasible = 0.0, math.inf  # largest budget that met the target, smallest that missed
     history: list[dict[str, float]] = []
     for r in range(max(1, rounds)):
         choice = _lagrangian(frontiers, sens, budget)
@@ -314,8 +317,31 @@ def _plan_output(tensors, names, target, forward, base, densities, code_bits, sa
             best = (size, choice)
         if measured <= allowed and measured > 0.9 * allowed:
             break  # close to the target from the safe side: little left to gain
-        ratio = allowed / measured if measured > 0 else 4.0
-        new_budget = budget * min(4.0, max(0.1, ratio)) * (0.97 if measured > allowed else 0.99)
+        if r == 0 and remeasure:
+            # sensitivities again, each layer alone at the setting it was given: the loss is not exactly
+            # quadratic in the weight error, so the operating point measures better than the probe
+            for name in _progress([n for n, c in choice.items() if c.error > 0], None, "sensitivity", progress):
+                rec = stored(name, choice[name])
+                err = relative_error(floats[name], rec)
+                if err > 0:
+                    alone = 1.0 - mean_cosine(reference, forward({**floats, name: rec}))
+                    sens[name] = 0.5 * sens[name] + 0.5 * max(0.0, alone) / err
+                    layers[name].sensitivity = sens[name]
+            predicted_new = sum(sens[n] * c.error for n, c in choice.items())
+            if predicted_new > 0:  # rescale as if the new model had predicted this round
+                budget *= predicted_new / max(predicted, 1e-300)
+                predicted = predicted_new
+        if measured <= allowed:
+            feasible = max(feasible, budget)
+        else:
+            infeasible = min(infeasible, budget)
+        if feasible > 0 and math.isfinite(infeasible):
+            if infeasible / feasible < 1.1:
+                break  # bracketed closely enough
+            new_budget = math.sqrt(feasible * infeasible)  # bisect between a plan that met and one that missed
+        else:
+            ratio = allowed / measured if measured > 0 else 4.0
+            new_budget = budget * min(4.0, max(0.1, ratio)) * (0.97 if measured > allowed else 0.99)
         if new_budget == budget:
             break
         budget = new_budget
