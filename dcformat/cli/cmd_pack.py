@@ -371,8 +371,6 @@ def run(args: argparse.Namespace) -> int:
             specs.append((name, shape, dtype))
         if args.target_snr is not None or args.target_output is not None:
             config, plan_doc = _plan(args, config, source, specs, show=enabled(quiet), quiet=quiet)
-        from .pack_report import floor_for  # noqa: PLC0415
-
         floors = {n: f for n, shape, dtype in specs
                   if (f := _floor(args, config, n, shape, dtype, min_snr, plan_doc)) is not None}
         items = ((name, source.tensor(name)) for name in names)
@@ -517,7 +515,8 @@ def _run_legacy(args: argparse.Namespace, output: str, quiet: bool) -> int:
 
     lossy = [flag for flag, v in (("--density", args.density), ("--threshold", args.threshold),
              ("--code-bits", args.code_bits), ("--encoding", args.encoding), ("--config", args.config),
-             ("--set", args.overrides)) if v]
+             ("--set", args.overrides), ("--target-snr", args.target_snr is not None),
+             ("--target-output", args.target_output is not None), ("--preset", args.preset)) if v]
     if lossy:
         raise UsageError(f"{lossy[0]} cannot be used with --legacy-prototxt: the conversion is lossless; "
                          "re-pack the resulting .dc file to compress it further")
@@ -533,9 +532,9 @@ def _run_legacy(args: argparse.Namespace, output: str, quiet: bool) -> int:
         if not quiet:
             print(f"note: weights converted without a graph: {exc}", file=sys.stderr)
     specs = [(n, a.shape, a.dtype) for n, a in tensors]
-    write_dc(output, iter(tensors), specs, config=config, metadata=_metadata(args, model.metadata()),
-             graph=graph, jobs=args.jobs, show=enabled(quiet))
-    _summary(args.input, output, len(specs), quiet)
+    results = write_dc(output, iter(tensors), specs, config=config, metadata=_metadata(args, model.metadata()),
+                       graph=graph, jobs=args.jobs, show=enabled(quiet))
+    _report(args, output, specs, config, results, None, quiet)
     return 0
 
 
