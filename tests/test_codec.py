@@ -154,8 +154,8 @@ def test_reencode_is_idempotent(w, density, q, b) -> None:
     assert dcformat.encode(dcformat.decode(f), config=cfg) == f
 
 
-def test_defaults_follow_roles() -> None:
-    with dcformat.open(dcformat.encode(default_model())) as f:
+def test_paper_preset_follows_roles() -> None:
+    with dcformat.open(dcformat.encode(default_model(), config=CompressionConfig(preset="paper"))) as f:
         conv, fc = f.info("conv1.weight"), f.info("fc.weight")
         assert (conv.encoding, conv.code_bits, conv.index_bits) == ("sparse", 8, 8)
         assert (fc.encoding, fc.code_bits, fc.index_bits) == ("sparse", 5, 5)
@@ -253,7 +253,7 @@ def test_bad_arguments_write_nothing(tmp_path, tensors, match) -> None:
 def test_save_load_open(tmp_path) -> None:
     model = default_model()
     path = tmp_path / "m.dc"
-    dcformat.save(path, model, metadata={"source": "test"})
+    dcformat.save(path, model, config=CompressionConfig(preset="paper"), metadata={"source": "test"})
     loaded = dcformat.load(path)
     assert list(loaded) == list(model)
     with dcformat.open(path) as f:

@@ -1,5 +1,11 @@
 """``dcformat pack``: compress a model file (or the authors' legacy .net file) into a .dc file.
 
+Every pack reports the fidelity of what it wrote (SNR and relative error of each
+stored tensor against its input) and warns below ``--warn-snr``. With no flags
+nothing is pruned and every quantized tensor keeps at least ``--min-snr`` (40 dB):
+its code bits are raised where 8 are not enough. ``--target-snr`` and
+``--target-output`` search per-layer settings (``dcformat.budget``).
+
 Tensors are read and written one at a time (peak memory: the largest tensor
 plus what the encoder needs for it), except from ONNX and PyTorch files,
 which those libraries load whole. ``--jobs N`` compresses in N worker
@@ -20,7 +26,7 @@ from typing import Any
 from . import InputError, UsageError
 from .progress import enabled, track
 
-CONFIG_FIELDS = ("encoding", "density", "threshold", "code_bits", "index_bits", "init", "huffman",
+CONFIG_FIELDS = ("preset", "encoding", "density", "threshold", "code_bits", "index_bits", "init", "huffman",
                  "raw_compression", "seed", "overrides")
 _NONE_WORDS = ("none", "null", "off")
 
@@ -28,6 +34,7 @@ CONFIG_HELP = """\
 config file (--config, TOML or JSON): top-level keys are the settings below; the
 [overrides] table maps name patterns (fnmatch, later patterns win) to settings:
 
+  preset = "safe"          # role defaults: "safe" (no pruning, 8 bits) or "paper"
   code_bits = 5            # codebook of at most 2**5 shared values
   density = 0.1            # keep 10% of the weights ("auto": per role, "none": no pruning)
   [overrides."*.bias"]
@@ -37,6 +44,16 @@ config file (--config, TOML or JSON): top-level keys are the settings below; the
   index_bits = 8
 
 Command-line options override the file's top-level settings.
+
+defaults (no flags): nothing is pruned beyond the zeros already in the weights;
+weight matrices and conv kernels get 8-bit codebooks (weights with <= 256
+distinct values are stored exactly), raised per tensor until it keeps 40 dB SNR
+(--min-snr); other tensors are stored exactly. The paper's settings (35 % / 8-bit
+conv, 10 % / 5-bit FC, meant to be followed by retraining) are --preset paper.
+
+fidelity: pack prints each tensor's SNR (10*log10(sum w^2 / sum (w - stored)^2))
+and relative error, and warns on stderr (exit status 0) below --warn-snr
+(20 dB = 10 % relative error), naming the setting that caused it.
 """
 
 
@@ -47,7 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Compress every tensor of a model file the Deep Compression way: prune small weights, "
         "cluster the rest into a codebook, store positions as relative indices, Huffman-code the streams. "
         "Weight matrices and conv kernels are compressed; other tensors (biases, norms, integer tensors) are "
-        "stored exactly. Defaults follow the paper: 8-bit codes for conv, 5-bit for fully-connected layers.",
+        "stored exactly. Default: no pruning, 8-bit codebooks raised where a tensor would fall below 40 dB SNR; "
+        "'--preset paper' for the paper's settings; --target-snr / --target-output for a per-layer search.",
         epilog=CONFIG_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -56,10 +74,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--from", dest="input_format", choices=("npz", "safetensors", "onnx", "torch", "dc"),
                    help="input format, if the file name does not tell it")
     g = p.add_argument_group("compression settings")
-    g.add_argument("--density", metavar="D", help="fraction of weights to keep, e.g. 0.1; 'auto' (default: "
-                   "0.35 conv, 0.10 FC) or 'none' (no pruning)")
+    g.add_argument("--preset", choices=("safe", "paper"), help="role defaults: 'safe' (default: no pruning, 8-bit "
+                   "codes) or 'paper' (Deep Compression: 35%% / 8-bit conv, 10%% / 5-bit FC; assumes retraining)")
+    g.add_argument("--density", metavar="D", help="fraction of weights to keep, e.g. 0.1; 'none' (default with the "
+                   "safe preset: no pruning) or 'auto' (the preset's role default)")
     g.add_argument("--threshold", metavar="T", type=float, help="prune weights with |w| < T instead of using a density")
-    g.add_argument("--code-bits", type=int, metavar="Q", help="codebook size 2**Q (default 8 conv, 5 FC)")
+    g.add_argument("--code-bits", type=int, metavar="Q", help="codebook size 2**Q (default 8; paper preset 8 conv, 5 FC)")
     g.add_argument("--index-bits", type=int, metavar="B", help="bits per relative index (default 8 conv, 5 FC)")
     g.add_argument("--init", choices=("linear", "density", "random"), help="k-means initialisation (default linear, as in the paper)")
     g.add_argument("--no-huffman", dest="huffman", action="store_false", default=None,
@@ -70,6 +90,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--config", metavar="FILE", help="settings and per-layer overrides from a TOML or JSON file")
     g.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATTERN:KEY=VALUE[,KEY=VALUE]",
                    help="per-layer setting, e.g. 'fc1.*:code_bits=4,index_bits=4' (repeatable; later wins)")
+    f = p.add_argument_group("fidelity and targets")
+    f.add_argument("--min-snr", metavar="DB", default="40",
+                   help="raise the code bits of unpruned tensors with default bits until each keeps DB dB SNR "
+                   "(default 40; 'none' to keep 8 bits)")
+    f.add_argument("--warn-snr", metavar="DB", type=float, default=None,
+                   help="warn about tensors below DB dB SNR (default 20, or the --target-snr; with --target-output "
+                   "only when given)")
+    f.add_argument("--target-snr", metavar="DB", type=float,
+                   help="choose per-layer density and code bits: the smallest file in which every tensor keeps DB dB")
+    f.add_argument("--target-output", metavar="COS", type=float,
+                   help="choose per-layer settings for the smallest file whose model outputs keep mean cosine "
+                   "similarity COS (e.g. 0.99) with the uncompressed model on --calib inputs (needs a graph)")
+    f.add_argument("--calib", metavar="SAMPLES.npz",
+                   help="calibration inputs for --target-output: one array per model input, batch axis first")
+    f.add_argument("--save-config", metavar="FILE.toml",
+                   help="write the settings used (incl. per-layer choices) as a config file that --config "
+                   "reproduces byte for byte (default with a target: OUT with suffix .config.toml)")
+    f.add_argument("--json", action="store_true", help="print the report as JSON instead of the table")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE", help="add a metadata string (repeatable)")
     p.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="compress in N processes (same output bytes)")
     p.add_argument("--legacy-prototxt", metavar="PROTOTXT",
@@ -172,7 +210,7 @@ def build_config(args: argparse.Namespace, extra_overrides: dict[str, dict[str, 
     overrides: dict[str, dict[str, Any]] = dict(settings.pop("overrides", {}))
     if args.density is not None:
         settings["density"] = _parse_value("density", args.density)
-    for key in ("threshold", "code_bits", "index_bits", "init", "huffman", "encoding", "raw_compression", "seed"):
+    for key in ("preset", "threshold", "code_bits", "index_bits", "init", "huffman", "encoding", "raw_compression", "seed"):
         value = getattr(args, key)
         if value is not None:
             settings[key] = value
@@ -206,16 +244,29 @@ def _metadata(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any] 
 # ----------------------------------------------------------------------------- writing
 
 
-def _encode_in_worker(name: str, array: Any, config: Any) -> bytes:
+def _pack_in_worker(name: str, array: Any, config: Any, floor_db: float | None) -> Any:
     """Runs in a worker process (top level so it can be sent there)."""
-    from dcformat.container.writer import encode_tensor_payload  # noqa: PLC0415
+    from dcformat.fidelity import pack_tensor  # noqa: PLC0415
 
-    return encode_tensor_payload(name, array, config)
+    return pack_tensor(name, array, config, floor_db=floor_db)
 
 
-def write_dc(output: str, items, specs, *, config, metadata, graph, jobs: int, show: bool) -> None:
-    """Stream ``items`` (an iterable of (name, array) in ``specs`` order) into a .dc file."""
+def write_dc(output: str, items, specs, *, config, metadata, graph, jobs: int, show: bool,
+             floors: dict[str, float] | None = None) -> list[Any]:
+    """Stream ``items`` (an iterable of (name, array) in ``specs`` order) into a .dc file.
+
+    Returns one ``dcformat.fidelity.PackedTensor`` per tensor (payload dropped): the fidelity of what was
+    written and, for tensors given a floor in ``floors`` (name -> dB), the code bits it was raised to.
+    """
     from dcformat.container.writer import StreamingWriter  # noqa: PLC0415
+    from dcformat.fidelity import PackedTensor  # noqa: PLC0415
+
+    floors = floors or {}
+    results: list[Any] = []
+
+    def keep(name: str, packed: Any) -> bytes:
+        results.append(PackedTensor(b"", packed.fidelity, packed.raised_code_bits))
+        return packed.payload
 
     try:
         writer = StreamingWriter(output, specs, config=config, metadata=metadata, graph=graph)
@@ -224,36 +275,41 @@ def write_dc(output: str, items, specs, *, config, metadata, graph, jobs: int, s
     with writer:
         progress = track(items, total=len(specs), desc="pack", show=show)
         try:
-            if jobs <= 1:
-                for name, array in progress:
-                    writer.add(name, array)
-                return
-            import multiprocessing  # noqa: PLC0415
-            from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
-
             import numpy as np  # noqa: PLC0415
 
             planned = {n: (tuple(shape), np.dtype(dtype)) for n, shape, dtype in specs}
+            if jobs <= 1:
+                for name, array in progress:
+                    array = np.asarray(array)
+                    if (array.shape, array.dtype) != planned.get(name):
+                        raise InputError(f"tensor {name!r}: got {array.dtype}{array.shape}, planned {planned.get(name)}")
+                    writer.add_payload(name, keep(name, _pack_in_worker(name, array, config, floors.get(name))))
+                    del array
+                return results
+            import multiprocessing  # noqa: PLC0415
+            from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+
             window: deque = deque()
             with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
                 for name, array in progress:
                     array = np.asarray(array)
                     if (array.shape, array.dtype) != planned.get(name):
                         raise InputError(f"tensor {name!r}: got {array.dtype}{array.shape}, planned {planned.get(name)}")
-                    window.append((name, pool.submit(_encode_in_worker, name, array, config)))
+                    window.append((name, pool.submit(_pack_in_worker, name, array, config, floors.get(name))))
                     del array
                     while len(window) >= 2 * jobs:  # bounded: at most 2*jobs tensors in flight
                         done_name, fut = window.popleft()
-                        writer.add_payload(done_name, fut.result())
+                        writer.add_payload(done_name, keep(done_name, fut.result()))
                 while window:
                     done_name, fut = window.popleft()
-                    writer.add_payload(done_name, fut.result())
+                    writer.add_payload(done_name, keep(done_name, fut.result()))
         except ValueError as exc:
             from dcformat.errors import FormatError  # noqa: PLC0415
 
             if isinstance(exc, FormatError):
                 raise
             raise InputError(str(exc)) from None
+    return results
 
 
 def _check_output(input_path: str, output: str) -> None:
@@ -266,6 +322,32 @@ def _check_output(input_path: str, output: str) -> None:
 # ----------------------------------------------------------------------------- commands
 
 
+def _min_snr(args: argparse.Namespace) -> float | None:
+    text = str(args.min_snr).strip().lower()
+    if text in _NONE_WORDS:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(f"--min-snr: {args.min_snr!r} is not a number or 'none'") from None
+
+
+def _check_targets(args: argparse.Namespace) -> None:
+    if args.target_snr is not None and args.target_output is not None:
+        raise UsageError("give either --target-snr or --target-output, not both")
+    if args.target_output is not None:
+        if not 0 < args.target_output <= 1:
+            raise UsageError("--target-output is a mean cosine similarity in (0, 1], e.g. 0.99")
+        if not args.calib:
+            raise UsageError("--target-output needs sample inputs: --calib samples.npz (one array per model input)")
+    elif args.calib:
+        raise UsageError("--calib is only used with --target-output")
+    if (args.target_snr is not None or args.target_output is not None) and (
+            args.density is not None or args.threshold is not None or args.code_bits is not None):
+        raise UsageError("--density/--threshold/--code-bits fix what --target-* chooses per layer; use --set "
+                         "PATTERN:KEY=VALUE to pin single layers")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
@@ -276,21 +358,154 @@ def run(args: argparse.Namespace) -> int:
         return _run_legacy(args, output, quiet)
     from ..io.sources import open_source  # noqa: PLC0415
 
+    _check_targets(args)
+    min_snr = _min_snr(args)
     config = build_config(args)  # settings errors (exit 2) before reading anything
     source = open_source(args.input, args.input_format)
+    plan_doc = None
     try:
         names = source.keys()
         specs = []
         for name in names:
             shape, dtype = source.spec(name)
             specs.append((name, shape, dtype))
+        if args.target_snr is not None or args.target_output is not None:
+            config, plan_doc = _plan(args, config, source, specs, show=enabled(quiet), quiet=quiet)
+        floors = {n: f for n, shape, dtype in specs
+                  if (f := _floor(args, config, n, shape, dtype, min_snr, plan_doc)) is not None}
         items = ((name, source.tensor(name)) for name in names)
-        write_dc(output, items, specs, config=config, metadata=_metadata(args, source.metadata),
-                 graph=source.graph, jobs=args.jobs, show=enabled(quiet))
+        results = write_dc(output, items, specs, config=config, metadata=_metadata(args, source.metadata),
+                           graph=source.graph, jobs=args.jobs, show=enabled(quiet), floors=floors)
     finally:
         source.close()
-    _summary(args.input, output, len(specs), quiet)
+    _report(args, output, specs, config, results, plan_doc, quiet)
     return 0
+
+
+def _floor(args, config, name, shape, dtype, min_snr, plan_doc) -> float | None:
+    """Tensors planned by --target-snr keep the target (bits raised if a sampled estimate fell short);
+    otherwise unpruned tensors with default bits keep --min-snr."""
+    from .pack_report import floor_for  # noqa: PLC0415
+
+    if plan_doc is not None and args.target_snr is not None and name in plan_doc.get("layers", {}):
+        import numpy as np  # noqa: PLC0415
+
+        return args.target_snr if np.dtype(dtype).kind == "f" else None
+    return floor_for(config, name, tuple(shape), dtype, min_snr)
+
+
+class _LazyTensors:
+    """A read-on-demand mapping over a source, so the SNR search holds one tensor at a time."""
+
+    def __init__(self, source: Any, specs) -> None:
+        self._source = source
+        self._specs = {n: (tuple(shape), dtype) for n, shape, dtype in specs}
+
+    def __iter__(self):
+        return iter(self._specs)
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def __getitem__(self, name: str) -> Any:
+        return self._source.tensor(name)
+
+    def spec(self, name: str) -> tuple[tuple[int, ...], Any]:
+        return self._specs[name]
+
+
+def _load_calib(path: str) -> dict[str, Any]:
+    import numpy as np  # noqa: PLC0415
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--calib {path}: not a readable .npz of arrays ({exc})") from None
+    if not arrays:
+        raise InputError(f"--calib {path}: no arrays")
+    return arrays
+
+
+def _plan(args, config, source, specs, *, show: bool, quiet: bool):
+    """Run the budget search; returns the planned config and a JSON-ready summary."""
+    from dcformat.budget import plan_compression  # noqa: PLC0415
+
+    say = (lambda s: None) if quiet or args.json else (lambda s: print(s, file=sys.stderr))
+    if args.target_snr is not None:
+        plan = plan_compression(_LazyTensors(source, specs), target_snr=args.target_snr, base=config, progress=show)
+    else:
+        if source.graph is None:
+            raise UsageError(f"{args.input} carries no graph, so --target-output cannot run it; use --target-snr, "
+                             "or pack an ONNX model (its graph is imported)")
+        calib = _load_calib(args.calib)
+        tensors = {n: source.tensor(n) for n, _, _ in specs}
+        try:
+            plan = plan_compression(tensors, target_output=args.target_output, graph=source.graph, calib=calib,
+                                    base=config, progress=show, log=say)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+    if not quiet and not args.json:
+        target = f"{args.target_snr:g} dB per tensor" if args.target_snr is not None else \
+            f"mean output cosine {args.target_output:g} on {args.calib}"
+        print(f"per-layer settings chosen for {target}:")
+        print(plan.table())
+    return plan.config, plan.to_json()
+
+
+def _report(args, output: str, specs, config, results, plan_doc, quiet: bool) -> None:
+    """Table (or JSON) with fidelity, warnings on stderr, and the settings file."""
+    import dcformat  # noqa: PLC0415
+    from dcformat.config import exact_pattern, with_overrides  # noqa: PLC0415
+
+    from . import pack_report  # noqa: PLC0415
+    from .table import compute_rows  # noqa: PLC0415
+
+    fid = {r.fidelity.name: r.fidelity for r in results}
+    raised = {r.fidelity.name: r.raised_code_bits for r in results if r.raised_code_bits is not None}
+    effective = with_overrides(config, {exact_pattern(n): {"code_bits": q} for n, q in raised.items()}) if raised else config
+    config_path = args.save_config
+    if config_path is None and plan_doc is not None:
+        config_path = str(Path(output).with_suffix(".config.toml"))
+    if config_path:
+        header = [f"written by: dcformat pack {os.path.basename(args.input)} -> {os.path.basename(output)}",
+                  f"reproduce: dcformat pack {os.path.basename(args.input)} --config {os.path.basename(config_path)}"]
+        Path(config_path).write_text(pack_report.config_toml(effective, header), encoding="utf-8")
+    # --target-output trades per-tensor SNR for size on purpose: warn per tensor only when asked to
+    threshold = args.warn_snr if args.warn_snr is not None else (
+        args.target_snr if args.target_snr is not None else
+        None if args.target_output is not None else pack_report_default_warn())
+    lines = [] if threshold is None else pack_report.warnings(results, specs, effective, threshold)
+    if plan_doc is not None and args.target_output is not None and plan_doc.get("rounds"):
+        met = [r for r in plan_doc["rounds"] if r["loss_bound"] <= 1 - args.target_output]
+        if not met:
+            lines.append(f"warning: no plan met mean output cosine {args.target_output:g} on the calibration "
+                         "inputs within the search's rounds; the most accurate candidates were used")
+    for line in lines:
+        print(line, file=sys.stderr)
+    if quiet and not args.json:
+        return
+    file_bytes = os.path.getsize(output)
+    with dcformat.open(output) as f:
+        rows = compute_rows(f)
+    if args.json:
+        doc = pack_report.json_report(rows, fid, file_bytes=file_bytes, input_path=args.input, output=output,
+                                      input_bytes=os.path.getsize(args.input), warnings_=lines, raised=raised,
+                                      plan=plan_doc, config_path=config_path)
+        print(pack_report.dumps(doc))
+        return
+    print(pack_report.render(rows, fid, file_bytes=file_bytes))
+    if raised:
+        print(f"code bits raised to keep {args.min_snr} dB: " + ", ".join(f"{n} -> {q}" for n, q in raised.items()))
+    if config_path:
+        print(f"settings written to {config_path} (dcformat pack IN --config {config_path} reproduces this file)")
+    _summary(args.input, output, len(specs), quiet)
+
+
+def pack_report_default_warn() -> float:
+    from dcformat.fidelity import WARN_SNR_DB  # noqa: PLC0415
+
+    return WARN_SNR_DB
 
 
 def _run_legacy(args: argparse.Namespace, output: str, quiet: bool) -> int:
@@ -300,7 +515,8 @@ def _run_legacy(args: argparse.Namespace, output: str, quiet: bool) -> int:
 
     lossy = [flag for flag, v in (("--density", args.density), ("--threshold", args.threshold),
              ("--code-bits", args.code_bits), ("--encoding", args.encoding), ("--config", args.config),
-             ("--set", args.overrides)) if v]
+             ("--set", args.overrides), ("--target-snr", args.target_snr is not None),
+             ("--target-output", args.target_output is not None), ("--preset", args.preset)) if v]
     if lossy:
         raise UsageError(f"{lossy[0]} cannot be used with --legacy-prototxt: the conversion is lossless; "
                          "re-pack the resulting .dc file to compress it further")
@@ -316,9 +532,9 @@ def _run_legacy(args: argparse.Namespace, output: str, quiet: bool) -> int:
         if not quiet:
             print(f"note: weights converted without a graph: {exc}", file=sys.stderr)
     specs = [(n, a.shape, a.dtype) for n, a in tensors]
-    write_dc(output, iter(tensors), specs, config=config, metadata=_metadata(args, model.metadata()),
-             graph=graph, jobs=args.jobs, show=enabled(quiet))
-    _summary(args.input, output, len(specs), quiet)
+    results = write_dc(output, iter(tensors), specs, config=config, metadata=_metadata(args, model.metadata()),
+                       graph=graph, jobs=args.jobs, show=enabled(quiet))
+    _report(args, output, specs, config, results, None, quiet)
     return 0
 
 

@@ -1,0 +1,358 @@
+"""``plan_compression``: per-layer density and code bits for the smallest file that meets a fidelity target.
+
+Two targets:
+
+* ``target_snr=DB`` (per tensor): every planned tensor keeps DB dB. Each tensor is
+  independent, so its cheapest candidate that reaches DB is the optimum; sampled
+  estimates are confirmed on the whole tensor before a candidate is taken.
+* ``target_output=COS``: the model's outputs keep mean cosine similarity COS with
+  the float model on calibration inputs. Layers matter unequally (the paper's
+  Fig. 6), so: (1) each layer's size-vs-error curve from the scan; (2) its
+  output sensitivity ``s_l`` = output loss (1 - cosine) per unit of relative
+  squared weight error, measured by compressing that layer alone at a probe
+  setting; (3) Lagrangian allocation: for a multiplier λ each layer takes the
+  candidate minimising ``bytes + λ·s_l·error``; bisection on λ finds the
+  smallest file whose predicted loss ``Σ s_l·error_l`` fits the budget; (4) the
+  chosen model is run, and the budget is rescaled by predicted/measured loss
+  until the measured loss meets the target (at most ``rounds`` times). "Meets"
+  means the upper confidence bound (mean + 2 standard errors of the per-sample
+  loss) does, so the plan holds on inputs the calibration set does not cover
+  (tests check it on held-out inputs). The smallest plan that met the target on
+  the calibration inputs is returned.
+
+Deterministic: no random numbers, ties broken by candidate order. Time is
+bounded by the candidate grid (``scan.DENSITIES`` x ``scan.CODE_BITS``), one
+forward pass per planned layer and ``rounds`` verification passes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+
+from ..config import CompressionConfig, exact_pattern, resolve, with_overrides
+from ..prune import prune_to_density
+from ..quantize import kmeans_1d
+from . import scan
+from .output import Forward, graph_forward, loss_bound, mean_cosine
+from .scan import Candidate
+
+OUTPUT_MIN_SNR_DB = 3.0  # candidates below this are never useful for an output target
+PROBE_SNR_DB = 20.0
+
+
+@dataclass
+class LayerPlan:
+    """One planned tensor: its candidates (the measured curve) and the one chosen."""
+
+    name: str
+    shape: tuple[int, ...]
+    curve: list[Candidate]
+    choice: Candidate
+    sensitivity: float | None = None  # output loss per unit relative squared error (output target only)
+    exact_error: float | None = None  # relative squared error of the choice on the whole tensor, when checked
+
+    def to_json(self) -> dict[str, Any]:
+        return {"shape": list(self.shape), "choice": self.choice.to_json(), "sensitivity": self.sensitivity,
+                "exact_error": self.exact_error, "curve": [c.to_json() for c in self.curve]}
+
+
+@dataclass
+class Plan:
+    """What ``plan_compression`` chose: the config to pack with, per-layer curves and choices, and checks."""
+
+    config: CompressionConfig
+    layers: dict[str, LayerPlan]
+    target: dict[str, float]
+    estimated_bytes: int
+    history: list[dict[str, float]] = field(default_factory=list)  # output target: each verification round
+
+    def to_json(self, curves: bool = False) -> dict[str, Any]:
+        layers = {}
+        for n, lp in self.layers.items():
+            d = lp.to_json()
+            if not curves:
+                d.pop("curve")
+            layers[n] = d
+        return {"target": self.target, "estimated_bytes": self.estimated_bytes, "layers": layers,
+                "rounds": self.history}
+
+    def table(self) -> str:
+        """The chosen per-layer settings, one line each."""
+        rows = [("Layer", "Setting", "Est. bytes", "SNR dB", "Sens.")]
+        for n, lp in self.layers.items():
+            c = lp.choice
+            setting = "raw (exact)" if c.encoding == "raw" else (
+                f"{'no pruning' if c.density is None else f'density {c.density:g}'}, {c.code_bits}-bit codes, b={c.index_bits}")
+            err = lp.exact_error if lp.exact_error is not None else c.error
+            snr = "exact" if err <= 0 else f"{-10 * math.log10(err):.1f}"
+            sens = "" if lp.sensitivity is None else f"{lp.sensitivity:.3g}"
+            rows.append((n, setting, f"{c.bytes:,}", snr, sens))
+        w = [max(len(r[i]) for r in rows) for i in range(5)]
+        return "\n".join("  ".join(c.ljust(w[i]) if i < 2 else c.rjust(w[i]) for i, c in enumerate(r)).rstrip()
+                         for r in rows)
+
+
+def plannable(config: CompressionConfig, name: str, array_or_spec: Any) -> bool:
+    """Float weight matrices / conv kernels the user did not pin with an override (or store raw)."""
+    shape, dtype = (array_or_spec.shape, array_or_spec.dtype) if hasattr(array_or_spec, "dtype") else array_or_spec
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f" or len(shape) not in (2, 4) or int(np.prod(shape)) == 0:
+        return False
+    import fnmatch  # noqa: PLC0415
+
+    if any(fnmatch.fnmatchcase(name, p) for p in config.overrides):
+        return False
+    return resolve(config, name, len(shape), dtype).encoding != "raw"
+
+
+def reconstruct(array: np.ndarray, cand: Candidate, *, init: str = "linear", seed: int = 0) -> np.ndarray:
+    """The tensor the encoder stores for ``cand`` (magnitude pruning, then k-means of the kept values).
+
+    Uses the encoder's own pruning and k-means (public functions), with centroids
+    rounded through the tensor's dtype as the encoder does; tests check it against
+    ``dcformat.decode(dcformat.encode(...))``.
+    """
+    a = np.asarray(array)
+    if cand.encoding == "raw":
+        return a.copy()
+    flat = a.reshape(-1)
+    keep = flat != 0 if cand.density is None else prune_to_density(flat, cand.density)
+    pos = np.flatnonzero(keep)
+    out = np.zeros(flat.size, a.dtype)
+    if pos.size:
+        km = kmeans_1d(flat[pos].astype(np.float64), 1 << cand.code_bits, init=init, seed=seed)
+        cents = km.centroids.astype(a.dtype)
+        out[pos] = cents[np.asarray(km.labels, dtype=np.int64)]
+    return out.reshape(a.shape)
+
+
+def relative_error(array: np.ndarray, stored: np.ndarray) -> float:
+    x = np.asarray(array, np.float64).ravel()
+    d = x - np.asarray(stored, np.float64).ravel()
+    sig = float(np.dot(x, x))
+    return float(np.dot(d, d)) / sig if sig else 0.0
+
+
+def _settings_of(config: CompressionConfig, name: str, arr: Any) -> tuple[str, int, int]:
+    s = resolve(config, name, len(arr.shape), np.dtype(arr.dtype))
+    return s.init, s.seed, s.index_bits
+
+
+def _planned_config(base: CompressionConfig, layers: Mapping[str, LayerPlan]) -> CompressionConfig:
+    return with_overrides(base, {exact_pattern(n): lp.choice.settings() for n, lp in layers.items()})
+
+
+def _progress(items: Iterable, total: int, desc: str, show: bool):
+    from ..cli.progress import track  # noqa: PLC0415
+
+    return track(items, total=total, desc=desc, show=show)
+
+
+def plan_compression(
+    tensors: Mapping[str, np.ndarray],
+    *,
+    target_snr: float | None = None,
+    target_output: float | None = None,
+    graph: Any = None,
+    calib: Mapping[str, np.ndarray] | None = None,
+    forward: Forward | None = None,
+    base: CompressionConfig | None = None,
+    densities: tuple[float | None, ...] = scan.DENSITIES,
+    code_bits: tuple[int, ...] = scan.CODE_BITS,
+    sample: int = scan.SAMPLE,
+    rounds: int = 8,
+    margin_z: float = 2.0,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> Plan:
+    """Choose per-layer density and code bits for the smallest file meeting one target.
+
+    Args:
+        tensors: name -> array (a lazy mapping works: each tensor is read when scanned).
+        target_snr: every planned tensor keeps this SNR in dB.
+        target_output: mean cosine similarity of the outputs vs the float model (e.g. 0.99), measured on
+            ``calib`` through ``graph`` (``dcformat.Model``) or through ``forward(tensors) -> [outputs]``.
+        base: settings for what is not planned (non-weight tensors, layers pinned by an override).
+        densities, code_bits: the candidate grid; sample: values scanned per tensor before row sampling.
+        rounds: verification passes for the output target.
+        margin_z: the output target must hold for the mean loss plus this many standard errors (0: the mean).
+
+    Returns:
+        A :class:`Plan` whose ``config`` packs to the chosen settings (``dcformat.save(..., config=plan.config)``).
+    """
+    if (target_snr is None) == (target_output is None):
+        raise ValueError("give exactly one of target_snr or target_output")
+    base = base or CompressionConfig()
+    names = [n for n in tensors if plannable(base, n, _spec(tensors, n))]
+    if target_snr is not None:
+        return _plan_snr(tensors, names, float(target_snr), base, densities, code_bits, sample, progress)
+    if not 0 < target_output <= 1:
+        raise ValueError("target_output is a mean cosine similarity in (0, 1]")
+    if forward is None:
+        if graph is None or calib is None:
+            raise ValueError("target_output needs a graph and calibration inputs, or a forward callback")
+        forward = graph_forward(graph, calib)
+    return _plan_output(tensors, names, float(target_output), forward, base, densities, code_bits, sample, rounds,
+                        progress, log or (lambda s: None), z=float(margin_z))
+
+
+def _spec(tensors: Mapping[str, Any], name: str) -> Any:
+    spec = getattr(tensors, "spec", None)
+    return spec(name) if callable(spec) else tensors[name]
+
+
+def _plan_snr(tensors, names, target, base, densities, code_bits, sample, progress) -> Plan:
+    allowed = 10 ** (-target / 10)
+    layers: dict[str, LayerPlan] = {}
+    for name in _progress(names, len(names), "plan", progress):
+        arr = np.asarray(tensors[name])
+        init, seed, b = _settings_of(base, name, arr)
+        bits = tuple(code_bits) + tuple(q for q in range(max(code_bits) + 1, 17))  # high targets need more bits
+        curve = scan.tensor_curve(arr, densities=densities, code_bits=bits, init=init, seed=seed,
+                                  prefer_index_bits=b, sample=sample, min_snr_db=target, stop_at_target=True)
+        sampled = scan.matrix(arr).size > scan.sample_rows(scan.matrix(arr), sample).size
+        # candidates estimated within 1.5 dB of the target are checked on the whole tensor when it was sampled
+        near = allowed * (10 ** 0.15 if sampled else 1.0)
+        ok = sorted((c for c in curve if c.error <= near), key=lambda c: (c.bytes, scan._order(c)))
+        choice, exact = max(curve, key=lambda c: (c.error <= allowed, -c.bytes)), None  # raw is always there
+        checked = 0
+        for c in ok:
+            if c.encoding != "raw" and c.error > allowed and checked >= 3:
+                continue
+            checked += c.encoding != "raw"
+            if c.encoding == "raw":
+                choice, exact = c, 0.0
+                break
+            err = relative_error(arr, reconstruct(arr, c, init=init, seed=seed)) if sampled else c.error
+            if err <= allowed:
+                choice, exact = c, err
+                break
+        layers[name] = LayerPlan(name, tuple(arr.shape), curve, choice, exact_error=exact)
+        del arr
+    config = _planned_config(base, layers)
+    return Plan(config, layers, {"snr_db": target}, sum(lp.choice.bytes for lp in layers.values()))
+
+
+def _lagrangian(frontiers: Mapping[str, list[Candidate]], sens: Mapping[str, float], budget: float) -> dict[str, Candidate]:
+    """Smallest total bytes with Σ sens·error ≤ budget (on each layer's convex hull), by bisection on λ."""
+
+    def pick(lam: float) -> dict[str, Candidate]:
+        return {n: min(f, key=lambda c: (c.bytes + lam * sens[n] * c.error, c.error)) for n, f in frontiers.items()}
+
+    def loss(choice: Mapping[str, Candidate]) -> float:
+        return sum(sens[n] * c.error for n, c in choice.items())
+
+    hi = 1.0
+    while loss(pick(hi)) > budget and hi < 1e30:
+        hi *= 10.0
+    if loss(pick(hi)) > budget:
+        return pick(hi)  # even the most accurate candidates cannot meet the budget: best effort
+    lo = 0.0
+    for _ in range(80):
+        mid = math.sqrt(lo * hi) if lo > 0 else hi / 1e6
+        if loss(pick(mid)) <= budget:
+            hi = mid
+        else:
+            lo = mid
+        if lo > 0 and hi / lo < 1 + 1e-6:
+            break
+    return pick(hi)
+
+
+def _plan_output(tensors, names, target, forward, base, densities, code_bits, sample, rounds, progress, log,
+                 z: float = 2.0, remeasure: bool = True) -> Plan:
+    floats = {n: np.asarray(tensors[n]) for n in tensors}  # the float model (the engine needs every tensor)
+    reference = forward(floats)
+    layers: dict[str, LayerPlan] = {}
+    frontiers: dict[str, list[Candidate]] = {}
+    cache: dict[tuple[str, Candidate], np.ndarray] = {}
+
+    def stored(name: str, c: Candidate) -> np.ndarray:
+        key = (name, c)
+        if key not in cache:
+            init, seed, _ = _settings_of(base, name, floats[name])
+            cache[key] = reconstruct(floats[name], c, init=init, seed=seed)
+        return cache[key]
+
+    sens: dict[str, float] = {}
+    for name in _progress(names, len(names), "scan", progress):
+        arr = floats[name]
+        init, seed, b = _settings_of(base, name, arr)
+        curve = scan.tensor_curve(arr, densities=densities, code_bits=code_bits, init=init, seed=seed,
+                                  prefer_index_bits=b, sample=sample, min_snr_db=OUTPUT_MIN_SNR_DB)
+        front = scan.frontier(curve)
+        frontiers[name] = front
+        lossy = [c for c in front if c.error > 0]
+        probe = min(lossy, key=lambda c: (abs(c.snr_db - PROBE_SNR_DB), c.bytes)) if lossy else None
+        if probe is None:
+            sens[name] = 0.0
+        else:
+            rec = stored(name, probe)
+            err = relative_error(arr, rec)
+            out = forward({**floats, name: rec})
+            sens[name] = max(0.0, 1.0 - mean_cosine(reference, out)) / err if err > 0 else 0.0
+            cache.pop((name, probe), None)
+        layers[name] = LayerPlan(name, tuple(arr.shape), curve, front[-1], sensitivity=sens[name])
+    allowed = 1.0 - target
+    budget = allowed
+    best: tuple[int, dict[str, Candidate]] | None = None
+    feasible, infeasible = 0.0, math.inf  # largest budget that met the target, smallest that missed
+    history: list[dict[str, float]] = []
+    for r in range(max(1, rounds)):
+        choice = _lagrangian(frontiers, sens, budget)
+        predicted = sum(sens[n] * c.error for n, c in choice.items())
+        size = sum(c.bytes for c in choice.values())
+        cache.clear()
+        out = forward({**floats, **{n: stored(n, c) for n, c in choice.items()}})
+        mean_loss, measured = loss_bound(reference, out, z)
+        history.append({"round": r, "budget": budget, "predicted_loss": predicted, "measured_loss": mean_loss,
+                        "loss_bound": measured, "cosine": 1.0 - mean_loss, "estimated_bytes": size})
+        log(f"round {r}: predicted cosine {1 - predicted:.5f}, measured {1 - mean_loss:.5f} "
+            f"(lower bound {1 - measured:.5f}), ~{size:,} bytes")
+        if measured <= allowed and (best is None or size < best[0]):
+            best = (size, choice)
+        if measured <= allowed and measured > 0.9 * allowed:
+            break  # close to the target from the safe side: little left to gain
+        if r == 0 and remeasure:
+            # sensitivities again, each layer alone at the setting it was given: the loss is not exactly
+            # quadratic in the weight error, so the operating point measures better than the probe
+            for name in _progress([n for n, c in choice.items() if c.error > 0], None, "sensitivity", progress):
+                rec = stored(name, choice[name])
+                err = relative_error(floats[name], rec)
+                if err > 0:
+                    alone = 1.0 - mean_cosine(reference, forward({**floats, name: rec}))
+                    sens[name] = 0.5 * sens[name] + 0.5 * max(0.0, alone) / err
+                    layers[name].sensitivity = sens[name]
+            predicted_new = sum(sens[n] * c.error for n, c in choice.items())
+            if predicted_new > 0:  # rescale as if the new model had predicted this round
+                budget *= predicted_new / max(predicted, 1e-300)
+                predicted = predicted_new
+        if measured <= allowed:
+            feasible = max(feasible, budget)
+        else:
+            infeasible = min(infeasible, budget)
+        if feasible > 0 and math.isfinite(infeasible):
+            if infeasible / feasible < 1.1:
+                break  # bracketed closely enough
+            new_budget = math.sqrt(feasible * infeasible)  # bisect between a plan that met and one that missed
+        else:
+            ratio = allowed / measured if measured > 0 else 4.0
+            new_budget = budget * min(4.0, max(0.1, ratio)) * (0.97 if measured > allowed else 0.99)
+        if new_budget == budget:
+            break
+        budget = new_budget
+    if best is None:  # never met: the most accurate plan found (every layer at its best candidate)
+        choice = {n: f[-1] for n, f in frontiers.items()}
+        best = (sum(c.bytes for c in choice.values()), choice)
+    for n, c in best[1].items():
+        layers[n].choice = c
+        layers[n].exact_error = relative_error(floats[n], stored(n, c))
+    config = _planned_config(base, layers)
+    return Plan(config, layers, {"output_cosine": target}, best[0], history)
+
+
+__all__ = ["plan_compression", "Plan", "LayerPlan", "reconstruct", "plannable", "relative_error"]

@@ -1,0 +1,161 @@
+"""Per-tensor sensitivity scan: estimated bytes and weight error for every candidate (density, code bits).
+
+The paper's Fig. 6 idea, made cheap: for each density the keep-mask comes from
+``dcformat.prune.prune_to_density`` and, for each code width, the codebook from
+``dcformat.quantize.kmeans_1d`` (the functions the encoder uses, with its
+initialisation and seed), so the error of a candidate is the error the encoder
+will make. Bytes come from ``sizes`` (symbol histograms, no encoding), with the
+best index width for the mask. Tensors larger than ``sample`` values are
+scanned on evenly spaced rows and scaled up; the pack that follows measures the
+real error of what it writes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..prune import prune_to_density
+from ..quantize import kmeans_1d
+from . import sizes
+
+DENSITIES: tuple[float | None, ...] = (None, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.1, 0.07, 0.05)
+CODE_BITS: tuple[int, ...] = tuple(range(1, 11))
+INDEX_BITS: tuple[int, ...] = tuple(range(2, 9))
+SAMPLE = 1 << 17
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One setting of one tensor: what it costs (estimated payload bytes) and what it loses.
+
+    ``error`` is the relative squared error, error energy / signal energy (so SNR = -10·log10(error)).
+    ``encoding`` "raw" stores the tensor exactly (density and bits then do not apply).
+    """
+
+    density: float | None
+    code_bits: int
+    index_bits: int
+    bytes: int
+    error: float
+    encoding: str = "sparse"
+
+    @property
+    def snr_db(self) -> float:
+        return math.inf if self.error <= 0 else -10.0 * math.log10(self.error)
+
+    def settings(self) -> dict:
+        """The config override that selects this candidate."""
+        if self.encoding == "raw":
+            return {"encoding": "raw"}
+        return {"encoding": "sparse", "density": self.density, "threshold": None, "code_bits": self.code_bits,
+                "index_bits": self.index_bits}
+
+    def to_json(self) -> dict:
+        snr = self.snr_db
+        return {"encoding": self.encoding, "density": self.density, "code_bits": self.code_bits,
+                "index_bits": self.index_bits, "bytes": self.bytes, "error": self.error,
+                "snr_db": snr if math.isfinite(snr) else None}
+
+
+def matrix(array: np.ndarray) -> np.ndarray:
+    """The (rows, cols) view the sparse encoding indexes: first axis by the rest (spec §5.3)."""
+    a = np.asarray(array)
+    return a.reshape(a.shape[0], -1) if a.ndim >= 2 else a.reshape(1, -1)
+
+
+def sample_rows(mat: np.ndarray, limit: int) -> np.ndarray:
+    """At most about ``limit`` values: every row if it fits, else evenly spaced rows (deterministic)."""
+    rows, cols = mat.shape
+    if mat.size <= limit or rows < 16:
+        return mat
+    take = max(8, min(rows, limit // max(cols, 1)))
+    idx = np.unique(np.linspace(0, rows - 1, take).round().astype(np.int64))
+    return mat[idx]
+
+
+def tensor_curve(array: np.ndarray, *, densities=DENSITIES, code_bits=CODE_BITS, index_bits=INDEX_BITS,
+                 init: str = "linear", seed: int = 0, prefer_index_bits: int = 5, sample: int = SAMPLE,
+                 with_raw: bool = True, min_snr_db: float | None = None, stop_at_target: bool = False) -> list[Candidate]:
+    """Candidates' estimated bytes and relative squared error for one float tensor (ndim >= 2).
+
+    Densities whose pruning alone leaves less than ``min_snr_db`` are skipped. With
+    ``stop_at_target``, each density stops at the first code width that reaches
+    ``min_snr_db`` (what a per-tensor SNR target needs) and starts near the width
+    that 6 dB per bit predicts; otherwise it stops once more bits no longer lower the
+    error by 2 % (pruning error dominates).
+    """
+    a = np.asarray(array)
+    full = matrix(a)
+    sub = sample_rows(full, sample)
+    scale = full.size / sub.size if sub.size else 1.0
+    flat = np.ascontiguousarray(sub).reshape(-1)
+    x64 = flat.astype(np.float64)
+    signal = float(np.dot(x64, x64))
+    out: list[Candidate] = []
+    if with_raw:
+        out.append(Candidate(None, 0, 0, 8 + a.size * a.dtype.itemsize, 0.0, "raw"))
+    if signal == 0.0 or flat.size == 0:
+        out.append(Candidate(None, 1, prefer_index_bits, 16, 0.0))
+        return out
+    nnz = int(np.count_nonzero(flat))
+    seen_counts = set()
+    for d in densities:
+        keep = flat != 0 if d is None else prune_to_density(flat, d)
+        kept = int(np.count_nonzero(keep))
+        if d is not None and kept >= nnz:
+            continue  # no pruning beyond the zeros already there: the same as density None
+        if kept in seen_counts:
+            continue
+        seen_counts.add(kept)
+        values = flat[keep].astype(np.float64)
+        pruned = signal - float(np.dot(values, values))
+        if min_snr_db is not None and pruned > signal * 10 ** (-min_snr_db / 10):
+            continue  # pruning alone already loses more than allowed
+        mask = keep.reshape(sub.shape)
+        counts, skips = sizes.row_skips(mask)
+        b, idx_bytes = sizes.best_index_bits(counts, skips, sub.shape[1], index_bits, prefer_index_bits)
+        # the row-count stream grows with the number of rows, the gap stream with the entries: both scale
+        idx_bytes = idx_bytes * scale
+        prev_err = None
+        bits = list(code_bits)
+        if stop_at_target and min_snr_db is not None:
+            q0 = max(bits[0], int((min_snr_db - 6.0) // 6.02))
+            bits = [q for q in bits if q >= q0]
+        for q in bits:
+            km = kmeans_1d(values, 1 << q, init=init, seed=seed)
+            cents = km.centroids.astype(a.dtype).astype(np.float64)  # as the encoder rounds them
+            labels = np.asarray(km.labels, dtype=np.int64)
+            diff = values - cents[labels]
+            err = (pruned + float(np.dot(diff, diff))) / signal
+            hist = np.bincount(labels, minlength=cents.size)
+            k = int(np.count_nonzero(hist))
+            head = 2 + sizes.varint_len(k) + 4 * k
+            stream = sizes.stream_bytes(hist[hist > 0], max(k, 1)) * scale
+            total = int(round(head + stream + idx_bytes))
+            out.append(Candidate(d, q, b, total, max(err, 0.0)))
+            if stop_at_target and min_snr_db is not None and err <= 10 ** (-min_snr_db / 10):
+                break
+            if err <= pruned / signal * 1.0000001 or (prev_err is not None and pruned > 0 and err > 0.98 * prev_err):
+                break  # the kept values are exact already, or pruning error dominates: more bits buy nothing
+            prev_err = err
+    return out
+
+
+def frontier(cands: list[Candidate]) -> list[Candidate]:
+    """Pareto-efficient candidates (no other is both smaller and more accurate), sorted by bytes."""
+    best: list[Candidate] = []
+    for c in sorted(cands, key=lambda c: (c.bytes, c.error, _order(c))):
+        if not best or c.error < best[-1].error:
+            best.append(c)
+    return best
+
+
+def _order(c: Candidate) -> tuple:
+    return (c.encoding != "sparse", -(c.density or 1.0), c.code_bits, c.index_bits)
+
+
+__all__ = ["Candidate", "tensor_curve", "frontier", "matrix", "sample_rows", "DENSITIES", "CODE_BITS",
+           "INDEX_BITS", "SAMPLE"]
