@@ -67,13 +67,33 @@ class Int8Model(Model):
     def float_nodes(self) -> list[str]:
         return [d.node for d in self._report if d.precision == "float"]
 
-    def run_int8(self, feeds: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """Run and return every int8 value (logical NCHW layout), for conformance checks against other engines."""
+    def run_int8(self, feeds: Mapping[str, Any], forced: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """Run and return every int8 value (logical NCHW layout), for conformance checks against other engines.
+
+        ``forced`` ({value: int8 array, NCHW}) replaces those values wherever a step reads them, so each node's
+        output can be compared with another engine's on identical inputs (no propagation of earlier differences).
+        """
         env: dict[str, Any] = dict(self._const_env)
         env.update(self._bind(feeds))
+        by_key = {k: v for v, k in self._int8.qkey.items()}
+        out: dict[str, np.ndarray] = {}
         for step in self._steps:
+            for k in step.reads:
+                v = by_key.get(k)
+                if forced is not None and v is not None and v in forced:
+                    env[k] = self._physical(np.asarray(forced[v], dtype=np.int8), k)
             step.run(env)  # type: ignore[misc]
-        return {v: self._logical(env[k], k) for v, k in self._int8.qkey.items() if k in env}
+            for k in step.writes:
+                if k in by_key:
+                    out[by_key[k]] = self._logical(env[k], k)
+        return out
+
+    def _physical(self, a: np.ndarray, key: str) -> np.ndarray:
+        from ..ops._base import NHWC
+
+        if self._int8.P.layout.get(key) == NHWC and a.ndim == 4:
+            return np.ascontiguousarray(a.transpose(0, 2, 3, 1))
+        return a
 
     def _logical(self, a: np.ndarray, key: str) -> np.ndarray:
         from ..ops._base import NHWC
