@@ -113,5 +113,8 @@ def write_with_params(src: str | os.PathLike[str], dst: str | os.PathLike[str], 
 
 def load_samples(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """An .npz of calibration inputs (no pickle)."""
-    with np.load(path, allow_pickle=False) as z:
+    z = np.load(path, allow_pickle=False)
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise ValueError("expected an .npz archive with one array per graph input, got a single array")
+    with z:
         return {k: np.asarray(z[k]) for k in z.files}
