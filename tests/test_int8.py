@@ -272,3 +272,36 @@ def test_cli_quantize_and_run_int8(tmp_path: Path) -> None:
     assert r.returncode == 1 and "quantize-activations" in r.stderr
     r = _cli("quantize-activations", "m.dc", "--calib", "x.npy", "-o", "bad.dc", cwd=tmp_path)
     assert r.returncode == 1
+
+
+def test_compiled_requantization_is_bit_identical() -> None:
+    pytest.importorskip("numba")
+    from dcformat.inference.fast.int8 import requantize as fast
+    from dcformat.int8.fixedpoint import multipliers
+    from dcformat.int8.kernels import requantize as ref
+
+    rng = np.random.default_rng(7)
+    for dt, hi in ((np.float32, 2**23), (np.float64, 2**31 - 2**20)):
+        acc = rng.integers(-hi, hi, (300, 24)).astype(dt)
+        acc[0, :] = 0
+        bias = rng.integers(-(2**19), 2**19, 24)
+        m = np.exp(rng.uniform(np.log(1e-7), np.log(4.0), 24))
+        m0, sh = multipliers(m)
+        for zp, lo, hi8 in ((-128, -128, 127), (5, -3, 90)):
+            want = ref(acc.astype(np.int64) + bias, m0, sh, zp, lo, hi8)
+            assert np.array_equal(fast(acc, bias, m0, sh, zp, lo, hi8), want)
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "shufflenet_v1", "lenet_300_100"])
+def test_compiled_int8_kernels_match_numpy_reference(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("numba")
+    g, t, x, p = _params(name, n=2, seed=9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        monkeypatch.setenv("DCFORMAT_ACCEL", "0")
+        ref = Int8Model(g, t, p).run_int8({g.inputs[0].name: x})
+        monkeypatch.setenv("DCFORMAT_ACCEL", "1")
+        fast = Int8Model(g, t, p).run_int8({g.inputs[0].name: x})
+    assert ref.keys() == fast.keys()
+    for v in ref:
+        assert np.array_equal(ref[v], fast[v]), v

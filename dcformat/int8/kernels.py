@@ -7,7 +7,7 @@ without rounding and the result is converted back to int64 before requantization
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -40,6 +40,17 @@ def requantize(acc: np.ndarray, m0: np.ndarray, shift: np.ndarray, zp: int, lo: 
     y = mbqm(np.asarray(acc).astype(I64), m0, shift)
     y += zp
     return np.clip(y, lo, hi).astype(np.int8)
+
+
+def fast_int8() -> Any:
+    """The compiled int8 kernels (``inference/fast/int8.py``) when the numba kernels are enabled, else None."""
+    if K.fast_kernels() is None:
+        return None
+    try:
+        from ..inference.fast import int8 as fast
+    except Exception:  # numba broken: the NumPy reference does the work
+        return None
+    return fast
 
 
 def conv(x: np.ndarray, zp: int, wq: np.ndarray, kind: str, geo: "object", oh: int, ow: int) -> np.ndarray:

@@ -209,13 +209,19 @@ class Int8Planner:
         lo, hi = pout.clamp_range(*(n.act[1:] if n.act else (None, None)))
         self.layer_params[n.name] = {"wq": wq, "sw": sw, "bq": bq}
         zin, zout = pin.zero_point, pout.zero_point
+        F = QK.fast_int8()
+
+        def finish(acc: np.ndarray) -> np.ndarray:
+            if F is not None:
+                return F.requantize(acc, bq, m0, sh, zout, lo, hi)
+            return QK.requantize(acc.astype(I64) + bq, m0, sh, zout, lo, hi)
+
         if n.op == "Linear":
             x = self.qin(v, PLAIN)
             wt = np.ascontiguousarray(wq.reshape(wq.shape[0], -1).T)
 
             def lin(a: np.ndarray) -> np.ndarray:
-                acc = QK.linear(a, zin, wt).astype(I64) + bq
-                return QK.requantize(acc, m0, sh, zout, lo, hi)
+                return finish(QK.linear(a, zin, wt))
 
             P.simple(LNode(n.op, n.name, [x], [out], {}), [x], PLAIN, lin)
             self._done(out, pout)
@@ -229,9 +235,9 @@ class Int8Planner:
 
         def conv(a: np.ndarray) -> np.ndarray:
             oh, ow = geo.out_size(a.shape[1], a.shape[2])
-            acc = QK.conv(a, zin, wm, kind, geo, oh, ow).astype(I64)
-            acc += bq
-            return QK.requantize(acc, m0, sh, zout, lo, hi)
+            if F is not None and kind == "depthwise":
+                return F.depthwise(a, zin, wm, bq, m0, sh, zout, lo, hi, geo.pads, geo.stride, geo.dil, oh, ow)
+            return finish(QK.conv(a, zin, wm, kind, geo, oh, ow))
 
         P.simple(LNode(n.op, n.name, [x], [out], {}), [x], NHWC, conv)
         self._done(out, pout)
@@ -306,7 +312,11 @@ class Int8Planner:
         lay = NHWC if P.rank(a) == 4 else PLAIN
         ka, kb = self.qin(a, lay), self.qin(b, lay)
 
+        F = QK.fast_int8()
+
         def run(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+            if F is not None:
+                return F.add(x, y, pa.zero_point, pb.zero_point, ma, mb, mo, pout.zero_point, lo, hi, ADD_SHIFT)
             ta = mbqm((x.astype(I64) - pa.zero_point) << ADD_SHIFT, *ma)
             tb = mbqm((y.astype(I64) - pb.zero_point) << ADD_SHIFT, *mb)
             return QK.requantize(ta + tb, np.int64(mo[0]), np.int64(mo[1]), pout.zero_point, lo, hi)
