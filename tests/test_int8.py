@@ -305,3 +305,18 @@ def test_compiled_int8_kernels_match_numpy_reference(name: str, monkeypatch: pyt
     assert ref.keys() == fast.keys()
     for v in ref:
         assert np.array_equal(ref[v], fast[v]), v
+
+
+def test_accumulators_saturate_to_int32_before_requantization() -> None:
+    from dcformat.int8.kernels import requantize as ref
+
+    m0, sh = quantize_multiplier(2.0**-24)
+    acc = np.array([[3 * 2**31], [-(3 * 2**31)], [2**31 - 1], [-(2**31)]], dtype=np.int64)
+    want = [round((2**31 - 1) / 2**24), -round(2**31 / 2**24), round((2**31 - 1) / 2**24), -round(2**31 / 2**24)]
+    got = mbqm(acc[:, 0], np.int64(m0), np.int64(sh))
+    assert got.tolist() == want
+    if pytest.importorskip("numba"):
+        from dcformat.inference.fast.int8 import requantize as fast
+
+        assert np.array_equal(fast(acc.astype(np.float64), np.zeros(1, np.int64), np.array([m0]), np.array([sh]), 0, -128, 127),
+                              ref(acc, np.int64(m0), np.int64(sh), 0, -128, 127))

@@ -68,8 +68,7 @@ def mbqm(x: np.ndarray, m0: np.ndarray, shift: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=I64)
     shift = np.asarray(shift, dtype=I64)
     left = np.maximum(shift, 0)
-    if np.any(left):
-        x = np.clip(x << left, INT32_MIN, INT32_MAX)
+    x = np.clip(x << left if np.any(left) else x, INT32_MIN, INT32_MAX)  # saturate to int32 (spec/INT8.md §3)
     return rdbpot(srdhm(x, m0), np.maximum(-shift, 0))
 
 

@@ -18,10 +18,10 @@ _I32_MAX = 2**31 - 1
 def _mbqm(x, b, left, n):  # pragma: no cover - compiled
     if left > 0:
         x = x << left
-        if x > _I32_MAX:
-            x = _I32_MAX
-        elif x < _I32_MIN:
-            x = _I32_MIN
+    if x > _I32_MAX:
+        x = _I32_MAX
+    elif x < _I32_MIN:
+        x = _I32_MIN
     if x == _I32_MIN and b == _I32_MIN:
         r = np.int64(_I32_MAX)
     else:
@@ -105,28 +105,7 @@ def _requant(acc, bias, m0, left, right, zp, lo, hi, out):  # pragma: no cover -
     rows, cols = acc.shape
     for i in range(rows):
         for c in range(cols):
-            x = np.int64(acc[i, c]) + bias[c]
-            if left[c] > 0:
-                x = x << left[c]
-                if x > _I32_MAX:
-                    x = _I32_MAX
-                elif x < _I32_MIN:
-                    x = _I32_MIN
-            b = m0[c]
-            if x == _I32_MIN and b == _I32_MIN:
-                r = np.int64(_I32_MAX)
-            else:
-                p = x * b
-                if p >= 0:
-                    r = (p + (1 << 30)) >> 31
-                else:
-                    r = -((-(p + (1 - (1 << 30)))) >> 31)
-            n = right[c]
-            mask = (np.int64(1) << n) - 1
-            rem = r & mask
-            thr = (mask >> 1) + (1 if r < 0 else 0)
-            r = (r >> n) + (1 if rem > thr else 0)
-            r += zp
+            r = _mbqm(np.int64(acc[i, c]) + bias[c], m0[c], left[c], right[c]) + zp
             if r < lo:
                 r = lo
             elif r > hi:
