@@ -78,13 +78,29 @@ def conv(x: np.ndarray, zp: int, wq: np.ndarray, kind: str, geo: "object", oh: i
         cols = np.empty((n, oh, ow, kh, kw, x.shape[3]), dtype=xp.dtype)
         cols[...] = K.windows(xp, oh, ow, kh, kw, stride, dil)
         cols = cols.reshape(n * oh * ow, -1)
-    return (cols @ w).reshape(n, oh, ow, -1)
+    return gemm(cols, w).reshape(n, oh, ow, -1)
+
+
+F32_K = EXACT_F32 // (127 * 255)  # longest reduction whose float32 partial sums are all exact integers
+
+
+def gemm(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Exact integer product of integral float matrices: float32 BLAS on K-chunks short enough to stay exact
+    (each chunk's result converted to int64 and summed), instead of one float64 product (half the BLAS speed)."""
+    k = a.shape[1]
+    if a.dtype == F32 or k <= F32_K:
+        return a.astype(F32, copy=False) @ w.astype(F32, copy=False)
+    a32, w32 = a.astype(F32), w.astype(F32)
+    acc = np.zeros((a.shape[0], w.shape[1]), dtype=np.int64)
+    for k0 in range(0, k, F32_K):
+        acc += (a32[:, k0 : k0 + F32_K] @ w32[k0 : k0 + F32_K]).astype(np.int64)
+    return acc
 
 
 def linear(x: np.ndarray, zp: int, wq_t: np.ndarray) -> np.ndarray:
     k = wq_t.shape[0]
     a = centered(x, zp, k * 127 * 255)
-    return a @ wq_t.astype(a.dtype)
+    return gemm(a, wq_t.astype(a.dtype))
 
 
 def window_reduce(xp: np.ndarray, oh: int, ow: int, k: tuple[int, int], stride: tuple[int, int], op: Callable) -> np.ndarray:

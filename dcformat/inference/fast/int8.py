@@ -114,11 +114,11 @@ def _requant(acc, bias, m0, left, right, zp, lo, hi, out):  # pragma: no cover -
 
 
 def requantize(acc: np.ndarray, bias: np.ndarray, m0: np.ndarray, shift: np.ndarray, zp: int, lo: int, hi: int) -> np.ndarray:
-    """int8 ``clamp(zp + MBQM(acc + bias, m0, shift), lo, hi)`` over the last axis's channels; ``acc`` integral floats."""
+    """int8 ``clamp(zp + MBQM(acc + bias, m0, shift), lo, hi)`` over the last axis's channels; ``acc`` integral (float32, float64 or int64)."""
     c = acc.shape[-1]
     a = np.ascontiguousarray(acc).reshape(-1, c)
-    if a.dtype not in (np.float32, np.float64):
-        a = a.astype(np.float64)
+    if a.dtype not in (np.float32, np.float64, np.int64):
+        a = a.astype(np.int64)
     vec = [np.ascontiguousarray(np.broadcast_to(np.asarray(v, dtype=np.int64), (c,))) for v in (bias, m0, shift)]
     if not (-128 <= lo <= hi <= 127):
         raise ValueError("clamp range outside int8")
