@@ -41,7 +41,8 @@ def test_valid_vector_reproduced_exactly(name: str) -> None:
         assert sorted(got) == sorted(want)
         for k in want:
             assert np.array_equal(got[k], want[k]), k
-        assert np.array_equal(model(z["input"]), z["output"])
+        # the float Softmax after the last int8 value: equal up to float32 rounding of exp
+        np.testing.assert_allclose(model(z["input"]), z["output"], rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("name", sorted(k for k, v in MANIFEST.items() if "error" in v))
