@@ -15,7 +15,7 @@ import importlib
 import sys
 from typing import Sequence
 
-SUBCOMMANDS = ("pack", "unpack", "info", "verify", "compare", "report", "run", "demo")
+SUBCOMMANDS = ("pack", "unpack", "info", "verify", "compare", "report", "run", "demo", "quantize")
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 

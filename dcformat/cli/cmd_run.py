@@ -23,6 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--output", "-o", metavar="Y.npy", help="write the output (.npy; .npz for several outputs)")
     p.add_argument("--top-k", type=int, metavar="K", help="print the K largest entries per row of 2-D outputs (default 5 when not writing --output)")
+    p.add_argument("--precision", choices=("float32", "int8"), default="float32",
+                   help="int8: integer inference with the file's activation parameters (spec/INT8.md; "
+                   "'dcformat quantize-activations' writes them); nodes without an int8 rule run in float and are listed")
     p.set_defaults(func=run)
 
 
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.top_k is not None and args.top_k < 1:
         raise UsageError("--top-k must be at least 1")
-    model = Model.open(args.model)
+    model = Model.open(args.model, precision=args.precision)
     names = [v.name for v in model.inputs]
     feeds = _inputs(args, names)
     try:

@@ -102,8 +102,18 @@ class Model:
         return cls(graph, tensors, csr)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] | bytes) -> "Model":
-        """Load a .dc file that carries a graph; sparse-encoded layer weights also keep their CSR form."""
+    def open(cls, path: str | os.PathLike[str] | bytes, precision: str = "float32") -> "Model":
+        """Load a .dc file that carries a graph; sparse-encoded layer weights also keep their CSR form.
+
+        ``precision="int8"`` runs it in integers with the file's stored activation parameters (spec/INT8.md),
+        returning a :class:`dcformat.int8.model.Int8Model`.
+        """
+        if precision == "int8":
+            from ..int8.model import open_int8
+
+            return open_int8(path)
+        if precision != "float32":
+            raise ValueError(f"precision must be 'float32' or 'int8', got {precision!r}")
         import dcformat  # the container API; imported late to keep this module free of cycles
         from ..container.materialize import to_csr, to_dense
         from ..container.payload import SparsePayload
