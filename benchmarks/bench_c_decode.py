@@ -81,16 +81,6 @@ long long bench_csr(const void *data, size_t size, int use_arena) {
 """
 
 
-def best_cpu(fn, repeat: int) -> float:
-    """Fastest CPU time of this thread over ``repeat`` calls: one core's work, without the waits of a shared machine."""
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.thread_time()
-        fn()
-        best = min(best, time.thread_time() - t)
-    return best
-
-
 def build(cc: str, out: Path) -> tuple[ctypes.CDLL, int]:
     src = out / "bench_wrapper.c"
     src.write_text(WRAPPER)
@@ -148,9 +138,9 @@ def main() -> None:
             t_lib.append(best_of(lambda: dcformat.decode(data), 1))
             t_npy.append(best_of(lambda: np.load(npy, allow_pickle=False), 1))
         t_c, t_csr, t_arena, t_lib, t_npy = min(t_c), min(t_csr), min(t_arena), min(t_lib), min(t_npy)
-        cpu = {"dense": best_cpu(lambda: lib.bench_dense(buf, len(data), out.ctypes.data, out.nbytes), args.repeat),
-               "csr": best_cpu(lambda: lib.bench_csr(buf, len(data), 0), args.repeat),
-               "arena": best_cpu(lambda: lib.bench_csr(buf, len(data), 1), args.repeat)}
+        cpu = {"dense": best_of(lambda: lib.bench_dense(buf, len(data), out.ctypes.data, out.nbytes), args.repeat, time.thread_time),
+               "csr": best_of(lambda: lib.bench_csr(buf, len(data), 0), args.repeat, time.thread_time),
+               "arena": best_of(lambda: lib.bench_csr(buf, len(data), 1), args.repeat, time.thread_time)}
         print(f"4096x4096 FC at 10 %: {len(data):,} bytes, {nnz:,} nonzeros ({entries:,} gap symbols incl. fillers), "
               f"dense {want.nbytes / 2**20:.0f} MiB")
         for label, wall, key, note in (("C dense decode", t_c, "dense", ""), ("C CSR decode", t_csr, "csr", ""),
