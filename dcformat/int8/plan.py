@@ -216,11 +216,18 @@ class Int8Planner:
                 return F.requantize(acc, bq, m0, sh, zout, lo, hi)
             return QK.requantize(acc.astype(I64) + bq, m0, sh, zout, lo, hi)
 
+        G = QK.fast_int8_gemm()
         if n.op == "Linear":
             x = self.qin(v, PLAIN)
             wt = np.ascontiguousarray(wq.reshape(wq.shape[0], -1).T)
+            pk_lin = G.QPacked(wt, bq, m0, sh) if G is not None else None
 
             def lin(a: np.ndarray) -> np.ndarray:
+                if pk_lin is not None and a.ndim == 2:
+                    y = np.empty((a.shape[0], pk_lin.o), np.int8)
+                    G.qconv(np.ascontiguousarray(a).reshape(a.shape[0], 1, 1, -1), zin, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0), 1, 1,
+                            pk_lin, zout, lo, hi, y)
+                    return y
                 return finish(QK.linear(a, zin, wt))
 
             P.simple(LNode(n.op, n.name, [x], [out], {}), [x], PLAIN, lin)
@@ -232,9 +239,23 @@ class Int8Planner:
             kind = "dense"
         wm = geo.weight_matrix(wq.astype(np.float32)).astype(np.int8) if kind != "depthwise" else np.ascontiguousarray(wq[:, 0].transpose(1, 2, 0))
         x = self.qin(v, NHWC)
+        packs: list[Any] = []
+        if G is not None and kind != "depthwise":
+            g = geo.groups if kind == "grouped" else 1
+            og = geo.out_channels // g
+            for gi in range(g):
+                part = slice(gi * og, (gi + 1) * og)
+                packs.append(G.QPacked(wm[gi] if kind == "grouped" else wm, bq[part], m0[part], sh[part]))
 
         def conv(a: np.ndarray) -> np.ndarray:
             oh, ow = geo.out_size(a.shape[1], a.shape[2])
+            if packs:
+                a = np.ascontiguousarray(a)
+                y = np.empty((a.shape[0] * oh * ow, geo.out_channels), np.int8)
+                for gi, pk in enumerate(packs):
+                    G.qconv(a, zin, geo.kh, geo.kw, geo.stride, geo.dil, geo.pads, oh, ow, pk, zout, lo, hi, y,
+                            ocol=gi * pk.o, cin0=gi * geo.group_channels)
+                return y.reshape(a.shape[0], oh, ow, geo.out_channels)
             if F is not None and kind == "depthwise":
                 return F.depthwise(a, zin, wm, bq, m0, sh, zout, lo, hi, geo.pads, geo.stride, geo.dil, oh, ow)
             return finish(QK.conv(a, zin, wm, kind, geo, oh, ow))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from .int8_gemm import requant_run
+
 _I32_MIN = -(2**31)
 _I32_MAX = 2**31 - 1
 
@@ -38,15 +40,25 @@ def _mbqm(x, b, left, n):  # pragma: no cover - compiled
 
 @nb.njit(cache=True, nogil=True)
 def _depthwise(x, zp_in, w, bias, m0, left, right, zp, lo, hi, pads, stride, dil, out):  # pragma: no cover - compiled
+    """Per output pixel: int32 sums over the in-range taps, vectorised across channels (products fit int16:
+    |x - z| <= 255, |w| <= 127), then the requantization epilogue of int8_gemm."""
     nb_, h, wd, c = x.shape
     kh, kw = w.shape[0], w.shape[1]
     _, oh, ow, _ = out.shape
-    acc = np.empty(c, dtype=np.int64)
+    xf = x.reshape(-1)
+    of = out.reshape(-1)
+    w32 = np.empty((kh, kw, c), np.int32)
+    for a in range(kh):
+        for b in range(kw):
+            for ch in range(c):
+                w32[a, b, ch] = w[a, b, ch]
+    acc = np.empty(c, dtype=np.int32)
+    z = np.int32(zp_in)
     for n in range(nb_):
         for i in range(oh):
             for j in range(ow):
                 for ch in range(c):
-                    acc[ch] = bias[ch]
+                    acc[ch] = 0
                 for a in range(kh):
                     y = i * stride[0] - pads[0] + a * dil[0]
                     if y < 0 or y >= h:
@@ -55,11 +67,10 @@ def _depthwise(x, zp_in, w, bias, m0, left, right, zp, lo, hi, pads, stride, dil
                         xx = j * stride[1] - pads[1] + b * dil[1]
                         if xx < 0 or xx >= wd:
                             continue
+                        src = ((n * h + y) * wd + xx) * c
                         for ch in range(c):
-                            acc[ch] += (np.int64(x[n, y, xx, ch]) - zp_in) * np.int64(w[a, b, ch])
-                for ch in range(c):
-                    r = _mbqm(acc[ch], m0[ch], left[ch], right[ch]) + zp
-                    out[n, i, j, ch] = lo if r < lo else (hi if r > hi else r)
+                            acc[ch] += (np.int32(xf[src + ch]) - z) * w32[a, b, ch]
+                requant_run(acc, 0, bias, m0, left, right, 0, c, zp, lo, hi, of, ((n * oh + i) * ow + j) * c)
 
 
 def depthwise(x: np.ndarray, zp_in: int, w: np.ndarray, bias: np.ndarray, m0: np.ndarray, shift: np.ndarray, zp: int, lo: int,
