@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
 from numba.core.extending import intrinsic, models, register_model
 
 _I32 = ir.IntType(32)
@@ -135,7 +136,106 @@ def istore(typingctx, arr, i, v):  # type: ignore[no-untyped-def]
 # ------------------------------------------------------------------ requantization epilogue
 
 
-@njit(cache=True, nogil=True, inline="always")
+@intrinsic
+def ivload(typingctx, arr, i):  # type: ignore[no-untyped-def]
+    """arr[i:i+8] (int32) as a vector."""
+    if not (_flat(arr, types.int32) and isinstance(i, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        p = _ptr(context, builder, sig.args[0], args[0], args[1], sig.args[1])
+        return builder.load(builder.bitcast(p, _V8I32.as_pointer()), align=4)
+
+    return IVEC(arr, i), codegen
+
+
+@intrinsic
+def iget(typingctx, v, i):  # type: ignore[no-untyped-def]
+    """Lane i of v as int64."""
+    if not (v == IVEC and isinstance(i, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        e = builder.extract_element(args[0], context.cast(builder, args[1], sig.args[1], types.int32))
+        return builder.sext(e, ir.IntType(64))
+
+    return types.int64(v, i), codegen
+
+
+@intrinsic
+def bstore8(typingctx, arr, i, v):  # type: ignore[no-untyped-def]
+    """arr[i:i+8] = v's lanes as int8 (already in range)."""
+    if not (_flat(arr, types.int8) and isinstance(i, types.Integer) and v == IVEC):
+        return None
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        p = _ptr(context, builder, sig.args[0], args[0], args[1], sig.args[1])
+        b = builder.trunc(args[2], ir.VectorType(ir.IntType(8), 8))
+        builder.store(b, builder.bitcast(p, b.type.as_pointer()), align=1)
+        return context.get_dummy_value()
+
+    return types.void(arr, i, v), codegen
+
+
+def _splat32(builder, x):  # type: ignore[no-untyped-def]
+    v = builder.insert_element(ir.Constant(_V8I32, ir.Undefined), x, ir.Constant(_I32, 0))
+    return builder.shuffle_vector(v, ir.Constant(_V8I32, ir.Undefined), ir.Constant(_V8I32, [0] * 8))
+
+
+@intrinsic
+def rq8(typingctx, acc, bias, m0, rsh, c, zp, lo, hi):  # type: ignore[no-untyped-def]
+    """clamp(zp + MBQM(sat32(acc + bias[c:c+8]), m0[c:c+8], -rsh[c:c+8]), lo, hi) lane-wise, for shift <= 0.
+
+    Exact rewrite of spec/INT8.md §3 for multipliers M0 in [0, 2^31) and right
+    shifts n <= 31 (QPacked maps n >= 32 to M0 = 0, the same zero result):
+    SRDHM = floor((x*M0 + 2^30) / 2^31) for either sign of the product (the
+    truncation of the spec with its sign-dependent nudge is this floor), whose
+    low 32 bits a logical shift gives; RDBPOT in int32 lanes.
+    """
+    if not (acc == IVEC and all(_flat(a, types.int32) for a in (bias, m0, rsh)) and isinstance(c, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        i64 = ir.IntType(64)
+        v8i64 = ir.VectorType(i64, 8)
+
+        def load(k):  # type: ignore[no-untyped-def]
+            p = _ptr(context, builder, sig.args[k], args[k], args[4], sig.args[4])
+            return builder.load(builder.bitcast(p, _V8I32.as_pointer()), align=4)
+
+        b, m, n = load(1), load(2), load(3)
+        sat = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V8I32, [_V8I32, _V8I32]), "llvm.sadd.sat.v8i32")
+        x = builder.call(sat, [args[0], b])
+        prod = builder.mul(builder.sext(x, v8i64), builder.sext(m, v8i64))
+        u = builder.add(prod, ir.Constant(v8i64, [1 << 30] * 8))
+        r = builder.trunc(builder.lshr(u, ir.Constant(v8i64, [31] * 8)), _V8I32)
+        one = ir.Constant(_V8I32, [1] * 8)
+        mask = builder.sub(builder.shl(one, n), one)
+        rem = builder.and_(r, mask)
+        thr = builder.sub(builder.ashr(mask, one), builder.ashr(r, ir.Constant(_V8I32, [31] * 8)))
+        y = builder.ashr(r, n)
+        y = builder.add(y, builder.zext(builder.icmp_signed(">", rem, thr), _V8I32))
+        y = builder.add(y, _splat32(builder, context.cast(builder, args[5], sig.args[5], types.int32)))
+        lo_v = _splat32(builder, context.cast(builder, args[6], sig.args[6], types.int32))
+        hi_v = _splat32(builder, context.cast(builder, args[7], sig.args[7], types.int32))
+        y = builder.select(builder.icmp_signed("<", y, lo_v), lo_v, y)
+        return builder.select(builder.icmp_signed(">", y, hi_v), hi_v, y)
+
+    return IVEC(acc, bias, m0, rsh, c, zp, lo, hi), codegen
+
+
+@njit(cache=True, nogil=True)
+def put8(v, out, o, n):  # pragma: no cover - compiled
+    """Store the first min(n, 8) lanes of v at out[o:]."""
+    if n >= 8:
+        bstore8(out, o, v)
+    else:
+        for lane in range(n):
+            out[o + lane] = np.int8(iget(v, lane))
+
+
+
+@njit(cache=True, nogil=True)
 def requant_run(acc, a0, bias, m0, left, right, c0, n, zp, lo, hi, out, o0):  # pragma: no cover - compiled
     """out[o0+j] = clamp(zp + MBQM(acc[a0+j] + bias[c0+j], m0, shift), lo, hi) for j < n (spec/INT8.md §3).
 
@@ -161,7 +261,8 @@ def requant_run(acc, a0, bias, m0, left, right, c0, n, zp, lo, hi, out, o0):  # 
 
 @njit(cache=True, nogil=True)
 def _tile(a, ab, m0, nrows, kp2, wp, wb, acc):  # pragma: no cover - compiled
-    """int32 acc[r*16 : r*16+16] = sum over pairs of A row (m0 + r) x panel at wp[wb:], r < 4 (rows past nrows repeat)."""
+    """int32 acc[r*16 : r*16+16] = rows m0+r (r < 4; rows past nrows repeat the last) x the 16 channels of the panel
+    at wp[wb:], summed over kp2 pairs."""
     last = m0 + nrows - 1
     a0 = ab[m0]
     a1 = ab[min(m0 + 1, last)]
@@ -204,7 +305,7 @@ def _tile(a, ab, m0, nrows, kp2, wp, wb, acc):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, zp, lo, hi, out, ob, nout):  # pragma: no cover - compiled
+def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, fast, b32, mm32, rs32, zp, lo, hi, out, ob, nout):  # pragma: no cover
     """Requantized int8 rows out[ob[i] + c] for the mb patch rows of the block, channels c < nout."""
     acc = np.empty(ROWS * PANEL, np.int32)
     for p in range(npanel):
@@ -214,13 +315,19 @@ def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, zp, lo, hi, o
         for r0 in range(0, mb, ROWS):
             nr = min(ROWS, mb - r0)
             _tile(a, ab, r0, nr, kp2, wp, wb, acc)
-            for r in range(nr):
-                requant_run(acc, r * PANEL, bias, m0, left, right, c0, n, zp, lo, hi, out, ob[r0 + r] + c0)
+            if fast:
+                for r in range(nr):
+                    o = ob[r0 + r] + c0
+                    put8(rq8(ivload(acc, r * PANEL), b32, mm32, rs32, c0, zp, lo, hi), out, o, n)
+                    put8(rq8(ivload(acc, r * PANEL + 8), b32, mm32, rs32, c0 + 8, zp, lo, hi), out, o + 8, n - 8)
+            else:
+                for r in range(nr):
+                    requant_run(acc, r * PANEL, bias, m0, left, right, c0, n, zp, lo, hi, out, ob[r0 + r] + c0)
 
 
 @njit(cache=True, nogil=True)
 def _qconv(xf, sb, sy, sx, cin0, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, block,
-           wp, kp, npanel, bias, m0, left, right, zp, lo, hi, out, ldo, ocol, nout):  # pragma: no cover - compiled
+           wp, kp, npanel, bias, m0, left, right, fast, b32, mm32, rs32, zp, lo, hi, out, ldo, ocol, nout):  # pragma: no cover - compiled
     """int8 convolution of channels cin0..cin0+c of flat NHWC int8 ``xf`` (strides sb, sy, sx; channel stride 1).
 
     Patch rows (taps in (KH, KW, C) order, then zeros up to the even length
@@ -229,42 +336,78 @@ def _qconv(xf, sb, sy, sx, cin0, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh,
     """
     m = n * oh * ow
     bmax = max(1, min(block, m))
-    a = np.zeros(bmax * kp, np.int16)
+    a = np.zeros(bmax * kp, np.int16)  # the pad column (k = kp - 1 when K is odd) stays zero
     ab = np.empty(bmax, np.int64)
     ob = np.empty(bmax, np.int64)
     kp2 = kp // 2
+    k_len = kh * kw * c
+    plain = kh == 1 and kw == 1 and sh == 1 and sw == 1 and pt == 0 and pl == 0 and oh == h and ow == w and sx == c and sy == w * c
+    run = kw * c if sx == c and dw == 1 else 0  # a window row is one contiguous run of kw*C elements
     for r0 in range(0, m, bmax):
         mb = min(bmax, m - r0)
         for i in range(mb):
-            r = r0 + i
-            b = r // (oh * ow)
-            rem = r - b * (oh * ow)
-            oy = rem // ow
-            ox = rem - oy * ow
+            ab[i] = i * kp
+            ob[i] = (r0 + i) * ldo + ocol
+        if plain:  # a pointwise conv over a contiguous input: patch rows are input rows, widened
+            if kp == c:
+                src = r0 * c
+                for e in range(mb * c):
+                    a[e] = np.int16(xf[src + e]) - zin
+            else:
+                for i in range(mb):
+                    src = (r0 + i) * c
+                    q = i * kp
+                    for cc in range(c):
+                        a[q + cc] = np.int16(xf[src + cc]) - zin
+            _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, fast, b32, mm32, rs32, zp, lo, hi, out, ob, nout)
+            continue
+        b = r0 // (oh * ow)
+        rem = r0 - b * (oh * ow)
+        oy = rem // ow
+        ox = rem - oy * ow
+        for i in range(mb):
             q = i * kp
-            ab[i] = q
-            ob[i] = r * ldo + ocol
             iy0 = oy * sh - pt
             ix0 = ox * sw - pl
+            inside_x = ix0 >= 0 and ix0 + (kw - 1) * dw < w
             for ti in range(kh):
                 iy = iy0 + ti * dh
+                if iy < 0 or iy >= h:
+                    for e in range(kw * c):
+                        a[q + e] = 0
+                    q += kw * c
+                    continue
+                rowsrc = b * sb + iy * sy + cin0
+                if inside_x and run:
+                    src = rowsrc + ix0 * sx
+                    for e in range(run):
+                        a[q + e] = np.int16(xf[src + e]) - zin
+                    q += run
+                    continue
                 for tj in range(kw):
                     ix = ix0 + tj * dw
-                    if 0 <= iy < h and 0 <= ix < w:
-                        src = b * sb + iy * sy + ix * sx + cin0
+                    if 0 <= ix < w:
+                        src = rowsrc + ix * sx
                         for cc in range(c):
                             a[q + cc] = np.int16(xf[src + cc]) - zin
                     else:
                         for cc in range(c):
                             a[q + cc] = 0
                     q += c
-        _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, zp, lo, hi, out, ob, nout)
+            ox += 1
+            if ox == ow:
+                ox = 0
+                oy += 1
+                if oy == oh:
+                    oy = 0
+                    b += 1
+        _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, fast, b32, mm32, rs32, zp, lo, hi, out, ob, nout)
 
 
 class QPacked:
     """An int8 layer's weights packed for :func:`qconv`, with its requantization parameters (int64 per channel)."""
 
-    __slots__ = ("k", "kp", "o", "npanel", "data", "bias", "m0", "left", "right")
+    __slots__ = ("k", "kp", "o", "npanel", "data", "bias", "m0", "left", "right", "fast", "b32", "m32", "r32")
 
     def __init__(self, wq: np.ndarray, bias: np.ndarray, m0: np.ndarray, shift: np.ndarray) -> None:
         """``wq``: (K, O) int8 with K in (KH, KW, C) order; ``bias``, ``m0``, ``shift``: (O,) integers, m0 >= 0."""
@@ -285,6 +428,22 @@ class QPacked:
         self.m0 = np.ascontiguousarray(np.broadcast_to(m0, (o,)))
         self.left = np.ascontiguousarray(np.broadcast_to(np.maximum(sh, 0), (o,)))
         self.right = np.ascontiguousarray(np.broadcast_to(np.maximum(-sh, 0), (o,)))
+        self.fast, self.b32, self.m32, self.r32 = lane_params(self.bias, self.m0, self.left, self.right, self.npanel * PANEL)
+
+
+def lane_params(bias: np.ndarray, m0: np.ndarray, left: np.ndarray, right: np.ndarray, width: int) -> tuple[bool, np.ndarray, np.ndarray, np.ndarray]:
+    """int32 per-channel parameters for :func:`rq8`, zero-padded to ``width``, and whether rq8 applies (no left shift).
+
+    A right shift n >= 32 always gives 0 (|SRDHM| < 2^31), as does M0 = 0 with
+    n = 0, so such channels are stored that way to keep shifts within int32.
+    """
+    o = bias.shape[0]
+    b32, m32, r32 = (np.zeros(width, np.int32) for _ in range(3))
+    big = right >= 32
+    b32[:o] = bias
+    m32[:o] = np.where(big, 0, m0)
+    r32[:o] = np.where(big, 0, right)
+    return bool(not np.any(left)), b32, m32, r32
 
 
 ROW_BLOCK_BYTES = 96 * 1024  # int16 patch rows per block: stays in L2 while every panel passes over it
@@ -308,5 +467,5 @@ def qconv(x: np.ndarray, zin: int, kh: int, kw: int, stride: tuple[int, int], di
         return
     block = max(ROWS, (ROW_BLOCK_BYTES // (2 * pk.kp)) // ROWS * ROWS)
     _qconv(x.reshape(-1), h * w * c_all, w * c_all, c_all, cin0, n, h, w, c, kh, kw, stride[0], stride[1], dil[0], dil[1],
-           pads[0], pads[1], oh, ow, np.int16(zin), block, pk.data, pk.kp, pk.npanel, pk.bias, pk.m0, pk.left, pk.right,
+           pads[0], pads[1], oh, ow, np.int16(zin), block, pk.data, pk.kp, pk.npanel, pk.bias, pk.m0, pk.left, pk.right, pk.fast, pk.b32, pk.m32, pk.r32,
            np.int64(zp), np.int64(lo), np.int64(hi), out.reshape(-1), out.shape[1], ocol, pk.o)
