@@ -240,7 +240,9 @@ class Int8Planner:
         wm = geo.weight_matrix(wq.astype(np.float32)).astype(np.int8) if kind != "depthwise" else np.ascontiguousarray(wq[:, 0].transpose(1, 2, 0))
         x = self.qin(v, NHWC)
         packs: list[Any] = []
-        if G is not None and kind != "depthwise":
+        if G is not None and kind == "depthwise":
+            dw = G.DWPacked(wm, bq, m0, sh)
+        elif G is not None:
             g = geo.groups if kind == "grouped" else 1
             og = geo.out_channels // g
             for gi in range(g):
@@ -256,6 +258,8 @@ class Int8Planner:
                     G.qconv(a, zin, geo.kh, geo.kw, geo.stride, geo.dil, geo.pads, oh, ow, pk, zout, lo, hi, y,
                             ocol=gi * pk.o, cin0=gi * geo.group_channels)
                 return y.reshape(a.shape[0], oh, ow, geo.out_channels)
+            if G is not None and kind == "depthwise":
+                return G.qdepthwise(np.ascontiguousarray(a), zin, geo.stride, geo.dil, geo.pads, oh, ow, dw, zout, lo, hi)
             if F is not None and kind == "depthwise":
                 return F.depthwise(a, zin, wm, bq, m0, sh, zout, lo, hi, geo.pads, geo.stride, geo.dil, oh, ow)
             return finish(QK.conv(a, zin, wm, kind, geo, oh, ow))

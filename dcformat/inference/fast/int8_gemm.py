@@ -469,3 +469,101 @@ def qconv(x: np.ndarray, zin: int, kh: int, kw: int, stride: tuple[int, int], di
     _qconv(x.reshape(-1), h * w * c_all, w * c_all, c_all, cin0, n, h, w, c, kh, kw, stride[0], stride[1], dil[0], dil[1],
            pads[0], pads[1], oh, ow, np.int16(zin), block, pk.data, pk.kp, pk.npanel, pk.bias, pk.m0, pk.left, pk.right, pk.fast, pk.b32, pk.m32, pk.r32,
            np.int64(zp), np.int64(lo), np.int64(hi), out.reshape(-1), out.shape[1], ocol, pk.o)
+
+
+# ------------------------------------------------------------------ depthwise
+
+
+@intrinsic
+def dmac(typingctx, acc, x, i, z, w, j):  # type: ignore[no-untyped-def]
+    """acc + (x[i:i+8] - z) * w[j:j+8]: int8 activations widened, int32 weights."""
+    if not (acc == IVEC and _flat(x, types.int8) and _flat(w, types.int32) and isinstance(i, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        px = _ptr(context, builder, sig.args[1], args[1], args[2], sig.args[2])
+        v8 = ir.VectorType(ir.IntType(8), 8)
+        xv = builder.sext(builder.load(builder.bitcast(px, v8.as_pointer()), align=1), _V8I32)
+        zv = _splat32(builder, context.cast(builder, args[3], sig.args[3], types.int32))
+        pw = _ptr(context, builder, sig.args[4], args[4], args[5], sig.args[5])
+        wv = builder.load(builder.bitcast(pw, _V8I32.as_pointer()), align=4)
+        return builder.add(args[0], builder.mul(builder.sub(xv, zv), wv))
+
+    return IVEC(acc, x, i, z, w, j), codegen
+
+
+@njit(cache=True, nogil=True)
+def _qdepthwise(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w32, bias, m0, left, right, fast, b32, mm32, rs32,
+                zp, lo, hi, of):  # pragma: no cover - compiled
+    """Depthwise int8 convolution, NHWC: per output pixel and 8-channel vector, int32 sums over the in-range taps."""
+    c8 = c // 8 * 8 if fast else 0
+    acc = np.zeros(c, np.int32)
+    for b in range(n):
+        for oy in range(oh):
+            iy0 = oy * sh - pt
+            for ox in range(ow):
+                ix0 = ox * sw - pl
+                o = ((b * oh + oy) * ow + ox) * c
+                for c0 in range(0, c8, 8):
+                    v = izero()
+                    for ti in range(kh):
+                        iy = iy0 + ti * dh
+                        if iy < 0 or iy >= h:
+                            continue
+                        for tj in range(kw):
+                            ix = ix0 + tj * dw
+                            if ix < 0 or ix >= w:
+                                continue
+                            v = dmac(v, xf, ((b * h + iy) * w + ix) * c + c0, zin, w32, (ti * kw + tj) * c + c0)
+                    bstore8(of, o + c0, rq8(v, b32, mm32, rs32, c0, zp, lo, hi))
+                if c8 < c:
+                    for ch in range(c8, c):
+                        acc[ch] = 0
+                    for ti in range(kh):
+                        iy = iy0 + ti * dh
+                        if iy < 0 or iy >= h:
+                            continue
+                        for tj in range(kw):
+                            ix = ix0 + tj * dw
+                            if ix < 0 or ix >= w:
+                                continue
+                            src = ((b * h + iy) * w + ix) * c
+                            wo = (ti * kw + tj) * c
+                            for ch in range(c8, c):
+                                acc[ch] += (np.int32(xf[src + ch]) - zin) * w32[wo + ch]
+                    requant_run(acc[c8:], 0, bias, m0, left, right, c8, c - c8, zp, lo, hi, of, o + c8)
+
+
+class DWPacked:
+    """A depthwise layer's (KH, KW, C) int8 weights as int32 and its requantization parameters."""
+
+    __slots__ = ("kh", "kw", "c", "w32", "bias", "m0", "left", "right", "fast", "b32", "m32", "r32")
+
+    def __init__(self, wq: np.ndarray, bias: np.ndarray, m0: np.ndarray, shift: np.ndarray) -> None:
+        self.kh, self.kw, self.c = wq.shape
+        c = self.c
+        self.w32 = np.ascontiguousarray(wq, dtype=np.int32).reshape(-1)
+        sh = np.asarray(shift, np.int64).reshape(-1)
+        m0 = np.asarray(m0, np.int64).reshape(-1)
+        if np.any(m0 < 0) or np.any(m0 >= 2**31):
+            raise ValueError("multipliers must be in [0, 2^31)")
+        self.bias = np.ascontiguousarray(np.broadcast_to(np.asarray(bias, np.int64), (c,)))
+        self.m0 = np.ascontiguousarray(np.broadcast_to(m0, (c,)))
+        self.left = np.ascontiguousarray(np.broadcast_to(np.maximum(sh, 0), (c,)))
+        self.right = np.ascontiguousarray(np.broadcast_to(np.maximum(-sh, 0), (c,)))
+        self.fast, self.b32, self.m32, self.r32 = lane_params(self.bias, self.m0, self.left, self.right, -(-c // 8) * 8)
+
+
+def qdepthwise(x: np.ndarray, zin: int, stride: tuple[int, int], dil: tuple[int, int], pads: tuple[int, ...], oh: int, ow: int,
+               pk: DWPacked, zp: int, lo: int, hi: int) -> np.ndarray:
+    """Requantized int8 depthwise convolution of C-contiguous NHWC int8 ``x``; returns (N, OH, OW, C) int8."""
+    if x.dtype != np.int8 or x.ndim != 4 or not x.flags.c_contiguous or x.shape[3] != pk.c:
+        raise ValueError("qdepthwise: input must be C-contiguous NHWC int8 with the layer's channels")
+    if min(*stride, *dil) < 1 or min(oh, ow) < 0 or min(pads) < 0 or not (-128 <= lo <= hi <= 127 and -128 <= zin <= 127):
+        raise ValueError("qdepthwise: bad geometry or range")
+    n, h, w, c = x.shape
+    out = np.empty((n, oh, ow, c), np.int8)
+    _qdepthwise(x.reshape(-1), n, h, w, c, pk.kh, pk.kw, stride[0], stride[1], dil[0], dil[1], pads[0], pads[1], oh, ow,
+                np.int32(zin), pk.w32, pk.bias, pk.m0, pk.left, pk.right, pk.fast, pk.b32, pk.m32, pk.r32, np.int64(zp),
+                np.int64(lo), np.int64(hi), out.reshape(-1))
+    return out
