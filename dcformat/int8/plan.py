@@ -339,12 +339,19 @@ class Int8Planner:
 
         F = QK.fast_int8()
 
-        def run(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-            if F is not None:
-                return F.add(x, y, pa.zero_point, pb.zero_point, ma, mb, mo, pout.zero_point, lo, hi, ADD_SHIFT)
+        def reference(x: np.ndarray, y: np.ndarray) -> np.ndarray:
             ta = mbqm((x.astype(I64) - pa.zero_point) << ADD_SHIFT, *ma)
             tb = mbqm((y.astype(I64) - pb.zero_point) << ADD_SHIFT, *mb)
             return QK.requantize(ta + tb, np.int64(mo[0]), np.int64(mo[1]), pout.zero_point, lo, hi)
+
+        # compiled: the whole op is a function of two int8 values, so one 64 KiB table (made by the reference) does it
+        q = np.arange(-128, 128, dtype=np.int8)
+        lut = reference(np.repeat(q, 256), np.tile(q, 256)) if F is not None else None
+
+        def run(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+            if lut is not None:
+                return F.add_lut(x, y, lut)
+            return reference(x, y)
 
         out = n.outputs[0]
         P.simple(LNode(n.op, n.name, [ka, kb], [out], {}), [ka, kb], lay, run)
@@ -369,7 +376,14 @@ class Int8Planner:
             m = quantize_multiplier(p.scale / pout.scale)
             convs.append(lambda t, p=p, m=m: QK.requantize(t.astype(I64) - p.zero_point, np.int64(m[0]), np.int64(m[1]), pout.zero_point, -128, 127))
 
+        F = QK.fast_int8()
+        q = np.arange(-128, 128, dtype=np.int8)
+        luts = [None if self.qp[v] == pout else c(q) for v, c in zip(n.inputs, convs)]  # int8 -> int8 tables
+        last = ax == r - 1
+
         def run(*ts: np.ndarray) -> np.ndarray:
+            if F is not None and last:
+                return F.concat_last(list(ts), luts)
             return np.concatenate([c(t) for c, t in zip(convs, ts)], axis=ax)
 
         P.simple(LNode(n.op, n.name, keys, [out], {}), keys, lay, run)

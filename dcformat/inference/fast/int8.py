@@ -136,3 +136,45 @@ def requantize(acc: np.ndarray, bias: np.ndarray, m0: np.ndarray, shift: np.ndar
     out = np.empty(a.shape, dtype=np.int8)
     _requant(a, vec[0], vec[1], np.maximum(vec[2], 0), np.maximum(-vec[2], 0), np.int64(zp), np.int64(lo), np.int64(hi), out)
     return out.reshape(acc.shape)
+
+
+@nb.njit(cache=True, nogil=True)
+def _lut2(a, b, lut, out):  # pragma: no cover - compiled
+    for i in range(a.size):
+        out[i] = lut[((np.int64(a[i]) + 128) << 8) + np.int64(b[i]) + 128]
+
+
+def add_lut(a: np.ndarray, b: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """An int8 Add by its 256 x 256 table (built from the spec's arithmetic by the planner): one lookup per element."""
+    if a.shape != b.shape or lut.shape != (65536,) or lut.dtype != np.int8:
+        raise ValueError("add_lut: shapes differ")
+    out = np.empty(a.shape, dtype=np.int8)
+    _lut2(np.ascontiguousarray(a, dtype=np.int8).reshape(-1), np.ascontiguousarray(b, dtype=np.int8).reshape(-1), lut, out.reshape(-1))
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def _concat_lut(x, lut, c, out, ldo, ocol):  # pragma: no cover - compiled
+    rows = x.size // c
+    for r in range(rows):
+        for ch in range(c):
+            out[r * ldo + ocol + ch] = lut[np.int64(x[r * c + ch]) + 128]
+
+
+def concat_last(parts: list[np.ndarray], luts: list[np.ndarray | None]) -> np.ndarray:
+    """Concatenate int8 arrays on the last axis, mapping each through its 256-entry requantization table (None: as is)."""
+    lead = parts[0].shape[:-1]
+    total = sum(p.shape[-1] for p in parts)
+    out = np.empty((*lead, total), np.int8)
+    flat = out.reshape(-1)
+    col = 0
+    for p, lut in zip(parts, luts):
+        if p.shape[:-1] != lead:
+            raise ValueError("concat: shapes differ")
+        c = p.shape[-1]
+        if lut is None:
+            out[..., col : col + c] = p
+        else:
+            _concat_lut(np.ascontiguousarray(p, dtype=np.int8).reshape(-1), lut, c, flat, total, col)
+        col += c
+    return out

@@ -326,7 +326,7 @@ def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, fast, b32, mm
 
 
 @njit(cache=True, nogil=True)
-def _qconv(xf, sb, sy, sx, cin0, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, block,
+def _qconv(xf, sb, sy, sx, cin0, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, a, block,
            wp, kp, npanel, bias, m0, left, right, fast, b32, mm32, rs32, zp, lo, hi, out, ldo, ocol, nout):  # pragma: no cover - compiled
     """int8 convolution of channels cin0..cin0+c of flat NHWC int8 ``xf`` (strides sb, sy, sx; channel stride 1).
 
@@ -336,7 +336,6 @@ def _qconv(xf, sb, sy, sx, cin0, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh,
     """
     m = n * oh * ow
     bmax = max(1, min(block, m))
-    a = np.zeros(bmax * kp, np.int16)  # the pad column (k = kp - 1 when K is odd) stays zero
     ab = np.empty(bmax, np.int64)
     ob = np.empty(bmax, np.int64)
     kp2 = kp // 2
@@ -466,8 +465,10 @@ def qconv(x: np.ndarray, zin: int, kh: int, kw: int, stride: tuple[int, int], di
     if out.shape[0] == 0:
         return
     block = max(ROWS, (ROW_BLOCK_BYTES // (2 * pk.kp)) // ROWS * ROWS)
+    # the patch-row buffer (allocated here so tracemalloc sees it); the pad column of an odd K stays zero
+    scratch = np.zeros(min(block, out.shape[0]) * pk.kp, np.int16)
     _qconv(x.reshape(-1), h * w * c_all, w * c_all, c_all, cin0, n, h, w, c, kh, kw, stride[0], stride[1], dil[0], dil[1],
-           pads[0], pads[1], oh, ow, np.int16(zin), block, pk.data, pk.kp, pk.npanel, pk.bias, pk.m0, pk.left, pk.right, pk.fast, pk.b32, pk.m32, pk.r32,
+           pads[0], pads[1], oh, ow, np.int16(zin), scratch, block, pk.data, pk.kp, pk.npanel, pk.bias, pk.m0, pk.left, pk.right, pk.fast, pk.b32, pk.m32, pk.r32,
            np.int64(zp), np.int64(lo), np.int64(hi), out.reshape(-1), out.shape[1], ocol, pk.o)
 
 
