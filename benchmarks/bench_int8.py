@@ -74,29 +74,6 @@ def peak_bytes(fn, x) -> int:
     return peak
 
 
-def rss_growth(fn, x) -> int | None:
-    """Peak resident set growth during one run (Linux /proc: clear_refs 5 resets VmHWM), or None elsewhere.
-
-    Unlike tracemalloc this also sees numba's own allocations and weight pages touched for the first time
-    (each engine has run before, so those are resident already)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        base = _status("VmRSS")
-        fn(x)
-        return _status("VmHWM") - base
-    except OSError:
-        return None
-
-
-def _status(key: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    raise OSError(key)
-
-
 def largest_pair(shapes, graph, itemsize: int, batch: int = 1) -> int:
     def size(v):
         return int(np.prod([batch if isinstance(d, str) else d for d in shapes[v]])) * itemsize
@@ -155,11 +132,6 @@ def main() -> None:
             print(f"  peak allocation during one run (tracemalloc): float {pf / 2**20:.2f} MiB ({pf / lf:.2f}x largest float pair "
                   f"{lf / 2**20:.2f} MiB); int8 {pq / 2**20:.2f} MiB ({pq / lq:.2f}x largest int8 pair {lq / 2**20:.2f} MiB)"
                   f"  (goal int8 <= 2x: {'met' if pq <= 2 * lq else 'MISSED'})")
-            rf, rq = rss_growth(fmodel, x), rss_growth(qmodel, x)
-            if rf is not None and rq is not None:
-                print(f"  peak RSS growth during one run (/proc VmHWM): float {rf / 2**20:.2f} MiB, int8 {rq / 2**20:.2f} MiB; "
-                      f"process RSS {_status('VmRSS') / 2**20:.0f} MiB (interpreter, libraries, both models' weights)")
-
 
 if __name__ == "__main__":
     main()

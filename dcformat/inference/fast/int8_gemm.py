@@ -499,13 +499,31 @@ def _qdepthwise(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w32
     """Depthwise int8 convolution, NHWC: per output pixel and 8-channel vector, int32 sums over the in-range taps."""
     c8 = c // 8 * 8 if fast else 0
     acc = np.zeros(c, np.int32)
+    nt = kh * kw
+    toff = np.empty(nt, np.int64)  # tap offsets from the window origin, for windows inside the input
+    for ti in range(kh):
+        for tj in range(kw):
+            toff[ti * kw + tj] = (ti * dh * w + tj * dw) * c
     for b in range(n):
         for oy in range(oh):
             iy0 = oy * sh - pt
+            rows_in = iy0 >= 0 and iy0 + (kh - 1) * dh < h
             for ox in range(ow):
                 ix0 = ox * sw - pl
                 o = ((b * oh + oy) * ow + ox) * c
-                for c0 in range(0, c8, 8):
+                if rows_in and ix0 >= 0 and ix0 + (kw - 1) * dw < w:
+                    base = ((b * h + iy0) * w + ix0) * c
+                    for c0 in range(0, c8, 8):
+                        v = izero()
+                        for t in range(nt):
+                            v = dmac(v, xf, base + toff[t] + c0, zin, w32, t * c + c0)
+                        bstore8(of, o + c0, rq8(v, b32, mm32, rs32, c0, zp, lo, hi))
+                    if c8 == c:
+                        continue
+                    c_lo = c8
+                else:
+                    c_lo = 0
+                for c0 in range(c_lo, c8, 8):
                     v = izero()
                     for ti in range(kh):
                         iy = iy0 + ti * dh
