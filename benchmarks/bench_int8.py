@@ -133,5 +133,6 @@ def main() -> None:
                   f"{lf / 2**20:.2f} MiB); int8 {pq / 2**20:.2f} MiB ({pq / lq:.2f}x largest int8 pair {lq / 2**20:.2f} MiB)"
                   f"  (goal int8 <= 2x: {'met' if pq <= 2 * lq else 'MISSED'})")
 
+
 if __name__ == "__main__":
     main()
