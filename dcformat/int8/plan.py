@@ -260,8 +260,6 @@ class Int8Planner:
                 return y.reshape(a.shape[0], oh, ow, geo.out_channels)
             if G is not None and kind == "depthwise":
                 return G.qdepthwise(np.ascontiguousarray(a), zin, geo.stride, geo.dil, geo.pads, oh, ow, dw, zout, lo, hi)
-            if F is not None and kind == "depthwise":
-                return F.depthwise(a, zin, wm, bq, m0, sh, zout, lo, hi, geo.pads, geo.stride, geo.dil, oh, ow)
             return finish(QK.conv(a, zin, wm, kind, geo, oh, ow))
 
         P.simple(LNode(n.op, n.name, [x], [out], {}), [x], NHWC, conv)
