@@ -129,8 +129,9 @@ def main() -> None:
             wq = sum(p["wq"].nbytes + 4 * p["sw"].size + 8 * p["bq"].size for p in qmodel._int8.layer_params.values())
             print(f"  weights: float {wf / 2**20:.1f} MiB, int8 {wq / 2**20:.1f} MiB (int8 layers; the int8 model also "
                   f"keeps its float32 source weights: {wf / 2**20:.1f} MiB)")
-            print(f"  peak allocation during one run: float {pf / 2**20:.1f} MiB ({pf / lf:.1f}x largest float pair "
-                  f"{lf / 2**20:.1f} MiB); int8 {pq / 2**20:.1f} MiB ({pq / lq:.1f}x largest int8 pair {lq / 2**20:.1f} MiB)")
+            print(f"  peak allocation during one run (tracemalloc): float {pf / 2**20:.2f} MiB ({pf / lf:.2f}x largest float pair "
+                  f"{lf / 2**20:.2f} MiB); int8 {pq / 2**20:.2f} MiB ({pq / lq:.2f}x largest int8 pair {lq / 2**20:.2f} MiB)"
+                  f"  (goal int8 <= 2x: {'met' if pq <= 2 * lq else 'MISSED'})")
 
 
 if __name__ == "__main__":

@@ -292,7 +292,7 @@ def test_compiled_requantization_is_bit_identical() -> None:
             assert np.array_equal(fast(acc, bias, m0, sh, zp, lo, hi8), want)
 
 
-@pytest.mark.parametrize("name", ["mobilenet_v2", "shufflenet_v1", "lenet_300_100"])
+@pytest.mark.parametrize("name", ["mobilenet_v2", "shufflenet_v1", "lenet_300_100", "squeezenet1_1", "lenet_5"])
 def test_compiled_int8_kernels_match_numpy_reference(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("numba")
     g, t, x, p = _params(name, n=2, seed=9)

@@ -53,6 +53,17 @@ def fast_int8() -> Any:
     return fast
 
 
+def fast_int8_gemm() -> Any:
+    """The compiled int8 convolution (``inference/fast/int8_gemm.py``) when the numba kernels are enabled, else None."""
+    if K.fast_kernels() is None:
+        return None
+    try:
+        from ..inference.fast import int8_gemm as fast
+    except Exception:  # numba broken: the NumPy reference does the work
+        return None
+    return fast
+
+
 def conv(x: np.ndarray, zp: int, wq: np.ndarray, kind: str, geo: "object", oh: int, ow: int) -> np.ndarray:
     """Exact integer accumulators (N, OH, OW, O) of a convolution over NHWC int8 ``x`` (no bias)."""
     kh, kw, stride, dil, g = geo.kh, geo.kw, geo.stride, geo.dil, geo.groups  # type: ignore[attr-defined]

@@ -216,11 +216,18 @@ class Int8Planner:
                 return F.requantize(acc, bq, m0, sh, zout, lo, hi)
             return QK.requantize(acc.astype(I64) + bq, m0, sh, zout, lo, hi)
 
+        G = QK.fast_int8_gemm()
         if n.op == "Linear":
             x = self.qin(v, PLAIN)
             wt = np.ascontiguousarray(wq.reshape(wq.shape[0], -1).T)
+            pk_lin = G.QPacked(wt, bq, m0, sh) if G is not None else None
 
             def lin(a: np.ndarray) -> np.ndarray:
+                if pk_lin is not None and a.ndim == 2:
+                    y = np.empty((a.shape[0], pk_lin.o), np.int8)
+                    G.qconv(np.ascontiguousarray(a).reshape(a.shape[0], 1, 1, -1), zin, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0), 1, 1,
+                            pk_lin, zout, lo, hi, y)
+                    return y
                 return finish(QK.linear(a, zin, wt))
 
             P.simple(LNode(n.op, n.name, [x], [out], {}), [x], PLAIN, lin)
@@ -232,11 +239,27 @@ class Int8Planner:
             kind = "dense"
         wm = geo.weight_matrix(wq.astype(np.float32)).astype(np.int8) if kind != "depthwise" else np.ascontiguousarray(wq[:, 0].transpose(1, 2, 0))
         x = self.qin(v, NHWC)
+        packs: list[Any] = []
+        if G is not None and kind == "depthwise":
+            dw = G.DWPacked(wm, bq, m0, sh)
+        elif G is not None:
+            g = geo.groups if kind == "grouped" else 1
+            og = geo.out_channels // g
+            for gi in range(g):
+                part = slice(gi * og, (gi + 1) * og)
+                packs.append(G.QPacked(wm[gi] if kind == "grouped" else wm, bq[part], m0[part], sh[part]))
 
         def conv(a: np.ndarray) -> np.ndarray:
             oh, ow = geo.out_size(a.shape[1], a.shape[2])
-            if F is not None and kind == "depthwise":
-                return F.depthwise(a, zin, wm, bq, m0, sh, zout, lo, hi, geo.pads, geo.stride, geo.dil, oh, ow)
+            if packs:
+                a = np.ascontiguousarray(a)
+                y = np.empty((a.shape[0] * oh * ow, geo.out_channels), np.int8)
+                for gi, pk in enumerate(packs):
+                    G.qconv(a, zin, geo.kh, geo.kw, geo.stride, geo.dil, geo.pads, oh, ow, pk, zout, lo, hi, y,
+                            ocol=gi * pk.o, cin0=gi * geo.group_channels)
+                return y.reshape(a.shape[0], oh, ow, geo.out_channels)
+            if G is not None and kind == "depthwise":
+                return G.qdepthwise(np.ascontiguousarray(a), zin, geo.stride, geo.dil, geo.pads, oh, ow, dw, zout, lo, hi)
             return finish(QK.conv(a, zin, wm, kind, geo, oh, ow))
 
         P.simple(LNode(n.op, n.name, [x], [out], {}), [x], NHWC, conv)
@@ -314,12 +337,19 @@ class Int8Planner:
 
         F = QK.fast_int8()
 
-        def run(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-            if F is not None:
-                return F.add(x, y, pa.zero_point, pb.zero_point, ma, mb, mo, pout.zero_point, lo, hi, ADD_SHIFT)
+        def reference(x: np.ndarray, y: np.ndarray) -> np.ndarray:
             ta = mbqm((x.astype(I64) - pa.zero_point) << ADD_SHIFT, *ma)
             tb = mbqm((y.astype(I64) - pb.zero_point) << ADD_SHIFT, *mb)
             return QK.requantize(ta + tb, np.int64(mo[0]), np.int64(mo[1]), pout.zero_point, lo, hi)
+
+        # compiled: the whole op is a function of two int8 values, so one 64 KiB table (made by the reference) does it
+        q = np.arange(-128, 128, dtype=np.int8)
+        lut = reference(np.repeat(q, 256), np.tile(q, 256)) if F is not None else None
+
+        def run(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+            if lut is not None:
+                return F.add_lut(x, y, lut)
+            return reference(x, y)
 
         out = n.outputs[0]
         P.simple(LNode(n.op, n.name, [ka, kb], [out], {}), [ka, kb], lay, run)
@@ -344,7 +374,14 @@ class Int8Planner:
             m = quantize_multiplier(p.scale / pout.scale)
             convs.append(lambda t, p=p, m=m: QK.requantize(t.astype(I64) - p.zero_point, np.int64(m[0]), np.int64(m[1]), pout.zero_point, -128, 127))
 
+        F = QK.fast_int8()
+        q = np.arange(-128, 128, dtype=np.int8)
+        luts = [None if self.qp[v] == pout else c(q) for v, c in zip(n.inputs, convs)]  # int8 -> int8 tables
+        last = ax == r - 1
+
         def run(*ts: np.ndarray) -> np.ndarray:
+            if F is not None and last:
+                return F.concat_last(list(ts), luts)
             return np.concatenate([c(t) for c, t in zip(convs, ts)], axis=ax)
 
         P.simple(LNode(n.op, n.name, keys, [out], {}), keys, lay, run)

@@ -1,14 +1,17 @@
-"""Compiled int8 kernels (spec/INT8.md §3-4): requantization, depthwise convolution and Add, one pass each.
+"""Compiled int8 helpers (spec/INT8.md §3-4): requantization of accumulator arrays, Add and Concat by lookup tables.
 
 The NumPy reference (``dcformat.int8``) makes about ten int64 passes over an
-accumulator tensor; these do one, with the same integer arithmetic, so results
-are identical (tests/test_int8.py checks bit equality).
+accumulator tensor; ``requantize`` does one, with the same integer arithmetic.
+Add and Concat map int8 inputs through tables the planner builds with the
+reference arithmetic, so results are identical (tests/test_int8.py checks bit
+equality). Convolutions are in ``int8_gemm.py``.
 """
 
 from __future__ import annotations
 
 import numba as nb
 import numpy as np
+
 
 _I32_MIN = -(2**31)
 _I32_MAX = 2**31 - 1
@@ -37,70 +40,6 @@ def _mbqm(x, b, left, n):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def _depthwise(x, zp_in, w, bias, m0, left, right, zp, lo, hi, pads, stride, dil, out):  # pragma: no cover - compiled
-    nb_, h, wd, c = x.shape
-    kh, kw = w.shape[0], w.shape[1]
-    _, oh, ow, _ = out.shape
-    acc = np.empty(c, dtype=np.int64)
-    for n in range(nb_):
-        for i in range(oh):
-            for j in range(ow):
-                for ch in range(c):
-                    acc[ch] = bias[ch]
-                for a in range(kh):
-                    y = i * stride[0] - pads[0] + a * dil[0]
-                    if y < 0 or y >= h:
-                        continue
-                    for b in range(kw):
-                        xx = j * stride[1] - pads[1] + b * dil[1]
-                        if xx < 0 or xx >= wd:
-                            continue
-                        for ch in range(c):
-                            acc[ch] += (np.int64(x[n, y, xx, ch]) - zp_in) * np.int64(w[a, b, ch])
-                for ch in range(c):
-                    r = _mbqm(acc[ch], m0[ch], left[ch], right[ch]) + zp
-                    out[n, i, j, ch] = lo if r < lo else (hi if r > hi else r)
-
-
-def depthwise(x: np.ndarray, zp_in: int, w: np.ndarray, bias: np.ndarray, m0: np.ndarray, shift: np.ndarray, zp: int, lo: int,
-              hi: int, pads: tuple[int, ...], stride: tuple[int, int], dil: tuple[int, int], oh: int, ow: int) -> np.ndarray:
-    """int8 depthwise convolution of NHWC int8 ``x`` with (KH, KW, C) int8 weights, requantized (bias, clamp fused)."""
-    x = np.ascontiguousarray(x, dtype=np.int8)
-    c = x.shape[3]
-    if w.shape[2] != c or w.dtype != np.int8 or bias.shape != (c,) or m0.shape != (c,) or shift.shape != (c,):
-        raise ValueError("depthwise: shapes do not match")
-    out = np.empty((x.shape[0], oh, ow, c), dtype=np.int8)
-    sh = np.asarray(shift, dtype=np.int64)
-    _depthwise(x, np.int64(zp_in), np.ascontiguousarray(w), np.asarray(bias, np.int64), np.asarray(m0, np.int64), np.maximum(sh, 0),
-               np.maximum(-sh, 0), np.int64(zp), np.int64(lo), np.int64(hi), np.array(pads[:2], np.int64), np.array(stride, np.int64),
-               np.array(dil, np.int64), out)
-    return out
-
-
-@nb.njit(cache=True, nogil=True)
-def _add(a, b, za, zb, ma, la, ra, mb, lb, rb, mo, lo_, ro, zp, lo, hi, shift, out):  # pragma: no cover - compiled
-    for i in range(a.size):
-        ta = _mbqm((np.int64(a[i]) - za) << shift, ma, la, ra)
-        tb = _mbqm((np.int64(b[i]) - zb) << shift, mb, lb, rb)
-        r = _mbqm(ta + tb, mo, lo_, ro) + zp
-        out[i] = lo if r < lo else (hi if r > hi else r)
-
-
-def add(a: np.ndarray, b: np.ndarray, za: int, zb: int, ma: tuple[int, int], mb: tuple[int, int], mo: tuple[int, int], zp: int,
-        lo: int, hi: int, shift: int) -> np.ndarray:
-    """The int8 Add of spec/INT8.md §4 (TFLite's scheme) over two same-shape int8 arrays."""
-    if a.shape != b.shape:
-        raise ValueError("add: shapes differ")
-    out = np.empty(a.shape, dtype=np.int8)
-    args = []
-    for m, s in (ma, mb, mo):
-        args += [np.int64(m), np.int64(max(s, 0)), np.int64(max(-s, 0))]
-    _add(np.ascontiguousarray(a, dtype=np.int8).reshape(-1), np.ascontiguousarray(b, dtype=np.int8).reshape(-1), np.int64(za), np.int64(zb),
-         *args, np.int64(zp), np.int64(lo), np.int64(hi), np.int64(shift), out.reshape(-1))
-    return out
-
-
-@nb.njit(cache=True, nogil=True)
 def _requant(acc, bias, m0, left, right, zp, lo, hi, out):  # pragma: no cover - compiled
     rows, cols = acc.shape
     for i in range(rows):
@@ -125,3 +64,45 @@ def requantize(acc: np.ndarray, bias: np.ndarray, m0: np.ndarray, shift: np.ndar
     out = np.empty(a.shape, dtype=np.int8)
     _requant(a, vec[0], vec[1], np.maximum(vec[2], 0), np.maximum(-vec[2], 0), np.int64(zp), np.int64(lo), np.int64(hi), out)
     return out.reshape(acc.shape)
+
+
+@nb.njit(cache=True, nogil=True)
+def _lut2(a, b, lut, out):  # pragma: no cover - compiled
+    for i in range(a.size):
+        out[i] = lut[((np.int64(a[i]) + 128) << 8) + np.int64(b[i]) + 128]
+
+
+def add_lut(a: np.ndarray, b: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """An int8 Add by its 256 x 256 table (built from the spec's arithmetic by the planner): one lookup per element."""
+    if a.shape != b.shape or lut.shape != (65536,) or lut.dtype != np.int8:
+        raise ValueError("add_lut: shapes differ")
+    out = np.empty(a.shape, dtype=np.int8)
+    _lut2(np.ascontiguousarray(a, dtype=np.int8).reshape(-1), np.ascontiguousarray(b, dtype=np.int8).reshape(-1), lut, out.reshape(-1))
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def _concat_lut(x, lut, c, out, ldo, ocol):  # pragma: no cover - compiled
+    rows = x.size // c
+    for r in range(rows):
+        for ch in range(c):
+            out[r * ldo + ocol + ch] = lut[np.int64(x[r * c + ch]) + 128]
+
+
+def concat_last(parts: list[np.ndarray], luts: list[np.ndarray | None]) -> np.ndarray:
+    """Concatenate int8 arrays on the last axis, mapping each through its 256-entry requantization table (None: as is)."""
+    lead = parts[0].shape[:-1]
+    total = sum(p.shape[-1] for p in parts)
+    out = np.empty((*lead, total), np.int8)
+    flat = out.reshape(-1)
+    col = 0
+    for p, lut in zip(parts, luts):
+        if p.shape[:-1] != lead:
+            raise ValueError("concat: shapes differ")
+        c = p.shape[-1]
+        if lut is None:
+            out[..., col : col + c] = p
+        else:
+            _concat_lut(np.ascontiguousarray(p, dtype=np.int8).reshape(-1), lut, c, flat, total, col)
+        col += c
+    return out

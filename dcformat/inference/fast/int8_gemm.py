@@ -1,0 +1,648 @@
+"""Compiled int8 convolution / Linear (spec/INT8.md §4): int16 multiply-add pairs, im2col fused, requantization fused.
+
+Why int16 pairs: without VNNI, AVX2's ``vpmaddwd`` is the widest exact integer
+multiply-add. It multiplies 16 int16 pairs and adds neighbours into 8 int32
+lanes, i.e. 16 multiply-adds per instruction (a float32 FMA does 8). The
+operands are ``x_q - z_in`` (in [-255, 255]) and ``w_q`` (in [-127, 127]), so a
+pair sum is at most 64 770 in magnitude and the int32 accumulator is exact for
+K <= 66 000 (spec/INT8.md §2): the result is bit-identical to the NumPy
+reference, which tests/test_int8.py checks.
+
+Layout: weights are packed once into panels of 16 output channels, each
+reduction pair (k, k+1) of a channel stored next to each other, so one aligned
+32-byte load gives two vectors' worth of pairs. Patch rows are widened and
+centered into a small int16 buffer block by block (zero for padding, which is
+``x_q = z_in``), so the GEMM tile reads a broadcast 32-bit pair per row. The
+tile (4 rows x 16 channels) keeps 8 int32 vectors in registers over the whole
+K loop; the epilogue adds the int32 bias and applies MBQM (spec/INT8.md §3) in
+int64 without branches, writing int8 straight into the output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.core.extending import intrinsic, models, register_model
+
+_I32 = ir.IntType(32)
+_I16 = ir.IntType(16)
+_V8I32 = ir.VectorType(_I32, 8)
+_V16I16 = ir.VectorType(_I16, 16)
+_V16I32 = ir.VectorType(_I32, 16)
+PANEL = 16  # output channels per packed panel (two vectors of 8 int32 lanes)
+ROWS = 4  # output rows per register tile
+
+I32_MIN, I32_MAX = -(2**31), 2**31 - 1
+
+
+class _IVec(types.Type):
+    """8 int32 lanes in one AVX2 register, local to kernels only."""
+
+    def __init__(self) -> None:
+        super().__init__(name="int32x8")
+
+
+IVEC = _IVec()
+
+
+@register_model(_IVec)
+class _IVecModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(dmm, fe_type, _V8I32)
+
+
+def _flat(a: types.Type, dt: types.Type) -> bool:
+    return isinstance(a, types.Array) and a.dtype == dt and a.ndim == 1 and a.layout == "C"
+
+
+def _ptr(context, builder, arrty, arr, idx, idxty):  # type: ignore[no-untyped-def]
+    ary = context.make_array(arrty)(context, builder, arr)
+    return builder.gep(ary.data, [context.cast(builder, idx, idxty, types.intp)])
+
+
+@intrinsic
+def izero(typingctx):  # type: ignore[no-untyped-def]
+    """An all-zero vector."""
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        return ir.Constant(_V8I32, [0] * 8)
+
+    return IVEC(), codegen
+
+
+@intrinsic
+def wload(typingctx, arr, i):  # type: ignore[no-untyped-def]
+    """16 int16 at arr[i:] (8 channel pairs) as a vector."""
+    if not (_flat(arr, types.int16) and isinstance(i, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        p = _ptr(context, builder, sig.args[0], args[0], args[1], sig.args[1])
+        v = builder.load(builder.bitcast(p, _V16I16.as_pointer()), align=2)
+        return builder.bitcast(v, _V8I32)
+
+    return IVEC(arr, i), codegen
+
+
+@intrinsic
+def pbcast(typingctx, arr, i):  # type: ignore[no-untyped-def]
+    """The int16 pair arr[i], arr[i+1] repeated in all 8 lanes."""
+    if not (_flat(arr, types.int16) and isinstance(i, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        p = _ptr(context, builder, sig.args[0], args[0], args[1], sig.args[1])
+        x = builder.load(builder.bitcast(p, _I32.as_pointer()), align=2)
+        v = builder.insert_element(ir.Constant(_V8I32, ir.Undefined), x, ir.Constant(_I32, 0))
+        return builder.shuffle_vector(v, ir.Constant(_V8I32, ir.Undefined), ir.Constant(_V8I32, [0] * 8))
+
+    return IVEC(arr, i), codegen
+
+
+@intrinsic
+def madd(typingctx, acc, x, w):  # type: ignore[no-untyped-def]
+    """acc + (x[2j]*w[2j] + x[2j+1]*w[2j+1]) per int32 lane j, the operands seen as 16 int16 (``vpmaddwd``)."""
+    if not (acc == IVEC and x == IVEC and w == IVEC):
+        return None
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        a = builder.sext(builder.bitcast(args[1], _V16I16), _V16I32)
+        b = builder.sext(builder.bitcast(args[2], _V16I16), _V16I32)
+        p = builder.mul(a, b)
+        und = ir.Constant(_V16I32, ir.Undefined)
+        ev = builder.shuffle_vector(p, und, ir.Constant(_V8I32, list(range(0, 16, 2))))
+        od = builder.shuffle_vector(p, und, ir.Constant(_V8I32, list(range(1, 16, 2))))
+        return builder.add(args[0], builder.add(ev, od))
+
+    return IVEC(acc, x, w), codegen
+
+
+@intrinsic
+def istore(typingctx, arr, i, v):  # type: ignore[no-untyped-def]
+    """arr[i:i+8] = v (int32)."""
+    if not (_flat(arr, types.int32) and isinstance(i, types.Integer) and v == IVEC):
+        return None
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        p = _ptr(context, builder, sig.args[0], args[0], args[1], sig.args[1])
+        builder.store(args[2], builder.bitcast(p, _V8I32.as_pointer()), align=4)
+        return context.get_dummy_value()
+
+    return types.void(arr, i, v), codegen
+
+
+# ------------------------------------------------------------------ requantization epilogue
+
+
+@intrinsic
+def ivload(typingctx, arr, i):  # type: ignore[no-untyped-def]
+    """arr[i:i+8] (int32) as a vector."""
+    if not (_flat(arr, types.int32) and isinstance(i, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        p = _ptr(context, builder, sig.args[0], args[0], args[1], sig.args[1])
+        return builder.load(builder.bitcast(p, _V8I32.as_pointer()), align=4)
+
+    return IVEC(arr, i), codegen
+
+
+@intrinsic
+def iget(typingctx, v, i):  # type: ignore[no-untyped-def]
+    """Lane i of v as int64."""
+    if not (v == IVEC and isinstance(i, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        e = builder.extract_element(args[0], context.cast(builder, args[1], sig.args[1], types.int32))
+        return builder.sext(e, ir.IntType(64))
+
+    return types.int64(v, i), codegen
+
+
+@intrinsic
+def bstore8(typingctx, arr, i, v):  # type: ignore[no-untyped-def]
+    """arr[i:i+8] = v's lanes as int8 (already in range)."""
+    if not (_flat(arr, types.int8) and isinstance(i, types.Integer) and v == IVEC):
+        return None
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        p = _ptr(context, builder, sig.args[0], args[0], args[1], sig.args[1])
+        b = builder.trunc(args[2], ir.VectorType(ir.IntType(8), 8))
+        builder.store(b, builder.bitcast(p, b.type.as_pointer()), align=1)
+        return context.get_dummy_value()
+
+    return types.void(arr, i, v), codegen
+
+
+def _splat32(builder, x):  # type: ignore[no-untyped-def]
+    v = builder.insert_element(ir.Constant(_V8I32, ir.Undefined), x, ir.Constant(_I32, 0))
+    return builder.shuffle_vector(v, ir.Constant(_V8I32, ir.Undefined), ir.Constant(_V8I32, [0] * 8))
+
+
+@intrinsic
+def rq8(typingctx, acc, bias, m0, rsh, c, zp, lo, hi):  # type: ignore[no-untyped-def]
+    """clamp(zp + MBQM(sat32(acc + bias[c:c+8]), m0[c:c+8], -rsh[c:c+8]), lo, hi) lane-wise, for shift <= 0.
+
+    Exact rewrite of spec/INT8.md §3 for multipliers M0 in [0, 2^31) and right
+    shifts n <= 31 (QPacked maps n >= 32 to M0 = 0, the same zero result):
+    SRDHM = floor((x*M0 + 2^30) / 2^31) for either sign of the product (the
+    truncation of the spec with its sign-dependent nudge is this floor), whose
+    low 32 bits a logical shift gives; RDBPOT in int32 lanes.
+    """
+    if not (acc == IVEC and all(_flat(a, types.int32) for a in (bias, m0, rsh)) and isinstance(c, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        i64 = ir.IntType(64)
+        v8i64 = ir.VectorType(i64, 8)
+
+        def load(k):  # type: ignore[no-untyped-def]
+            p = _ptr(context, builder, sig.args[k], args[k], args[4], sig.args[4])
+            return builder.load(builder.bitcast(p, _V8I32.as_pointer()), align=4)
+
+        b, m, n = load(1), load(2), load(3)
+        sat = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V8I32, [_V8I32, _V8I32]), "llvm.sadd.sat.v8i32")
+        x = builder.call(sat, [args[0], b])
+        prod = builder.mul(builder.sext(x, v8i64), builder.sext(m, v8i64))
+        u = builder.add(prod, ir.Constant(v8i64, [1 << 30] * 8))
+        r = builder.trunc(builder.lshr(u, ir.Constant(v8i64, [31] * 8)), _V8I32)
+        one = ir.Constant(_V8I32, [1] * 8)
+        mask = builder.sub(builder.shl(one, n), one)
+        rem = builder.and_(r, mask)
+        thr = builder.sub(builder.ashr(mask, one), builder.ashr(r, ir.Constant(_V8I32, [31] * 8)))
+        y = builder.ashr(r, n)
+        y = builder.add(y, builder.zext(builder.icmp_signed(">", rem, thr), _V8I32))
+        y = builder.add(y, _splat32(builder, context.cast(builder, args[5], sig.args[5], types.int32)))
+        lo_v = _splat32(builder, context.cast(builder, args[6], sig.args[6], types.int32))
+        hi_v = _splat32(builder, context.cast(builder, args[7], sig.args[7], types.int32))
+        y = builder.select(builder.icmp_signed("<", y, lo_v), lo_v, y)
+        return builder.select(builder.icmp_signed(">", y, hi_v), hi_v, y)
+
+    return IVEC(acc, bias, m0, rsh, c, zp, lo, hi), codegen
+
+
+@njit(cache=True, nogil=True)
+def put8(v, out, o, n):  # pragma: no cover - compiled
+    """Store the first min(n, 8) lanes of v at out[o:]."""
+    if n >= 8:
+        bstore8(out, o, v)
+    else:
+        for lane in range(n):
+            out[o + lane] = np.int8(iget(v, lane))
+
+
+
+@njit(cache=True, nogil=True)
+def requant_run(acc, a0, bias, m0, left, right, c0, n, zp, lo, hi, out, o0):  # pragma: no cover - compiled
+    """out[o0+j] = clamp(zp + MBQM(acc[a0+j] + bias[c0+j], m0, shift), lo, hi) for j < n (spec/INT8.md §3).
+
+    Branch-free so LLVM vectorises it; M0 >= 0 always (quantize_multiplier),
+    so SRDHM's one overflow case (both operands -2^31) cannot occur.
+    """
+    for j in range(n):
+        c = c0 + j
+        x = (np.int64(acc[a0 + j]) + bias[c]) << left[c]
+        x = min(max(x, np.int64(I32_MIN)), np.int64(I32_MAX))
+        p = np.int64(np.int32(x)) * np.int64(np.int32(m0[c]))
+        q = p + (np.int64(1 << 30) if p >= 0 else np.int64(1 - (1 << 30)))
+        r = (q >> 31) if q >= 0 else -((-q) >> 31)
+        sh = right[c]
+        mask = (np.int64(1) << sh) - 1
+        thr = (mask >> 1) + (np.int64(1) if r < 0 else np.int64(0))
+        y = (r >> sh) + (np.int64(1) if (r & mask) > thr else np.int64(0)) + zp
+        out[o0 + j] = np.int8(min(max(y, lo), hi))
+
+
+# ------------------------------------------------------------------ GEMM tile over packed panels
+
+
+@njit(cache=True, nogil=True)
+def _tile(a, ab, m0, nrows, kp2, wp, wb, acc):  # pragma: no cover - compiled
+    """int32 acc[r*16 : r*16+16] = rows m0+r (r < 4; rows past nrows repeat the last) x the 16 channels of the panel
+    at wp[wb:], summed over kp2 pairs."""
+    last = m0 + nrows - 1
+    a0 = ab[m0]
+    a1 = ab[min(m0 + 1, last)]
+    a2 = ab[min(m0 + 2, last)]
+    a3 = ab[min(m0 + 3, last)]
+    c00 = izero()
+    c01 = izero()
+    c10 = izero()
+    c11 = izero()
+    c20 = izero()
+    c21 = izero()
+    c30 = izero()
+    c31 = izero()
+    q = wb
+    for t in range(kp2):
+        w0 = wload(wp, q)
+        w1 = wload(wp, q + 16)
+        k = 2 * t
+        x = pbcast(a, a0 + k)
+        c00 = madd(c00, x, w0)
+        c01 = madd(c01, x, w1)
+        x = pbcast(a, a1 + k)
+        c10 = madd(c10, x, w0)
+        c11 = madd(c11, x, w1)
+        x = pbcast(a, a2 + k)
+        c20 = madd(c20, x, w0)
+        c21 = madd(c21, x, w1)
+        x = pbcast(a, a3 + k)
+        c30 = madd(c30, x, w0)
+        c31 = madd(c31, x, w1)
+        q += 32
+    istore(acc, 0, c00)
+    istore(acc, 8, c01)
+    istore(acc, 16, c10)
+    istore(acc, 24, c11)
+    istore(acc, 32, c20)
+    istore(acc, 40, c21)
+    istore(acc, 48, c30)
+    istore(acc, 56, c31)
+
+
+@njit(cache=True, nogil=True)
+def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, fast, b32, mm32, rs32, zp, lo, hi, out, ob, nout):  # pragma: no cover
+    """Requantized int8 rows out[ob[i] + c] for the mb patch rows of the block, channels c < nout."""
+    acc = np.empty(ROWS * PANEL, np.int32)
+    for p in range(npanel):
+        c0 = p * PANEL
+        wb = p * kp2 * 32
+        n = min(PANEL, nout - c0)
+        for r0 in range(0, mb, ROWS):
+            nr = min(ROWS, mb - r0)
+            _tile(a, ab, r0, nr, kp2, wp, wb, acc)
+            if fast:
+                for r in range(nr):
+                    o = ob[r0 + r] + c0
+                    put8(rq8(ivload(acc, r * PANEL), b32, mm32, rs32, c0, zp, lo, hi), out, o, n)
+                    put8(rq8(ivload(acc, r * PANEL + 8), b32, mm32, rs32, c0 + 8, zp, lo, hi), out, o + 8, n - 8)
+            else:
+                for r in range(nr):
+                    requant_run(acc, r * PANEL, bias, m0, left, right, c0, n, zp, lo, hi, out, ob[r0 + r] + c0)
+
+
+@njit(cache=True, nogil=True)
+def _qconv(xf, sb, sy, sx, cin0, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, a, block,
+           wp, kp, npanel, bias, m0, left, right, fast, b32, mm32, rs32, zp, lo, hi, out, ldo, ocol, nout):  # pragma: no cover - compiled
+    """int8 convolution of channels cin0..cin0+c of flat NHWC int8 ``xf`` (strides sb, sy, sx; channel stride 1).
+
+    Patch rows (taps in (KH, KW, C) order, then zeros up to the even length
+    kp) are widened and centered ``block`` rows at a time into an int16
+    buffer; out-of-range taps are 0 (i.e. ``x_q = z_in``, real zero).
+    """
+    m = n * oh * ow
+    bmax = max(1, min(block, m))
+    ab = np.empty(bmax, np.int64)
+    ob = np.empty(bmax, np.int64)
+    kp2 = kp // 2
+    k_len = kh * kw * c
+    plain = kh == 1 and kw == 1 and sh == 1 and sw == 1 and pt == 0 and pl == 0 and oh == h and ow == w and sx == c and sy == w * c
+    run = kw * c if sx == c and dw == 1 else 0  # a window row is one contiguous run of kw*C elements
+    for r0 in range(0, m, bmax):
+        mb = min(bmax, m - r0)
+        for i in range(mb):
+            ab[i] = i * kp
+            ob[i] = (r0 + i) * ldo + ocol
+        if plain:  # a pointwise conv over a contiguous input: patch rows are input rows, widened
+            if kp == c:
+                src = r0 * c
+                for e in range(mb * c):
+                    a[e] = np.int16(xf[src + e]) - zin
+            else:
+                for i in range(mb):
+                    src = (r0 + i) * c
+                    q = i * kp
+                    for cc in range(c):
+                        a[q + cc] = np.int16(xf[src + cc]) - zin
+            _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, fast, b32, mm32, rs32, zp, lo, hi, out, ob, nout)
+            continue
+        b = r0 // (oh * ow)
+        rem = r0 - b * (oh * ow)
+        oy = rem // ow
+        ox = rem - oy * ow
+        for i in range(mb):
+            q = i * kp
+            iy0 = oy * sh - pt
+            ix0 = ox * sw - pl
+            inside_x = ix0 >= 0 and ix0 + (kw - 1) * dw < w
+            for ti in range(kh):
+                iy = iy0 + ti * dh
+                if iy < 0 or iy >= h:
+                    for e in range(kw * c):
+                        a[q + e] = 0
+                    q += kw * c
+                    continue
+                rowsrc = b * sb + iy * sy + cin0
+                if inside_x and run:
+                    src = rowsrc + ix0 * sx
+                    for e in range(run):
+                        a[q + e] = np.int16(xf[src + e]) - zin
+                    q += run
+                    continue
+                for tj in range(kw):
+                    ix = ix0 + tj * dw
+                    if 0 <= ix < w:
+                        src = rowsrc + ix * sx
+                        for cc in range(c):
+                            a[q + cc] = np.int16(xf[src + cc]) - zin
+                    else:
+                        for cc in range(c):
+                            a[q + cc] = 0
+                    q += c
+            ox += 1
+            if ox == ow:
+                ox = 0
+                oy += 1
+                if oy == oh:
+                    oy = 0
+                    b += 1
+        _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, fast, b32, mm32, rs32, zp, lo, hi, out, ob, nout)
+
+
+class QPacked:
+    """An int8 layer's weights packed for :func:`qconv`, with its requantization parameters (int64 per channel)."""
+
+    __slots__ = ("k", "kp", "o", "npanel", "data", "bias", "m0", "left", "right", "fast", "b32", "m32", "r32")
+
+    def __init__(self, wq: np.ndarray, bias: np.ndarray, m0: np.ndarray, shift: np.ndarray) -> None:
+        """``wq``: (K, O) int8 with K in (KH, KW, C) order; ``bias``, ``m0``, ``shift``: (O,) integers, m0 >= 0."""
+        k, o = wq.shape
+        m0 = np.asarray(m0, np.int64).reshape(-1)
+        if np.any(m0 < 0) or np.any(m0 >= 2**31):
+            raise ValueError("multipliers must be in [0, 2^31)")
+        self.k, self.o = k, o
+        self.kp = k + (k & 1)
+        self.npanel = -(-o // PANEL)
+        op = self.npanel * PANEL
+        wide = np.zeros((self.kp, op), np.int16)
+        wide[:k, :o] = wq
+        # [panel][pair t][channel j][2]: the pair (k=2t, 2t+1) of channel j adjacent
+        self.data = np.ascontiguousarray(wide.reshape(self.kp // 2, 2, self.npanel, PANEL).transpose(2, 0, 3, 1)).reshape(-1)
+        sh = np.asarray(shift, np.int64).reshape(-1)
+        self.bias = np.ascontiguousarray(np.broadcast_to(np.asarray(bias, np.int64), (o,)))
+        self.m0 = np.ascontiguousarray(np.broadcast_to(m0, (o,)))
+        self.left = np.ascontiguousarray(np.broadcast_to(np.maximum(sh, 0), (o,)))
+        self.right = np.ascontiguousarray(np.broadcast_to(np.maximum(-sh, 0), (o,)))
+        self.fast, self.b32, self.m32, self.r32 = lane_params(self.bias, self.m0, self.left, self.right, self.npanel * PANEL)
+
+
+def lane_params(bias: np.ndarray, m0: np.ndarray, left: np.ndarray, right: np.ndarray, width: int) -> tuple[bool, np.ndarray, np.ndarray, np.ndarray]:
+    """int32 per-channel parameters for :func:`rq8`, zero-padded to ``width``, and whether rq8 applies (no left shift).
+
+    A right shift n >= 32 always gives 0 (|SRDHM| < 2^31), as does M0 = 0 with
+    n = 0, so such channels are stored that way to keep shifts within int32.
+    """
+    o = bias.shape[0]
+    b32, m32, r32 = (np.zeros(width, np.int32) for _ in range(3))
+    big = right >= 32
+    b32[:o] = bias
+    m32[:o] = np.where(big, 0, m0)
+    r32[:o] = np.where(big, 0, right)
+    return bool(not np.any(left)), b32, m32, r32
+
+
+ROW_BLOCK_BYTES = 96 * 1024  # int16 patch rows per block: stays in L2 while every panel passes over it
+
+
+def qconv(x: np.ndarray, zin: int, kh: int, kw: int, stride: tuple[int, int], dil: tuple[int, int], pads: tuple[int, ...],
+          oh: int, ow: int, pk: QPacked, zp: int, lo: int, hi: int, out: np.ndarray, ocol: int = 0, cin0: int = 0) -> None:
+    """Requantized int8 convolution of channels cin0.. of C-contiguous NHWC int8 ``x`` into out[:, ocol:ocol+O]."""
+    if x.dtype != np.int8 or x.ndim != 4 or not x.flags.c_contiguous:
+        raise ValueError("qconv: input must be a C-contiguous 4-D int8 array")
+    n, h, w, c_all = x.shape
+    c = pk.k // max(1, kh * kw)
+    if kh * kw * c != pk.k or not 0 <= cin0 <= c_all - c or min(kh, kw, *stride, *dil) < 1 or min(oh, ow) < 0 or min(pads) < 0:
+        raise ValueError("qconv: operand shape mismatch")
+    if out.dtype != np.int8 or out.ndim != 2 or not out.flags.c_contiguous or out.shape[0] != n * oh * ow \
+            or not 0 <= ocol <= out.shape[1] - pk.o:
+        raise ValueError("qconv: output buffer shape/layout mismatch")
+    if not (-128 <= lo <= hi <= 127 and -128 <= zin <= 127):
+        raise ValueError("qconv: zero point or clamp outside int8")
+    if out.shape[0] == 0:
+        return
+    block = max(ROWS, (ROW_BLOCK_BYTES // (2 * pk.kp)) // ROWS * ROWS)
+    # the patch-row buffer (allocated here so tracemalloc sees it); the pad column of an odd K stays zero
+    scratch = np.zeros(min(block, out.shape[0]) * pk.kp, np.int16)
+    _qconv(x.reshape(-1), h * w * c_all, w * c_all, c_all, cin0, n, h, w, c, kh, kw, stride[0], stride[1], dil[0], dil[1],
+           pads[0], pads[1], oh, ow, np.int16(zin), scratch, block, pk.data, pk.kp, pk.npanel, pk.bias, pk.m0, pk.left, pk.right, pk.fast, pk.b32, pk.m32, pk.r32,
+           np.int64(zp), np.int64(lo), np.int64(hi), out.reshape(-1), out.shape[1], ocol, pk.o)
+
+
+# ------------------------------------------------------------------ depthwise
+
+
+@intrinsic
+def dmac(typingctx, acc, x, i, z, w, j):  # type: ignore[no-untyped-def]
+    """acc + (x[i:i+8] - z) * w[j:j+8]: int8 activations widened, int32 weights."""
+    if not (acc == IVEC and _flat(x, types.int8) and _flat(w, types.int32) and isinstance(i, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        px = _ptr(context, builder, sig.args[1], args[1], args[2], sig.args[2])
+        v8 = ir.VectorType(ir.IntType(8), 8)
+        xv = builder.sext(builder.load(builder.bitcast(px, v8.as_pointer()), align=1), _V8I32)
+        zv = _splat32(builder, context.cast(builder, args[3], sig.args[3], types.int32))
+        pw = _ptr(context, builder, sig.args[4], args[4], args[5], sig.args[5])
+        wv = builder.load(builder.bitcast(pw, _V8I32.as_pointer()), align=4)
+        return builder.add(args[0], builder.mul(builder.sub(xv, zv), wv))
+
+    return IVEC(acc, x, i, z, w, j), codegen
+
+
+@intrinsic
+def dmacv(typingctx, acc, x, i, z, wv):  # type: ignore[no-untyped-def]
+    """acc + (x[i:i+8] - z) * wv: int8 activations widened, weights already a vector."""
+    if not (acc == IVEC and _flat(x, types.int8) and isinstance(i, types.Integer) and wv == IVEC):
+        return None
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        px = _ptr(context, builder, sig.args[1], args[1], args[2], sig.args[2])
+        v8 = ir.VectorType(ir.IntType(8), 8)
+        xv = builder.sext(builder.load(builder.bitcast(px, v8.as_pointer()), align=1), _V8I32)
+        zv = _splat32(builder, context.cast(builder, args[3], sig.args[3], types.int32))
+        return builder.add(args[0], builder.mul(builder.sub(xv, zv), args[4]))
+
+    return IVEC(acc, x, i, z, wv), codegen
+
+
+@njit(cache=True, nogil=True)
+def _dw_rows3(xf, r0, r1, r2, d1, d2, x0, sw, xa, xb, c, zin, w32, b32, mm32, rs32, zp, lo, hi, of, ob, c8):  # pragma: no cover
+    """A 3x3 depthwise row's interior pixels xa..xb-1: per 8-channel vector the 9 weight vectors stay in registers
+    while the pixels stream by (one load per multiply-add instead of two)."""
+    for c0 in range(0, c8, 8):
+        w00 = ivload(w32, c0)
+        w01 = ivload(w32, c + c0)
+        w02 = ivload(w32, 2 * c + c0)
+        w10 = ivload(w32, 3 * c + c0)
+        w11 = ivload(w32, 4 * c + c0)
+        w12 = ivload(w32, 5 * c + c0)
+        w20 = ivload(w32, 6 * c + c0)
+        w21 = ivload(w32, 7 * c + c0)
+        w22 = ivload(w32, 8 * c + c0)
+        for ox in range(xa, xb):
+            q = (x0 + ox * sw) * c + c0
+            a = dmacv(izero(), xf, r0 + q, zin, w00)
+            a = dmacv(a, xf, r0 + q + d1, zin, w01)
+            a = dmacv(a, xf, r0 + q + d2, zin, w02)
+            a = dmacv(a, xf, r1 + q, zin, w10)
+            a = dmacv(a, xf, r1 + q + d1, zin, w11)
+            a = dmacv(a, xf, r1 + q + d2, zin, w12)
+            a = dmacv(a, xf, r2 + q, zin, w20)
+            a = dmacv(a, xf, r2 + q + d1, zin, w21)
+            a = dmacv(a, xf, r2 + q + d2, zin, w22)
+            bstore8(of, ob + ox * c + c0, rq8(a, b32, mm32, rs32, c0, zp, lo, hi))
+
+
+@njit(cache=True, nogil=True)
+def _qdepthwise(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w32, bias, m0, left, right, fast, b32, mm32, rs32,
+                zp, lo, hi, of):  # pragma: no cover - compiled
+    """Depthwise int8 convolution, NHWC: per output pixel and 8-channel vector, int32 sums over the in-range taps."""
+    c8 = c // 8 * 8 if fast else 0
+    acc = np.zeros(c, np.int32)
+    nt = kh * kw
+    toff = np.empty(nt, np.int64)  # tap offsets from the window origin, for windows inside the input
+    for ti in range(kh):
+        for tj in range(kw):
+            toff[ti * kw + tj] = (ti * dh * w + tj * dw) * c
+    xa = 0  # interior output columns [xa, xb): the whole window inside the input
+    while xa < ow and xa * sw - pl < 0:
+        xa += 1
+    xb = xa
+    while xb < ow and xb * sw - pl + (kw - 1) * dw < w:
+        xb += 1
+    three = kh == 3 and kw == 3 and c8 > 0
+    for b in range(n):
+        for oy in range(oh):
+            iy0 = oy * sh - pt
+            rows_in = iy0 >= 0 and iy0 + (kh - 1) * dh < h
+            streamed = three and rows_in and xa < xb
+            if streamed:
+                r0 = ((b * h + iy0) * w) * c
+                _dw_rows3(xf, r0, r0 + dh * w * c, r0 + 2 * dh * w * c, dw * c, 2 * dw * c, -pl, sw, xa, xb, c, zin, w32,
+                          b32, mm32, rs32, zp, lo, hi, of, ((b * oh + oy) * ow) * c, c8)
+            for ox in range(ow):
+                ix0 = ox * sw - pl
+                o = ((b * oh + oy) * ow + ox) * c
+                if streamed and xa <= ox < xb:  # vectors done by _dw_rows3; only a channel tail is left
+                    if c8 == c:
+                        continue
+                    c_lo = c8
+                elif rows_in and ix0 >= 0 and ix0 + (kw - 1) * dw < w:
+                    base = ((b * h + iy0) * w + ix0) * c
+                    for c0 in range(0, c8, 8):
+                        v = izero()
+                        for t in range(nt):
+                            v = dmac(v, xf, base + toff[t] + c0, zin, w32, t * c + c0)
+                        bstore8(of, o + c0, rq8(v, b32, mm32, rs32, c0, zp, lo, hi))
+                    if c8 == c:
+                        continue
+                    c_lo = c8
+                else:
+                    c_lo = 0
+                for c0 in range(c_lo, c8, 8):
+                    v = izero()
+                    for ti in range(kh):
+                        iy = iy0 + ti * dh
+                        if iy < 0 or iy >= h:
+                            continue
+                        for tj in range(kw):
+                            ix = ix0 + tj * dw
+                            if ix < 0 or ix >= w:
+                                continue
+                            v = dmac(v, xf, ((b * h + iy) * w + ix) * c + c0, zin, w32, (ti * kw + tj) * c + c0)
+                    bstore8(of, o + c0, rq8(v, b32, mm32, rs32, c0, zp, lo, hi))
+                if c8 < c:
+                    for ch in range(c8, c):
+                        acc[ch] = 0
+                    for ti in range(kh):
+                        iy = iy0 + ti * dh
+                        if iy < 0 or iy >= h:
+                            continue
+                        for tj in range(kw):
+                            ix = ix0 + tj * dw
+                            if ix < 0 or ix >= w:
+                                continue
+                            src = ((b * h + iy) * w + ix) * c
+                            wo = (ti * kw + tj) * c
+                            for ch in range(c8, c):
+                                acc[ch] += (np.int32(xf[src + ch]) - zin) * w32[wo + ch]
+                    requant_run(acc[c8:], 0, bias, m0, left, right, c8, c - c8, zp, lo, hi, of, o + c8)
+
+
+class DWPacked:
+    """A depthwise layer's (KH, KW, C) int8 weights as int32 and its requantization parameters."""
+
+    __slots__ = ("kh", "kw", "c", "w32", "bias", "m0", "left", "right", "fast", "b32", "m32", "r32")
+
+    def __init__(self, wq: np.ndarray, bias: np.ndarray, m0: np.ndarray, shift: np.ndarray) -> None:
+        self.kh, self.kw, self.c = wq.shape
+        c = self.c
+        self.w32 = np.ascontiguousarray(wq, dtype=np.int32).reshape(-1)
+        sh = np.asarray(shift, np.int64).reshape(-1)
+        m0 = np.asarray(m0, np.int64).reshape(-1)
+        if np.any(m0 < 0) or np.any(m0 >= 2**31):
+            raise ValueError("multipliers must be in [0, 2^31)")
+        self.bias = np.ascontiguousarray(np.broadcast_to(np.asarray(bias, np.int64), (c,)))
+        self.m0 = np.ascontiguousarray(np.broadcast_to(m0, (c,)))
+        self.left = np.ascontiguousarray(np.broadcast_to(np.maximum(sh, 0), (c,)))
+        self.right = np.ascontiguousarray(np.broadcast_to(np.maximum(-sh, 0), (c,)))
+        self.fast, self.b32, self.m32, self.r32 = lane_params(self.bias, self.m0, self.left, self.right, -(-c // 8) * 8)
+
+
+def qdepthwise(x: np.ndarray, zin: int, stride: tuple[int, int], dil: tuple[int, int], pads: tuple[int, ...], oh: int, ow: int,
+               pk: DWPacked, zp: int, lo: int, hi: int) -> np.ndarray:
+    """Requantized int8 depthwise convolution of C-contiguous NHWC int8 ``x``; returns (N, OH, OW, C) int8."""
+    if x.dtype != np.int8 or x.ndim != 4 or not x.flags.c_contiguous or x.shape[3] != pk.c:
+        raise ValueError("qdepthwise: input must be C-contiguous NHWC int8 with the layer's channels")
+    if min(*stride, *dil) < 1 or min(oh, ow) < 0 or min(pads) < 0 or not (-128 <= lo <= hi <= 127 and -128 <= zin <= 127):
+        raise ValueError("qdepthwise: bad geometry or range")
+    n, h, w, c = x.shape
+    out = np.empty((n, oh, ow, c), np.int8)
+    _qdepthwise(x.reshape(-1), n, h, w, c, pk.kh, pk.kw, stride[0], stride[1], dil[0], dil[1], pads[0], pads[1], oh, ow,
+                np.int32(zin), pk.w32, pk.bias, pk.m0, pk.left, pk.right, pk.fast, pk.b32, pk.m32, pk.r32, np.int64(zp),
+                np.int64(lo), np.int64(hi), out.reshape(-1))
+    return out

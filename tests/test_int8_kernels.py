@@ -1,0 +1,115 @@
+"""The compiled int8 kernels (inference/fast/int8_gemm.py) against an independent oracle.
+
+Oracle: the convolution summed exactly in Python-int-safe int64 (np.einsum over
+explicitly padded, centered input) and requantized by the NumPy reference of
+spec/INT8.md §3 (``fixedpoint.mbqm``). Cases cover what the kernels special-case:
+odd reduction lengths (a zero pad column), partial 16-channel panels and 8-lane
+vectors, padding, stride, dilation, channel offsets (groups), batch > 1,
+multipliers > 1 (left shift: the generic epilogue), right shifts >= 32 (mapped
+to a zero multiplier), clamps, and accumulators near the int32 limits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from dcformat.inference.fast.int8_gemm import DWPacked, QPacked, qconv, qdepthwise  # noqa: E402
+from dcformat.int8.fixedpoint import mbqm, multipliers  # noqa: E402
+
+
+def oracle(x, zin, w, bias, m0, sh, zp, lo, hi, stride, dil, pads, oh, ow, depthwise=False):
+    """x (N,H,W,C) int8; w (KH,KW,C,O) int8 (depthwise: (KH,KW,C))."""
+    kh, kw = w.shape[:2]
+    xc = np.pad(x.astype(np.int64) - zin, ((0, 0), (pads[0], pads[2] + 8), (pads[1], pads[3] + 8), (0, 0)))
+    acc = 0
+    for i in range(kh):
+        for j in range(kw):
+            t = xc[:, i * dil[0] :: stride[0], j * dil[1] :: stride[1], :][:, :oh, :ow]
+            if depthwise:
+                acc = acc + t * w[i, j].astype(np.int64)
+            else:
+                acc = acc + np.einsum("nhwc,co->nhwo", t, w[i, j].astype(np.int64))
+    y = mbqm(acc + bias, m0, sh) + zp
+    return np.clip(y, lo, hi).astype(np.int8)
+
+
+def _mults(rng, o, lo=1e-12, hi=3.0):
+    m = np.exp(rng.uniform(np.log(lo), np.log(hi), o))
+    return multipliers(m)
+
+
+CASES = [  # n, h, w, c, o, kh, kw, stride, dil, pads
+    (1, 9, 9, 3, 20, 3, 3, (2, 2), (1, 1), (1, 1, 1, 1)),
+    (2, 7, 6, 16, 33, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0)),
+    (1, 8, 8, 5, 17, 3, 3, (1, 1), (2, 2), (2, 2, 2, 2)),
+    (1, 5, 5, 64, 130, 3, 3, (1, 2), (1, 1), (1, 0, 1, 0)),
+    (1, 6, 7, 7, 9, 1, 1, (2, 2), (1, 1), (0, 0, 0, 0)),
+    (3, 4, 4, 1, 1, 2, 2, (1, 1), (1, 1), (0, 0, 1, 1)),
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("mrange", [(1e-6, 0.5), (1e-12, 3.0)])
+def test_qconv_matches_oracle(case, mrange) -> None:
+    n, h, w, c, o, kh, kw, stride, dil, pads = case
+    rng = np.random.default_rng(hash((case, mrange)) % 2**32)
+    x = rng.integers(-128, 128, (n, h, w, c)).astype(np.int8)
+    wq = rng.integers(-127, 128, (kh, kw, c, o)).astype(np.int8)
+    bias = rng.integers(-(2**31) + 1, 2**31, o) if mrange[0] < 1e-9 else rng.integers(-(2**20), 2**20, o)
+    m0, sh = _mults(rng, o, *mrange)
+    oh = (h + pads[0] + pads[2] - dil[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (w + pads[1] + pads[3] - dil[1] * (kw - 1) - 1) // stride[1] + 1
+    for zin, zp, lo, hi in ((-7, 3, -100, 120), (127, -128, -128, 127)):
+        want = oracle(x, zin, wq, bias, m0, sh, zp, lo, hi, stride, dil, pads, oh, ow)
+        out = np.empty((n * oh * ow, o), np.int8)
+        qconv(x, zin, kh, kw, stride, dil, pads, oh, ow, QPacked(wq.reshape(-1, o), bias, m0, sh), zp, lo, hi, out)
+        assert np.array_equal(out.reshape(want.shape), want)
+
+
+def test_qconv_group_slice_into_wider_output() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.integers(-128, 128, (2, 6, 6, 12)).astype(np.int8)
+    out = np.full((2 * 36, 20), 99, np.int8)
+    wants = []
+    for g, (cin0, c, ocol, o) in enumerate(((0, 5, 0, 9), (5, 7, 9, 11))):
+        wq = rng.integers(-127, 128, (3, 3, c, o)).astype(np.int8)
+        bias = rng.integers(-5000, 5000, o)
+        m0, sh = _mults(rng, o, 1e-4, 1e-2)
+        wants.append(oracle(x[..., cin0 : cin0 + c], 4, wq, bias, m0, sh, -2, -128, 127, (1, 1), (1, 1), (1, 1, 1, 1), 6, 6))
+        qconv(x, 4, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1), 6, 6, QPacked(wq.reshape(-1, o), bias, m0, sh), -2, -128, 127, out,
+              ocol=ocol, cin0=cin0)
+    assert np.array_equal(out.reshape(2, 6, 6, 20), np.concatenate(wants, axis=-1))
+
+
+def test_qconv_saturates_accumulators_near_int32_limits() -> None:
+    # K = 66 000 / 2 taps of extreme values: the int32 sum plus a large bias must saturate before MBQM
+    k = 33_000
+    x = np.full((1, 1, 1, k), -128, np.int8)
+    wq = np.full((k, 2), -127, np.int8)
+    wq[:, 1] = 127
+    bias = np.array([2**31 - 1, -(2**31) + 1])
+    m0, sh = multipliers(np.array([2.0**-20, 2.0**-20]))
+    want = oracle(x, 127, wq.reshape(1, 1, k, 2), bias, m0, sh, 0, -128, 127, (1, 1), (1, 1), (0, 0, 0, 0), 1, 1)
+    out = np.empty((1, 2), np.int8)
+    qconv(x, 127, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0), 1, 1, QPacked(wq, bias, m0, sh), 0, -128, 127, out)
+    assert np.array_equal(out.reshape(want.shape), want) and want.ravel().tolist() == [127, -128]
+
+
+@pytest.mark.parametrize("c", [8, 32, 13])
+@pytest.mark.parametrize("geo", [((1, 1), (1, 1), (1, 1, 1, 1)), ((2, 2), (1, 1), (0, 0, 1, 1)), ((1, 1), (2, 2), (2, 2, 2, 2))])
+def test_qdepthwise_matches_oracle(c, geo) -> None:
+    stride, dil, pads = geo
+    rng = np.random.default_rng(c)
+    x = rng.integers(-128, 128, (2, 9, 8, c)).astype(np.int8)
+    wq = rng.integers(-127, 128, (3, 3, c)).astype(np.int8)
+    oh = (9 + pads[0] + pads[2] - dil[0] * 2 - 1) // stride[0] + 1
+    ow = (8 + pads[1] + pads[3] - dil[1] * 2 - 1) // stride[1] + 1
+    for mrange in ((1e-5, 0.5), (1e-12, 3.0)):
+        bias = rng.integers(-(2**16), 2**16, c)
+        m0, sh = _mults(rng, c, *mrange)
+        want = oracle(x, 9, wq, bias, m0, sh, -5, -120, 110, stride, dil, pads, oh, ow, depthwise=True)
+        got = qdepthwise(x, 9, stride, dil, pads, oh, ow, DWPacked(wq, bias, m0, sh), -5, -120, 110)
+        assert np.array_equal(got, want)
