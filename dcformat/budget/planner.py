@@ -10,7 +10,10 @@ Two targets:
   Fig. 6), so: (1) each layer's size-vs-error curve from the scan; (2) its
   output sensitivity ``s_l`` = output loss (1 - cosine) per unit of relative
   squared weight error, measured by compressing that layer alone at a probe
-  setting; (3) Lagrangian allocation: for a multiplier λ each layer takes the
+  setting, on a subset of the calibration inputs (``probe_samples``; the 1-D
+  float vectors, BatchNorm and biases, form one extra "layer" whose candidates
+  are common SNR floors, each vector at its cheapest codebook-only or raw
+  setting keeping the floor); (3) Lagrangian allocation: for a multiplier λ each layer takes the
   candidate minimising ``bytes + λ·s_l·error``; bisection on λ finds the
   smallest file whose predicted loss ``Σ s_l·error_l`` fits the budget; (4) the
   chosen model is run, and the budget is rescaled by predicted/measured loss
