@@ -19,13 +19,15 @@ Two targets:
   chosen model is run, and the budget is rescaled by predicted/measured loss
   until the measured loss meets the target (at most ``rounds`` times). "Meets"
   means the upper confidence bound (mean + 2 standard errors of the per-sample
-  loss) does, so the plan holds on inputs the calibration set does not cover
-  (tests check it on held-out inputs). The smallest plan that met the target on
+  loss) does, a margin for inputs the calibration set does not cover (tests check
+  held-out inputs; a loss made of a few rare flips, as in a 2-class classifier,
+  varies more than the bound says: give such models more calibration inputs). The smallest plan that met the target on
   the calibration inputs is returned.
 
 Deterministic: no random numbers, ties broken by candidate order. Time is
-bounded by the candidate grid (``scan.DENSITIES`` x ``scan.CODE_BITS``), one
-forward pass per planned layer and ``rounds`` verification passes.
+bounded by the candidate grid (``OUTPUT_DENSITIES`` x ``OUTPUT_CODE_BITS``), two
+probe forwards per planned layer (on ``probe_samples`` inputs) and ``rounds``
+verification passes.
 """
 
 from __future__ import annotations
