@@ -314,3 +314,66 @@ def test_target_output_python_api_with_forward_callback() -> None:
     assert _cos(fwd(w, x[60:]), fwd(stored, x[60:])) >= 0.995
     assert all(lp.sensitivity is not None and lp.curve for lp in plan.layers.values())
     assert len(dcformat.encode(w, config=plan.config)) < len(dcformat.encode(w))
+
+
+# ----------------------------------------------------------------------------- 1-D vectors and determinism
+
+
+def test_vector_candidates_are_what_the_codec_stores() -> None:
+    """Codebook-only candidates of 1-D vectors: the stored values and the payload bytes, against the codec."""
+    from dcformat.budget.scan import vector_curve
+    from dcformat.fidelity import encode_with_reconstruction
+
+    r = np.random.default_rng(5)
+    for name, v in (("bn.scale", (1 + 0.2 * r.standard_normal(200)).astype(np.float32)),
+                    ("bias", (0.05 * r.standard_t(3, 77)).astype(np.float32))):
+        curve = vector_curve(v)
+        assert curve[0].encoding == "raw" and any(c.encoding == "dense" for c in curve)
+        for cand in curve[1:]:
+            cfg = CompressionConfig(overrides={"*": cand.settings()})
+            decoded = dcformat.decode(dcformat.encode({name: v}, config=cfg))[name]
+            assert np.array_equal(reconstruct(v, cand), decoded), (name, cand)
+            err = float(np.sum((v.astype(np.float64) - decoded) ** 2) / np.sum(v.astype(np.float64) ** 2))
+            assert math.isclose(cand.error, err, rel_tol=1e-9, abs_tol=1e-15)
+            real = len(encode_with_reconstruction(name, v, cfg)[0])
+            assert abs(cand.bytes - real) <= 2, (name, cand, real)
+
+
+def _mlp():
+    r = np.random.default_rng(3)
+    w = {"a.weight": (r.standard_normal((48, 24)) / 5).astype(np.float32),
+         "a.bias": (0.3 * r.standard_normal(48)).astype(np.float32),
+         "b.weight": (r.standard_normal((8, 48)) / 7).astype(np.float32),
+         "b.bias": (0.3 * r.standard_normal(8)).astype(np.float32)}
+    x = r.standard_normal((400, 24)).astype(np.float32)
+
+    def fwd(t, xx):
+        return np.tanh(xx @ t["a.weight"].T + t["a.bias"]) @ t["b.weight"].T + t["b.bias"]
+
+    return w, x, fwd
+
+
+def test_output_plan_is_deterministic_plans_vectors_and_holds_on_held_out() -> None:
+    w, x, fwd = _mlp()
+    calib, held = x[:100], x[100:]
+
+    def plan():
+        return plan_compression(w, target_output=0.99, forward=lambda t: [fwd(t, calib)],
+                                probe_forward=lambda t: [fwd(t, calib[:20])])
+
+    p1, p2 = plan(), plan()
+    b1, b2 = dcformat.encode(w, config=p1.config), dcformat.encode(w, config=p2.config)
+    assert b1 == b2 and p1.to_json() == p2.to_json()
+    assert {"a.bias", "b.bias"} <= set(p1.layers)  # the vectors were planned (as one group)
+    stored = dcformat.decode(b1)
+    assert _cos(fwd(w, held), fwd(stored, held)) >= 0.99  # inputs the search never saw
+    # every planned tensor is stored as the plan says (the settings override the safe default)
+    for name, lp in p1.layers.items():
+        assert np.array_equal(stored[name], reconstruct(w[name], lp.choice)), name
+    assert len(b1) < len(dcformat.encode(w))
+
+
+def test_plan_vectors_can_be_turned_off() -> None:
+    w, x, fwd = _mlp()
+    p = plan_compression(w, target_output=0.99, forward=lambda t: [fwd(t, x[:100])], plan_vectors=False)
+    assert set(p.layers) == {"a.weight", "b.weight"}

@@ -10,19 +10,24 @@ Two targets:
   Fig. 6), so: (1) each layer's size-vs-error curve from the scan; (2) its
   output sensitivity ``s_l`` = output loss (1 - cosine) per unit of relative
   squared weight error, measured by compressing that layer alone at a probe
-  setting; (3) Lagrangian allocation: for a multiplier λ each layer takes the
+  setting, on a subset of the calibration inputs (``probe_samples``; the 1-D
+  float vectors, BatchNorm and biases, form one extra "layer" whose candidates
+  are common SNR floors, each vector at its cheapest codebook-only or raw
+  setting keeping the floor); (3) Lagrangian allocation: for a multiplier λ each layer takes the
   candidate minimising ``bytes + λ·s_l·error``; bisection on λ finds the
   smallest file whose predicted loss ``Σ s_l·error_l`` fits the budget; (4) the
   chosen model is run, and the budget is rescaled by predicted/measured loss
   until the measured loss meets the target (at most ``rounds`` times). "Meets"
   means the upper confidence bound (mean + 2 standard errors of the per-sample
-  loss) does, so the plan holds on inputs the calibration set does not cover
-  (tests check it on held-out inputs). The smallest plan that met the target on
+  loss) does, a margin for inputs the calibration set does not cover (tests check
+  held-out inputs; a loss made of a few rare flips, as in a 2-class classifier,
+  varies more than the bound says: give such models more calibration inputs). The smallest plan that met the target on
   the calibration inputs is returned.
 
 Deterministic: no random numbers, ties broken by candidate order. Time is
-bounded by the candidate grid (``scan.DENSITIES`` x ``scan.CODE_BITS``), one
-forward pass per planned layer and ``rounds`` verification passes.
+bounded by the candidate grid (``OUTPUT_DENSITIES`` x ``OUTPUT_CODE_BITS``), two
+probe forwards per planned layer (on ``probe_samples`` inputs) and ``rounds``
+verification passes.
 """
 
 from __future__ import annotations
@@ -36,12 +41,19 @@ import numpy as np
 from ..config import CompressionConfig, exact_pattern, resolve, with_overrides
 from ..prune import prune_to_density
 from ..quantize import kmeans_1d
+from ..quantize.codebook import quantize_values
 from . import scan
-from .output import Forward, graph_forward, loss_bound, mean_cosine
+from .output import Forward, graph_forward, loss_bound, mean_cosine, split_calib
 from .scan import Candidate
 
 OUTPUT_MIN_SNR_DB = 3.0  # candidates below this are never useful for an output target
 PROBE_SNR_DB = 20.0
+PROBE_SAMPLES = 32  # calibration inputs the per-layer sensitivity probes run on (graph path)
+# The output target's candidate grid: one forward per layer follows the scan, so the scan is kept to what an
+# output target uses (unretrained pruning below 30 % and codebooks above 8 bits never pay there).
+OUTPUT_DENSITIES: tuple[float | None, ...] = (None, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
+OUTPUT_CODE_BITS: tuple[int, ...] = tuple(range(1, 9))
+OUTPUT_SAMPLE = 1 << 16
 
 
 @dataclass
@@ -85,7 +97,8 @@ class Plan:
         rows = [("Layer", "Setting", "Est. bytes", "SNR dB", "Sens.")]
         for n, lp in self.layers.items():
             c = lp.choice
-            setting = "raw (exact)" if c.encoding == "raw" else (
+            setting = "raw (exact)" if c.encoding == "raw" else f"codebook only, {c.code_bits}-bit codes" \
+                if c.encoding == "dense" else (
                 f"{'no pruning' if c.density is None else f'density {c.density:g}'}, {c.code_bits}-bit codes, b={c.index_bits}")
             err = lp.exact_error if lp.exact_error is not None else c.error
             snr = "exact" if err <= 0 else f"{-10 * math.log10(err):.1f}"
@@ -109,6 +122,18 @@ def plannable(config: CompressionConfig, name: str, array_or_spec: Any) -> bool:
     return resolve(config, name, len(shape), dtype).encoding != "raw"
 
 
+def plannable_vector(config: CompressionConfig, name: str, array_or_spec: Any) -> bool:
+    """Float tensors other than matrices / conv kernels (BatchNorm vectors, biases) left to the "auto"
+    encoding (stored raw by default) and not pinned by an override: an output target may quantize them."""
+    shape, dtype = (array_or_spec.shape, array_or_spec.dtype) if hasattr(array_or_spec, "dtype") else array_or_spec
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f" or len(shape) in (2, 4) or int(np.prod(shape)) < 2 or config.encoding != "auto":
+        return False
+    import fnmatch  # noqa: PLC0415
+
+    return not any(fnmatch.fnmatchcase(name, p) for p in config.overrides)
+
+
 def reconstruct(array: np.ndarray, cand: Candidate, *, init: str = "linear", seed: int = 0) -> np.ndarray:
     """The tensor the encoder stores for ``cand`` (magnitude pruning, then k-means of the kept values).
 
@@ -120,6 +145,9 @@ def reconstruct(array: np.ndarray, cand: Candidate, *, init: str = "linear", see
     if cand.encoding == "raw":
         return a.copy()
     flat = a.reshape(-1)
+    if cand.encoding == "dense":  # codebook only (1-D vectors): the encoder's own quantizer, zeros included
+        cb, labels, _ = quantize_values(flat, cand.code_bits, init, seed, drop_zeros=False)
+        return cb.astype(a.dtype)[np.asarray(labels, dtype=np.int64)].reshape(a.shape)
     keep = flat != 0 if cand.density is None else prune_to_density(flat, cand.density)
     pos = np.flatnonzero(keep)
     out = np.zeros(flat.size, a.dtype)
@@ -161,11 +189,14 @@ def plan_compression(
     calib: Mapping[str, np.ndarray] | None = None,
     forward: Forward | None = None,
     base: CompressionConfig | None = None,
-    densities: tuple[float | None, ...] = scan.DENSITIES,
-    code_bits: tuple[int, ...] = scan.CODE_BITS,
-    sample: int = scan.SAMPLE,
+    densities: tuple[float | None, ...] | None = None,
+    code_bits: tuple[int, ...] | None = None,
+    sample: int | None = None,
     rounds: int = 8,
     margin_z: float = 2.0,
+    probe_forward: Forward | None = None,
+    probe_samples: int = PROBE_SAMPLES,
+    plan_vectors: bool = True,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> Plan:
@@ -178,7 +209,12 @@ def plan_compression(
             ``calib`` through ``graph`` (``dcformat.Model``) or through ``forward(tensors) -> [outputs]``.
         base: settings for what is not planned (non-weight tensors, layers pinned by an override).
         densities, code_bits: the candidate grid; sample: values scanned per tensor before row sampling.
-        rounds: verification passes for the output target.
+        rounds: verification passes for the output target (each one forward over all calibration inputs).
+        probe_forward: the forward used for the per-layer sensitivity probes (default: ``forward``, or with a
+            graph the first ``probe_samples`` calibration inputs): probes cost one forward per layer, the
+            verification that decides uses every calibration input.
+        plan_vectors: output target: also plan the 1-D float vectors (BatchNorm, biases; raw by default) as one
+            group at a common SNR floor (a small codebook or raw per vector).
         margin_z: the output target must hold for the mean loss plus this many standard errors (0: the mean).
 
     Returns:
@@ -189,15 +225,22 @@ def plan_compression(
     base = base or CompressionConfig()
     names = [n for n in tensors if plannable(base, n, _spec(tensors, n))]
     if target_snr is not None:
-        return _plan_snr(tensors, names, float(target_snr), base, densities, code_bits, sample, progress)
+        return _plan_snr(tensors, names, float(target_snr), base, densities or scan.DENSITIES,
+                         code_bits or scan.CODE_BITS, sample or scan.SAMPLE, progress)
     if not 0 < target_output <= 1:
         raise ValueError("target_output is a mean cosine similarity in (0, 1]")
     if forward is None:
         if graph is None or calib is None:
             raise ValueError("target_output needs a graph and calibration inputs, or a forward callback")
         forward = graph_forward(graph, calib)
-    return _plan_output(tensors, names, float(target_output), forward, base, densities, code_bits, sample, rounds,
-                        progress, log or (lambda s: None), z=float(margin_z))
+        n = min(len(np.asarray(v)) for v in calib.values())
+        if probe_forward is None and n > probe_samples:
+            probe_forward = graph_forward(graph, split_calib(calib, np.arange(probe_samples)))
+    vectors = [n for n in tensors if plan_vectors and plannable_vector(base, n, _spec(tensors, n))]
+    return _plan_output(tensors, names, float(target_output), forward, base, densities or OUTPUT_DENSITIES,
+                        code_bits or OUTPUT_CODE_BITS, sample or OUTPUT_SAMPLE, rounds, progress,
+                        log or (lambda s: None), z=float(margin_z), probe_forward=probe_forward,
+                        vector_names=vectors)
 
 
 def _spec(tensors: Mapping[str, Any], name: str) -> Any:
@@ -263,20 +306,61 @@ def _lagrangian(frontiers: Mapping[str, list[Candidate]], sens: Mapping[str, flo
     return pick(hi)
 
 
+VECTORS = "<1-D vectors>"  # the group of small float vectors (BatchNorm, biases) planned as one "layer"
+VECTOR_SNRS_DB: tuple[float, ...] = (20.0, 25.0, 30.0, 35.0, 40.0, 45.0, 50.0)
+
+
+def _vector_group(floats, vector_names, base) -> tuple[list[Candidate], dict[Candidate, dict[str, Candidate]],
+                                                       dict[str, list[Candidate]]]:
+    """Curve of the 1-D vector group: one candidate per SNR floor S (every vector at its cheapest setting
+    keeping S dB: a q-bit codebook or raw), plus all raw. Its ``error`` is the floor's 10^(-S/10), the
+    relative squared error every vector stays within, so one sensitivity prices the whole group."""
+    curves = {}
+    for n in vector_names:
+        init, seed, _ = _settings_of(base, n, floats[n])
+        curves[n] = scan.vector_curve(floats[n], init=init, seed=seed)
+    members: dict[Candidate, dict[str, Candidate]] = {}
+    out = []
+    for snr in VECTOR_SNRS_DB + (math.inf,):
+        allowed = 0.0 if math.isinf(snr) else 10 ** (-snr / 10)
+        pick = {n: min((c for c in cv if c.error <= allowed), key=lambda c: (c.bytes, c.error)) for n, cv in curves.items()}
+        err = max((c.error for c in pick.values()), default=0.0)
+        cand = Candidate(None, int(0 if math.isinf(snr) else snr), 0, sum(c.bytes for c in pick.values()), err, "group")
+        if cand not in members:
+            members[cand] = pick
+            out.append(cand)
+    return out, members, curves
+
+
 def _plan_output(tensors, names, target, forward, base, densities, code_bits, sample, rounds, progress, log,
-                 z: float = 2.0, remeasure: bool = True) -> Plan:
+                 z: float = 2.0, remeasure: bool = True, probe_forward: Forward | None = None,
+                 vector_names: list[str] | None = None) -> Plan:
     floats = {n: np.asarray(tensors[n]) for n in tensors}  # the float model (the engine needs every tensor)
+    probe_forward = probe_forward or forward
     reference = forward(floats)
+    probe_reference = reference if probe_forward is forward else probe_forward(floats)
     layers: dict[str, LayerPlan] = {}
     frontiers: dict[str, list[Candidate]] = {}
-    cache: dict[tuple[str, Candidate], np.ndarray] = {}
+    cache: dict[tuple[str, Candidate], dict[str, np.ndarray]] = {}
+    group_members: dict[Candidate, dict[str, Candidate]] = {}
+    vector_curves: dict[str, list[Candidate]] = {}
 
-    def stored(name: str, c: Candidate) -> np.ndarray:
+    def stored(name: str, c: Candidate) -> dict[str, np.ndarray]:
+        """The tensors that ``name`` (a layer, or the vector group) stores at candidate ``c``."""
         key = (name, c)
         if key not in cache:
-            init, seed, _ = _settings_of(base, name, floats[name])
-            cache[key] = reconstruct(floats[name], c, init=init, seed=seed)
+            if c.encoding == "group":
+                cache[key] = {n: (floats[n] if m.encoding == "raw" else
+                                  reconstruct(floats[n], m, init=_settings_of(base, n, floats[n])[0],
+                                              seed=_settings_of(base, n, floats[n])[1]))
+                              for n, m in group_members[c].items()}
+            else:
+                init, seed, _ = _settings_of(base, name, floats[name])
+                cache[key] = {name: reconstruct(floats[name], c, init=init, seed=seed)}
         return cache[key]
+
+    def probe_loss(name: str, c: Candidate) -> float:
+        return max(0.0, 1.0 - mean_cosine(probe_reference, probe_forward({**floats, **stored(name, c)})))
 
     sens: dict[str, float] = {}
     for name in _progress(names, len(names), "scan", progress):
@@ -291,12 +375,18 @@ def _plan_output(tensors, names, target, forward, base, densities, code_bits, sa
         if probe is None:
             sens[name] = 0.0
         else:
-            rec = stored(name, probe)
-            err = relative_error(arr, rec)
-            out = forward({**floats, name: rec})
-            sens[name] = max(0.0, 1.0 - mean_cosine(reference, out)) / err if err > 0 else 0.0
+            err = relative_error(arr, stored(name, probe)[name])
+            sens[name] = probe_loss(name, probe) / err if err > 0 else 0.0
             cache.pop((name, probe), None)
         layers[name] = LayerPlan(name, tuple(arr.shape), curve, front[-1], sensitivity=sens[name])
+    if vector_names:
+        curve, group_members, vector_curves = _vector_group(floats, vector_names, base)
+        front = scan.frontier(curve)
+        frontiers[VECTORS] = front
+        lossy = [c for c in front if c.error > 0]
+        probe = min(lossy, key=lambda c: (abs(c.snr_db - 30.0), c.bytes)) if lossy else None
+        sens[VECTORS] = probe_loss(VECTORS, probe) / probe.error if probe is not None else 0.0
+        log(f"{len(vector_names)} 1-D vectors as one group: sensitivity {sens[VECTORS]:.3g}")
     allowed = 1.0 - target
     budget = allowed
     best: tuple[int, dict[str, Candidate]] | None = None
@@ -307,7 +397,11 @@ def _plan_output(tensors, names, target, forward, base, densities, code_bits, sa
         predicted = sum(sens[n] * c.error for n, c in choice.items())
         size = sum(c.bytes for c in choice.values())
         cache.clear()
-        out = forward({**floats, **{n: stored(n, c) for n, c in choice.items()}})
+        model = dict(floats)
+        for n, c in choice.items():
+            model.update(stored(n, c))
+        out = forward(model)
+        del model
         mean_loss, measured = loss_bound(reference, out, z)
         history.append({"round": r, "budget": budget, "predicted_loss": predicted, "measured_loss": mean_loss,
                         "loss_bound": measured, "cosine": 1.0 - mean_loss, "estimated_bytes": size})
@@ -320,13 +414,14 @@ def _plan_output(tensors, names, target, forward, base, densities, code_bits, sa
         if r == 0 and remeasure:
             # sensitivities again, each layer alone at the setting it was given: the loss is not exactly
             # quadratic in the weight error, so the operating point measures better than the probe
-            for name in _progress([n for n, c in choice.items() if c.error > 0], None, "sensitivity", progress):
-                rec = stored(name, choice[name])
-                err = relative_error(floats[name], rec)
+            todo = [n for n, c in choice.items() if c.error > 0]
+            for name in _progress(todo, len(todo), "sensitivity", progress):
+                c = choice[name]
+                err = c.error if name == VECTORS else relative_error(floats[name], stored(name, c)[name])
                 if err > 0:
-                    alone = 1.0 - mean_cosine(reference, forward({**floats, name: rec}))
-                    sens[name] = 0.5 * sens[name] + 0.5 * max(0.0, alone) / err
-                    layers[name].sensitivity = sens[name]
+                    sens[name] = 0.5 * sens[name] + 0.5 * probe_loss(name, c) / err
+                    if name in layers:
+                        layers[name].sensitivity = sens[name]
             predicted_new = sum(sens[n] * c.error for n, c in choice.items())
             if predicted_new > 0:  # rescale as if the new model had predicted this round
                 budget *= predicted_new / max(predicted, 1e-300)
@@ -349,8 +444,13 @@ def _plan_output(tensors, names, target, forward, base, densities, code_bits, sa
         choice = {n: f[-1] for n, f in frontiers.items()}
         best = (sum(c.bytes for c in choice.values()), choice)
     for n, c in best[1].items():
+        if n == VECTORS:
+            for v, m in group_members[c].items():
+                layers[v] = LayerPlan(v, tuple(floats[v].shape), vector_curves[v], m, sensitivity=sens[VECTORS],
+                                      exact_error=m.error)
+            continue
         layers[n].choice = c
-        layers[n].exact_error = relative_error(floats[n], stored(n, c))
+        layers[n].exact_error = relative_error(floats[n], stored(n, c)[n])
     config = _planned_config(base, layers)
     return Plan(config, layers, {"output_cosine": target}, best[0], history)
 

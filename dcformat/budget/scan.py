@@ -50,6 +50,8 @@ class Candidate:
         """The config override that selects this candidate."""
         if self.encoding == "raw":
             return {"encoding": "raw"}
+        if self.encoding == "dense":
+            return {"encoding": "dense", "code_bits": self.code_bits}
         return {"encoding": "sparse", "density": self.density, "threshold": None, "code_bits": self.code_bits,
                 "index_bits": self.index_bits}
 
@@ -144,6 +146,33 @@ def tensor_curve(array: np.ndarray, *, densities=DENSITIES, code_bits=CODE_BITS,
     return out
 
 
+def vector_curve(array: np.ndarray, *, code_bits=range(1, 9), init: str = "linear", seed: int = 0) -> list[Candidate]:
+    """Raw and codebook-only ("dense") candidates for a small float tensor (BatchNorm vectors, biases).
+
+    Exact, not sampled: the encoder's own quantizer on the whole tensor, bytes from the
+    size model. Widths stop once the codebook holds every distinct value (lossless).
+    """
+    from ..quantize.codebook import quantize_values  # noqa: PLC0415
+
+    a = np.asarray(array)
+    flat = a.reshape(-1)
+    x64 = flat.astype(np.float64)
+    signal = float(np.dot(x64, x64))
+    out = [Candidate(None, 0, 0, 8 + a.size * a.dtype.itemsize, 0.0, "raw")]
+    if flat.size == 0 or not np.isfinite(flat).all():
+        return out
+    for q in code_bits:
+        cb, labels, _ = quantize_values(flat, q, init, seed, drop_zeros=False)
+        labels = np.asarray(labels, dtype=np.int64)
+        diff = x64 - cb.astype(a.dtype).astype(np.float64)[labels]
+        err = float(np.dot(diff, diff)) / signal if signal else 0.0
+        hist = np.bincount(labels, minlength=max(cb.size, 1))
+        out.append(Candidate(None, q, 0, sizes.values_bytes(hist, q), err, "dense"))
+        if err == 0.0:
+            break
+    return out
+
+
 def frontier(cands: list[Candidate]) -> list[Candidate]:
     """Pareto-efficient candidates (no other is both smaller and more accurate), sorted by bytes."""
     best: list[Candidate] = []
@@ -157,5 +186,5 @@ def _order(c: Candidate) -> tuple:
     return (c.encoding != "sparse", -(c.density or 1.0), c.code_bits, c.index_bits)
 
 
-__all__ = ["Candidate", "tensor_curve", "frontier", "matrix", "sample_rows", "DENSITIES", "CODE_BITS",
+__all__ = ["Candidate", "tensor_curve", "vector_curve", "frontier", "matrix", "sample_rows", "DENSITIES", "CODE_BITS",
            "INDEX_BITS", "SAMPLE"]

@@ -1,20 +1,20 @@
 """A size model for one quantized tensor: the bytes its payload will take, from symbol histograms.
 
-Written from the format's layout (spec §5, streams: FIXED / HUFFMAN / CONSTANT,
-the smaller one wins) without calling the encoder, so the budget search can
-price dozens of (density, code bits, index bits) candidates per tensor for the
-cost of a few histograms. It differs from the encoder in two ways, both small:
-Huffman code lengths here are not length-limited, and the gap stream is priced
-as one row class (the encoder may split rows into classes and save a little
-more). ``tests/test_budget.py`` and ``benchmarks/bench_budget.py`` check it
+Streams are priced by the entropy coder's own ``stream_size`` (no bit packing),
+the payload layout (spec §5) around them here, so the budget search can price
+dozens of (density, code bits, index bits) candidates per tensor cheaply. It
+differs from the encoder in one small way: the gap stream is priced as one row
+class (the encoder may split rows into classes and save a little more), and
+sampled tensors are scaled up from their sampled rows. ``tests/test_budget.py`` and
+``benchmarks/bench_budget.py`` check it
 against real encodes.
 """
 
 from __future__ import annotations
 
-import heapq
-
 import numpy as np
+
+from ..entropy.streams import stream_size
 
 
 def varint_len(v: int) -> int:
@@ -25,49 +25,16 @@ def varint_len(v: int) -> int:
     return n
 
 
-def huffman_bits(counts: np.ndarray) -> int:
-    """Total bits of a Huffman code (unlimited lengths) for symbols with these counts (zeros ignored)."""
-    c = [int(x) for x in np.asarray(counts).ravel() if x > 0]
-    if len(c) <= 1:
-        return 0
-    heapq.heapify(c)
-    total = 0
-    while len(c) > 1:
-        a = heapq.heappop(c)
-        b = heapq.heappop(c)
-        total += a + b  # every merge adds one bit to each symbol below it
-        heapq.heappush(c, a + b)
-    return total
-
-
-def huffman_lengths_max(counts: np.ndarray) -> int:
-    """Longest code length of the Huffman code for ``counts`` (for the size of the length table)."""
-    c = [(int(x), 0) for x in np.asarray(counts).ravel() if x > 0]
-    if len(c) <= 1:
-        return 1
-    heapq.heapify(c)
-    while len(c) > 1:
-        a, da = heapq.heappop(c)
-        b, db = heapq.heappop(c)
-        heapq.heappush(c, (a + b, max(da, db) + 1))
-    return c[0][1]
-
-
 def stream_bytes(hist: np.ndarray, alphabet: int) -> int:
-    """Bytes of one stream carrying symbols with histogram ``hist`` (index = symbol) over ``alphabet``."""
-    hist = np.asarray(hist, dtype=np.int64)
-    n = int(hist.sum())
-    used = np.flatnonzero(hist)
-    if n == 0 or used.size == 1:
-        return 1 + varint_len(int(used[0]) if used.size else 0)  # CONSTANT
-    width = max(1, int(alphabet - 1).bit_length())
-    fixed = 2 + (n * width + 7) // 8
-    bits = huffman_bits(hist[used])
-    top = int(used[-1]) + 1
-    lw = max(1, int(huffman_lengths_max(hist[used])).bit_length())
-    nbytes = (bits + 7) // 8
-    huff = 1 + 1 + varint_len(top) + varint_len(nbytes) + (top * lw + 7) // 8 + nbytes
-    return min(fixed, huff)
+    """Bytes of one stream carrying symbols with histogram ``hist`` (index = symbol) over ``alphabet``.
+
+    The writer's own ``stream_size`` (length-limited Huffman vs fixed width vs constant),
+    fed the symbols the histogram stands for: one place prices streams, so the size model
+    follows the entropy coder when it changes.
+    """
+    hist = np.asarray(hist, dtype=np.int64).ravel()
+    syms = np.repeat(np.arange(hist.size, dtype=np.uint32), hist)
+    return stream_size(syms, max(int(alphabet), hist.size, 1))
 
 
 def gap_histogram(skips: np.ndarray, index_bits: int) -> np.ndarray:
@@ -116,4 +83,4 @@ def values_bytes(labels_hist: np.ndarray, code_bits: int) -> int:
 
 
 __all__ = ["stream_bytes", "gap_histogram", "row_skips", "index_bytes", "best_index_bits", "values_bytes",
-           "huffman_bits", "varint_len"]
+           "varint_len"]

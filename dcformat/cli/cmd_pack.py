@@ -104,6 +104,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "similarity COS (e.g. 0.99) with the uncompressed model on --calib inputs (needs a graph)")
     f.add_argument("--calib", metavar="SAMPLES.npz",
                    help="calibration inputs for --target-output: one array per model input, batch axis first")
+    f.add_argument("--keep-vectors", action="store_true",
+                   help="--target-output: store 1-D float vectors (BatchNorm, biases) raw instead of letting the search "
+                   "give them small codebooks")
+    f.add_argument("--probe-samples", metavar="N", type=int, default=32,
+                   help="--target-output: calibration inputs for the per-layer sensitivity probes (default 32; the "
+                   "verification of each allocation always uses all of them)")
     f.add_argument("--save-config", metavar="FILE.toml",
                    help="write the settings used (incl. per-layer choices) as a config file that --config "
                    "reproduces byte for byte (default with a target: OUT with suffix .config.toml)")
@@ -442,7 +448,8 @@ def _plan(args, config, source, specs, *, show: bool, quiet: bool):
         tensors = {n: source.tensor(n) for n, _, _ in specs}
         try:
             plan = plan_compression(tensors, target_output=args.target_output, graph=source.graph, calib=calib,
-                                    base=config, progress=show, log=say)
+                                    base=config, progress=show, log=say, plan_vectors=not args.keep_vectors,
+                                    probe_samples=max(1, args.probe_samples))
         except ValueError as exc:
             raise InputError(str(exc)) from None
     if not quiet and not args.json:
