@@ -214,7 +214,7 @@ def _fixed_contexts(model: int, n: int, ctx: np.ndarray | None) -> np.ndarray | 
     return None
 
 
-def _symbol_contexts(syms: np.ndarray, model: int, lanes: int, ctx: np.ndarray | None) -> np.ndarray:
+def symbol_contexts(syms: np.ndarray, model: int, lanes: int, ctx: np.ndarray | None) -> np.ndarray:
     """The context of every symbol (encoder side; all symbols are known)."""
     n = syms.size
     if model == RansModel.NONE:
@@ -245,8 +245,7 @@ def encode(syms: np.ndarray, model: int, freqs: list[np.ndarray | None], k: int,
     syms = np.asarray(syms, np.int64)
     n = syms.size
     seg = segment_length(n, lanes)
-    contexts = _symbol_contexts(syms, model, lanes, ctx)
-    m = 1 << k
+    contexts = symbol_contexts(syms, model, lanes, ctx)
     f_tab = np.zeros((len(freqs), max(f.size for f in freqs if f is not None)), np.int64)
     c_tab = np.zeros_like(f_tab)
     for c, f in enumerate(freqs):
@@ -271,7 +270,6 @@ def encode(syms: np.ndarray, model: int, freqs: list[np.ndarray | None], k: int,
         q = xl // f
         x[:live] = (q << k) + (xl - q * f) + c
     words = np.concatenate(out)[::-1] if out else np.zeros(0, np.int64)
-    del m
     return x.astype(np.uint32), words.astype(np.uint16)
 
 
@@ -324,8 +322,8 @@ def decode(states: np.ndarray, words: np.ndarray, n: int, tables: RansTables, mo
 
 
 def _decode_compiled(kernels, states, words, n, tables, model, fixed, sym, freq, bias) -> np.ndarray | None:
-    t = sym.size and max(f.size for f in tables.freqs if f is not None)
-    prev_cls = prev_gap_classes(t).astype(np.int64)
+    t = max(f.size for f in tables.freqs if f is not None)
+    prev_cls = prev_gap_classes(t).astype(np.uint32)
     used = tables.used.astype(np.uint8)
     ctx = fixed if fixed is not None else np.zeros(1, np.int64)
     out, status = kernels.rans(states.astype(np.uint32), words.astype(np.uint32), n, tables.k, int(model), ctx,

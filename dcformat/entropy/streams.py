@@ -367,7 +367,7 @@ def _rans_candidates(syms: np.ndarray, hi: int, rc: RansContext) -> list[bytes]:
         if model == RansModel.ROW_CLASS and (ctx is None or rc.n_classes < 2):
             continue
         n_ctx = _rans.n_contexts(model, rc.n_classes)
-        contexts = _rans._symbol_contexts(syms, model, lanes, ctx)
+        contexts = _rans.symbol_contexts(syms, model, lanes, ctx)
         counts = np.bincount(contexts * t + syms.astype(np.int64), minlength=n_ctx * t).reshape(n_ctx, t)
         freqs = [_rans.normalise(c, k) if c.any() else None for c in counts]
         states, words = _rans.encode(syms, model, freqs, k, lanes, ctx)
