@@ -70,10 +70,22 @@ def test_normalisation_matches_the_spec_rule(counts: list[int], k: int) -> None:
 # ------------------------------------------------------------------------------------------ coder vs spec encoder
 
 
+@pytest.fixture(params=["python", "kernel"])
+def encoder_path(request, monkeypatch) -> str:
+    if request.param == "kernel":
+        if not accel.available():
+            pytest.skip("numba not installed (or DCFORMAT_ACCEL=0)")
+        monkeypatch.setenv("DCFORMAT_ACCEL", "1")
+    else:
+        monkeypatch.setenv("DCFORMAT_ACCEL", "0")
+    return request.param
+
+
 @pytest.mark.parametrize("k", [10, 12, 15])
 @pytest.mark.parametrize("lanes", [1, 2, 32])
 @pytest.mark.parametrize("model", [0, 1, 2])
-def test_library_encoder_equals_the_spec_encoder_and_both_decoders_invert_it(k: int, lanes: int, model: int) -> None:
+def test_library_encoder_equals_the_spec_encoder_and_both_decoders_invert_it(k: int, lanes: int, model: int,
+                                                                             encoder_path: str) -> None:
     rng = np.random.default_rng(k * 100 + lanes * 3 + model)
     n = 40 * lanes + 7 if lanes > 1 else 333
     syms = np.minimum(rng.geometric(0.3, n) - 1, 15)
@@ -127,6 +139,32 @@ def test_kernel_returns_what_numpy_returns_or_declines(monkeypatch) -> None:
             assert got["0"] == got["1"], i
             outcomes.add(got["0"][0])
     assert {"ok", "BitstreamError"} <= outcomes
+
+
+@pytest.mark.parametrize("lanes,model", [(2, 1), (32, 0), (32, 2), (8, 1)])
+def test_numpy_lane_decoder_agrees_with_the_python_loop(lanes: int, model: int, monkeypatch) -> None:
+    """The two reference paths (NumPy steps over all lanes; Python loop per symbol) on valid and corrupted streams."""
+    monkeypatch.setenv("DCFORMAT_ACCEL", "0")
+    rng = np.random.default_rng(lanes + model)
+    n = 60 * lanes + 1
+    syms = np.minimum(rng.geometric(0.3, n) - 1, 15)
+    syms[0] = 15
+    rc = rng.integers(0, 3, n)
+    data = g.s_rans(syms.tolist(), lanes=lanes, model=model, row_class=rc.tolist(), n_ctx=3 if model == 2 else None)
+    ctx = RansContext((0, model), 3, rc)
+    seen = set()
+    for i in list(range(4, len(data), 3)) + [None]:
+        bad = data if i is None else data[:i] + bytes([data[i] ^ (1 << (i % 8))]) + data[i + 1:]
+        got = []
+        for min_lanes in (1, 10**9):
+            monkeypatch.setattr(rans, "NUMPY_MIN_LANES", min_lanes)
+            try:
+                got.append(("ok", lib_stream(bad, n, 16, ctx).tolist()))
+            except errors.FormatError as exc:
+                got.append((type(exc).__name__, exc.offset))  # same class at the same byte (messages may differ)
+        assert got[0] == got[1], i
+        seen.add(got[0][0])
+    assert "ok" in seen and "BitstreamError" in seen
 
 
 # ------------------------------------------------------------------------------------------ writer choice

@@ -120,3 +120,29 @@ def rans(states, words, n, k, model, ctx, prev_cls, used, sym, freq, bias):  # p
         if x[j] != 65536:
             return out, 1
     return out, 0
+
+
+@njit(cache=True, nogil=True)
+def rans_encode(fs, cs, n, lanes, k):  # pragma: no cover
+    # The spec's informative encoder (§6.1.4): every lane starts at L and runs backwards through its segment, steps
+    # S-1..0, lanes N-1..0; fs/cs hold each symbol's frequency and cumulative frequency in its context. Returns the
+    # final states and the emitted words in emission order (the caller reverses them into read order).
+    seg = (n + lanes - 1) // lanes
+    x = np.full(lanes, 65536, np.uint64)
+    words = np.empty(n, np.uint16)
+    nw = 0
+    shift = 32 - k
+    for t in range(seg - 1, -1, -1):
+        for j in range(lanes - 1, -1, -1):
+            i = j * seg + t
+            if i >= n:
+                continue
+            f = np.uint64(fs[i])
+            xj = x[j]
+            if xj >= (f << np.uint64(shift)):
+                words[nw] = np.uint16(xj & np.uint64(0xFFFF))
+                nw += 1
+                xj >>= np.uint64(16)
+            q = xj // f
+            x[j] = (q << np.uint64(k)) + (xj - q * f) + np.uint64(cs[i])
+    return x.astype(np.uint32), words[:nw]

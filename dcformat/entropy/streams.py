@@ -55,6 +55,8 @@ from ..container.format import (
     RANS_STATE_LOW,
     RANS_WORD_BYTES,
     RANS_WRITER_K,
+    RANS_WRITER_KS_SHORT,
+    RANS_WRITER_SHORT_STREAM,
     MAX_ALPHABET,
     MAX_CODE_LEN,
     MAX_LW,
@@ -354,12 +356,10 @@ def stream_size(symbols: np.ndarray, alphabet: int) -> int:
 
 
 def _rans_candidates(syms: np.ndarray, hi: int, rc: RansContext) -> list[bytes]:
-    """Every RANS stream the writer may write for these symbols (one per allowed model), §11 obligations."""
-    k = RANS_WRITER_K
+    """Every RANS stream the writer may write for these symbols: one per allowed model and writer precision K
+    (models ascending, then K ascending, so ``min`` by size breaks ties as §11 says)."""
     n = syms.size
     t = hi + 1
-    if t > 1 << k:
-        return []
     lanes = _rans.lanes_for(n)
     out = []
     for model in sorted(rc.models):
@@ -369,17 +369,25 @@ def _rans_candidates(syms: np.ndarray, hi: int, rc: RansContext) -> list[bytes]:
         n_ctx = _rans.n_contexts(model, rc.n_classes)
         contexts = _rans.symbol_contexts(syms, model, lanes, ctx)
         counts = np.bincount(contexts * t + syms.astype(np.int64), minlength=n_ctx * t).reshape(n_ctx, t)
-        freqs = [_rans.normalise(c, k) if c.any() else None for c in counts]
-        states, words = _rans.encode(syms, model, freqs, k, lanes, ctx)
-        params = ((k - RANS_K_MIN) << RANS_PARAM_K_SHIFT) | ((lanes.bit_length() - 1) << RANS_PARAM_LANES_SHIFT) \
-            | (int(model) << RANS_PARAM_MODEL_SHIFT)
-        data = b"".join([
-            StreamHeader.build(coding=RANS), RansStreamHeader.build(params=params), varint(t), varint(words.size),
-            _rans.pack_tables(freqs, k), states.astype("<u4").tobytes(), words.astype("<u2").tobytes(),
-        ])
-        if n <= MAX_RANS_RATIO * len(data):  # a stream over the ratio cap would be rejected by readers
-            out.append(data)
+        for k in _writer_ks(n):
+            if t > 1 << k:
+                continue
+            freqs = [_rans.normalise(c, k) if c.any() else None for c in counts]
+            states, words = _rans.encode(syms, model, freqs, k, lanes, ctx)
+            params = ((k - RANS_K_MIN) << RANS_PARAM_K_SHIFT) | ((lanes.bit_length() - 1) << RANS_PARAM_LANES_SHIFT) \
+                | (int(model) << RANS_PARAM_MODEL_SHIFT)
+            data = b"".join([
+                StreamHeader.build(coding=RANS), RansStreamHeader.build(params=params), varint(t), varint(words.size),
+                _rans.pack_tables(freqs, k), states.astype("<u4").tobytes(), words.astype("<u2").tobytes(),
+            ])
+            if n <= MAX_RANS_RATIO * len(data):  # a stream over the ratio cap would be rejected by readers
+                out.append(data)
     return out
+
+
+def _writer_ks(n: int) -> tuple[int, ...]:
+    """Precisions the writer tries for a stream of n symbols (§11)."""
+    return RANS_WRITER_KS_SHORT if n <= RANS_WRITER_SHORT_STREAM else (RANS_WRITER_K,)
 
 
 def write_stream(
