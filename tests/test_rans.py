@@ -187,10 +187,15 @@ def test_writer_takes_the_smallest_coding_and_never_grows(n: int) -> None:
     assert write_stream(syms, 32, rans=RansContext(models=(0, 1))) == with_rans  # deterministic
 
 
-def test_writer_uses_the_lane_rule_and_k12() -> None:
-    syms = np.minimum(np.random.default_rng(3).geometric(0.3, 70000) - 1, 15).astype(np.uint32)
+def test_writer_uses_the_lane_rule_and_k12_for_long_streams() -> None:
+    syms = np.minimum(np.random.default_rng(3).geometric(0.3, 140000) - 1, 15).astype(np.uint32)
     data = write_stream(syms, 16, rans=RansContext())
-    assert data[0] == 3 and data[1] & 7 == 2 and (data[1] >> 3) & 7 == 4  # K = 12, N = 16 (70000 // 32 < 4096)
+    assert data[0] == 3 and data[1] & 7 == 2 and (data[1] >> 3) & 7 == 5  # K = 12 (n > 2**17), N = 32
+    short = syms[:70000]
+    data = write_stream(short, 16, rans=RansContext())
+    assert (data[1] >> 3) & 7 == 4  # N = 16: 70000 // 32 < 4096
+    k = 10 + (data[1] & 7)  # the writer tried every K: the chosen one is no larger than K = 12's stream
+    assert len(data) <= len(g.s_rans(short.tolist(), lanes=16)) and 10 <= k <= 15
 
 
 TENSORS = {
