@@ -297,3 +297,18 @@ def test_rans_files_decode_like_huffman_files_in_both_decoders(rows, cols, densi
     assert np.array_equal(embedded.decode(r)["w"], want)
     if r[12] & 1 == 0:
         assert r == h  # no RANS stream chosen: byte for byte the 1.0 file
+
+
+@pytest.mark.exhaustive
+def test_exhaustive_rans_stream_fuzz(tmp_path: Path) -> None:
+    """tools/fuzz_rans.py (both decoders + kernel on mutated RANS streams) for DCFORMAT_FUZZ_BUDGET executions."""
+    import os
+
+    budget = os.environ.get("DCFORMAT_FUZZ_BUDGET", "20000")
+    budget = "200000" if budget in ("all", "0") else budget
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "fuzz_rans.py"), "--executions", budget,
+                           "--seed", "3", "--out", str(tmp_path)], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["findings"] == 0 and done.returncode == 0, done.stdout + done.stderr
+    assert stats["executions"] == int(budget)
