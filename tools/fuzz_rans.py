@@ -12,6 +12,12 @@ or both reject with different error classes. ``tools/fuzz.py`` fuzzes whole file
 one spends every execution inside the new coding.
 
     nice -n 10 python tools/fuzz_rans.py --executions 1000000 --seed 1 --out fuzz-out/rans1
+
+Run for issue 9 (2026-12-03, final decoders, two processes on the shared 2-core machine):
+``--executions 500000 --seed 101`` and ``--seed 202``: 1,000,000 executions, 100,000 of them also through the numba
+kernel, 0 findings (no crash, no disagreement); outcomes per run ~35 % Bitstream, 27 % RansTable, 24 % Truncated,
+8 % UnsupportedFeature, 3.5 % Limit, 1.5 % accepted (identical symbols), ~0.3 % HuffmanTable (mutated coding byte).
+1,211 s and 1,223 s wall time.
 """
 
 from __future__ import annotations
