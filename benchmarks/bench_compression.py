@@ -2,7 +2,8 @@
 
 Run:  python benchmarks/bench_compression.py [--minilm PATH/TO/model.safetensors] [--index-bits 4,5,6,7,8]
 
-Prints, per case, ratios measured in this one run:
+Prints, per case, ratios measured in this one run, for the HUFFMAN-only file (format 1.0, the default) and the
+rANS file (``entropy="rans"``, format 1.1) of the same settings, side by side:
   ours / entropy bound   (goal <= 1.02; bound = sum over streams of n * H0 + codebooks, tables excluded; the gap
                           streams of a tensor's row classes count as one stream, so the classes' gain shows)
   zstd-19 / ours         (goal >= 1.5; zstd over the float32 bytes of the same pruned + quantized weights)
@@ -71,21 +72,63 @@ def zstd19(decoded: dict[str, np.ndarray]) -> int:
     return sum(len(cctx.compress(np.ascontiguousarray(v, np.float32).tobytes())) for v in decoded.values())
 
 
-def report(label: str, tensors: dict[str, np.ndarray], cfg: CompressionConfig) -> int:
+def _decode_timed(data: bytes, accel: str) -> tuple[dict[str, np.ndarray], float]:
+    """Whole-file decode with the compiled kernels off ("0": the NumPy path) or on ("1"); best of 2 after a warm-up."""
+    import os
+
+    old = os.environ.get("DCFORMAT_ACCEL")
+    os.environ["DCFORMAT_ACCEL"] = accel
+    try:
+        decoded = dcformat.decode(data)
+        best = float("inf")
+        for _ in range(2):
+            t0 = time.perf_counter()
+            dcformat.decode(data)
+            best = min(best, time.perf_counter() - t0)
+    finally:
+        if old is None:
+            os.environ.pop("DCFORMAT_ACCEL", None)
+        else:
+            os.environ["DCFORMAT_ACCEL"] = old
+    return decoded, best
+
+
+def _nnz(decoded: dict[str, np.ndarray]) -> int:
+    return sum(int(np.count_nonzero(v)) for v in decoded.values())
+
+
+def report(label: str, tensors: dict[str, np.ndarray], cfg: CompressionConfig, speed: bool = False) -> tuple[int, int]:
+    """One case: HUFFMAN-only (1.0) and rANS (1.1) files of the same settings; returns both sizes."""
     t0 = time.perf_counter()
     data = dcformat.encode(tensors, config=cfg)
     t1 = time.perf_counter()
-    decoded = dcformat.decode(data)
+    rcfg = CompressionConfig(**{**cfg.__dict__, "entropy": "rans"})
+    rdata = dcformat.encode(tensors, config=rcfg)
     t2 = time.perf_counter()
+    decoded, t_np = _decode_timed(data, "0")
+    rdecoded, r_np = _decode_timed(rdata, "0")
+    assert all(np.array_equal(decoded[k], rdecoded[k]) for k in decoded), "rANS file decodes differently"
     bound = entropy_bound(data)
     z = zstd19(decoded)
     dense = sum(v.nbytes for v in tensors.values())
     print(
-        f"{label:<34} {len(data):>10,} B  dense/ours {dense / len(data):6.1f}x  "
-        f"ours/entropy {len(data) / bound:.4f}  zstd19/ours {z / len(data):.2f}x  "
-        f"(encode {t1 - t0:.2f} s, decode {t2 - t1:.3f} s)"
+        f"{label:<34} HUFFMAN {len(data):>10,} B | rANS {len(rdata):>10,} B (rANS/HUFFMAN {len(rdata) / len(data):.4f})"
+        f"  dense/ours {dense / len(rdata):6.1f}x  ours/entropy {len(data) / bound:.4f} | {len(rdata) / bound:.4f}"
+        f"  zstd19/ours {z / len(data):.2f}x  (encode {t1 - t0:.2f} | {t2 - t1:.2f} s)"
     )
-    return len(data)
+    nnz = _nnz(decoded)
+    line = (f"    decode, NumPy path (DCFORMAT_ACCEL=0): HUFFMAN {t_np * 1e3:.0f} ms = {nnz / t_np / 1e6:.1f} M nnz/s, "
+            f"rANS {r_np * 1e3:.0f} ms = {nnz / r_np / 1e6:.1f} M nnz/s")
+    if speed:
+        from dcformat import accel
+
+        if accel._import("dcformat.entropy._kernels") is not None:
+            _, t_k = _decode_timed(data, "1")
+            _, r_k = _decode_timed(rdata, "1")
+            line += (f"; numba kernels (DCFORMAT_ACCEL=1): HUFFMAN {t_k * 1e3:.0f} ms = {nnz / t_k / 1e6:.1f} M nnz/s, "
+                     f"rANS {r_k * 1e3:.0f} ms = {nnz / r_k / 1e6:.1f} M nnz/s")
+    print(line)
+    return len(data), len(rdata)
 
 
 def synthetic() -> None:
@@ -99,7 +142,34 @@ def synthetic() -> None:
     cfg = CompressionConfig(code_bits=6, index_bits=5, overrides={k: {"density": d} for k, d in dens.items()})
     report("LeNet-300-100 shapes 8/9/26 %", lenet, cfg)
     big = {"fc": (rng.standard_normal((4096, 4096)) * 0.02).astype(np.float32)}
-    report("4096x4096 FC at 10 %", big, CompressionConfig(density=0.1, code_bits=5, index_bits=5))
+    report("4096x4096 FC at 10 %", big, CompressionConfig(density=0.1, code_bits=5, index_bits=5), speed=True)
+
+
+SQUEEZE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "songhan-squeezenet"
+
+
+def squeezenet() -> None:
+    """The authors' legacy SqueezeNet packed losslessly (``pack --legacy-prototxt``), HUFFMAN and rANS."""
+    import subprocess
+    import tempfile
+
+    net, proto = SQUEEZE / "compressed_SqueezeNet.net", SQUEEZE / "SqueezeNet_deploy.prototxt"
+    if not net.exists():
+        print("legacy SqueezeNet: not found (../shared/data/songhan-squeezenet)")
+        return
+    sizes = {}
+    with tempfile.TemporaryDirectory() as d:
+        for mode in ("huffman", "rans"):
+            out = Path(d) / f"{mode}.dc"
+            subprocess.run([sys.executable, "-m", "dcformat", "-q", "pack", str(net), "-o", str(out),
+                            "--legacy-prototxt", str(proto), "--entropy", mode], check=True,
+                           env={"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PATH": "/usr/bin:/bin"})
+            sizes[mode] = out.read_bytes()
+        a, b = dcformat.decode(sizes["huffman"]), dcformat.decode(sizes["rans"])
+        same = list(a) == list(b) and all(np.array_equal(a[k], b[k]) for k in a)
+    h, r = len(sizes["huffman"]), len(sizes["rans"])
+    print(f"{'legacy SqueezeNet (lossless)':<34} HUFFMAN {h:>10,} B | rANS {r:>10,} B (rANS/HUFFMAN {r / h:.4f}); "
+          f"rANS file decodes to the HUFFMAN file's arrays: {same}")
 
 
 def minilm(path: Path, index_bits: list[int]) -> None:
@@ -110,8 +180,10 @@ def minilm(path: Path, index_bits: list[int]) -> None:
     for label, size in REFERENCE_MINILM.items():
         print(f"  reference: {label:<28} {size:>10,} B")
     for b in index_bits:
-        size = report(f"  dcformat 10 %, q=5, b={b}", tensors, CompressionConfig(density=0.1, code_bits=5, index_bits=b))
-        print(f"    vs quoted nncodec (other weights): {size / NNCODEC_MINILM:.4f}")
+        size, rsize = report(f"  dcformat 10 %, q=5, b={b}", tensors,
+                             CompressionConfig(density=0.1, code_bits=5, index_bits=b))
+        print(f"    vs quoted nncodec (other weights): HUFFMAN {size / NNCODEC_MINILM:.4f}, "
+              f"rANS {rsize / NNCODEC_MINILM:.4f} (identical-weights comparison: bench_nncodec.py)")
 
 
 
@@ -123,6 +195,7 @@ if __name__ == "__main__":
     args = ap.parse_args()
     if not args.skip_synthetic:
         synthetic()
+        squeezenet()
     if args.minilm:
         minilm(args.minilm, [int(x) for x in args.index_bits.split(",")])
     else:

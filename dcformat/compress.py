@@ -34,14 +34,15 @@ def compress(entry: TableEntry, array: np.ndarray, s: TensorSettings) -> Payload
     q = s.code_bits
     if s.encoding == "dense":
         cb, labels, _ = quantize_values(flat, q, s.init, s.seed, drop_zeros=False)
-        return DensePayload(entry, q, cb, labels, s.huffman)
+        return DensePayload(entry, q, cb, labels, s.huffman, rans=s.entropy == "rans")
     rows, cols = matrix_shape(array.shape)
     b = s.index_bits
     positions = np.flatnonzero(_prune_mask(flat, s))
     cb, labels, keep = quantize_values(flat[positions], q, s.init, s.seed, drop_zeros=True)
     streams = encode_positions(positions[keep], rows, cols, b)
     class_min, fillers, gaps = _row_classes(streams, s.huffman, b)
-    return SparsePayload(entry, q, b, cb, streams.counts, class_min, fillers, gaps, labels, int(labels.size), s.huffman)
+    return SparsePayload(entry, q, b, cb, streams.counts, class_min, fillers, gaps, labels, int(labels.size), s.huffman,
+                         rans=s.entropy == "rans")
 
 
 def _prune_mask(flat: np.ndarray, s: TensorSettings) -> np.ndarray:

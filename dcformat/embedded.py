@@ -39,6 +39,7 @@ import json
 import math
 import os
 import re
+import bisect
 import struct
 import zlib
 from dataclasses import dataclass
@@ -62,12 +63,15 @@ _DTYPES = {
 _BOOL = 12
 _FLOATS = (1, 2, 3)
 _RAW, _DENSE, _SPARSE = 0, 1, 2
-_FIXED, _HUFFMAN, _CONSTANT = 0, 1, 2
+_FIXED, _HUFFMAN, _CONSTANT, _RANS = 0, 1, 2, 3
+_RANS_FLAG = 1  # §2.2 header flag bit 0 (format 1.1): the file holds RANS streams
+_RANS_LOW = 1 << 16  # §6.1: L
+_RANS_RATIO = 4096  # §6.1.1 check 5
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc, exactly (§4.1)
 
 KINDS = (
     "BadMagic", "UnsupportedVersion", "UnsupportedFeature", "Truncated", "TrailingData", "Layout",
-    "Checksum", "Limit", "Decompression", "HuffmanTable", "Bitstream", "SparseIndex", "Codebook",
+    "Checksum", "Limit", "Decompression", "HuffmanTable", "RansTable", "Bitstream", "SparseIndex", "Codebook",
     "Metadata", "Graph",
 )
 
@@ -121,10 +125,11 @@ class Decoded:
 class _In:
     """A bounded read position over ``data[start:end]``; offsets in errors are absolute."""
 
-    __slots__ = ("data", "pos", "end", "tensor")
+    __slots__ = ("data", "pos", "end", "tensor", "rans")
 
-    def __init__(self, data: memoryview, start: int, end: int, tensor: str | None = None) -> None:
+    def __init__(self, data: memoryview, start: int, end: int, tensor: str | None = None, rans: bool = False) -> None:
         self.data, self.pos, self.end, self.tensor = data, start, end, tensor
+        self.rans = rans  # the header announces RANS streams (§2.2 flag bit 0)
 
     def fail(self, kind: str, message: str, at: int | None = None) -> EmbeddedFormatError:
         return EmbeddedFormatError(kind, message, offset=self.pos if at is None else at, tensor=self.tensor)
@@ -310,10 +315,14 @@ def _huffman_symbols(data: np.ndarray, n: int, lengths: np.ndarray, fail) -> np.
 # ---------------------------------------------------------------------------------------------
 
 
-def _stream(cur: _In, n: int, alphabet: int, what: str) -> np.ndarray:
-    """Decode one stream of n symbols in [0, alphabet) (uint32)."""
+def _stream(cur: _In, n: int, alphabet: int, what: str, models: tuple[int, ...] = (0,),
+            row_class: np.ndarray | None = None, n_classes: int = 1) -> np.ndarray:
+    """Decode one stream of n symbols in [0, alphabet) (uint32). ``models``: the RANS context models this stream
+    allows (§6.1.3); ``row_class``: the row class of every entry (SPARSE values)."""
     at = cur.pos
     coding = cur.u8(f"{what}.coding")
+    if coding == _RANS:
+        return _rans_stream(cur, n, alphabet, what, at, models, row_class, n_classes)
     if coding == _CONSTANT:
         at = cur.pos
         sym = cur.varint(f"{what}.symbol")
@@ -373,6 +382,116 @@ def _stream(cur: _In, n: int, alphabet: int, what: str) -> np.ndarray:
 
         return _huffman_symbols(data, n, lengths, fail)
     raise cur.fail("UnsupportedFeature", f"{what}: unknown stream coding {coding}", at)
+
+
+def _rans_stream(cur: _In, n: int, alphabet: int, what: str, start: int, models: tuple[int, ...],
+                 row_class: np.ndarray | None, n_classes: int) -> np.ndarray:
+    """§6.1: an interleaved rANS stream, checked in the order of §6.1.1."""
+    if not cur.rans:
+        raise cur.fail("UnsupportedFeature", f"{what}: RANS stream but header flag bit 0 is clear", start)
+    at = cur.pos
+    params = cur.u8(f"{what}.params")
+    k, j, model = 10 + (params & 7), (params >> 3) & 7, params >> 6
+    if k > 15:
+        raise cur.fail("RansTable", f"{what}: K = {k} > 15", at)
+    if j > 5:
+        raise cur.fail("Limit", f"{what}: 2**{j} lanes > 32", at)
+    if model not in models:
+        raise cur.fail("UnsupportedFeature", f"{what}: context model {model} not allowed here", at)
+    lanes = 1 << j
+    at_t = cur.pos
+    t = cur.varint(f"{what}.T")
+    if t < 2 or t > alphabet or t > 1 << k:
+        raise cur.fail("RansTable", f"{what}: T = {t} outside 2..min({alphabet}, 2**{k})", at_t)
+    nwords = cur.varint(f"{what}.nwords")
+    n_ctx = 1 if model == 0 else (6 if model == 1 else n_classes)
+    # Tables: one MSB-first bit string over all contexts. Read bit by bit from the bytes left.
+    tab_at = cur.pos
+    avail = cur.left() * 8
+    bitpos = 0
+
+    def bits(w: int) -> int:
+        nonlocal bitpos
+        if bitpos + w > avail:
+            raise cur.fail("Truncated", f"{what}: frequency tables run past the end", tab_at + (bitpos >> 3))
+        v = 0
+        for _ in range(w):
+            byte = cur.data[tab_at + (bitpos >> 3)]
+            v = (v << 1) | ((byte >> (7 - (bitpos & 7))) & 1)
+            bitpos += 1
+        return v
+
+    tables: list[list[int] | None] = []
+    for c in range(n_ctx):
+        if not bits(1):
+            tables.append(None)
+            continue
+        budget, freq = 1 << k, []
+        for s in range(t - 1):
+            f_at = tab_at + (bitpos >> 3)
+            f = bits(budget.bit_length())
+            if f > budget:
+                raise cur.fail("RansTable", f"{what}: table {c}, f[{s}] = {f} > remaining {budget}", f_at)
+            freq.append(f)
+            budget -= f
+        freq.append(budget)
+        tables.append(freq)
+    if all(tb is None for tb in tables):
+        raise cur.fail("RansTable", f"{what}: no table is used", tab_at)
+    if not any(tb is not None and tb[-1] > 0 for tb in tables):
+        raise cur.fail("RansTable", f"{what}: symbol T-1 never occurs (T is not minimal)", tab_at)
+    nbytes = -(-bitpos // 8)
+    if bitpos % 8 and cur.data[tab_at + nbytes - 1] & ((1 << (8 - bitpos % 8)) - 1):
+        raise cur.fail("Bitstream", f"{what}: table padding bits are not zero", tab_at + nbytes - 1)
+    cur.pos = tab_at + nbytes
+    seg = -(-n // lanes)
+    if not (lanes - 1) * seg < n:
+        raise cur.fail("Bitstream", f"{what}: {lanes} lanes for {n} symbols leave one empty", at)
+    st_at = cur.pos
+    body = cur.bytes(4 * lanes + 2 * nwords, f"{what}.states+words")
+    if n > _RANS_RATIO * (cur.pos - start):
+        raise cur.fail("Limit", f"{what}: {n} symbols from {cur.pos - start} bytes exceed the ratio 4096", start)
+    x = list(struct.unpack_from(f"<{lanes}I", body, 0))
+    for lane, v in enumerate(x):
+        if v < _RANS_LOW:
+            raise cur.fail("Bitstream", f"{what}: lane {lane} starts in state {v} < 2**16", st_at + 4 * lane)
+    words = struct.unpack_from(f"<{nwords}H", body, 4 * lanes)
+    # Cumulative frequencies per used table; the symbol of a slot is found by bisection over them.
+    cums = [None if tb is None else [sum(tb[:i]) for i in range(t + 1)] for tb in tables]
+    ctx_of = None if model != 2 else row_class
+    mask = (1 << k) - 1
+    out = np.empty(n, np.uint32)
+    prev = [0] * lanes
+    p = 0
+    for step in range(seg):
+        for lane in range(lanes):
+            i = lane * seg + step
+            if i >= n:
+                break
+            c = 0 if model == 0 else (int(ctx_of[i]) if model == 2 else prev[lane])
+            cum = cums[c]
+            if cum is None:
+                raise cur.fail("Bitstream", f"{what}: symbol {i} needs table {c}, which is not used", st_at)
+            slot = x[lane] & mask
+            s = bisect.bisect_right(cum, slot) - 1
+            while tables[c][s] == 0:  # zero-width symbols share their cum with the next: skip them
+                s += 1
+            v = tables[c][s] * (x[lane] >> k) + slot - cum[s]
+            if v < _RANS_LOW:
+                if p == nwords:
+                    raise cur.fail("Bitstream", f"{what}: renormalisation words exhausted", st_at + 4 * lanes + 2 * p)
+                v = (v << 16) | words[p]
+                p += 1
+            x[lane] = v
+            out[i] = s
+            if model == 1:
+                prev[lane] = 1 + min(s.bit_length(), 4)
+    if p != nwords:
+        raise cur.fail("Bitstream", f"{what}: {nwords - p} words left over", st_at + 4 * lanes + 2 * p)
+    for lane, v in enumerate(x):
+        if v != _RANS_LOW:
+            raise cur.fail("Bitstream", f"{what}: lane {lane} ends in state {v}, not 2**16", st_at + 4 * lane)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -790,12 +909,12 @@ def _sparse(cur: _In, entry: _Entry, dtype: np.dtype) -> np.ndarray:
         fillers = cur.varint(f"n_fillers[{c}]")
         if fillers * stride + m_nnz > members.size * cols:
             raise cur.fail("SparseIndex", f"class {c}: {fillers} fillers and {m_nnz} entries overflow its rows", at)
-        gaps = _stream(cur, m_nnz + fillers, 1 << b, f"gaps[{c}]")
+        gaps = _stream(cur, m_nnz + fillers, 1 << b, f"gaps[{c}]", (0, 1))
         local_row, column = _columns(cur, m_counts, gaps, stride, cols)
         row = members[local_row]
         rank = np.arange(m_nnz, dtype=np.int64) - np.concatenate(([0], np.cumsum(m_counts)))[local_row]
         entry_at[first_entry[row] + rank] = row * cols + column
-    values = _stream(cur, nnz, max(book.size, 1), "values")
+    values = _stream(cur, nnz, max(book.size, 1), "values", (0, 2), np.repeat(row_class, counts), n_classes)
     if book.size == 0 and nnz:
         raise cur.fail("Codebook", f"empty codebook for {nnz} entries")
     cur.done("the values stream")
@@ -959,8 +1078,10 @@ def _sections(data: memoryview, limits: Limits) -> list[tuple[bytes, int, int]]:
         raise EmbeddedFormatError("UnsupportedVersion", f"version {major}.{minor}; this decoder reads 1.x", offset=8)
     if zlib.crc32(data[8:20]) != crc:
         raise EmbeddedFormatError("Checksum", "header CRC mismatch", offset=20)
-    if flags & 0xFFFF:
+    if flags & 0xFFFF & ~_RANS_FLAG:
         raise EmbeddedFormatError("UnsupportedFeature", f"must-understand flags {flags & 0xFFFF:#x}", offset=12)
+    if flags & _RANS_FLAG and minor < 1:
+        raise EmbeddedFormatError("UnsupportedFeature", f"flag bit 0 needs version 1.1, file is 1.{minor}", offset=12)
     if count > limits.max_sections:
         raise EmbeddedFormatError("Limit", f"{count} sections > limit {limits.max_sections}", offset=16)
     if count * 20 > size - PREAMBLE:
@@ -1009,6 +1130,7 @@ def _verified(data: memoryview, start: int, length: int) -> memoryview:
 
 def _decode(data: memoryview, limits: Limits) -> Decoded:
     sections = _sections(data, limits)
+    rans = bool(struct.unpack_from("<I", data, 12)[0] & _RANS_FLAG)
     if not sections or sections[0][0] != b"TABL":
         raise EmbeddedFormatError("Layout", "the first section is not TABL", offset=PREAMBLE)
     _, start, length = sections[0]
@@ -1047,7 +1169,7 @@ def _decode(data: memoryview, limits: Limits) -> Decoded:
     for entry, (start, length) in zip(entries, payloads):
         if not _crc_ok(data, start - 16, start + length):
             raise EmbeddedFormatError("Checksum", "DATA CRC mismatch", offset=start + length, tensor=entry.name)
-        tensors[entry.name] = _payload(_In(data, start, start + length, entry.name), entry, limits)
+        tensors[entry.name] = _payload(_In(data, start, start + length, entry.name, rans), entry, limits)
     return Decoded(tensors, metadata, graph)
 
 

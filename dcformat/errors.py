@@ -86,6 +86,10 @@ class HuffmanTableError(FormatError):
     """A Huffman code-length table is not a complete prefix code within the spec's limits."""
 
 
+class RansTableError(FormatError):
+    """A RANS stream's precision or frequency tables break the spec's rules (format 1.1, §6.1)."""
+
+
 class BitstreamError(FormatError):
     """A symbol stream ends early, has leftover or non-zero padding bits, or holds an out-of-range symbol."""
 
@@ -117,6 +121,7 @@ ALL_ERRORS = (
     LimitError,
     DecompressionError,
     HuffmanTableError,
+    RansTableError,
     BitstreamError,
     SparseIndexError,
     CodebookError,

@@ -190,20 +190,31 @@ def test_invalid_vectors_rejected_with_the_manifest_class(builds: Builds) -> Non
         counts = {"exact": 0, "graph": 0, "zstd-unsupported": 0}
         for name, row in zip(INVALID_NAMES, rows):
             info = MANIFEST[name]
-            want = info["error"].removesuffix("Error")
+            # A 1.0 reader (this decoder) stops 1.1 files at flag bit 0 or at stream coding 3 (FORMAT.md §2.2, §10).
+            want = info.get("error_1_0", info["error"]).removesuffix("Error")
             if exe == builds.plain and want == "Decompression" and row["status"] == "ZstdUnsupported":
                 counts["zstd-unsupported"] += 1
                 continue
             assert row["status"] == want, (name, info["description"], row)
             assert row["csr_status"] in ("OK", want), (name, row)
             assert "offset" in row and row["field"], (name, row)
-            if "tensor" in info:
+            if "tensor" in info and "error_1_0" not in info:  # a preamble rejection names no tensor
                 assert row["tensor"] == info["tensor"], (name, row)
             counts["exact"] += 1
             counts["graph"] += want == "Graph"
         print(exe.name, counts)
         assert counts["exact"] + counts["zstd-unsupported"] == len(INVALID_NAMES)
         assert counts["graph"] == sum(info["error"] == "GraphError" for info in MANIFEST.values())
+
+
+def test_format_1_1_vectors_rejected_as_unsupported_feature(builds: Builds) -> None:
+    """This 1.0 decoder must refuse every 1.1 golden vector (RANS streams) cleanly, at header flag bit 0."""
+    paths = sorted((VALID / "v1_1").glob("*.dcf"))
+    assert len(paths) >= 6
+    for exe in builds.binaries():
+        for path, row in zip(paths, run_driver(exe, [p.read_bytes() for p in paths])):
+            assert row["status"] == "UnsupportedFeature", (path.name, row)
+            assert row["field"] == "flags", (path.name, row)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -596,7 +596,7 @@ BAD_STREAMS = [
     ("FIXED short", bytes([0, 8, 1]), 2, 3, TruncatedError),
     ("CONSTANT symbol >= A", bytes([2, 3]), 4, 3, BitstreamError),
     ("CONSTANT non-minimal varint", bytes([2, 0x80, 0x00]), 4, 3, LimitError),
-    ("coding 3", bytes([3, 0]), 1, 3, UnsupportedFeatureError),
+    ("coding 4", bytes([4, 0]), 1, 3, UnsupportedFeatureError),
     ("coding 255", bytes([255]), 1, 3, UnsupportedFeatureError),
     ("empty", b"", 1, 3, TruncatedError),
 ]

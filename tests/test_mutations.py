@@ -48,6 +48,7 @@ LIB_LIMITS = Limits(**TIGHT)
 EMB_LIMITS = embedded.Limits(**TIGHT)
 
 SMALL = {p.name: p.read_bytes() for p in sorted(VECTORS.glob("*.dcf")) if p.stat().st_size <= 400}
+SMALL |= {p.name: p.read_bytes() for p in sorted((VECTORS / "v1_1").glob("*.dcf")) if p.stat().st_size <= 450}  # RANS
 SMALL["base-file"] = g.base_file()
 SMALL["graph-file"] = g.graph_file()
 

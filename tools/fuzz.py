@@ -89,7 +89,8 @@ def load_targets() -> None:
 
 def corpus() -> list[bytes]:
     """Small valid files: the golden vectors plus the invalid-vector generator's base files."""
-    out = [p.read_bytes() for p in sorted(VECTORS.glob("*.dcf")) if p.stat().st_size <= 4096]
+    out = [p.read_bytes() for p in sorted(VECTORS.glob("*.dcf")) + sorted((VECTORS / "v1_1").glob("*.dcf"))
+           if p.stat().st_size <= 4096]  # v1_1: RANS streams (format 1.1)
     gen = _generator()
     out += [gen.base_file(), gen.file_w(), gen.file_d(), gen.file_r(), gen.graph_file()]
     return out

@@ -68,12 +68,14 @@ VARINT_MAX_VALUE = (1 << 64) - 1
 SIGNATURE = b"\x89DCF\r\n\x1a\n"
 
 VERSION_MAJOR = 1
-VERSION_MINOR = 0
+VERSION_MINOR = 0  # what a writer puts in a file that uses no 1.1 feature (such files stay 1.0, byte for byte)
+VERSION_MINOR_RANS = 1  # §13: format 1.1 added RANS streams; a file with one has this minor version
 
-# §2.2 File header flags: the low 16 bits are must-understand (none defined in
-# 1.0, so a reader rejects any that is set); the high 16 bits are ignorable.
+# §2.2 File header flags: the low 16 bits are must-understand (a reader rejects
+# any it does not know); the high 16 bits are ignorable.
 FLAGS_MUST_UNDERSTAND_MASK = 0x0000FFFF
-FLAGS_KNOWN = 0x00000000
+FLAG_RANS_STREAMS = 0x00000001  # bit 0 (1.1): the file contains at least one RANS stream (§6.1)
+FLAGS_KNOWN = FLAG_RANS_STREAMS
 
 FileHeader = Record(
     "FileHeader",
@@ -219,8 +221,44 @@ RowClassHeader = Record("RowClassHeader", "n_classes" / cs.Int8ul)  # §5.3, aft
 StreamHeader = Record("StreamHeader", "coding" / cs.Int8ul)
 FixedStreamHeader = Record("FixedStreamHeader", "width" / cs.Int8ul)
 HuffmanStreamHeader = Record("HuffmanStreamHeader", "lw" / cs.Int8ul)
-FIXED, HUFFMAN, CONSTANT = 0, 1, 2  # the coding byte
+FIXED, HUFFMAN, CONSTANT, RANS = 0, 1, 2, 3  # the coding byte (RANS: format 1.1)
 MAX_ALPHABET = 1 << 32
 MAX_WIDTH = 32  # FIXED width
 MAX_CODE_LEN = 24  # HUFFMAN code lengths
 MAX_LW = 5  # HUFFMAN length-field width: bit_length(MAX_CODE_LEN)
+
+# §6.1 RANS streams (format 1.1): the params byte after the coding byte, then varints T and nwords, the bit-packed
+# frequency tables, N u32 states and nwords u16 renormalisation words (all little-endian).
+RansStreamHeader = Record("RansStreamHeader", "params" / cs.Int8ul)
+RANS_PARAM_K_SHIFT, RANS_PARAM_K_MASK = 0, 0x07  # bits 0-2: K - RANS_K_MIN
+RANS_PARAM_LANES_SHIFT, RANS_PARAM_LANES_MASK = 3, 0x07  # bits 3-5: j, N = 2**j lanes
+RANS_PARAM_MODEL_SHIFT, RANS_PARAM_MODEL_MASK = 6, 0x03  # bits 6-7: context model
+RANS_K_MIN, RANS_K_MAX = 10, 15  # frequency precision: tables sum to 2**K
+RANS_LOG2_LANES_MAX = 5  # at most 32 lanes
+RANS_STATE_LOW = 1 << 16  # L: states live in [L, 2**32); every lane ends on L
+RANS_WORD_BITS = 16  # renormalisation word
+RANS_STATE_BYTES, RANS_WORD_BYTES = 4, 2
+MAX_RANS_RATIO = 4096  # n <= MAX_RANS_RATIO * (bytes of the whole stream) [Limit]
+
+
+class RansModel(enum.IntEnum):
+    """§6.1.3 context models of a RANS stream (params bits 6-7). 3 is reserved."""
+
+    NONE = 0  # one table
+    PREV_GAP = 1  # SPARSE gap streams: 6 tables, by the class of the lane's previous gap symbol
+    ROW_CLASS = 2  # SPARSE values: n_classes tables, by the row class of the entry's row
+
+
+PREV_GAP_CONTEXTS = 6  # context 0 = first symbol of a lane's segment; gap symbol g -> prev_gap_class(g)
+
+
+def prev_gap_class(g: int) -> int:
+    """§6.1.3 PREV_GAP context after gap symbol ``g``: 0 (filler) -> 1, 1 -> 2, 2-3 -> 3, 4-7 -> 4, >= 8 -> 5."""
+    return 1 + min(int(g).bit_length(), 4)
+
+
+# Writer policy (§11), not a decoding rule: precision and lane rule of the reference encoder.
+RANS_WRITER_K = 12
+RANS_WRITER_SHORT_STREAM = 1 << 17  # streams of at most this many symbols try every K in RANS_WRITER_KS_SHORT
+RANS_WRITER_KS_SHORT = (10, 11, 12, 13, 14, 15)  # (MiniLM -888 B, SqueezeNet -184 B vs K = 12 only)
+RANS_WRITER_MIN_PER_LANE = 4096

@@ -22,7 +22,7 @@ from typing import Mapping, Union
 import numpy as np
 
 from ..binary import Cursor, varint
-from ..entropy.streams import StreamInfo, parse_stream, stream_size, write_stream
+from ..entropy.streams import RansContext, StreamInfo, parse_stream, stream_size, write_stream
 from ..errors import (
     BitstreamError,
     CodebookError,
@@ -44,6 +44,7 @@ from .format import (
     RAW_HEADER_SIZE,
     Compression,
     DType,
+    RansModel,
     Encoding,
     QuantHeader,
     RawHeader,
@@ -77,6 +78,7 @@ class DensePayload:
     huffman: bool = True  # streams coded by size (Huffman/FIXED/CONSTANT) or FIXED at the natural width;
     # parsed payloads infer it from their streams (see _coded_by_size)
     streams: Mapping[str, StreamInfo] = field(default_factory=dict, compare=False, repr=False)  # as read
+    rans: bool = False  # the writer may choose RANS streams (format 1.1); parsed: some stream is RANS
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class SparsePayload:
     huffman: bool = True
     streams: Mapping[str, StreamInfo] = field(default_factory=dict, compare=False, repr=False)
     gap_offsets: tuple[int, ...] = field(default=(), compare=False, repr=False)  # file offset of each gap stream
+    rans: bool = False  # as DensePayload.rans
 
     @property
     def cols(self) -> int:
@@ -131,19 +134,30 @@ def _class_positions(entry: TableEntry, counts_c: np.ndarray, gaps: np.ndarray, 
 # --------------------------------------------------------------------------- writing
 
 
-def _stream(symbols: np.ndarray, alphabet: int, huffman: bool, width: int) -> bytes:
+# §6.1.3: the context models each stream of a payload may use.
+GAP_MODELS = RansContext(models=(RansModel.NONE, RansModel.PREV_GAP))
+
+
+def value_context(counts: np.ndarray, class_min: np.ndarray) -> RansContext:
+    """SPARSE values: NONE, or ROW_CLASS with the row class of every entry's row (known from the row counts)."""
+    cls = row_classes(counts, class_min)
+    return RansContext(models=(RansModel.NONE, RansModel.ROW_CLASS), n_classes=class_min.size + 1,
+                       row_class=np.repeat(cls.astype(np.int64), np.asarray(counts, np.int64)))
+
+
+def _stream(symbols: np.ndarray, alphabet: int, huffman: bool, width: int, rans: RansContext | None = None) -> bytes:
     if huffman:
-        return write_stream(symbols, alphabet)
+        return write_stream(symbols, alphabet, rans=rans)
     return write_stream(symbols, alphabet, mode="fixed", width=width)
 
 
 def row_class_bytes(class_min: np.ndarray, n_fillers: tuple[int, ...], gaps: tuple[np.ndarray, ...],
-                    index_bits: int, huffman: bool) -> bytes:
+                    index_bits: int, huffman: bool, rans: bool = False) -> bytes:
     """n_classes, class_min and each class's (n_fillers, gaps) as §5.3 lays them out."""
     parts = [RowClassHeader.build(n_classes=class_min.size + 1)] + [varint(int(t)) for t in class_min]
     for fill, g in zip(n_fillers, gaps):
         parts.append(varint(int(fill)))
-        parts.append(_stream(g, 1 << index_bits, huffman, index_bits))
+        parts.append(_stream(g, 1 << index_bits, huffman, index_bits, GAP_MODELS if rans else None))
     return b"".join(parts)
 
 
@@ -171,16 +185,27 @@ def serialize(payload: Payload) -> bytes:
     q = payload.code_bits
     if isinstance(payload, DensePayload):
         head = [QuantHeader.build(code_bits=q, index_bits=0), varint(cb.size), cb.astype("<f4").tobytes()]
-        return b"".join(head + [_stream(payload.symbols, max(cb.size, 1), payload.huffman, q)])
+        plain = RansContext() if payload.rans else None
+        return b"".join(head + [_stream(payload.symbols, max(cb.size, 1), payload.huffman, q, plain)])
     b, cols = payload.index_bits, payload.cols
+    rans = payload.rans
     return b"".join([
         QuantHeader.build(code_bits=q, index_bits=b),
         varint(cb.size),
         cb.astype("<f4").tobytes(),
-        _stream(payload.row_counts, cols + 1, payload.huffman, max(1, cols.bit_length())),
-        row_class_bytes(payload.class_min, payload.n_fillers, payload.gaps, b, payload.huffman),
-        _stream(payload.symbols, max(cb.size, 1), payload.huffman, q),
+        _stream(payload.row_counts, cols + 1, payload.huffman, max(1, cols.bit_length()), RansContext() if rans else None),
+        row_class_bytes(payload.class_min, payload.n_fillers, payload.gaps, b, payload.huffman, rans),
+        _stream(payload.symbols, max(cb.size, 1), payload.huffman, q,
+                value_context(payload.row_counts, payload.class_min) if rans else None),
     ])
+
+
+def uses_rans(payload: bytes, entry: TableEntry, limits: Limits) -> bool:
+    """Whether a serialized payload contains a RANS stream (the writer sets the file's flag bit 0 from this)."""
+    if entry.encoding == Encoding.RAW:
+        return False
+    p = parse(payload, entry, limits, decode=False)
+    return any(s.coding == "rans" for s in p.streams.values())
 
 
 # --------------------------------------------------------------------------- reading
@@ -199,7 +224,7 @@ def check_dense_size(entry: TableEntry, limits: Limits) -> None:
 
 def parse(
     data: bytes | memoryview, entry: TableEntry, limits: Limits, *, offset: int = 0, decode: bool = True,
-    dense: bool = False,
+    dense: bool = False, rans_allowed: bool = True,
 ) -> Payload:
     """Read and validate one DATA payload (``offset``: its absolute file offset, for error messages).
 
@@ -208,35 +233,40 @@ def parse(
     docstring). ``dense``: the caller will build the dense array, so a SPARSE
     tensor's dense size is checked against the limits before its streams are read
     (RAW and DENSE payloads are that size anyway and are always checked).
+    ``rans_allowed``: the file header sets flag bit 0 (§2.2); without it a RANS
+    stream is [UnsupportedFeature].
     """
     try:
-        return _parse(Cursor(data, base=offset, tensor=entry.name), entry, limits, decode, dense)
+        return _parse(Cursor(data, base=offset, tensor=entry.name), entry, limits, decode, dense, rans_allowed)
     except FormatError as exc:
         if decode or entry.encoding == Encoding.RAW or entry.numel * entry.np_dtype.itemsize > limits.max_tensor_bytes:
             raise
         # Undecoded symbol data can hide the spec's first error (a bad gap stream before a bad later field):
         # find it with the decoding walk, when the tensor is small enough that decoding it is allowed anyway.
         try:
-            _parse(Cursor(data, base=offset, tensor=entry.name), entry, limits, True, False)
+            _parse(Cursor(data, base=offset, tensor=entry.name), entry, limits, True, False, rans_allowed)
         except MemoryError:
             pass
         raise exc from None
 
 
-def _parse(cur: Cursor, entry: TableEntry, limits: Limits, decode: bool, dense: bool) -> Payload:
+def _parse(cur: Cursor, entry: TableEntry, limits: Limits, decode: bool, dense: bool, rans_allowed: bool = True
+           ) -> Payload:
+    plain = RansContext(allowed=rans_allowed)
     if entry.encoding == Encoding.RAW:
         return _parse_raw(cur, entry, limits, decode)
     q, b, codebook = _parse_quant_header(cur, entry)
     if entry.encoding == Encoding.DENSE:
         if decode:
             check_dense_size(entry, limits)
-        info, symbols = parse_stream(cur, entry.numel, max(codebook.size, 1), "values", decode=decode)
+        info, symbols = parse_stream(cur, entry.numel, max(codebook.size, 1), "values", decode=decode, rans=plain)
         _need_codebook(cur, codebook, entry.numel)
         cur.expect_end("values")
-        return DensePayload(entry, q, codebook, symbols, _coded_by_size({"values": info}), {"values": info})
+        return DensePayload(entry, q, codebook, symbols, _coded_by_size({"values": info}), {"values": info},
+                            info.coding == "rans")
     if decode and dense:
         check_dense_size(entry, limits)  # before the streams: CONSTANT ones are not backed by bytes
-    return _parse_sparse(cur, entry, q, b, codebook, decode)
+    return _parse_sparse(cur, entry, q, b, codebook, decode, rans_allowed)
 
 
 def _coded_by_size(streams: Mapping[str, StreamInfo]) -> bool:
@@ -298,14 +328,16 @@ def _read_row_classes(cur: Cursor) -> np.ndarray:
     return np.array(class_min, np.int64) if class_min else np.zeros(0, np.int64)
 
 
-def _parse_sparse(cur: Cursor, entry: TableEntry, q: int, b: int, codebook: np.ndarray, decode: bool) -> SparsePayload:
+def _parse_sparse(cur: Cursor, entry: TableEntry, q: int, b: int, codebook: np.ndarray, decode: bool,
+                  rans_allowed: bool = True) -> SparsePayload:
+    plain = RansContext(allowed=rans_allowed)
     rows, cols = matrix_shape(entry.shape)
     if cols + 1 > 1 << 32:
         raise cur.error(LimitError, "shape", f"{cols} columns per row exceed the format's 2**32 - 1")
     # The counts give the class sizes, so they are decoded even when inspecting, except from a CONSTANT stream
     # (it may stand for ~2**32 rows with no bytes behind it; its one symbol says everything).
     constant = cur.remaining > 0 and cur.buf[cur.pos] == CONSTANT
-    count_info, counts = parse_stream(cur, rows, cols + 1, "row_counts", decode=decode or not constant)
+    count_info, counts = parse_stream(cur, rows, cols + 1, "row_counts", decode=decode or not constant, rans=plain)
     class_min = _read_row_classes(cur)
     n_classes = class_min.size + 1
     if counts is not None:
@@ -334,10 +366,16 @@ def _parse_sparse(cur: Cursor, entry: TableEntry, q: int, b: int, codebook: np.n
                 )
             fillers.append(n_fill)
             gap_offsets.append(cur.offset)
-            info, g = parse_stream(cur, nnz_of_class[c] + n_fill, 1 << b, f"gaps[{c}]", decode=decode)
+            info, g = parse_stream(cur, nnz_of_class[c] + n_fill, 1 << b, f"gaps[{c}]", decode=decode,
+                                   rans=RansContext(GAP_MODELS.models, allowed=rans_allowed))
             streams[f"gaps[{c}]"] = info
             gaps.append(g)
-        streams["values"], symbols = parse_stream(cur, nnz, max(codebook.size, 1), "values", decode=decode)
+        if counts is not None and decode:
+            vctx = value_context(counts, class_min)
+            vctx = RansContext(vctx.models, vctx.n_classes, vctx.row_class, rans_allowed)
+        else:  # inspecting: the tables are checked, the contexts of the symbols are not needed
+            vctx = RansContext((RansModel.NONE, RansModel.ROW_CLASS), n_classes, None, rans_allowed)
+        streams["values"], symbols = parse_stream(cur, nnz, max(codebook.size, 1), "values", decode=decode, rans=vctx)
         _need_codebook(cur, codebook, nnz)
         cur.expect_end("values")
     except FormatError as exc:
@@ -351,7 +389,8 @@ def _parse_sparse(cur: Cursor, entry: TableEntry, q: int, b: int, codebook: np.n
             first = earlier
         raise first from None
     return SparsePayload(entry, q, b, codebook, counts, class_min, tuple(fillers), tuple(gaps) if decode else None,
-                         symbols, nnz, _coded_by_size(streams), streams, tuple(gap_offsets))
+                         symbols, nnz, _coded_by_size(streams), streams, tuple(gap_offsets),
+                         any(s.coding == "rans" for s in streams.values()))
 
 
 def _parse_raw(cur: Cursor, entry: TableEntry, limits: Limits, decode: bool) -> RawPayload:
@@ -440,4 +479,5 @@ def _zstd_frame(cur: Cursor, nbytes: int, limits: Limits, decode: bool) -> bytes
 
 __all__ = [
     "DensePayload", "Payload", "RawPayload", "SparsePayload", "check_dense_size", "parse", "row_class_bytes", "row_class_size", "serialize",
+    "uses_rans",
 ]

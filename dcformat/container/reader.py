@@ -18,11 +18,11 @@ import numpy as np
 from ..binary import Cursor
 from ..errors import FormatError, LayoutError, LimitError, UnsupportedFeatureError
 from ..limits import DEFAULT_LIMITS, Limits
-from .format import NUMPY_DTYPES, SectionKind, is_critical
+from .format import FLAG_RANS_STREAMS, NUMPY_DTYPES, SectionKind, is_critical
 from .materialize import to_csr, to_dense
 from .metadata import parse_metadata
 from .payload import DensePayload, Payload, RawPayload, SparsePayload, parse
-from .sections import SectionRef, read_preamble, verified_payload, walk_sections
+from .sections import SectionRef, file_flags, read_preamble, verified_payload, walk_sections
 from .table import TableEntry, parse_table
 
 
@@ -102,6 +102,7 @@ class DCFile:
     def _parse_structure(self) -> None:
         buf, limits = self._buf, self.limits
         count = read_preamble(buf, limits)
+        self._rans_allowed = bool(file_flags(buf) & FLAG_RANS_STREAMS)  # §2.2: a RANS stream needs flag bit 0
         refs = walk_sections(buf, count)
         if not refs or refs[0].kind != SectionKind.TABLE.value:
             got = refs[0].kind.decode() if refs else "no section"
@@ -200,7 +201,8 @@ class DCFile:
         ref = self._data[name]
         try:
             data = verified_payload(self._buf, ref, tensor=name)
-            return parse(data, entry, self.limits, offset=ref.payload_offset, decode=decode, dense=dense)
+            return parse(data, entry, self.limits, offset=ref.payload_offset, decode=decode, dense=dense,
+                         rans_allowed=self._rans_allowed)
         except FormatError as exc:
             raise _wrap(exc, name) from None
         except MemoryError:

@@ -25,6 +25,7 @@ from ..limits import Limits
 from .format import (
     FILE_HEADER_CRC_SPAN,
     FILE_HEADER_SIZE,
+    FLAG_RANS_STREAMS,
     FLAGS_KNOWN,
     FLAGS_MUST_UNDERSTAND_MASK,
     PREAMBLE_SIZE,
@@ -35,6 +36,7 @@ from .format import (
     VERSION_MAJOR,
     SectionTrailer,
     VERSION_MINOR,
+    VERSION_MINOR_RANS,
     FileHeader,
     SectionHeader,
     is_valid_kind,
@@ -66,7 +68,9 @@ class SectionRef:
 
 
 def build_preamble(section_count: int, flags: int = 0) -> bytes:
-    fields = dict(version_major=VERSION_MAJOR, version_minor=VERSION_MINOR, flags=flags, section_count=section_count)
+    """Signature and file header. A file that uses RANS streams is 1.1 (§2.2 flag bit 0); any other file is 1.0."""
+    minor = VERSION_MINOR_RANS if flags & FLAG_RANS_STREAMS else VERSION_MINOR
+    fields = dict(version_major=VERSION_MAJOR, version_minor=minor, flags=flags, section_count=section_count)
     crc = zlib.crc32(FileHeader.build(fields, header_crc=0)[:FILE_HEADER_CRC_SPAN])
     return SIGNATURE + FileHeader.build(fields, header_crc=crc)
 
@@ -122,6 +126,12 @@ def read_preamble(buf: memoryview, limits: Limits) -> int:
             field="flags",
             offset=12,
         )
+    if head.flags & FLAG_RANS_STREAMS and head.version_minor < VERSION_MINOR_RANS:
+        raise UnsupportedFeatureError(
+            f"flag bit 0 (RANS_STREAMS) is defined from v1.{VERSION_MINOR_RANS}; this file says v1.{head.version_minor}",
+            field="flags",
+            offset=12,
+        )
     if head.section_count > limits.max_sections:
         raise LimitError(f"{head.section_count} sections > Limits.max_sections", field="section_count", offset=16)
     if head.section_count * (SECTION_HEADER_SIZE + SECTION_CRC_SIZE) > size - PREAMBLE_SIZE:
@@ -131,6 +141,11 @@ def read_preamble(buf: memoryview, limits: Limits) -> int:
             offset=16,
         )
     return head.section_count
+
+
+def file_flags(buf: memoryview) -> int:
+    """The header's flags field (call after :func:`read_preamble` has validated the header)."""
+    return FileHeader.parse(buf, len(SIGNATURE)).flags
 
 
 def walk_sections(buf: memoryview, count: int) -> list[SectionRef]:

@@ -18,10 +18,11 @@ import numpy as np
 from ..atomic import AtomicFile, atomic_output
 from ..compress import compress
 from ..config import CompressionConfig, resolve
-from .format import NUMPY_DTYPES, DType, Encoding, SectionKind, dtype_code
+from ..limits import DEFAULT_LIMITS
+from .format import FLAG_RANS_STREAMS, NUMPY_DTYPES, DType, Encoding, SectionKind, dtype_code
 from .metadata import build_metadata
 from .sections import build_preamble, build_section
-from .payload import serialize
+from .payload import serialize, uses_rans
 from .table import TableEntry, build_table, name_problem
 
 
@@ -120,7 +121,9 @@ class StreamingWriter:
         self._next = 0
         try:
             self._offset = 0
-            self._write(build_preamble(len(head) + len(self.entries)))
+            self._rans = False
+            self._sections = len(head) + len(self.entries)
+            self._write(build_preamble(self._sections))
             for kind, payload in head:
                 self._write(build_section(kind, payload, self._offset))
         except BaseException:
@@ -141,8 +144,10 @@ class StreamingWriter:
 
     def add_payload(self, name: str, payload: bytes) -> None:
         """Append an already encoded DATA payload (from ``encode_tensor_payload`` in a worker)."""
-        self._expect(name)
+        entry = self._expect(name)
         try:
+            if not self._rans and _may_use_rans(self.config) and uses_rans(payload, entry, DEFAULT_LIMITS):
+                self._rans = True
             self._write(build_section(SectionKind.DATA.value, payload, self._offset))
         except BaseException:
             self.abort()
@@ -165,6 +170,13 @@ class StreamingWriter:
             missing = self.entries[self._next].name
             self.abort()
             raise ValueError(f"file incomplete: tensor {missing!r} and later ones were never added")
+        if self._rans:  # §2.2: flag bit 0 and minor version 1, known only now; the preamble has a fixed size
+            try:
+                self._file.seek(0)
+                self._file.write(build_preamble(self._sections, FLAG_RANS_STREAMS))
+            except BaseException:
+                self.abort()
+                raise
         self._out.commit()
 
     def abort(self) -> None:
@@ -194,12 +206,17 @@ def encode_file(
     entries = [plan_entry(n, a.shape, a.dtype, config) for n, a in items]
     head = _head_sections(entries, metadata, graph)
     payloads = [encode_tensor_payload(n, a, config) for n, a in items]
-    out = bytearray(build_preamble(len(head) + len(payloads)))
+    rans = any(uses_rans(p, e, DEFAULT_LIMITS) for p, e in zip(payloads, entries)) if _may_use_rans(config) else False
+    out = bytearray(build_preamble(len(head) + len(payloads), FLAG_RANS_STREAMS if rans else 0))
     for kind, payload in head:
         out += build_section(kind, payload, len(out))
     for payload in payloads:
         out += build_section(SectionKind.DATA.value, payload, len(out))
     return bytes(out)
+
+
+def _may_use_rans(config: CompressionConfig) -> bool:
+    return config.entropy == "rans" or any(v.get("entropy") == "rans" for v in config.overrides.values())
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:

@@ -1,4 +1,4 @@
-"""Entropy stage: fixed-width bit packing, canonical Huffman, per-stream coding choice.
+"""Entropy stage: fixed-width bit packing, canonical Huffman, interleaved rANS (1.1), per-stream coding choice.
 
 See :mod:`.streams` for the byte layout of a symbol stream.
 """
@@ -12,7 +12,7 @@ from .huffman import (
     huffman_encode,
     validate_lengths,
 )
-from .streams import StreamInfo, read_stream, skip_stream, write_stream
+from .streams import RansContext, StreamInfo, read_stream, skip_stream, write_stream
 
 __all__ = [
     "pack_bits",
@@ -23,6 +23,7 @@ __all__ = [
     "canonical_codes",
     "huffman_encode",
     "huffman_decode",
+    "RansContext",
     "StreamInfo",
     "read_stream",
     "skip_stream",

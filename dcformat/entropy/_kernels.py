@@ -71,3 +71,78 @@ def huffman(data, n, table, tbits, limit, first_code, first_rank, order, max_len
         pos += length
         i += 1
     return out[:n], n, pos
+
+
+@njit(cache=True, nogil=True)
+def rans(states, words, n, k, model, ctx, prev_cls, used, sym, freq, bias):  # pragma: no cover
+    # Interleaved rANS (spec §6.1.4): step t decodes symbol j*seg + t of every lane j that still has one, lanes in
+    # ascending order, each reading at most one 16-bit word. model 0: table 0; 1: the class of the lane's previous
+    # symbol (0 at its segment start); 2: ctx[i] per symbol. Status 0 = done and every end rule holds; 1 = the
+    # input breaks a rule (the NumPy decoder then says which).
+    lanes = states.size
+    seg = (n + lanes - 1) // lanes
+    m = np.uint32(1 << k)
+    mask = np.uint32((1 << k) - 1)
+    kk = np.uint32(k)
+    out = np.empty(n, np.uint32)
+    x = states.copy()
+    c = np.zeros(lanes, np.uint32)
+    nwords = words.size
+    ptr = 0
+    for t in range(seg):
+        live = min(lanes, (n - 1 - t) // seg + 1)
+        for j in range(live):
+            i = j * seg + t
+            xj = x[j]
+            if model == 0:
+                cj = np.uint32(0)
+            elif model == 2:
+                cj = np.uint32(ctx[i])
+            else:
+                cj = c[j]
+                if used[cj] == 0:
+                    return out, 1
+            idx = cj * m + (xj & mask)
+            s = sym[idx]
+            xj = freq[idx] * (xj >> kk) + bias[idx]
+            if xj < 65536:
+                if ptr == nwords:
+                    return out, 1
+                xj = (xj << np.uint32(16)) | words[ptr]
+                ptr += 1
+            x[j] = xj
+            out[i] = s
+            if model == 1:
+                c[j] = prev_cls[s]
+    if ptr != nwords:
+        return out, 1
+    for j in range(lanes):
+        if x[j] != 65536:
+            return out, 1
+    return out, 0
+
+
+@njit(cache=True, nogil=True)
+def rans_encode(fs, cs, n, lanes, k):  # pragma: no cover
+    # The spec's informative encoder (§6.1.4): every lane starts at L and runs backwards through its segment, steps
+    # S-1..0, lanes N-1..0; fs/cs hold each symbol's frequency and cumulative frequency in its context. Returns the
+    # final states and the emitted words in emission order (the caller reverses them into read order).
+    seg = (n + lanes - 1) // lanes
+    x = np.full(lanes, 65536, np.uint64)
+    words = np.empty(n, np.uint16)
+    nw = 0
+    shift = 32 - k
+    for t in range(seg - 1, -1, -1):
+        for j in range(lanes - 1, -1, -1):
+            i = j * seg + t
+            if i >= n:
+                continue
+            f = np.uint64(fs[i])
+            xj = x[j]
+            if xj >= (f << np.uint64(shift)):
+                words[nw] = np.uint16(xj & np.uint64(0xFFFF))
+                nw += 1
+                xj >>= np.uint64(16)
+            q = xj // f
+            x[j] = (q << np.uint64(k)) + (xj - q * f) + np.uint64(cs[i])
+    return x.astype(np.uint32), words[:nw]

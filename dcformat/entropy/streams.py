@@ -1,4 +1,4 @@
-"""Symbol streams: one coding byte, then FIXED, HUFFMAN or CONSTANT data.
+"""Symbol streams: one coding byte, then FIXED, HUFFMAN, CONSTANT or (format 1.1) RANS data.
 
 A stream carries ``n`` symbols in ``[0, alphabet)``; both numbers come from the
 caller's context (tensor header), never from the stream. The writer picks the
@@ -8,11 +8,17 @@ count read here makes the reader allocate or loop beyond the bytes present.
 
 Layout (all multi-byte integers are minimal LEB128 varints)::
 
-    coding  u8        0 FIXED | 1 HUFFMAN | 2 CONSTANT
+    coding  u8        0 FIXED | 1 HUFFMAN | 2 CONSTANT | 3 RANS
     FIXED:    width u8 (1..32), ceil(n*width/8) bytes of width-bit symbols
     CONSTANT: symbol varint (< alphabet)
     HUFFMAN:  lw u8 (1..5), T varint (2..alphabet), nbytes varint,
               ceil(T*lw/8) bytes of lw-bit code lengths, nbytes of codewords
+    RANS:     params u8 (K-10 | j << 3 | model << 6), T varint, nwords varint,
+              bit-packed frequency tables, 2**j u32 states, nwords u16 words (§6.1; entropy.rans)
+
+RANS streams are written only when the caller asks (``rans=True``); the
+reader accepts them only where the context allows their model, and only in a
+file whose header announces them (``rans_allowed``).
 """
 
 from __future__ import annotations
@@ -27,38 +33,85 @@ from ..errors import (
     FormatError,
     HuffmanTableError,
     LimitError,
+    RansTableError,
     UnsupportedFeatureError,
 )
 from ..container.format import (
     CONSTANT,
     FIXED,
     HUFFMAN,
+    MAX_RANS_RATIO,
+    RANS,
+    RANS_K_MAX,
+    RANS_K_MIN,
+    RANS_LOG2_LANES_MAX,
+    RANS_PARAM_K_MASK,
+    RANS_PARAM_K_SHIFT,
+    RANS_PARAM_LANES_MASK,
+    RANS_PARAM_LANES_SHIFT,
+    RANS_PARAM_MODEL_MASK,
+    RANS_PARAM_MODEL_SHIFT,
+    RANS_STATE_BYTES,
+    RANS_STATE_LOW,
+    RANS_WORD_BYTES,
+    RANS_WRITER_K,
+    RANS_WRITER_KS_SHORT,
+    RANS_WRITER_SHORT_STREAM,
     MAX_ALPHABET,
     MAX_CODE_LEN,
     MAX_LW,
     MAX_WIDTH,
     FixedStreamHeader,
     HuffmanStreamHeader,
+    RansModel,
+    RansStreamHeader,
     StreamHeader,
 )
+from . import rans as _rans
 from .bitpack import pack_bits, unpack_bits
 from .huffman import code_lengths, huffman_decode, huffman_encode, validate_lengths
 
 
-__all__ = ["StreamInfo", "parse_stream", "read_stream", "skip_stream", "stream_size", "write_stream", "FIXED", "HUFFMAN", "CONSTANT"]
+__all__ = ["RansContext", "StreamInfo", "parse_stream", "read_stream", "skip_stream", "stream_size", "write_stream",
+           "FIXED", "HUFFMAN", "CONSTANT", "RANS"]
+
+
+@dataclass(frozen=True)
+class RansContext:
+    """What the container tells a stream about RANS (§6.1.3): which context models this stream may use, the
+    number of row classes (ROW_CLASS) and, when decoding or writing a ROW_CLASS stream, each symbol's row class."""
+
+    models: tuple[int, ...] = (RansModel.NONE,)
+    n_classes: int = 1
+    row_class: np.ndarray | None = None
+    allowed: bool = True  # False: the file header does not announce RANS streams (flag bit 0 clear)
+
+
+PLAIN = RansContext()
 
 
 @dataclass(frozen=True)
 class StreamInfo:
     """What a stream costs in the file, without decoding its payload."""
 
-    coding: str  # "fixed" | "huffman" | "constant"
+    coding: str  # "fixed" | "huffman" | "constant" | "rans"
     nbytes: int  # whole stream, coding byte included
     table_bytes: int  # Huffman code-length table (0 otherwise)
     data_bytes: int  # payload: fixed-width symbols or codeword data
     width: int | None = None  # FIXED only
     code_lengths: np.ndarray | None = _field(default=None, repr=False, compare=False)  # HUFFMAN (T entries)
     constant: int | None = None  # CONSTANT only
+    rans: "_RansParsed | None" = _field(default=None, repr=False, compare=False)  # RANS only
+
+
+@dataclass(frozen=True)
+class _RansParsed:
+    model: int
+    tables: "_rans.RansTables"
+    states: np.ndarray  # uint32, one per lane
+    words: np.ndarray  # uint16
+    states_at: int  # offsets within the stream's payload view (for errors)
+    words_at: int
 
 
 def _rebased(cur: Cursor, field: str, err: FormatError, base: int) -> FormatError:
@@ -74,7 +127,8 @@ def _check_context(cur: Cursor, n: int, alphabet: int, field: str) -> None:
         raise cur.error(LimitError, field, f"alphabet size {alphabet} outside 1..2**32")
 
 
-def _parse(cur: Cursor, n: int, alphabet: int, field: str) -> tuple[StreamInfo, memoryview, int]:
+def _parse(cur: Cursor, n: int, alphabet: int, field: str, rc: RansContext = PLAIN
+           ) -> tuple[StreamInfo, memoryview, int]:
     """Read and validate header and table; take the payload bytes.
 
     Returns the info, the payload view and the payload's absolute offset.
@@ -141,11 +195,66 @@ def _parse(cur: Cursor, n: int, alphabet: int, field: str) -> tuple[StreamInfo, 
         payload = cur.take(data_bytes, field)
         info = StreamInfo("huffman", cur.pos - start, table_bytes, data_bytes, code_lengths=lengths)
         return info, payload, base
+    if coding == RANS:
+        return _parse_rans(cur, n, alphabet, field, rc, start, at)
     raise cur.error(UnsupportedFeatureError, field, f"unknown stream coding {coding}", at=at)
 
 
+def _parse_rans(cur: Cursor, n: int, alphabet: int, field: str, rc: RansContext, start: int, at: int
+                ) -> tuple[StreamInfo, memoryview, int]:
+    """§6.1.1 header and tables, every bound checked before a state or word is read."""
+    if not rc.allowed:
+        raise cur.error(UnsupportedFeatureError, field,
+                        "RANS stream in a file whose header does not set flag bit 0 (RANS_STREAMS)", at=at)
+    params, params_at = next(cur.fields(RansStreamHeader, field))
+    at = params_at
+    k = RANS_K_MIN + ((params >> RANS_PARAM_K_SHIFT) & RANS_PARAM_K_MASK)
+    log2_lanes = (params >> RANS_PARAM_LANES_SHIFT) & RANS_PARAM_LANES_MASK
+    model = (params >> RANS_PARAM_MODEL_SHIFT) & RANS_PARAM_MODEL_MASK
+    if k > RANS_K_MAX:
+        raise cur.error(RansTableError, field, f"precision K = {k} outside {RANS_K_MIN}..{RANS_K_MAX}", at=at)
+    if log2_lanes > RANS_LOG2_LANES_MAX:
+        raise cur.error(LimitError, field, f"2**{log2_lanes} lanes exceed the limit of {1 << RANS_LOG2_LANES_MAX}",
+                        at=at)
+    if model not in rc.models:
+        what = "reserved" if model > max(RansModel) else "not allowed for this stream"
+        raise cur.error(UnsupportedFeatureError, field, f"context model {model} is {what}", at=at)
+    lanes = 1 << log2_lanes
+    at = cur.offset
+    t = cur.varint(field)
+    if not 2 <= t <= min(alphabet, 1 << k):
+        raise cur.error(RansTableError, field, f"T = {t} outside 2..min(alphabet {alphabet}, 2**K = {1 << k})",
+                        at=at)
+    nwords = cur.varint(field)
+    n_ctx = _rans.n_contexts(model, rc.n_classes)
+    table_at = cur.offset
+    try:
+        tables = _rans.read_tables(cur.buf[cur.pos:cur.end], n_ctx, t, k)
+    except FormatError as err:
+        raise _rebased(cur, field, err, table_at) from None
+    cur.take(tables.nbytes, field)
+    if not _rans.lanes_ok(n, lanes):
+        raise cur.error(BitstreamError, field, f"{lanes} lanes for {n} symbols leave a lane without symbols",
+                        at=params_at)
+    base = cur.offset
+    payload = cur.take(RANS_STATE_BYTES * lanes + RANS_WORD_BYTES * nwords, field)
+    if n > MAX_RANS_RATIO * (cur.pos - start):
+        raise cur.error(LimitError, field, f"{n} symbols from a {cur.pos - start}-byte stream exceed the ratio cap "
+                        f"{MAX_RANS_RATIO}", at=start + cur.base)
+    states = np.frombuffer(payload, "<u4", lanes).astype(np.uint32)
+    low = np.flatnonzero(states < RANS_STATE_LOW)
+    if low.size:
+        j = int(low[0])
+        raise cur.error(BitstreamError, field, f"initial state of lane {j} is {int(states[j])} < L = {RANS_STATE_LOW}",
+                        at=base + 4 * j)
+    words = np.frombuffer(payload, "<u2", nwords, RANS_STATE_BYTES * lanes).astype(np.uint16)
+    parsed = _RansParsed(model, tables, states, words, 0, RANS_STATE_BYTES * lanes)
+    info = StreamInfo("rans", cur.pos - start, tables.nbytes, len(payload), rans=parsed)
+    return info, payload, base
+
+
 def parse_stream(
-    cur: Cursor, n: int, alphabet: int, field: str, *, decode: bool = True
+    cur: Cursor, n: int, alphabet: int, field: str, *, decode: bool = True, rans: RansContext = PLAIN
 ) -> tuple[StreamInfo, np.ndarray | None]:
     """The stream at the cursor: its info and, when ``decode``, its ``n`` symbols in ``[0, alphabet)`` (uint32).
 
@@ -154,7 +263,7 @@ def parse_stream(
     codewords and padding), so the symbols are None. Every failure is a
     :class:`FormatError` subclass naming ``field`` and an absolute byte offset.
     """
-    info, payload, base = _parse(cur, n, alphabet, field)
+    info, payload, base = _parse(cur, n, alphabet, field, rans)
     if not decode:
         return info, None
     try:
@@ -171,19 +280,23 @@ def parse_stream(
                     f"symbol {i} is {int(syms[i])} >= alphabet size {alphabet}", offset=(i * info.width) >> 3
                 )
             return info, syms
+        if info.coding == "rans":
+            r = info.rans
+            return info, _rans.decode(r.states, r.words, n, r.tables, r.model, rans.row_class,
+                                      words_at=r.words_at, states_at=r.states_at)
         return info, huffman_decode(payload, n, info.code_lengths)
     except FormatError as err:
         raise _rebased(cur, field, err, base) from None
 
 
-def skip_stream(cur: Cursor, n: int, alphabet: int, field: str) -> StreamInfo:
+def skip_stream(cur: Cursor, n: int, alphabet: int, field: str, *, rans: RansContext = PLAIN) -> StreamInfo:
     """Validate header and table and step over the payload without decoding it (see :func:`parse_stream`)."""
-    return parse_stream(cur, n, alphabet, field, decode=False)[0]
+    return parse_stream(cur, n, alphabet, field, decode=False, rans=rans)[0]
 
 
-def read_stream(cur: Cursor, n: int, alphabet: int, field: str) -> np.ndarray:
+def read_stream(cur: Cursor, n: int, alphabet: int, field: str, *, rans: RansContext = PLAIN) -> np.ndarray:
     """Decode one stream of ``n`` symbols in ``[0, alphabet)`` at the cursor (uint32); see :func:`parse_stream`."""
-    return parse_stream(cur, n, alphabet, field)[1]
+    return parse_stream(cur, n, alphabet, field, rans=rans)[1]
 
 
 # ----------------------------------------------------------------------------
@@ -242,15 +355,51 @@ def stream_size(symbols: np.ndarray, alphabet: int) -> int:
     return fixed_size if plan is None or plan[2] >= fixed_size else plan[2]
 
 
+def _rans_candidates(syms: np.ndarray, hi: int, rc: RansContext) -> list[bytes]:
+    """Every RANS stream the writer may write for these symbols: one per allowed model and writer precision K
+    (models ascending, then K ascending, so ``min`` by size breaks ties as §11 says)."""
+    n = syms.size
+    t = hi + 1
+    lanes = _rans.lanes_for(n)
+    out = []
+    for model in sorted(rc.models):
+        ctx = rc.row_class if model == RansModel.ROW_CLASS else None
+        if model == RansModel.ROW_CLASS and (ctx is None or rc.n_classes < 2):
+            continue
+        n_ctx = _rans.n_contexts(model, rc.n_classes)
+        contexts = _rans.symbol_contexts(syms, model, lanes, ctx)
+        counts = np.bincount(contexts * t + syms.astype(np.int64), minlength=n_ctx * t).reshape(n_ctx, t)
+        for k in _writer_ks(n):
+            if t > 1 << k:
+                continue
+            freqs = [_rans.normalise(c, k) if c.any() else None for c in counts]
+            states, words = _rans.encode(syms, model, freqs, k, lanes, ctx)
+            params = ((k - RANS_K_MIN) << RANS_PARAM_K_SHIFT) | ((lanes.bit_length() - 1) << RANS_PARAM_LANES_SHIFT) \
+                | (int(model) << RANS_PARAM_MODEL_SHIFT)
+            data = b"".join([
+                StreamHeader.build(coding=RANS), RansStreamHeader.build(params=params), varint(t), varint(words.size),
+                _rans.pack_tables(freqs, k), states.astype("<u4").tobytes(), words.astype("<u2").tobytes(),
+            ])
+            if n <= MAX_RANS_RATIO * len(data):  # a stream over the ratio cap would be rejected by readers
+                out.append(data)
+    return out
+
+
+def _writer_ks(n: int) -> tuple[int, ...]:
+    """Precisions the writer tries for a stream of n symbols (§11)."""
+    return RANS_WRITER_KS_SHORT if n <= RANS_WRITER_SHORT_STREAM else (RANS_WRITER_K,)
+
+
 def write_stream(
-    symbols: np.ndarray, alphabet: int, *, mode: str = "auto", width: int | None = None
+    symbols: np.ndarray, alphabet: int, *, mode: str = "auto", width: int | None = None, rans: RansContext | None = None
 ) -> bytes:
     """Serialise symbols in ``[0, alphabet)`` as one stream.
 
     ``mode="fixed"`` writes FIXED with the given ``width`` (the paper's fixed
     code/index widths). ``mode="auto"`` writes CONSTANT for n == 0 or one
-    distinct symbol, else the smaller of HUFFMAN and FIXED(bit_length(max)),
-    ties going to FIXED. Output is a pure function of the inputs.
+    distinct symbol, else the smallest of HUFFMAN, FIXED(bit_length(max)) and,
+    when ``rans`` is given, RANS with each model it allows; ties go to the lower
+    coding number, then the lower model. Output is a pure function of the inputs.
     """
     syms = _as_symbols(symbols, alphabet)
     n = syms.size
@@ -272,6 +421,13 @@ def write_stream(
     w = max(1, hi.bit_length())
     fixed_size = 2 + ((n * w + 7) >> 3)
     plan = _huffman_plan(syms, hi, fixed_size)
+    best = fixed_size if plan is None or plan[2] >= fixed_size else plan[2]
+    if rans is not None:
+        candidates = _rans_candidates(syms, hi, rans)
+        if candidates:
+            cheapest = min(candidates, key=len)  # min keeps the first (lower model) on ties
+            if len(cheapest) < best:
+                return cheapest
     if plan is None or plan[2] >= fixed_size:
         return _fixed(syms, w)
     lengths, lw, _ = plan

@@ -120,6 +120,129 @@ def s_huff(
     return bytes([1, lw]) + varint(t) + varint(nbytes) + pack_msb(lengths, lw, table_pad) + data
 
 
+# ------------------------------------------------------------------------------------------
+# RANS streams (§6.1, format 1.1): an encoder written from the spec's informative text, scalar Python
+# ------------------------------------------------------------------------------------------
+RANS_L = 1 << 16
+RANS_FLAG = 1  # §2.2 flag bit 0
+
+
+def rans_gap_class(g: int) -> int:
+    """§6.1.3 PREV_GAP: 0 -> 1, 1 -> 2, 2-3 -> 3, 4-7 -> 4, >= 8 -> 5."""
+    return 1 if g == 0 else 2 if g == 1 else 3 if g < 4 else 4 if g < 8 else 5
+
+
+def rans_normalise(counts: Sequence[int], k: int) -> list[int]:
+    """§11 item 5: floor, raise present symbols to 1, largest remainders (ties: lower symbol) or take from largest."""
+    m, n = 1 << k, sum(counts)
+    f = [c * m // n for c in counts]
+    f = [max(v, 1) if c else 0 for v, c in zip(f, counts)]
+    short = m - sum(f)
+    if short > 0:
+        by_rem = sorted((s for s, c in enumerate(counts) if c), key=lambda s: (-(counts[s] * m % n), s))
+        for s in by_rem[:short]:
+            f[s] += 1
+    while sum(f) > m:
+        s = max(range(len(f)), key=lambda i: (f[i], -i))
+        f[s] -= 1
+    return f
+
+
+def rans_contexts(symbols: Sequence[int], model: int, lanes: int, row_class: Sequence[int] | None) -> list[int]:
+    n = len(symbols)
+    seg = -(-n // lanes)
+    if model == 0:
+        return [0] * n
+    if model == 2:
+        return list(row_class)
+    return [0 if i % seg == 0 else rans_gap_class(symbols[i - 1]) for i in range(n)]
+
+
+def rans_tables(freqs: Sequence[Sequence[int] | None], k: int, *, pad_bits: int = 0) -> bytes:
+    """§6.1.2: used bit, then T-1 fields of bit_length(remaining) bits per used table; MSB first, zero-padded."""
+    acc, nbits = 0, 0
+    for f in freqs:
+        acc, nbits = (acc << 1) | (f is not None), nbits + 1
+        if f is None:
+            continue
+        left = 1 << k
+        for v in f[:-1]:
+            w = left.bit_length()
+            acc, nbits = (acc << w) | v, nbits + w
+            left -= v
+    return bits_to_bytes(acc, nbits, pad_bits)
+
+
+def rans_encode(symbols: Sequence[int], contexts: Sequence[int], freqs: Sequence[Sequence[int] | None], k: int,
+                lanes: int) -> tuple[list[int], list[int]]:
+    """The informative encoder of §6.1.4: lanes start at L, steps S-1..0, lanes N-1..0; words reversed."""
+    n = len(symbols)
+    seg = -(-n // lanes)
+    x = [RANS_L] * lanes
+    out: list[int] = []
+    for t in range(seg - 1, -1, -1):
+        for j in range(lanes - 1, -1, -1):
+            i = j * seg + t
+            if i >= n:
+                continue
+            f = freqs[contexts[i]]
+            s = symbols[i]
+            fs, cum = f[s], sum(f[:s])
+            if x[j] >= fs << (32 - k):
+                out.append(x[j] & 0xFFFF)
+                x[j] >>= 16
+            x[j] = ((x[j] // fs) << k) + (x[j] % fs) + cum
+    return x, out[::-1]
+
+
+def s_rans(
+    symbols: Sequence[int], *, k: int = 12, lanes: int = 1, model: int = 0, row_class: Sequence[int] | None = None,
+    n_ctx: int | None = None, freqs: Sequence[Sequence[int] | None] | None = None, t: int | None = None,
+    params: int | None = None, nwords: int | None = None, tables: bytes | None = None,
+    states: Sequence[int] | None = None, words: Sequence[int] | None = None, table_pad: int = 0,
+) -> bytes:
+    """A RANS stream (§6.1); every field can be overridden to make a bad one. ``freqs`` default: §11's
+    normalisation of each context's counts (None for a context without symbols)."""
+    ctx = rans_contexts(symbols, model, lanes, row_class)
+    t_min = max(symbols) + 1
+    if n_ctx is None:
+        n_ctx = {0: 1, 1: 6}.get(model, (max(ctx) + 1) if ctx else 1)
+    if freqs is None:
+        freqs = []
+        for c in range(n_ctx):
+            counts = [0] * t_min
+            for sym, cc in zip(symbols, ctx):
+                if cc == c:
+                    counts[sym] += 1
+            freqs.append(rans_normalise(counts, k) if any(counts) else None)
+    t = len(next(f for f in freqs if f is not None)) if t is None else t
+    st, ws = rans_encode(symbols, ctx, freqs, k, lanes)
+    st = st if states is None else list(states)
+    ws = ws if words is None else list(words)
+    params = ((k - 10) | ((lanes.bit_length() - 1) << 3) | (model << 6)) if params is None else params
+    return (bytes([3, params]) + varint(t) + varint(len(ws) if nwords is None else nwords)
+            + (rans_tables(freqs, k, pad_bits=table_pad) if tables is None else tables)
+            + struct.pack(f"<{len(st)}I", *st) + struct.pack(f"<{len(ws)}H", *ws))
+
+
+def file_rans(payload: bytes, name: str, encoding: int, shape: Sequence[int], *, minor: int = 1,
+              flags: int = RANS_FLAG) -> bytes:
+    """A one-tensor 1.1 file (flag bit 0, minor 1 unless overridden)."""
+    return one(name, 1, encoding, shape, payload, minor=minor, flags=flags)
+
+
+# DENSE 'd' of 40 elements for the RANS vectors: codebook D_BOOK, skewed values.
+RD_VALUES = [1, 1, 0, 1, 2, 1, 1, 1, 0, 1] * 4
+
+
+def rans_d(values: bytes | None = None, *, n: int = 40) -> bytes:
+    return dense_d(s_rans(RD_VALUES) if values is None else values)
+
+
+def file_rd(payload: bytes | None = None, shape: Sequence[int] = (40,), **kw) -> bytes:
+    return file_rans(rans_d() if payload is None else payload, "d", 1, shape, **kw)
+
+
 DTYPE_CODES = {"f4": 1, "f2": 2, "f8": 3, "i1": 4, "i2": 5, "i4": 6, "i8": 7, "u1": 8, "u2": 9, "u4": 10, "u8": 11, "b1": 12}
 
 
@@ -578,8 +701,10 @@ def stream_vectors() -> dict[str, Vector]:
     def d8(values: bytes) -> bytes:
         return file_d(dense_d(values), shape=(8,))
 
-    v["x-stream-coding-3"] = (file_d(dense_d(bytes([3, 2]) + b"\x5c")), "UnsupportedFeatureError", "§6",
-                              "stream coding 3")
+    v["x-stream-coding-3"] = (file_d(dense_d(bytes([3, 2]) + b"\x5c")), "UnsupportedFeatureError", "§6, §6.1.1",
+                              "stream coding 3 (RANS) in a v1.0 file without flag bit 0")
+    v["x-stream-coding-4"] = (file_d(dense_d(bytes([4, 2]) + b"\x5c")), "UnsupportedFeatureError", "§6",
+                              "stream coding 4 (unknown)")
     v["x-fixed-width-0"] = (file_d(dense_d(bytes([0, 0]))), "LimitError", "§6", "FIXED width 0")
     v["x-fixed-width-33"] = (file_d(dense_d(bytes([0, 33]) + bytes(17))), "LimitError", "§6", "FIXED width 33")
     v["x-fixed-pad-nonzero"] = (file_d(dense_d(s_fixed([0, 1, 2], 2, pad_bits=1)), shape=(3,)),
@@ -631,6 +756,99 @@ def stream_vectors() -> dict[str, Vector]:
                                           shape=(2, 300)), "TruncatedError", "§6",
                                    "T = 300 five-bit lengths need 188 bytes; the payload ends")
     return v
+
+
+def rans_w(*, gaps: Sequence[bytes] | None = None, values: bytes | None = None, classes: bool = False) -> bytes:
+    """SPARSE 'w' with RANS streams: one row class (gaps model PREV_GAP) or two (class 0 = row 1, class 1 = row 0;
+    values model ROW_CLASS)."""
+    if not classes:
+        g = [s_rans(W_GAPS, model=1)] if gaps is None else gaps
+        return sparse_w(gaps=g[0], values=s_rans(W_VALUES) if values is None else values)
+    g = [s_rans([0, 3]), s_rans([1, 0, 1])] if gaps is None else gaps
+    body = varint(1) + g[0] + varint(1) + g[1]
+    return sparse_w(classes=bytes([2]) + varint(2), n_fillers=b"", gaps=body,
+                    values=s_rans(W_VALUES, model=2, row_class=[1, 1, 0]) if values is None else values)
+
+
+def rans_vectors() -> dict[str, Vector]:
+    """§2.2 flag bit 0 and §6.1 RANS streams (format 1.1). A 1.0 reader rejects every one of these files at the
+    preamble or at the coding byte [UnsupportedFeature] (manifest field ``error_1_0``)."""
+    v: dict[str, Vector] = {}
+    ok = rans_d()
+    four = lambda k: (k - 10)  # noqa: E731
+    v["x-rans-flag-clear"] = (file_rd(ok, flags=0), "UnsupportedFeatureError", "§2.2, §6.1.1",
+                              "a RANS stream in a v1.1 file whose header flag bit 0 is clear")
+    v["x-rans-flag-minor-0"] = (file_rd(ok, minor=0), "UnsupportedFeatureError", "§2.2",
+                                "flag bit 0 (RANS_STREAMS) set in a file whose version_minor is 0")
+    v["x-rans-k-16"] = (file_rd(rans_d(s_rans(RD_VALUES, params=6))), "RansTableError", "§6.1.1",
+                        "params K field 6: K = 16 > 15")
+    v["x-rans-lanes-64"] = (file_rd(rans_d(s_rans(RD_VALUES, params=four(12) | 6 << 3))), "LimitError", "§6.1.1",
+                            "params j = 6: 64 lanes > 32")
+    v["x-rans-model-3"] = (file_rd(rans_d(s_rans(RD_VALUES, params=four(12) | 3 << 6))), "UnsupportedFeatureError",
+                           "§6.1.3", "context model 3 (reserved)")
+    v["x-rans-model-prevgap-values"] = (file_rd(rans_d(s_rans(RD_VALUES, model=1))), "UnsupportedFeatureError",
+                                        "§6.1.3", "model PREV_GAP on a DENSE values stream")
+    v["x-rans-model-rowclass-gaps"] = (file_rans(rans_w(gaps=[s_rans(W_GAPS, model=2, row_class=[0] * 5)]), "w", 2,
+                                                 (2, 6)), "UnsupportedFeatureError", "§6.1.3",
+                                       "model ROW_CLASS on a gap stream")
+    v["x-rans-model-rowclass-counts"] = (file_rans(sparse_w(counts=s_rans(W_COUNTS, model=2, row_class=[0, 0])),
+                                                   "w", 2, (2, 6)), "UnsupportedFeatureError", "§6.1.3",
+                                         "model ROW_CLASS on the row-count stream")
+    v["x-rans-t-1"] = (file_rd(rans_d(s_rans([0] * 40, t=1, freqs=[[4096]]))), "RansTableError", "§6.1.1",
+                       "T = 1")
+    v["x-rans-t-over-alphabet"] = (file_rd(rans_d(s_rans(RD_VALUES, freqs=[[1000, 2000, 1000, 96]]))),
+                                   "RansTableError", "§6.1.1", "T = 4 > alphabet 3")
+    big = [s for s in range(1025) if s != 1023]
+    v["x-rans-t-over-2k"] = (one("g", 1, 1, (1024,), quant_head(11, 0, [float(i) for i in range(1025)]) +
+                                 s_rans(big, k=10, freqs=[[1] * 1023 + [0, 1]], t=1025), minor=1, flags=RANS_FLAG),
+                             "RansTableError", "§6.1.1", "K = 10 and T = 1025 > 2^K")
+    v["x-rans-freq-over-budget"] = (file_rd(rans_d(s_rans(RD_VALUES, tables=bits_to_bytes(
+        1 << 24 | 3000 << 11 | 1100, 25)))), "RansTableError", "§6.1.2",
+        "f[0] = 3000, then f[1] = 1100 > the remaining budget 1096")
+    v["x-rans-last-zero"] = (file_rd(rans_d(s_rans([0, 1] * 20, freqs=[[2048, 2048, 0]]))), "RansTableError",
+                             "§6.1.2", "f[T-1] = 0 in the only table (T not minimal)")
+    v["x-rans-no-table"] = (file_rans(rans_w(gaps=[s_rans(W_GAPS, model=1, tables=bytes(1))]), "w", 2, (2, 6)),
+                            "RansTableError", "§6.1.2", "PREV_GAP stream whose six used bits are all 0")
+    v["x-rans-table-pad"] = (file_rd(rans_d(s_rans(RD_VALUES, table_pad=1))), "BitstreamError", "§6.1.2",
+                             "a non-zero padding bit after the frequency table")
+    v["x-rans-table-truncated"] = (one("g", 1, 1, (400,), quant_head(9, 0, [float(i) for i in range(400)]) +
+                                       bytes([3, 2]) + varint(400) + varint(0) + b"\x80" + bytes(19), minor=1,
+                                       flags=RANS_FLAG), "TruncatedError", "§6.1.1",
+                                   "T = 400: 399 fields of 13 bits need 649 bytes; the payload ends after 20")
+    v["x-rans-empty-lane"] = (file_rd(rans_d(s_rans(RD_VALUES[:5], lanes=4)), shape=(5,)), "BitstreamError",
+                              "§6.1.1", "4 lanes for 5 symbols: S = 2, lane 3 owns no symbol")
+    v["x-rans-words-truncated"] = (file_rd(rans_d(s_rans(RD_VALUES, nwords=len(_rans_words(RD_VALUES)) + 1))),
+                                   "TruncatedError", "§6.1.1", "nwords one more than the words present")
+    huge = 1 << 20
+    v["x-rans-ratio"] = (file_rans(dense_d(bytes([3, 2]) + varint(2) + varint(0) + rans_tables([[0, 4096]], 12) +
+                                           struct.pack("<I", RANS_L)), "d", 1, (huge,)),
+                         "LimitError", "§6.1.1, §9", f"{huge} symbols from a 10-byte RANS stream (> 4096 per byte)")
+    v["x-rans-state-low"] = (file_rd(rans_d(s_rans(RD_VALUES, states=[RANS_L - 1]))), "BitstreamError", "§6.1.1",
+                             "initial state 2^16 - 1 < L")
+    v["x-rans-words-exhausted"] = (file_rd(rans_d(s_rans(RD_VALUES * 20, words=[])), shape=(800,)),
+                                   "BitstreamError", "§6.1.4", "nwords = 0 but decoding needs renormalisation words")
+    v["x-rans-words-left"] = (file_rd(rans_d(s_rans(RD_VALUES * 20, words=_rans_words(RD_VALUES * 20) + [7])),
+                                      shape=(800,)),
+                              "BitstreamError", "§6.1.4", "one renormalisation word left over after the last symbol")
+    ws = _rans_words(RD_VALUES * 20)
+    ws[0] ^= 0x0100
+    v["x-rans-end-state"] = (file_rd(rans_d(s_rans(RD_VALUES * 20, words=ws)), shape=(800,)), "BitstreamError",
+                             "§6.1.4", "one flipped bit in the first word: the decoder falls out of step with the encoder")
+    v["x-rans-rowclass-unused"] = (file_rans(rans_w(classes=True, values=s_rans(
+        W_VALUES, model=2, row_class=[1, 1, 0], tables=rans_tables([None, rans_normalise([1, 1, 1], 12)], 12))),
+        "w", 2, (2, 6)),
+                                   "BitstreamError", "§6.1.3", "ROW_CLASS: row 1 (class 0) has an entry, table 0 is unused")
+    v["x-rans-prevgap-unused"] = (file_rans(rans_w(gaps=[s_rans(W_GAPS, model=1, tables=rans_tables(
+        [[0, 4096, 0, 0], [0, 2048, 0, 2048], None, None, None, None], 12))]), "w", 2, (2, 6)),
+                                  "BitstreamError", "§6.1.3",
+                                  "PREV_GAP: the second gap follows a 1 (context 2), whose table is unused")
+    return v
+
+
+def _rans_words(symbols: Sequence[int]) -> list[int]:
+    ctx = [0] * len(symbols)
+    f = rans_normalise([symbols.count(s) for s in range(max(symbols) + 1)], 12)
+    return rans_encode(symbols, ctx, [f], 12, 1)[1]
 
 
 def meta_vectors() -> dict[str, Vector]:
@@ -775,9 +993,13 @@ def graph_vectors() -> dict[str, Vector]:
     return v
 
 
+RANS_FILE_LEVEL = ("x-rans-flag-minor-0",)  # preamble defects: no tensor at fault
+
+
 def all_vectors() -> dict[str, Vector]:
     out: dict[str, Vector] = {}
-    for make in (framing_vectors, table_vectors, payload_vectors, stream_vectors, meta_vectors, graph_vectors):
+    for make in (framing_vectors, table_vectors, payload_vectors, stream_vectors, rans_vectors, meta_vectors,
+                 graph_vectors):
         part = make()
         assert not set(part) & set(out)
         out |= part
@@ -786,7 +1008,7 @@ def all_vectors() -> dict[str, Vector]:
 
 def tensor_at_fault(name: str, data: bytes) -> str | None:
     """The tensor whose DATA payload holds the defect (files with one tensor and a payload-level defect)."""
-    if name not in set(payload_vectors()) | set(stream_vectors()):
+    if name not in set(payload_vectors()) | set(stream_vectors()) | set(rans_vectors()) or name in RANS_FILE_LEVEL:
         return None
     body = data[24 + 16:]
     if body[0] != 1:  # several tensors: a file-level limit
@@ -802,6 +1024,8 @@ def main(check: bool = False) -> int:
         fname = f"{name}.dcf"
         manifest[fname] = {"error": error, "clause": clause, "description": desc, "bytes": len(data),
                            "sha256": hashlib.sha256(data).hexdigest()}
+        if name.startswith("x-rans-"):  # a 1.0 reader stops at flag bit 0 or at coding 3 (§10)
+            manifest[fname]["error_1_0"] = "UnsupportedFeatureError"
         culprit = tensor_at_fault(name, data)
         if culprit is not None:
             manifest[fname]["tensor"] = culprit
