@@ -37,12 +37,13 @@ from types import ModuleType
 
 from . import switch
 
-__all__ = ["MIN_SYMBOLS", "available", "load", "wants"]
+__all__ = ["MIN_SYMBOLS", "available", "cdecode", "load", "wants"]
 
 # A stream this long saves (~15 ns per symbol) about the one-time cost of loading numba (see the module docstring).
 MIN_SYMBOLS = 1 << 24
 
 KERNEL_MODULES = ("dcformat.entropy._kernels", "dcformat.sparse._kernels")
+CDECODE_MODULE = "dcformat._cdecode"
 
 
 def wants(n_symbols: int) -> bool:
@@ -70,3 +71,16 @@ def load(module: str, n_symbols: int) -> ModuleType | None:
 def available() -> bool:
     """True when the compiled kernels can be used (numba works and ``DCFORMAT_ACCEL`` is not 0)."""
     return switch.kernels_allowed() and all(_import(m) is not None for m in KERNEL_MODULES)
+
+
+def cdecode() -> ModuleType | None:
+    """The compiled C decoder ``dcformat._cdecode`` (a whole DATA payload per call), or None.
+
+    None when ``DCFORMAT_ACCEL`` is 0 or when the extension was not built (no C compiler at install time;
+    ``python setup.py build_ext --inplace`` builds it for a source checkout). It has no warm-up cost (a ~0.1 ms
+    import, no JIT), so unlike the numba kernels it serves every tensor in ``auto`` mode; where both are present
+    it runs first, because it is the faster of the two on whole payloads (``benchmarks/bench_decode.py``).
+    """
+    if not switch.kernels_allowed():
+        return None
+    return _import(CDECODE_MODULE)
