@@ -55,8 +55,9 @@ static int cdec_parse_desc(PyObject *shape_obj, unsigned long long max_elements,
 }
 
 PyDoc_STRVAR(dense_doc,
-             "dense(payload, name, dtype, encoding, shape, max_elements, max_bytes, out) -> (status, message)\n\n"
-             "Decode one DATA payload into the writable C-contiguous buffer `out` (the tensor's dense bytes).\n"
+             "dense(payload, name, dtype, encoding, shape, max_elements, max_bytes, out, out_is_zero) -> (status, message)\n\n"
+             "Decode one DATA payload into the writable C-contiguous buffer `out` (the tensor's dense bytes;\n"
+             "out_is_zero: it holds zeros already, e.g. from np.zeros, so they are not written twice).\n"
              "status 0: decoded; otherwise the C decoder's error class code and message (the contents of out are\n"
              "then undefined).");
 
@@ -64,12 +65,13 @@ static PyObject *cdec_dense(PyObject *self, PyObject *args) {
     Py_buffer payload, out;
     PyObject *shape_obj, *result;
     unsigned long long max_elements, max_bytes;
+    int out_is_zero;
     cdec_desc d;
     dcf_error err;
     dcf_status s;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*siiOKKw*", &payload, &d.name, &d.dtype, &d.encoding, &shape_obj, &max_elements,
-                          &max_bytes, &out))
+    if (!PyArg_ParseTuple(args, "y*siiOKKw*p", &payload, &d.name, &d.dtype, &d.encoding, &shape_obj, &max_elements,
+                          &max_bytes, &out, &out_is_zero))
         return NULL;
     if (cdec_parse_desc(shape_obj, max_elements, max_bytes, &d) < 0) {
         PyBuffer_Release(&payload);
@@ -78,7 +80,8 @@ static PyObject *cdec_dense(PyObject *self, PyObject *args) {
     }
     Py_BEGIN_ALLOW_THREADS
     s = dcf_decode_payload_dense(payload.buf, (size_t)payload.len, d.name, (dcf_dtype)d.dtype,
-                                 (dcf_encoding)d.encoding, d.ndim, d.shape, &d.limits, out.buf, (size_t)out.len, &err);
+                                 (dcf_encoding)d.encoding, d.ndim, d.shape, &d.limits, out.buf, (size_t)out.len, out_is_zero,
+                                 &err);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&payload);
     PyBuffer_Release(&out);

@@ -100,14 +100,16 @@ def compiled_dense(data: bytes | memoryview, entry: TableEntry, limits: Limits) 
     """The tensor of DATA payload ``data`` (CRC verified) decoded by the C extension, or None (declined or invalid).
 
     The output is allocated before the payload is validated, but only within ``limits.max_tensor_bytes`` and
-    untouched (``np.empty``: no pages are committed) until the C decoder has checked every stream.
+    untouched (``np.zeros``/``np.empty`` of a large array commit no pages) until the C decoder has checked every
+    stream.
     """
     c = _c_decoder(entry, limits)
     if c is None:
         return None
-    out = np.empty(entry.shape, entry.np_dtype)
+    sparse = entry.encoding == Encoding.SPARSE  # its zeros come from fresh zero pages, not from a second pass
+    out = (np.zeros if sparse else np.empty)(entry.shape, entry.np_dtype)
     status, _ = c.dense(data, entry.name, int(entry.dtype), int(entry.encoding), entry.shape,
-                        limits.max_tensor_elements, limits.max_tensor_bytes, out)
+                        limits.max_tensor_elements, limits.max_tensor_bytes, out, sparse)
     return out if status == 0 else None
 
 

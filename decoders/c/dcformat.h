@@ -147,10 +147,12 @@ dcf_status dcf_verify(const dcf_file *file, dcf_error *err);
  * section CRC); dtype, encoding and shape (`ndim` dimensions) are the tensor's table entry; `name` (may be NULL) is
  * used in messages. Same checks and results as dcf_decode_dense / dcf_decode_csr on a file holding this one tensor,
  * under the per-tensor limits of `limits` (NULL: defaults); error offsets are relative to the payload. The CSR arrays
- * come from malloc: free them with dcf_csr_free(NULL, csr). */
+ * come from malloc: free them with dcf_csr_free(NULL, csr). `out_is_zero`: the caller's buffer is already all zero
+ * bits (fresh pages from calloc/mmap), so a SPARSE tensor's zeros are not written a second time. */
 dcf_status dcf_decode_payload_dense(const void *payload, size_t len, const char *name, dcf_dtype dtype,
                                     dcf_encoding encoding, uint32_t ndim, const uint64_t *shape,
-                                    const dcf_limits *limits, void *out, size_t out_size, dcf_error *err);
+                                    const dcf_limits *limits, void *out, size_t out_size, int out_is_zero,
+                                    dcf_error *err);
 dcf_status dcf_decode_payload_csr(const void *payload, size_t len, const char *name, dcf_dtype dtype,
                                   dcf_encoding encoding, uint32_t ndim, const uint64_t *shape,
                                   const dcf_limits *limits, dcf_csr *out, dcf_error *err);
@@ -2293,7 +2295,14 @@ static dcf_status dcf__tensor_begin(const dcf_file *f, size_t index, dcf__cur *c
     return DCF_OK;
 }
 
+static dcf_status dcf__decode_dense(const dcf_file *f, size_t index, void *out_v, size_t out_size, int out_is_zero,
+                                    dcf_error *err);
 dcf_status dcf_decode_dense(const dcf_file *f, size_t index, void *out_v, size_t out_size, dcf_error *err) {
+    return dcf__decode_dense(f, index, out_v, out_size, 0, err);
+}
+
+static dcf_status dcf__decode_dense(const dcf_file *f, size_t index, void *out_v, size_t out_size, int out_is_zero,
+                                    dcf_error *err) {
     const dcf_tensor_info *t;
     dcf__cur cc, *c = &cc;
     dcf__quant *qh = NULL;
@@ -2321,7 +2330,7 @@ dcf_status dcf_decode_dense(const dcf_file *f, size_t index, void *out_v, size_t
     } else {
         dcf__sparse spv, *sp = &spv;
         if ((s = dcf__sparse_read(f, c, t, qh, sp, NULL))) { dcf__sparse_free(f, sp); goto out; }
-        if (t->nbytes) memset(out, 0, (size_t)t->nbytes);
+        if (t->nbytes && !out_is_zero) memset(out, 0, (size_t)t->nbytes);
         if (t->dtype == DCF_FLOAT32) {
             float *o = (float *)out;
             const float *lut = qh->lut.f32;
@@ -2505,11 +2514,12 @@ static dcf_status dcf__payload_file(dcf_file *f, dcf_tensor_info *t, const void 
 
 dcf_status dcf_decode_payload_dense(const void *payload, size_t len, const char *name, dcf_dtype dtype,
                                     dcf_encoding encoding, uint32_t ndim, const uint64_t *shape,
-                                    const dcf_limits *limits, void *out, size_t out_size, dcf_error *err) {
+                                    const dcf_limits *limits, void *out, size_t out_size, int out_is_zero,
+                                    dcf_error *err) {
     dcf_file f;
     dcf_tensor_info t;
     dcf_status s = dcf__payload_file(&f, &t, payload, len, name, dtype, encoding, ndim, shape, limits, err);
-    return s ? s : dcf_decode_dense(&f, 0, out, out_size, err);
+    return s ? s : dcf__decode_dense(&f, 0, out, out_size, out_is_zero, err);
 }
 
 dcf_status dcf_decode_payload_csr(const void *payload, size_t len, const char *name, dcf_dtype dtype,
