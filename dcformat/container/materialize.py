@@ -62,7 +62,7 @@ def to_dense(payload: Payload, limits: Limits, *, positions: Positions | None = 
     out = np.zeros(entry.numel, entry.np_dtype)
     flat = pos.rows * payload.cols
     flat += pos.indices
-    out[flat] = payload.codebook[payload.symbols].astype(entry.np_dtype)
+    out[flat] = payload.codebook.astype(entry.np_dtype).take(payload.symbols)  # convert K values, not nnz (elementwise: same)
     return out.reshape(entry.shape)
 
 
