@@ -107,7 +107,10 @@ def compiled_dense(data: bytes | memoryview, entry: TableEntry, limits: Limits) 
     if c is None:
         return None
     sparse = entry.encoding == Encoding.SPARSE  # its zeros come from fresh zero pages, not from a second pass
-    out = (np.zeros if sparse else np.empty)(entry.shape, entry.np_dtype)
+    try:
+        out = (np.zeros if sparse else np.empty)(entry.shape, entry.np_dtype)
+    except MemoryError:  # e.g. under an address-space cap: the NumPy path checks the payload before it allocates,
+        return None  # so a defect in it is still reported as that defect
     status, _ = c.dense(data, entry.name, int(entry.dtype), int(entry.encoding), entry.shape,
                         limits.max_tensor_elements, limits.max_tensor_bytes, out, sparse)
     return out if status == 0 else None
