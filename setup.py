@@ -6,12 +6,7 @@ The extension is the C99 decoder of ``decoders/c/dcformat.h`` behind payload-lev
 ``python setup.py build_ext --inplace``; ``pip install -e .`` builds it too.
 """
 
-import sys
-
 from setuptools import Extension, setup
-
-# Linux: a helper thread pre-faults the dense output while the decoder runs (MADV_POPULATE_WRITE, see _cdecode.c).
-THREADS = ["-pthread"] if sys.platform.startswith("linux") else []
 
 setup(
     ext_modules=[
@@ -20,8 +15,7 @@ setup(
             sources=["dcformat/_cdecode.c"],
             include_dirs=["decoders/c"],
             depends=["decoders/c/dcformat.h"],
-            extra_compile_args=["-O2", *THREADS],
-            extra_link_args=THREADS,
+            extra_compile_args=["-O2"],
             optional=True,
         )
     ],

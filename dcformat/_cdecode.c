@@ -15,12 +15,6 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#if defined(__linux__)
-#include <pthread.h>
-#include <sys/mman.h>
-#include <unistd.h>
-#endif
-
 #define DCFORMAT_IMPLEMENTATION
 #include "dcformat.h"
 
@@ -60,44 +54,6 @@ static int cdec_parse_desc(PyObject *shape_obj, unsigned long long max_elements,
     return 0;
 }
 
-/* Pre-faulting the output on a second core. A fresh zeroed output (np.zeros of a large array: pages not yet mapped)
- * costs the kernel a page fault and a page clear per page on its first write, about a third of a whole sparse
- * decode at 10 % density. MADV_POPULATE_WRITE (Linux >= 5.14) maps and clears them without writing any data, so it
- * can run in a helper thread while this one decodes the streams: a page the decoder touches first is simply already
- * present for the helper. Only for outputs within PREFAULT_RATIO x the payload's size: a hostile payload that
- * declares a huge, nearly empty tensor does not get its whole dense size committed before it is rejected (nor is
- * it otherwise: the decoder writes only after every stream is checked). Elsewhere (no MADV_POPULATE_WRITE, thread
- * creation fails, older kernel: EINVAL) it is skipped and the decode is the same, only slower. */
-#define PREFAULT_MIN_BYTES ((size_t)8 << 20)
-#define PREFAULT_RATIO 256
-
-typedef struct {
-    char *start;
-    size_t len;
-} cdec_prefault_job;
-
-#if defined(__linux__) && defined(MADV_POPULATE_WRITE)
-static void *cdec_prefault_run(void *arg) {
-    cdec_prefault_job *job = (cdec_prefault_job *)arg;
-    (void)madvise(job->start, job->len, MADV_POPULATE_WRITE);
-    return NULL;
-}
-
-/* Start the helper for [buf, buf + len) (its whole pages); returns 1 when a thread was started. */
-static int cdec_prefault_start(pthread_t *thread, cdec_prefault_job *job, void *buf, size_t len, size_t payload_len) {
-    long page = sysconf(_SC_PAGESIZE);
-    uintptr_t lo, hi;
-    if (page <= 0 || len < PREFAULT_MIN_BYTES || len / PREFAULT_RATIO > payload_len) return 0;
-    if (sysconf(_SC_NPROCESSORS_ONLN) < 2) return 0; /* no second core to do it on */
-    lo = ((uintptr_t)buf + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
-    hi = ((uintptr_t)buf + len) & ~((uintptr_t)page - 1);
-    if (hi <= lo) return 0;
-    job->start = (char *)lo;
-    job->len = (size_t)(hi - lo);
-    return pthread_create(thread, NULL, cdec_prefault_run, job) == 0;
-}
-#endif
-
 PyDoc_STRVAR(dense_doc,
              "dense(payload, name, dtype, encoding, shape, max_elements, max_bytes, out, out_is_zero) -> (status, message)\n\n"
              "Decode one DATA payload into the writable C-contiguous buffer `out` (the tensor's dense bytes;\n"
@@ -123,19 +79,9 @@ static PyObject *cdec_dense(PyObject *self, PyObject *args) {
         return NULL;
     }
     Py_BEGIN_ALLOW_THREADS
-    {
-#if defined(__linux__) && defined(MADV_POPULATE_WRITE)
-        pthread_t helper;
-        cdec_prefault_job job;
-        int helping = out_is_zero && cdec_prefault_start(&helper, &job, out.buf, (size_t)out.len, (size_t)payload.len);
-#endif
-        s = dcf_decode_payload_dense(payload.buf, (size_t)payload.len, d.name, (dcf_dtype)d.dtype,
-                                     (dcf_encoding)d.encoding, d.ndim, d.shape, &d.limits, out.buf, (size_t)out.len,
-                                     out_is_zero, &err);
-#if defined(__linux__) && defined(MADV_POPULATE_WRITE)
-        if (helping) pthread_join(helper, NULL);
-#endif
-    }
+    s = dcf_decode_payload_dense(payload.buf, (size_t)payload.len, d.name, (dcf_dtype)d.dtype,
+                                 (dcf_encoding)d.encoding, d.ndim, d.shape, &d.limits, out.buf, (size_t)out.len,
+                                 out_is_zero, &err);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&payload);
     PyBuffer_Release(&out);

@@ -275,18 +275,6 @@ def test_float16_conversion_matches_numpy_for_every_kind_of_value() -> None:
     same_with_and_without_c(data)
 
 
-def test_large_output_prefaulted_on_a_second_core() -> None:
-    """An output of 8 MiB+ is pre-faulted by a helper thread while the decoder writes into it: same bytes."""
-    rng = np.random.default_rng(4)
-    w = (rng.standard_normal((2048, 1100)) * 0.05).astype(np.float32)  # 9 MB dense
-    data = dcformat.encode({"w": w}, config=dcformat.CompressionConfig(density=0.05))
-    (entry, body, offset), = payloads(data)
-    assert entry.numel * 4 >= 8 << 20 and entry.numel * 4 <= 256 * len(body)  # the helper's conditions
-    got = compiled_dense(body, entry, Limits())
-    ref = numpy_dense(entry, body, offset)
-    assert got is not None and got.tobytes() == ref.tobytes()
-
-
 def test_threads_decode_concurrently() -> None:
     """The GIL is released while decoding: several threads, same arrays."""
     rng = np.random.default_rng(5)
