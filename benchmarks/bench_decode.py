@@ -10,9 +10,9 @@ dcformat[fast]; DCFORMAT_CDECODE=0 so that the C extension does not take the ten
 ("numpy", DCFORMAT_ACCEL=0: what runs with neither).
 
 Fresh processes (issue 9, item 4):  python benchmarks/bench_decode.py --fresh-only [--repeat 5]
-runs plain `dcformat.load()` of the 4096x4096 FC at 10 % in a new interpreter per decoder (numba: its kernels loaded
-first, by one load of a small file) and prints the first load's and the best load's nonzeros/s, each against np.load
-of the same dense array as .npy timed alternately in that same process (the anchor).
+runs plain `dcformat.load()` of the 4096x4096 FC at 10 % in a new interpreter per decoder, after one load of a small
+file (dcformat's lazy imports; numba: its kernels loaded), and prints the first and the best load's nonzeros/s, each
+against np.load of the same dense array as .npy timed alternately in that same process (the anchor), wall and CPU.
 """
 
 from __future__ import annotations
@@ -63,8 +63,9 @@ t = time.perf_counter()
 import dcformat
 t_import = time.perf_counter() - t
 path, npy, mode, repeat = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-if mode == "numba":  # "with the kernels loaded": numba imported and its cached machine code loaded by a small load
-    dcformat.load(sys.argv[5])
+t = time.perf_counter()  # one load of a small file: dcformat's lazily imported modules (and, for numba, the
+dcformat.load(sys.argv[5])  # kernels: "with the kernels loaded") are in place before the measured loads
+warm_up = time.perf_counter() - t
 t = time.perf_counter()
 out = dcformat.load(path)
 first = time.perf_counter() - t
@@ -75,7 +76,7 @@ for _ in range(repeat):  # alternate the two sides; wall and CPU time (the CPU t
     best_npy, cpu_npy = min(best_npy, time.perf_counter() - t), min(cpu_npy, time.process_time() - c)
     t, c = time.perf_counter(), time.process_time(); dcformat.load(path)
     best, cpu = min(best, time.perf_counter() - t), min(cpu, time.process_time() - c)
-print(json.dumps({"import": t_import, "first": first, "best": best, "npy": best_npy, "cpu": cpu, "cpu_npy": cpu_npy,
+print(json.dumps({"import": t_import, "warm_up": warm_up, "first": first, "best": best, "npy": best_npy, "cpu": cpu, "cpu_npy": cpu_npy,
                   "numba": "numba" in sys.modules}))
 """
 
@@ -90,7 +91,9 @@ def fresh_process_speeds(label: str, path: Path, npy: Path, nnz: int, repeat: in
             env = {**os.environ, **MODES[mode], "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
             r = json.loads(subprocess.run([sys.executable, "-c", FRESH, str(path), str(npy), mode, str(repeat),
                                            str(small)], env=env, capture_output=True, text=True, check=True).stdout)
-            print(f"{label:<28} fresh process, {mode:<5}  first load {r['first'] * 1e3:6.1f} ms = "
+            print(f"{label:<28} fresh process, {mode:<5}  import dcformat {r['import'] * 1e3:4.0f} ms + first small "
+                  f"load (lazy imports{', numba' if mode == 'numba' else ''}) {r['warm_up'] * 1e3:4.0f} ms")
+            print(f"{'':<28} {'':<20} first load {r['first'] * 1e3:6.1f} ms = "
                   f"{nnz / r['first'] / 1e6:5.1f} M nonzeros/s ({r['first'] / r['npy']:4.2f}x np.load)  best of "
                   f"{repeat} {r['best'] * 1e3:6.1f} ms = {nnz / r['best'] / 1e6:5.1f} M nonzeros/s "
                   f"({r['best'] / r['npy']:4.2f}x np.load {r['npy'] * 1e3:5.1f} ms)  CPU time {r['cpu'] * 1e3:5.1f} ms = "
