@@ -4,13 +4,21 @@ Run:  python benchmarks/bench_decode.py [--repeat 5]
 
 Both sides run alternately in this one process on the same decoded weights (so drift on a shared machine hits both);
 the best of --repeat runs is reported. Goals (issue 2): decode <= 2x np.load; >= 50 M entries/s.
-Each case is measured twice: with the compiled kernels of dcformat.accel ("kernels", needs numba:
-pip install dcformat[fast]) and with the pure NumPy path ("numpy", what runs without numba).
+Each case is measured with every decoder present: the C extension dcformat._cdecode ("C", built by
+pip install / python setup.py build_ext --inplace), the numba kernels of dcformat.accel ("numba", pip install
+dcformat[fast]; DCFORMAT_CDECODE=0 so that the C extension does not take the tensor first) and the pure NumPy path
+("numpy", DCFORMAT_ACCEL=0: what runs with neither).
+
+Fresh processes (issue 9, item 4):  python benchmarks/bench_decode.py --fresh-only [--repeat 5]
+runs plain `dcformat.load()` of the 4096x4096 FC at 10 % in a new interpreter per decoder, after one load of a small
+file (dcformat's lazy imports; numba: its kernels loaded), and prints the first and the best load's nonzeros/s, each
+against np.load of the same dense array as .npy timed alternately in that same process (the anchor), wall and CPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -27,9 +35,70 @@ from dcformat import CompressionConfig, accel  # noqa: E402
 
 
 
-def use_kernels(on: bool) -> None:
-    """The steady state: kernels on every stream (the one-shot cost is printed separately), or none."""
-    os.environ["DCFORMAT_ACCEL"] = "1" if on else "0"
+MODES = {  # decoder -> environment that selects it (DCFORMAT_ACCEL / DCFORMAT_CDECODE, read on every call)
+    "C": {"DCFORMAT_ACCEL": "1", "DCFORMAT_CDECODE": "1"},
+    "numba": {"DCFORMAT_ACCEL": "1", "DCFORMAT_CDECODE": "0"},
+    "numpy": {"DCFORMAT_ACCEL": "0", "DCFORMAT_CDECODE": "0"},
+}
+
+
+def available_modes() -> list[str]:
+    modes = []
+    if accel._import(accel.CDECODE_MODULE) is not None:
+        modes.append("C")
+    if all(accel._import(m) is not None for m in accel.KERNEL_MODULES):
+        modes.append("numba")
+    return modes + ["numpy"]
+
+
+def use(mode: str) -> None:
+    """The steady state of one decoder on every stream (the one-shot cost is printed separately)."""
+    os.environ.update(MODES[mode])
+
+
+FRESH = r"""
+import json, os, sys, time
+import numpy as np
+t = time.perf_counter()
+import dcformat
+t_import = time.perf_counter() - t
+path, npy, mode, repeat = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+t = time.perf_counter()  # one load of a small file: dcformat's lazily imported modules (and, for numba, the
+dcformat.load(sys.argv[5])  # kernels: "with the kernels loaded") are in place before the measured loads
+warm_up = time.perf_counter() - t
+t = time.perf_counter()
+out = dcformat.load(path)
+first = time.perf_counter() - t
+del out
+best, best_npy, cpu, cpu_npy = (float("inf"),) * 4
+for _ in range(repeat):  # alternate the two sides; wall and CPU time (the CPU time is less hit by other processes)
+    t, c = time.perf_counter(), time.process_time(); np.load(npy, allow_pickle=False)
+    best_npy, cpu_npy = min(best_npy, time.perf_counter() - t), min(cpu_npy, time.process_time() - c)
+    t, c = time.perf_counter(), time.process_time(); dcformat.load(path)
+    best, cpu = min(best, time.perf_counter() - t), min(cpu, time.process_time() - c)
+print(json.dumps({"import": t_import, "warm_up": warm_up, "first": first, "best": best, "npy": best_npy, "cpu": cpu, "cpu_npy": cpu_npy,
+                  "numba": "numba" in sys.modules}))
+"""
+
+
+def fresh_process_speeds(label: str, path: Path, npy: Path, nnz: int, repeat: int) -> None:
+    """Plain dcformat.load() in a new interpreter per decoder; np.load of the same array in that process is the anchor."""
+    with tempfile.TemporaryDirectory() as tmp:
+        small = Path(tmp) / "small.dc"
+        rng = np.random.default_rng(1)
+        dcformat.save(small, {"w": rng.standard_normal((64, 64)).astype(np.float32)}, config=CompressionConfig(density=0.1))
+        for mode in available_modes():
+            env = {**os.environ, **MODES[mode], "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+            r = json.loads(subprocess.run([sys.executable, "-c", FRESH, str(path), str(npy), mode, str(repeat),
+                                           str(small)], env=env, capture_output=True, text=True, check=True).stdout)
+            print(f"{label:<28} fresh process, {mode:<5}  import dcformat {r['import'] * 1e3:4.0f} ms + first small "
+                  f"load (lazy imports{', numba' if mode == 'numba' else ''}) {r['warm_up'] * 1e3:4.0f} ms")
+            print(f"{'':<28} {'':<20} first load {r['first'] * 1e3:6.1f} ms = "
+                  f"{nnz / r['first'] / 1e6:5.1f} M nonzeros/s ({r['first'] / r['npy']:4.2f}x np.load)  best of "
+                  f"{repeat} {r['best'] * 1e3:6.1f} ms = {nnz / r['best'] / 1e6:5.1f} M nonzeros/s "
+                  f"({r['best'] / r['npy']:4.2f}x np.load {r['npy'] * 1e3:5.1f} ms)  CPU time {r['cpu'] * 1e3:5.1f} ms = "
+                  f"{nnz / r['cpu'] / 1e6:5.1f} M/s ({r['cpu'] / r['cpu_npy']:4.2f}x np.load's)  numba loaded: "
+                  f"{r['numba']}")
 
 
 
@@ -41,7 +110,8 @@ def fresh_process_load(path: Path, mode: str) -> float:
                                      check=True).stdout) for _ in range(3))
 
 
-def case(label: str, tensors: dict[str, np.ndarray], cfg: CompressionConfig, repeat: int) -> None:
+def case(label: str, tensors: dict[str, np.ndarray], cfg: CompressionConfig, repeat: int, *,
+         fresh: bool = False, steady: bool = True) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         dc = Path(tmp) / "m.dc"
         dcformat.save(dc, tensors, config=cfg)
@@ -53,8 +123,11 @@ def case(label: str, tensors: dict[str, np.ndarray], cfg: CompressionConfig, rep
             npys[k] = p
         with dcformat.open(dc) as f:
             entries = sum(f.info(k).nnz + f.info(k).n_fillers for k in f.keys() if f.info(k).encoding == "sparse")
-        for mode in ("kernels", "numpy") if accel.available() else ("numpy",):
-            use_kernels(mode == "kernels")
+            nnz = sum(f.info(k).nnz for k in f.keys() if f.info(k).encoding == "sparse")
+        if fresh and len(npys) == 1:
+            fresh_process_speeds(label, dc, next(iter(npys.values())), nnz, repeat)
+        for mode in available_modes() if steady else ():
+            use(mode)
             t_npy, t_dc = [], []
             for _ in range(repeat):  # alternate the two sides
                 t_npy.append(best_of(lambda: [np.load(p, allow_pickle=False) for p in npys.values()], 1))
@@ -67,8 +140,9 @@ def case(label: str, tensors: dict[str, np.ndarray], cfg: CompressionConfig, rep
                 f"ratio {t_dc / t_npy:5.2f}x  entries {entries:>10,}  dense decode {entries / t_dc / 1e6:5.1f} "
                 f"M entries/s  CSR decode {entries / t_csr / 1e6:5.1f} M entries/s"
             )
-        use_kernels(True)
-        if accel.available():
+        os.environ.pop("DCFORMAT_CDECODE", None)
+        os.environ["DCFORMAT_ACCEL"] = "1"
+        if steady and accel.available():
             one_shot = {m: fresh_process_load(dc, m) for m in ("1", "0")}
             print(f"{'':<28} one-shot load in a fresh process (import dcformat + load): kernels forced "
                   f"(DCFORMAT_ACCEL=1) {one_shot['1']:.2f} s, NumPy (DCFORMAT_ACCEL=0) {one_shot['0']:.2f} s")
@@ -77,10 +151,13 @@ def case(label: str, tensors: dict[str, np.ndarray], cfg: CompressionConfig, rep
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--fresh-only", action="store_true", help="only the fresh-process loads of the 4096x4096 FC")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     case("4096x4096 FC at 10 %", {"fc": (rng.standard_normal((4096, 4096)) * 0.02).astype(np.float32)},
-         CompressionConfig(density=0.1), args.repeat)
+         CompressionConfig(density=0.1), args.repeat, fresh=True, steady=not args.fresh_only)
+    if args.fresh_only:
+        return
     lenet = {
         "ip1.weight": (rng.standard_normal((300, 784)) * 0.05).astype(np.float32),
         "ip2.weight": (rng.standard_normal((100, 300)) * 0.05).astype(np.float32),

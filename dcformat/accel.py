@@ -26,23 +26,33 @@ stream once numba is imported anyway (by the inference kernels, a ``Model``
 with convolutions, or the application), and otherwise only streams of at least
 ``MIN_SYMBOLS``; ``1`` uses them for every stream; ``0`` never (numba is not
 even imported).
+
+The C extension ``dcformat._cdecode`` (built from ``decoders/c/dcformat.h``
+when a C compiler is present at install time) works a level higher: it decodes
+a whole DATA payload to the dense array or to CSR in one call, with no warm-up
+cost, so :func:`cdecode` offers it for every tensor unless ``DCFORMAT_ACCEL``
+is 0 (or ``DCFORMAT_CDECODE`` is 0). The reader tries it first and falls back
+to the stage kernels / NumPy on the same bytes whenever it declines.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from functools import lru_cache
 from types import ModuleType
 
 from . import switch
 
-__all__ = ["MIN_SYMBOLS", "available", "load", "wants"]
+__all__ = ["MIN_SYMBOLS", "available", "cdecode", "load", "wants"]
 
 # A stream this long saves (~15 ns per symbol) about the one-time cost of loading numba (see the module docstring).
 MIN_SYMBOLS = 1 << 24
 
 KERNEL_MODULES = ("dcformat.entropy._kernels", "dcformat.sparse._kernels")
+CDECODE_MODULE = "dcformat._cdecode"
+CDECODE_ENV = "DCFORMAT_CDECODE"  # "0": never use the C extension (read on every call, like DCFORMAT_ACCEL)
 
 
 def wants(n_symbols: int) -> bool:
@@ -70,3 +80,17 @@ def load(module: str, n_symbols: int) -> ModuleType | None:
 def available() -> bool:
     """True when the compiled kernels can be used (numba works and ``DCFORMAT_ACCEL`` is not 0)."""
     return switch.kernels_allowed() and all(_import(m) is not None for m in KERNEL_MODULES)
+
+
+def cdecode() -> ModuleType | None:
+    """The compiled C decoder ``dcformat._cdecode`` (a whole DATA payload per call), or None.
+
+    None when ``DCFORMAT_ACCEL`` is 0 or when the extension was not built (no C compiler at install time;
+    ``python setup.py build_ext --inplace`` builds it for a source checkout). It has no warm-up cost (a ~0.1 ms
+    import, no JIT), so unlike the numba kernels it serves every tensor in ``auto`` mode; where both are present
+    it runs first, because it is the faster of the two on whole payloads (``benchmarks/bench_decode.py``).
+    ``DCFORMAT_CDECODE=0`` leaves it out while keeping the numba kernels (tests and benchmarks of those).
+    """
+    if not switch.kernels_allowed() or os.environ.get(CDECODE_ENV, "").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    return _import(CDECODE_MODULE)

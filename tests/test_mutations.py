@@ -256,6 +256,7 @@ def codec_path(request, monkeypatch):
         if not accel.available():
             pytest.skip("numba not installed (or DCFORMAT_ACCEL=0)")
         monkeypatch.setenv("DCFORMAT_ACCEL", "1")
+        monkeypatch.setenv("DCFORMAT_CDECODE", "0")  # the numba kernels; the C extension: tests/test_cdecode.py
     else:
         monkeypatch.setenv("DCFORMAT_ACCEL", "0")
     return request.param

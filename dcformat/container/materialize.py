@@ -1,22 +1,38 @@
-"""Payloads to arrays: dense (``to_dense``) or CSR (``to_csr``), from streams already decoded by ``payload.parse``.
+"""Payloads to arrays: dense (``to_dense``) or CSR (``to_csr``), from streams already decoded by ``payload.parse``;
+or, before any parsing, straight from the payload bytes by the compiled C decoder (``compiled_dense``,
+``compiled_csr``: ``dcformat._cdecode``, optional).
 
 The compiled kernels are backends here: the fused sparse-to-dense kernel
 (``sparse.relative_index.dense_compiled``) runs on the decoded streams, and
 when it declines (no numba, switch off, or a stream that breaks a rule) the
 checked NumPy path works on the *same* decoded streams and raises the error:
 no stream is decoded twice.
+
+The C decoder works one level up, on the whole DATA payload (its CRC already
+verified by the reader): it is the independent C99 decoder of
+``decoders/c/dcformat.h``, and every check the format asks for is in it. It
+returns exactly the array the NumPy path returns or declines (None): when the
+extension is not built or ``DCFORMAT_ACCEL=0``, for RAW payloads (one copy in
+NumPy already), for a payload it does not understand (a stream coding of a
+later format version) and for any invalid payload, so that the reader then
+parses the same bytes with the checked NumPy path, which raises the library's
+error with its message.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import NamedTuple
 
 import numpy as np
 
+from .. import accel
 from ..limits import Limits
 from ..sparse import Positions
 from ..sparse.relative_index import dense_compiled
+from .format import Encoding
 from .payload import DensePayload, Payload, RawPayload, SparsePayload, check_dense_size
+from .table import TableEntry
 
 
 class CsrArrays(NamedTuple):
@@ -46,7 +62,7 @@ def to_dense(payload: Payload, limits: Limits, *, positions: Positions | None = 
     out = np.zeros(entry.numel, entry.np_dtype)
     flat = pos.rows * payload.cols
     flat += pos.indices
-    out[flat] = payload.codebook[payload.symbols].astype(entry.np_dtype)
+    out[flat] = payload.codebook.astype(entry.np_dtype).take(payload.symbols)  # convert K values, not nnz (elementwise: same)
     return out.reshape(entry.shape)
 
 
@@ -71,4 +87,54 @@ def to_csr(payload: Payload, limits: Limits) -> tuple[CsrArrays, Positions | Non
     return CsrArrays(indptr, c.astype(np.int64), dense[r, c]), None
 
 
-__all__ = ["CsrArrays", "to_csr", "to_dense"]
+def _c_decoder(entry: TableEntry, limits: Limits):
+    """The C extension when it may decode this tensor, else None (see the module docstring)."""
+    if entry.encoding == Encoding.RAW or sys.byteorder != "little":  # it writes native-endian elements
+        return None
+    if entry.numel * entry.np_dtype.itemsize > limits.max_tensor_bytes:
+        return None  # the NumPy path raises the LimitError at its place in the spec's order of checks
+    return accel.cdecode()
+
+
+def compiled_dense(data: bytes | memoryview, entry: TableEntry, limits: Limits) -> np.ndarray | None:
+    """The tensor of DATA payload ``data`` (CRC verified) decoded by the C extension, or None (declined or invalid).
+
+    The output is allocated before the payload is validated, but only within ``limits.max_tensor_bytes`` and
+    untouched (``np.zeros``/``np.empty`` of a large array commit no pages) until the C decoder has checked every
+    stream.
+    """
+    c = _c_decoder(entry, limits)
+    if c is None:
+        return None
+    sparse = entry.encoding == Encoding.SPARSE  # its zeros come from fresh zero pages, not from a second pass
+    try:
+        out = (np.zeros if sparse else np.empty)(entry.shape, entry.np_dtype)
+    except MemoryError:  # e.g. under an address-space cap: the NumPy path checks the payload before it allocates,
+        return None  # so a defect in it is still reported as that defect
+    status, _ = c.dense(data, entry.name, int(entry.dtype), int(entry.encoding), entry.shape,
+                        limits.max_tensor_elements, limits.max_tensor_bytes, out, sparse)
+    return out if status == 0 else None
+
+
+def compiled_csr(data: bytes | memoryview, entry: TableEntry, limits: Limits) -> CsrArrays | None:
+    """:func:`to_csr`'s arrays for DATA payload ``data`` (CRC verified) from the C extension, or None (declined or
+    invalid). Same dtypes and values as the NumPy path: int64 indptr and indices, values in the tensor's dtype
+    (codebook converted first, then indexed), and for SPARSE payloads the codebook and uint32 symbols."""
+    c = _c_decoder(entry, limits)
+    if c is None:
+        return None
+    status, _, indptr, indices, codes, codebook = c.csr(data, entry.name, int(entry.dtype), int(entry.encoding),
+                                                        entry.shape, limits.max_tensor_elements,
+                                                        limits.max_tensor_bytes)
+    if status:
+        return None
+    indptr = np.frombuffer(indptr, np.int64)  # uint64 counts <= numel < 2**63: the same bits as int64
+    indices = np.frombuffer(indices, np.uint32).astype(np.int64)
+    symbols = np.frombuffer(codes, np.uint16).astype(np.uint32)
+    cb = np.frombuffer(codebook, np.float32).astype(entry.np_dtype)
+    if entry.encoding == Encoding.SPARSE:
+        return CsrArrays(indptr, indices, cb[symbols], cb, symbols)
+    return CsrArrays(indptr, indices, cb[symbols])
+
+
+__all__ = ["CsrArrays", "compiled_csr", "compiled_dense", "to_csr", "to_dense"]

@@ -19,7 +19,7 @@ from ..binary import Cursor
 from ..errors import FormatError, LayoutError, LimitError, UnsupportedFeatureError
 from ..limits import DEFAULT_LIMITS, Limits
 from .format import FLAG_RANS_STREAMS, NUMPY_DTYPES, SectionKind, is_critical
-from .materialize import to_csr, to_dense
+from .materialize import compiled_csr, compiled_dense, to_csr, to_dense
 from .metadata import parse_metadata
 from .payload import DensePayload, Payload, RawPayload, SparsePayload, parse
 from .sections import SectionRef, file_flags, read_preamble, verified_payload, walk_sections
@@ -197,12 +197,16 @@ class DCFile:
         caller will build the dense array, so its size is checked against the
         limits before any stream is read.
         """
+        return self._decode(name, lambda entry, data, ref: parse(
+            data, entry, self.limits, offset=ref.payload_offset, decode=decode, dense=dense,
+            rans_allowed=self._rans_allowed))
+
+    def _decode(self, name: str, work):
+        """``work(entry, payload bytes, ref)`` on the tensor's CRC-verified DATA payload, errors named after it."""
         entry = self.entry(name)
         ref = self._data[name]
         try:
-            data = verified_payload(self._buf, ref, tensor=name)
-            return parse(data, entry, self.limits, offset=ref.payload_offset, decode=decode, dense=dense,
-                         rans_allowed=self._rans_allowed)
+            return work(entry, verified_payload(self._buf, ref, tensor=name), ref)
         except FormatError as exc:
             raise _wrap(exc, name) from None
         except MemoryError:
@@ -210,12 +214,15 @@ class DCFile:
 
     def tensor(self, name: str) -> np.ndarray:
         """The tensor decoded to a dense array of its original shape and dtype."""
-        try:
-            return to_dense(self.payload(name, dense=True), self.limits)
-        except FormatError as exc:
-            raise _wrap(exc, name) from None
-        except MemoryError:
-            raise LimitError("not enough memory to decode this tensor", tensor=name, field="shape") from None
+
+        def work(entry: TableEntry, data: memoryview, ref: SectionRef) -> np.ndarray:
+            out = compiled_dense(data, entry, self.limits)  # the C decoder, if built; None: the checked NumPy path
+            if out is None:
+                out = to_dense(parse(data, entry, self.limits, offset=ref.payload_offset, dense=True,
+                                      rans_allowed=self._rans_allowed), self.limits)
+            return out
+
+        return self._decode(name, work)
 
     def csr(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """CSR ``(indptr, indices, values)`` of the tensor seen as (shape[0], prod(shape[1:])).
@@ -223,12 +230,15 @@ class DCFile:
         For sparse tensors this comes straight from the stored row counts and
         relative indices, without building the dense matrix.
         """
-        try:
-            arrays, _ = to_csr(self.payload(name), self.limits)
-        except FormatError as exc:
-            raise _wrap(exc, name) from None
-        except MemoryError:
-            raise LimitError("not enough memory to decode this tensor", tensor=name, field="shape") from None
+
+        def work(entry: TableEntry, data: memoryview, ref: SectionRef):
+            arrays = compiled_csr(data, entry, self.limits)  # the C decoder, if built; None: the checked NumPy path
+            if arrays is None:
+                arrays, _ = to_csr(parse(data, entry, self.limits, offset=ref.payload_offset,
+                                             rans_allowed=self._rans_allowed), self.limits)
+            return arrays
+
+        arrays = self._decode(name, work)
         return arrays.indptr, arrays.indices, arrays.values
 
     def codebook(self, name: str) -> np.ndarray | None:

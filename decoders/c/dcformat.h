@@ -142,6 +142,21 @@ void dcf_csr_free(const dcf_file *file, dcf_csr *csr);
 /* Decode every tensor (one at a time, freed again): the whole file is valid iff this returns DCF_OK. */
 dcf_status dcf_verify(const dcf_file *file, dcf_error *err);
 
+/* One tensor's DATA payload on its own (spec §5), for a host that walked the container itself (the Python package's
+ * compiled decoder, dcformat/_cdecode.c): `payload` holds the payload's `len` bytes (the caller has verified its
+ * section CRC); dtype, encoding and shape (`ndim` dimensions) are the tensor's table entry; `name` (may be NULL) is
+ * used in messages. Same checks and results as dcf_decode_dense / dcf_decode_csr on a file holding this one tensor,
+ * under the per-tensor limits of `limits` (NULL: defaults); error offsets are relative to the payload. The CSR arrays
+ * come from malloc: free them with dcf_csr_free(NULL, csr). `out_is_zero`: the caller's buffer is already all zero
+ * bits (fresh pages from calloc/mmap), so a SPARSE tensor's zeros are not written a second time. */
+dcf_status dcf_decode_payload_dense(const void *payload, size_t len, const char *name, dcf_dtype dtype,
+                                    dcf_encoding encoding, uint32_t ndim, const uint64_t *shape,
+                                    const dcf_limits *limits, void *out, size_t out_size, int out_is_zero,
+                                    dcf_error *err);
+dcf_status dcf_decode_payload_csr(const void *payload, size_t len, const char *name, dcf_dtype dtype,
+                                  dcf_encoding encoding, uint32_t ndim, const uint64_t *shape,
+                                  const dcf_limits *limits, dcf_csr *out, dcf_error *err);
+
 #ifdef __cplusplus
 }
 #endif
@@ -2280,7 +2295,14 @@ static dcf_status dcf__tensor_begin(const dcf_file *f, size_t index, dcf__cur *c
     return DCF_OK;
 }
 
+static dcf_status dcf__decode_dense(const dcf_file *f, size_t index, void *out_v, size_t out_size, int out_is_zero,
+                                    dcf_error *err);
 dcf_status dcf_decode_dense(const dcf_file *f, size_t index, void *out_v, size_t out_size, dcf_error *err) {
+    return dcf__decode_dense(f, index, out_v, out_size, 0, err);
+}
+
+static dcf_status dcf__decode_dense(const dcf_file *f, size_t index, void *out_v, size_t out_size, int out_is_zero,
+                                    dcf_error *err) {
     const dcf_tensor_info *t;
     dcf__cur cc, *c = &cc;
     dcf__quant *qh = NULL;
@@ -2308,7 +2330,7 @@ dcf_status dcf_decode_dense(const dcf_file *f, size_t index, void *out_v, size_t
     } else {
         dcf__sparse spv, *sp = &spv;
         if ((s = dcf__sparse_read(f, c, t, qh, sp, NULL))) { dcf__sparse_free(f, sp); goto out; }
-        if (t->nbytes) memset(out, 0, (size_t)t->nbytes);
+        if (t->nbytes && !out_is_zero) memset(out, 0, (size_t)t->nbytes);
         if (t->dtype == DCF_FLOAT32) {
             float *o = (float *)out;
             const float *lut = qh->lut.f32;
@@ -2341,6 +2363,11 @@ out:
 
 void dcf_csr_free(const dcf_file *f, dcf_csr *csr) {
     if (!csr) return;
+    if (!f) { /* arrays of dcf_decode_payload_csr (malloc) */
+        free(csr->indptr); free(csr->indices); free(csr->codes); free(csr->codebook);
+        memset(csr, 0, sizeof *csr);
+        return;
+    }
     dcf__release(f, csr->indptr);
     dcf__release(f, csr->indices);
     dcf__release(f, csr->codes);
@@ -2435,6 +2462,76 @@ dcf_status dcf_verify(const dcf_file *f, dcf_error *err) {
         if (s) return s;
     }
     return DCF_OK;
+}
+
+/* ---- payload-level entry points -------------------------------------------------------------------------------- */
+
+/* A one-tensor dcf_file over a bare payload: the table entry's fields checked as dcf__table checks them (shape
+ * product and dense size against the limits, the matrix view of §4.3), malloc as the allocator. */
+static dcf_status dcf__payload_file(dcf_file *f, dcf_tensor_info *t, const void *payload, size_t len, const char *name,
+                                    dcf_dtype dtype, dcf_encoding encoding, uint32_t ndim, const uint64_t *shape,
+                                    const dcf_limits *limits, dcf_error *err) {
+    uint64_t numel = 1;
+    uint32_t d;
+    dcf__ok(err);
+    memset(f, 0, sizeof *f);
+    memset(t, 0, sizeof *t);
+    f->alloc.alloc = dcf__malloc;
+    f->alloc.free = dcf__free;
+    if (limits) f->limits = *limits; else dcf_default_limits(&f->limits);
+    t->name = name ? name : "";
+    t->name_len = strlen(t->name);
+    if ((!payload && len) || (ndim && !shape) || ndim > 8 || !dcf_dtype_size(dtype) || (unsigned)encoding > 2 ||
+        (encoding != DCF_RAW && (unsigned)dtype > 3))
+        return dcf__fail(err, DCF_E_ARGUMENT, t->name, "", 0, 0, "invalid tensor description");
+    for (d = 0; d < ndim; d++) {
+        t->shape[d] = shape[d];
+        if (!dcf__mul(numel, shape[d], &numel) || numel > f->limits.max_tensor_elements)
+            return dcf__fail(err, DCF_E_LIMIT, t->name, "shape", 0, 0, "more than %llu elements", (unsigned long long)f->limits.max_tensor_elements);
+    }
+    t->dtype = dtype;
+    t->encoding = encoding;
+    t->ndim = ndim;
+    t->numel = numel;
+    if (ndim >= 2) { t->rows = shape[0]; t->cols = shape[0] ? numel / shape[0] : 0; }
+    else { t->rows = 1; t->cols = numel; }
+    if (ndim >= 2 && shape[0] == 0) {
+        uint64_t cols = 1;
+        for (d = 1; d < ndim; d++)
+            if (!dcf__mul(cols, shape[d], &cols)) return dcf__fail(err, DCF_E_LIMIT, t->name, "shape", 0, 0, "column count overflows");
+        t->cols = cols;
+    }
+    if (!dcf__mul(numel, dcf_dtype_size(dtype), &t->nbytes) || t->nbytes > f->limits.max_tensor_bytes)
+        return dcf__fail(err, DCF_E_LIMIT, t->name, "shape", 0, 0, "decoded bytes > per-tensor limit %llu", (unsigned long long)f->limits.max_tensor_bytes);
+    t->payload_offset = 0;
+    t->payload_len = len;
+    f->data = (const uint8_t *)(payload ? payload : (const void *)dcf__signature);
+    f->size = len;
+    f->count = 1;
+    f->tensors = t;
+    return DCF_OK;
+}
+
+dcf_status dcf_decode_payload_dense(const void *payload, size_t len, const char *name, dcf_dtype dtype,
+                                    dcf_encoding encoding, uint32_t ndim, const uint64_t *shape,
+                                    const dcf_limits *limits, void *out, size_t out_size, int out_is_zero,
+                                    dcf_error *err) {
+    dcf_file f;
+    dcf_tensor_info t;
+    dcf_status s = dcf__payload_file(&f, &t, payload, len, name, dtype, encoding, ndim, shape, limits, err);
+    return s ? s : dcf__decode_dense(&f, 0, out, out_size, out_is_zero, err);
+}
+
+dcf_status dcf_decode_payload_csr(const void *payload, size_t len, const char *name, dcf_dtype dtype,
+                                  dcf_encoding encoding, uint32_t ndim, const uint64_t *shape,
+                                  const dcf_limits *limits, dcf_csr *out, dcf_error *err) {
+    dcf_file f;
+    dcf_tensor_info t;
+    dcf_status s;
+    if (!out) return dcf__fail(err, DCF_E_ARGUMENT, NULL, "", 0, 0, "NULL csr");
+    memset(out, 0, sizeof *out);
+    s = dcf__payload_file(&f, &t, payload, len, name, dtype, encoding, ndim, shape, limits, err);
+    return s ? s : dcf_decode_csr(&f, 0, out, err);
 }
 
 #endif /* DCFORMAT_IMPLEMENTATION_DONE */

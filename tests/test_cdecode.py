@@ -1,0 +1,367 @@
+"""The optional C extension ``dcformat._cdecode`` against the NumPy path it stands in for.
+
+Oracles: the NumPy reference path of the library (``DCFORMAT_ACCEL=0``) on the same bytes, the golden vectors'
+expected arrays, the model arrays of the spec-built files (tests/test_valid_generator.py), NumPy's own float32 ->
+float16 conversion, and the manifest class of every invalid vector. The contract under test: the C path returns
+exactly what the NumPy path returns (dtype, shape, bytes; CSR dtypes too), or declines, so that the NumPy path
+raises the library's error (same class, same message).
+
+Skips when the extension is not built (no C compiler); CI sets DCFORMAT_REQUIRE_CDECODE=1 so a broken build fails
+here instead of skipping.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import random
+import struct
+import subprocess
+import sys
+import threading
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import dcformat
+from dcformat import accel, errors, switch
+from dcformat.container.materialize import compiled_csr, compiled_dense, to_csr, to_dense
+from dcformat.container.payload import parse
+from dcformat.container.reader import DCFile
+from dcformat.container.sections import verified_payload
+from dcformat.limits import Limits
+
+ROOT = Path(__file__).resolve().parents[1]
+VECTORS = ROOT / "spec" / "vectors"
+INVALID = VECTORS / "invalid"
+GOLDEN = sorted(VECTORS.glob("*.dcf"))
+BAD = sorted(INVALID.glob("*.dcf"))
+MANIFEST = json.loads((INVALID / "manifest.json").read_text())
+
+if not switch.kernels_allowed():
+    pytest.skip("DCFORMAT_ACCEL=0: compiled decoders switched off", allow_module_level=True)
+if accel._import(accel.CDECODE_MODULE) is None:
+    if os.environ.get("DCFORMAT_REQUIRE_CDECODE") == "1":
+        raise RuntimeError("DCFORMAT_REQUIRE_CDECODE=1 but dcformat._cdecode is not built (python setup.py build_ext --inplace)")
+    pytest.skip("dcformat._cdecode not built (python setup.py build_ext --inplace)", allow_module_level=True)
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+g = _load("generate_invalid", INVALID / "generate_invalid.py")
+VALIDGEN = _load("valid_generator_for_cdecode", ROOT / "tests" / "test_valid_generator.py")
+
+
+@pytest.fixture(autouse=True)
+def c_on(monkeypatch):
+    monkeypatch.setenv("DCFORMAT_ACCEL", "auto")  # the default: the C extension serves every tensor
+    monkeypatch.delenv("DCFORMAT_CDECODE", raising=False)
+
+
+@contextmanager
+def decoder(name: str):
+    """Run the library with one decoder: "c" (the default when built) or "numpy" (DCFORMAT_ACCEL=0)."""
+    saved = {k: os.environ.get(k) for k in ("DCFORMAT_ACCEL", "DCFORMAT_CDECODE")}
+    os.environ["DCFORMAT_ACCEL"] = "auto" if name == "c" else "0"
+    os.environ.pop("DCFORMAT_CDECODE", None)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def fix_crcs(data: bytes) -> bytes:
+    """Recompute the header and every section CRC, so that a mutation reaches the payload decoders."""
+    buf = bytearray(data)
+    if len(buf) >= 24:
+        buf[20:24] = struct.pack("<I", zlib.crc32(buf[8:20]))
+    pos = 24
+    for _ in range(64):
+        if pos + 16 > len(buf):
+            break
+        length = struct.unpack_from("<Q", buf, pos + 8)[0]
+        end = pos + 16 + length
+        if end + 4 > len(buf):
+            break
+        buf[end : end + 4] = struct.pack("<I", zlib.crc32(buf[pos:end]))
+        pos = end + 4 + (-(end + 4)) % 8
+    return bytes(buf)
+
+
+def _array(a: np.ndarray) -> tuple:
+    return ("ok", a.dtype.str, a.shape, a.tobytes())
+
+
+def outcome(data: bytes, limits: Limits = Limits()) -> object:
+    """Everything the reader says about a file: open(), then tensor() and csr() of each tensor (arrays with dtype and
+    shape, or the error's class and message), then decode()."""
+    try:
+        f = dcformat.open(data, limits=limits)
+    except errors.FormatError as exc:
+        return (type(exc).__name__, str(exc))
+    out: dict = {}
+    with f:
+        for name in f.keys():
+            for method in (f.tensor, f.csr):
+                try:
+                    got = method(name)
+                    out[name, method.__name__] = [_array(a) for a in got] if isinstance(got, tuple) else _array(got)
+                except errors.FormatError as exc:
+                    out[name, method.__name__] = (type(exc).__name__, str(exc))
+    try:
+        out["decode"] = {k: _array(v) for k, v in dcformat.decode(data, limits=limits).items()}
+    except errors.FormatError as exc:
+        out["decode"] = (type(exc).__name__, str(exc))
+    return out
+
+
+def same_with_and_without_c(data: bytes, limits: Limits = Limits()) -> object:
+    with decoder("numpy"):
+        want = outcome(data, limits)
+    with decoder("c"):
+        got = outcome(data, limits)
+    assert got == want
+    return got
+
+
+def payloads(data: bytes, limits: Limits = Limits()):
+    """(entry, CRC-verified payload bytes, payload offset) of every tensor whose section CRC holds."""
+    with DCFile(data, limits=limits) as f:
+        for name in f.keys():
+            ref = f._data[name]
+            try:
+                body = bytes(verified_payload(f._buf, ref, tensor=name))
+            except errors.ChecksumError:
+                continue
+            yield f.entry(name), body, ref.payload_offset
+
+
+def numpy_dense(entry, body: bytes, offset: int, limits: Limits = Limits()) -> np.ndarray:
+    with decoder("numpy"):
+        return to_dense(parse(body, entry, limits, offset=offset, dense=True), limits)
+
+
+def numpy_csr(entry, body: bytes, offset: int, limits: Limits = Limits()):
+    with decoder("numpy"):
+        return to_csr(parse(body, entry, limits, offset=offset), limits)[0]
+
+
+def assert_same_csr(got, want) -> None:
+    for field in ("indptr", "indices", "values", "codebook", "symbols"):
+        a, b = getattr(got, field), getattr(want, field)
+        assert (a is None) == (b is None), field
+        if a is not None:
+            assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), field
+
+
+# ------------------------------------------------------------------------------------------ switches
+
+
+def test_switches() -> None:
+    assert accel.cdecode() is not None
+    with decoder("numpy"):
+        assert accel.cdecode() is None
+    os.environ["DCFORMAT_CDECODE"] = "0"
+    try:
+        assert accel.cdecode() is None
+    finally:
+        del os.environ["DCFORMAT_CDECODE"]
+
+
+def test_a_one_shot_load_uses_it_without_numba() -> None:
+    """The default path of a fresh process: the C extension, numba not imported."""
+    code = ("import dcformat, sys; from dcformat.container import materialize as m; calls = []; f = m.compiled_dense\n"
+            "m.compiled_dense = lambda *a: calls.append(1) or f(*a)\n"
+            "import dcformat.container.reader as r; r.compiled_dense = m.compiled_dense\n"
+            "t = dcformat.load(sys.argv[1]); print(len(t), len(calls), 'numba' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if k not in ("DCFORMAT_ACCEL", "DCFORMAT_CDECODE")}
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT / "dcformat" / "data" / "lenet_300_100.dc")],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["6", "6", "False"], out.stderr
+
+
+# ------------------------------------------------------------------------------------------ valid files
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.name)
+def test_golden_vectors_c_path_equals_numpy_path_and_expected(path: Path) -> None:
+    data = path.read_bytes()
+    want = np.load(path.with_suffix(".npz"), allow_pickle=False)
+    decoded_by_c = 0
+    for entry, body, offset in payloads(data):
+        got = compiled_dense(body, entry, Limits())
+        if entry.encoding.name == "RAW":
+            assert got is None  # RAW stays on the NumPy path (one copy there already)
+            continue
+        assert got is not None, f"{entry.name}: the C decoder declined a valid payload"
+        ref = numpy_dense(entry, body, offset)
+        assert got.dtype == ref.dtype and got.shape == ref.shape and got.tobytes() == ref.tobytes()
+        if entry.name in want.files:
+            assert got.tobytes() == np.ascontiguousarray(want[entry.name]).astype(got.dtype).tobytes()
+        csr = compiled_csr(body, entry, Limits())
+        assert csr is not None
+        assert_same_csr(csr, numpy_csr(entry, body, offset))
+        decoded_by_c += 1
+    same_with_and_without_c(data)
+    if "sparse" in path.name or "dense" in path.name:
+        assert decoded_by_c
+
+
+@settings(max_examples=int(os.environ.get("DCFORMAT_VALIDGEN_EXAMPLES", "120")) // 2, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(VALIDGEN.valid_files())
+def test_spec_built_files_c_path_equals_model_and_numpy(case) -> None:
+    data, exp = case
+    for entry, body, offset in payloads(data):
+        got = compiled_dense(body, entry, Limits())
+        if entry.encoding.name == "RAW":
+            continue
+        assert got is not None, f"{entry.name}: the C decoder declined a valid payload"
+        assert got.dtype == exp.tensors[entry.name].dtype and got.tobytes() == exp.tensors[entry.name].tobytes()
+        assert_same_csr(compiled_csr(body, entry, Limits()), numpy_csr(entry, body, offset))
+    same_with_and_without_c(data)
+
+
+def test_encoder_output_large_and_multiclass() -> None:
+    """The writer's own choices (row classes, Huffman of every stream) on tensors big enough for the fast loops."""
+    rng = np.random.default_rng(3)
+    tensors = {
+        "fc": (rng.standard_normal((300, 784)) * 0.05).astype(np.float32),
+        "conv": (rng.standard_normal((64, 32, 3, 3)) * 0.05).astype(np.float32),
+        "half": (rng.standard_normal((128, 96)) * 0.05).astype(np.float16),
+        "wide": (rng.standard_normal((5, 70000)) * 0.05).astype(np.float64),
+    }
+    data = dcformat.encode(tensors, config=dcformat.CompressionConfig(density=0.07))
+    out = same_with_and_without_c(data)
+    assert all(v[0] == "ok" for v in out["decode"].values())
+    for entry, body, _ in payloads(data):
+        if entry.encoding.name != "RAW":
+            assert compiled_dense(body, entry, Limits()) is not None
+
+
+def test_float16_conversion_matches_numpy_for_every_kind_of_value() -> None:
+    """A DENSE float16 tensor whose 65536 codebook entries span float16's range (subnormals, ties, the largest
+    finite values): the C decoder's float32 -> float16 rounding must be NumPy's, bit for bit."""
+    rng = np.random.default_rng(0)
+    f16 = np.arange(0x0000, 0x7C00, dtype=np.uint16).view(np.float16).astype(np.float32)  # every finite half >= 0
+    lo, hi = f16[:-1], f16[1:]
+    mids = (lo + (hi - lo) / 2).astype(np.float32)  # exact ties between neighbouring halves
+    cands = np.concatenate([f16, mids, np.nextafter(mids, np.float32(0)), np.nextafter(mids, np.float32(1))])
+    cands = cands[np.abs(cands.astype(np.float16).astype(np.float32)) < 65504.5]
+    cb = rng.choice(cands, size=65536, replace=False) * rng.choice(np.array([-1, 1], np.float32), size=65536)
+    cb = cb.astype(np.float32)
+    symbols = np.arange(65536, dtype=np.uint32)
+    payload = g.quant_head(16, 0, cb.tolist()) + g.s_fixed(symbols.tolist(), 16)
+    data = g.assemble([(b"TABL", g.table([g.entry("h", 2, 1, (256, 256))])), (b"DATA", payload)])
+    (entry, body, offset), = payloads(data)
+    got = compiled_dense(body, entry, Limits())
+    assert got is not None and got.dtype == np.float16
+    assert got.reshape(-1).view(np.uint16).tolist() == cb.astype(np.float16).view(np.uint16).tolist()
+    same_with_and_without_c(data)
+
+
+def test_threads_decode_concurrently() -> None:
+    """The GIL is released while decoding: several threads, same arrays."""
+    rng = np.random.default_rng(5)
+    data = dcformat.encode({"w": (rng.standard_normal((512, 512)) * 0.05).astype(np.float32)},
+                           config=dcformat.CompressionConfig(density=0.1))
+    want = dcformat.decode(data)["w"]
+    results: list = []
+    threads = [threading.Thread(target=lambda: results.append(dcformat.decode(data)["w"])) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 4 and all(r.tobytes() == want.tobytes() for r in results)
+
+
+# ------------------------------------------------------------------------------------------ invalid files
+
+
+@pytest.mark.parametrize("path", BAD, ids=lambda p: p.name)
+def test_invalid_vectors_decline_and_numpy_raises_the_manifest_class(path: Path) -> None:
+    data = path.read_bytes()
+    got = same_with_and_without_c(data)
+    with decoder("c"), pytest.raises(errors.FormatError) as info:
+        dcformat.decode(data)
+    assert type(info.value).__name__ == MANIFEST[path.name]["error"]
+    if isinstance(got, tuple):  # rejected by open(): no payload reached a decoder
+        return
+    for entry, body, _ in payloads(data):
+        if got[entry.name, "tensor"][0] != "ok":
+            assert compiled_dense(body, entry, Limits()) is None, f"C accepted {entry.name}, the library rejects it"
+        if not isinstance(got[entry.name, "csr"], list):  # an error (class, message), not the three arrays
+            assert compiled_csr(body, entry, Limits()) is None, f"C accepted {entry.name}, the library rejects it"
+
+
+def test_unknown_stream_coding_declines_to_unsupported_feature() -> None:
+    """A later version's stream coding (e.g. rANS, coding byte 3) is not for the C decoder: it declines and the
+    NumPy path raises UnsupportedFeatureError."""
+    cb = [-0.5, 0.25, 1.0]
+    for coding in (3, 4, 255):
+        payload = g.quant_head(2, 0, cb) + bytes([coding, 1, 2, 3, 4])
+        data = g.assemble([(b"TABL", g.table([g.entry("t", 1, 1, (4,))])), (b"DATA", payload)])
+        (entry, body, _), = payloads(data)
+        assert compiled_dense(body, entry, Limits()) is None
+        got = same_with_and_without_c(data)
+        assert got["t", "tensor"][0] == "UnsupportedFeatureError"
+
+
+def test_limits_are_honoured() -> None:
+    rng = np.random.default_rng(2)
+    data = dcformat.encode({"w": (rng.standard_normal((64, 64)) * 0.05).astype(np.float32)},
+                           config=dcformat.CompressionConfig(density=0.2))
+    small = Limits(max_tensor_bytes=64 * 64 * 4 - 1)
+    (entry, body, _), = payloads(data)
+    assert compiled_dense(body, entry, small) is None
+    got = same_with_and_without_c(data, small)
+    assert got["w", "tensor"][0] == "LimitError"
+    with pytest.raises(errors.LimitError):
+        with decoder("c"):
+            dcformat.decode(data, limits=small)
+
+
+def _mutation_pool() -> list[bytes]:
+    return [p.read_bytes() for p in GOLDEN if p.stat().st_size < 20000 and "raw" not in p.name]
+
+
+def test_bit_flips_behind_fixed_crcs_agree() -> None:
+    """Mutation-style inputs: payload bit flips and byte overwrites with the CRCs fixed, so they reach the decoders."""
+    rng = random.Random(9)
+    pool = _mutation_pool()
+    for _ in range(int(os.environ.get("DCFORMAT_CDECODE_MUTANTS", "400"))):
+        data = bytearray(rng.choice(pool))
+        offs = [o for _, _, o in payloads(bytes(data))]
+        for _ in range(rng.choice((1, 1, 2, 3))):
+            at = rng.randrange(min(offs) if offs else 24, len(data))
+            if rng.random() < 0.7:
+                data[at] ^= 1 << rng.randrange(8)
+            else:
+                data[at] = rng.choice((0, 1, 2, 3, 0x7F, 0x80, 0xFF))
+        same_with_and_without_c(fix_crcs(bytes(data)))
+
+
+def test_truncated_and_spliced_payloads_agree() -> None:
+    rng = random.Random(11)
+    pool = _mutation_pool()
+    for _ in range(200):
+        a, b = rng.choice(pool), rng.choice(pool)
+        at = rng.randrange(24, len(a))
+        chunk = b[rng.randrange(len(b)):][: rng.choice((1, 4, 16, 64))]
+        mutant = a[:at] + chunk + a[at + (len(chunk) if rng.random() < 0.5 else 0):] if rng.random() < 0.6 else a[:at]
+        same_with_and_without_c(fix_crcs(mutant))
