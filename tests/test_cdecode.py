@@ -16,11 +16,9 @@ import importlib.util
 import json
 import os
 import random
-import struct
 import subprocess
 import sys
 import threading
-import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,6 +33,7 @@ from dcformat.container.payload import parse
 from dcformat.container.reader import DCFile
 from dcformat.container.sections import verified_payload
 from dcformat.limits import Limits
+from mutants import fix_crcs  # tests/mutants.py
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = ROOT / "spec" / "vectors"
@@ -83,24 +82,6 @@ def decoder(name: str):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-
-
-def fix_crcs(data: bytes) -> bytes:
-    """Recompute the header and every section CRC, so that a mutation reaches the payload decoders."""
-    buf = bytearray(data)
-    if len(buf) >= 24:
-        buf[20:24] = struct.pack("<I", zlib.crc32(buf[8:20]))
-    pos = 24
-    for _ in range(64):
-        if pos + 16 > len(buf):
-            break
-        length = struct.unpack_from("<Q", buf, pos + 8)[0]
-        end = pos + 16 + length
-        if end + 4 > len(buf):
-            break
-        buf[end : end + 4] = struct.pack("<I", zlib.crc32(buf[pos:end]))
-        pos = end + 4 + (-(end + 4)) % 8
-    return bytes(buf)
 
 
 def _array(a: np.ndarray) -> tuple:

@@ -21,11 +21,9 @@ import importlib.util
 import json
 import os
 import random
-import struct
 import subprocess
 import sys
 import warnings
-import zlib
 from pathlib import Path
 from typing import Iterator
 
@@ -35,6 +33,7 @@ import pytest
 import dcformat
 from dcformat import accel, embedded, errors
 from dcformat.limits import Limits
+from mutants import fix_crcs  # tests/mutants.py
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = ROOT / "spec" / "vectors"
@@ -160,23 +159,6 @@ def check_agreement(mutant: bytes) -> tuple[str, str]:
         assert same(lib, em), "both accept, outputs differ"
         return "ok", "ok"
     return lib, em
-
-
-def fix_crcs(data: bytes) -> bytes:
-    buf = bytearray(data)
-    if len(buf) >= 24:
-        buf[20:24] = struct.pack("<I", zlib.crc32(buf[8:20]))
-    pos = 24
-    for _ in range(64):
-        if pos + 16 > len(buf):
-            break
-        length = struct.unpack_from("<Q", buf, pos + 8)[0]
-        end = pos + 16 + length
-        if end + 4 > len(buf):
-            break
-        buf[end : end + 4] = struct.pack("<I", zlib.crc32(buf[pos:end]))
-        pos = end + 4 + (-(end + 4)) % 8
-    return bytes(buf)
 
 
 def payload_offsets(data: bytes) -> list[int]:
