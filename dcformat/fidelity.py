@@ -29,6 +29,15 @@ WARN_SNR_DB = 20.0
 _BLOCK = 1 << 20
 
 
+def snr_db(signal: float, error: float) -> float:
+    """10·log10(signal / error) of two sums of squares; +inf when exact, -inf when the input is all zero but the output is not."""
+    if error == 0.0:
+        return math.inf
+    if signal == 0.0:
+        return -math.inf
+    return 10.0 * math.log10(signal / error)
+
+
 @dataclass(frozen=True)
 class Fidelity:
     """Error of one stored tensor (or a total over several) against its input.
@@ -51,12 +60,8 @@ class Fidelity:
 
     @property
     def snr_db(self) -> float:
-        """10·log10(signal / error); +inf when exact, -inf when the input is all zero but the output is not."""
-        if self.error == 0.0:
-            return math.inf
-        if self.signal == 0.0:
-            return -math.inf
-        return 10.0 * math.log10(self.signal / self.error)
+        """10·log10(signal / error) (see ``snr_db``)."""
+        return snr_db(self.signal, self.error)
 
     @property
     def rel_error(self) -> float:
@@ -188,5 +193,5 @@ def encode_with_reconstruction(name: str, array: np.ndarray, config: Any) -> tup
     return payload, stored
 
 
-__all__ = ["Fidelity", "PackedTensor", "pack_tensor", "measure", "total", "encode_with_reconstruction", "SAFE_SNR_DB", "WARN_SNR_DB",
+__all__ = ["snr_db", "Fidelity", "PackedTensor", "pack_tensor", "measure", "total", "encode_with_reconstruction", "SAFE_SNR_DB", "WARN_SNR_DB",
            "fmt_snr", "fmt_rel"]

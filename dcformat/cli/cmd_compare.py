@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..fidelity import snr_db
 from . import InputError
 from .progress import enabled, track
 
@@ -31,11 +32,7 @@ class ErrorRow:
     @property
     def snr_db(self) -> float:
         """10·log10(signal energy / error energy); +inf when identical."""
-        if self.sum_sq_error == 0:
-            return math.inf
-        if self.sum_sq_signal == 0:
-            return -math.inf
-        return 10.0 * math.log10(self.sum_sq_signal / self.sum_sq_error)
+        return snr_db(self.sum_sq_signal, self.sum_sq_error)
 
 
 def error_row(name: str, original: np.ndarray, decoded: np.ndarray) -> ErrorRow:
