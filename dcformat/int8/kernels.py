@@ -7,6 +7,8 @@ without rounding and the result is converted back to int64 before requantization
 
 from __future__ import annotations
 
+import importlib
+
 from typing import Any, Callable
 
 import numpy as np
@@ -42,26 +44,24 @@ def requantize(acc: np.ndarray, m0: np.ndarray, shift: np.ndarray, zp: int, lo: 
     return np.clip(y, lo, hi).astype(np.int8)
 
 
-def fast_int8() -> Any:
-    """The compiled int8 kernels (``inference/fast/int8.py``) when the numba kernels are enabled, else None."""
+def _compiled(module: str) -> Any:
+    """``dcformat.inference.fast.<module>`` when the numba kernels are enabled, else None (NumPy reference)."""
     if K.fast_kernels() is None:
         return None
     try:
-        from ..inference.fast import int8 as fast
+        return importlib.import_module(f"..inference.fast.{module}", __package__)
     except Exception:  # numba broken: the NumPy reference does the work
         return None
-    return fast
+
+
+def fast_int8() -> Any:
+    """The compiled int8 kernels (``inference/fast/int8.py``) when the numba kernels are enabled, else None."""
+    return _compiled("int8")
 
 
 def fast_int8_gemm() -> Any:
     """The compiled int8 convolution (``inference/fast/int8_gemm.py``) when the numba kernels are enabled, else None."""
-    if K.fast_kernels() is None:
-        return None
-    try:
-        from ..inference.fast import int8_gemm as fast
-    except Exception:  # numba broken: the NumPy reference does the work
-        return None
-    return fast
+    return _compiled("int8_gemm")
 
 
 def conv(x: np.ndarray, zp: int, wq: np.ndarray, kind: str, geo: "object", oh: int, ow: int) -> np.ndarray:
