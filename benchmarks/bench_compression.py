@@ -23,7 +23,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import default_minilm_path  # noqa: E402  (benchmarks/_common.py: shared by the scripts)
+from _common import (  # noqa: E402  (benchmarks/_common.py: shared by the scripts)
+    SQUEEZENET_NET,
+    default_minilm_path,
+    lenet_300_100_case,
+    minilm_linear_weights,
+    pack_legacy_squeezenet,
+)
 import zstandard
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -133,49 +139,27 @@ def report(label: str, tensors: dict[str, np.ndarray], cfg: CompressionConfig, s
 
 def synthetic() -> None:
     rng = np.random.default_rng(0)
-    lenet = {
-        "ip1.weight": (rng.standard_normal((300, 784)) * 0.05).astype(np.float32),
-        "ip2.weight": (rng.standard_normal((100, 300)) * 0.05).astype(np.float32),
-        "ip3.weight": (rng.standard_normal((10, 100)) * 0.05).astype(np.float32),
-    }
-    dens = {"ip1.weight": 0.08, "ip2.weight": 0.09, "ip3.weight": 0.26}
-    cfg = CompressionConfig(code_bits=6, index_bits=5, overrides={k: {"density": d} for k, d in dens.items()})
+    lenet, cfg = lenet_300_100_case(rng)
     report("LeNet-300-100 shapes 8/9/26 %", lenet, cfg)
     big = {"fc": (rng.standard_normal((4096, 4096)) * 0.02).astype(np.float32)}
     report("4096x4096 FC at 10 %", big, CompressionConfig(density=0.1, code_bits=5, index_bits=5), speed=True)
 
 
-SQUEEZE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "songhan-squeezenet"
-
-
 def squeezenet() -> None:
     """The authors' legacy SqueezeNet packed losslessly (``pack --legacy-prototxt``), HUFFMAN and rANS."""
-    import subprocess
-    import tempfile
-
-    net, proto = SQUEEZE / "compressed_SqueezeNet.net", SQUEEZE / "SqueezeNet_deploy.prototxt"
-    if not net.exists():
+    if not SQUEEZENET_NET.exists():
         print("legacy SqueezeNet: not found (../shared/data/songhan-squeezenet)")
         return
-    sizes = {}
-    with tempfile.TemporaryDirectory() as d:
-        for mode in ("huffman", "rans"):
-            out = Path(d) / f"{mode}.dc"
-            subprocess.run([sys.executable, "-m", "dcformat", "-q", "pack", str(net), "-o", str(out),
-                            "--legacy-prototxt", str(proto), "--entropy", mode], check=True,
-                           env={"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PATH": "/usr/bin:/bin"})
-            sizes[mode] = out.read_bytes()
-        a, b = dcformat.decode(sizes["huffman"]), dcformat.decode(sizes["rans"])
-        same = list(a) == list(b) and all(np.array_equal(a[k], b[k]) for k in a)
+    sizes = {mode: pack_legacy_squeezenet(mode) for mode in ("huffman", "rans")}
+    a, b = dcformat.decode(sizes["huffman"]), dcformat.decode(sizes["rans"])
+    same = list(a) == list(b) and all(np.array_equal(a[k], b[k]) for k in a)
     h, r = len(sizes["huffman"]), len(sizes["rans"])
     print(f"{'legacy SqueezeNet (lossless)':<34} HUFFMAN {h:>10,} B | rANS {r:>10,} B (rANS/HUFFMAN {r / h:.4f}); "
           f"rANS file decodes to the HUFFMAN file's arrays: {same}")
 
 
 def minilm(path: Path, index_bits: list[int]) -> None:
-    from dcformat.io.safetensors_io import load_safetensors  # our own safetensors reader
-
-    tensors = {k: v.astype(np.float32) for k, v in load_safetensors(path).items() if v.ndim == 2 and "embeddings" not in k}
+    tensors = minilm_linear_weights(path)
     print(f"all-MiniLM-L6-v2: {len(tensors)} two-dimensional Linear weights, {sum(v.size for v in tensors.values()):,} weights")
     for label, size in REFERENCE_MINILM.items():
         print(f"  reference: {label:<28} {size:>10,} B")
@@ -189,7 +173,8 @@ def minilm(path: Path, index_bits: list[int]) -> None:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--minilm", type=Path, default=default_minilm_path())
+    ap.add_argument("--minilm", type=lambda s: Path(s) if s else None, default=default_minilm_path(),
+                    help="model.safetensors of all-MiniLM-L6-v2 ('' skips the MiniLM case)")
     ap.add_argument("--index-bits", default="5,6,7,8")
     ap.add_argument("--skip-synthetic", action="store_true")
     args = ap.parse_args()

@@ -45,7 +45,7 @@ import types
 from pathlib import Path
 
 import numpy as np
-from _common import default_minilm_path  # noqa: E402  (benchmarks/_common.py: shared by the scripts)
+from _common import default_minilm_path, minilm_linear_weights  # noqa: E402  (benchmarks/_common.py: shared by the scripts)
 
 DEFAULT_NNC_PYTHON = os.environ.get("DCFORMAT_NNC_PYTHON", "/work/nnc-venv/bin/python")
 QUOTED_NNCODEC = 1_028_580  # measured elsewhere on nncodec's own quantization: not comparable, printed for context
@@ -161,10 +161,7 @@ def our_side(path: Path, npz: Path) -> tuple[dict[str, int], dict[str, float | b
     the decoded arrays to ``npz``; return both sizes and the error."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import dcformat
-    from dcformat.io.safetensors_io import load_safetensors
-
-    tensors = {k: v.astype(np.float32) for k, v in load_safetensors(path).items()
-               if v.ndim == 2 and "embeddings" not in k}
+    tensors = minilm_linear_weights(path)
     sizes = {}
     for entropy in ("huffman", "rans"):
         data = dcformat.encode(tensors, config=dcformat.CompressionConfig(density=0.1, code_bits=5, index_bits=5,

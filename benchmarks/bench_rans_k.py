@@ -16,8 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-from _common import default_minilm_path  # noqa: E402
+from _common import SQUEEZENET_NET, SQUEEZENET_PROTOTXT, default_minilm_path, minilm_linear_weights  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -25,7 +24,6 @@ import dcformat  # noqa: E402
 from dcformat import CompressionConfig  # noqa: E402
 from dcformat.entropy import streams  # noqa: E402
 
-SQUEEZE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "songhan-squeezenet"
 THRESHOLDS = (0, 1 << 14, 1 << 17, 1 << 40)
 
 
@@ -48,16 +46,11 @@ def sizes(label: str, tensors: dict, cfg: CompressionConfig) -> None:
 def main() -> None:
     path = default_minilm_path()
     if path is not None:
-        from dcformat.io.safetensors_io import load_safetensors
-
-        mini = {k: v.astype(np.float32) for k, v in load_safetensors(path).items()
-                if v.ndim == 2 and "embeddings" not in k}
-        sizes("MiniLM-L6 37 Linear, 10 %, q=5, b=5", mini, CompressionConfig(density=0.1, code_bits=5, index_bits=5))
-    net, proto = SQUEEZE / "compressed_SqueezeNet.net", SQUEEZE / "SqueezeNet_deploy.prototxt"
-    if net.exists():
+        sizes("MiniLM-L6 37 Linear, 10 %, q=5, b=5", minilm_linear_weights(path), CompressionConfig(density=0.1, code_bits=5, index_bits=5))
+    if SQUEEZENET_NET.exists():
         from dcformat.legacy.convert import load_legacy
 
-        model = load_legacy(str(net), str(proto))
+        model = load_legacy(str(SQUEEZENET_NET), str(SQUEEZENET_PROTOTXT))
         sizes("legacy SqueezeNet tensors (lossless)", dict(model.tensors()),
               CompressionConfig(overrides=model.overrides(index_bits=4)))
 

@@ -27,16 +27,14 @@ Run:  PYTHONPATH=$PWD python benchmarks/rans_estimate.py [--minilm PATH] [--quic
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import default_minilm_path  # noqa: E402
+from _common import default_minilm_path, lenet_300_100_case, minilm_linear_weights, pack_legacy_squeezenet  # noqa: E402
 
 import dcformat  # noqa: E402
 from dcformat import CompressionConfig  # noqa: E402
@@ -46,7 +44,6 @@ from dcformat.container.payload import DensePayload, SparsePayload  # noqa: E402
 NNCODEC_MINILM_CODEBOOK = 1_167_747  # bench_nncodec.py: nncodec 2.1.3 codebook mode on identical weights
 RENORM_BITS = 16
 L = 1 << 16  # lower bound of a state; states live in [L, 2**32)
-SQUEEZE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "songhan-squeezenet"
 
 
 # --------------------------------------------------------------------------------------------- tables
@@ -434,35 +431,16 @@ def print_row(label: str, t: dict[str, int], anchor: int | None) -> None:
 def minilm_bytes(path: Path | None) -> bytes | None:
     if path is None:
         return None
-    from dcformat.io.safetensors_io import load_safetensors
-
-    tensors = {k: v.astype(np.float32) for k, v in load_safetensors(path).items()
-               if v.ndim == 2 and "embeddings" not in k}
-    return dcformat.encode(tensors, config=CompressionConfig(density=0.1, code_bits=5, index_bits=5))
+    return dcformat.encode(minilm_linear_weights(path), config=CompressionConfig(density=0.1, code_bits=5, index_bits=5))
 
 
 def lenet_bytes() -> bytes:
-    rng = np.random.default_rng(0)
-    lenet = {
-        "ip1.weight": (rng.standard_normal((300, 784)) * 0.05).astype(np.float32),
-        "ip2.weight": (rng.standard_normal((100, 300)) * 0.05).astype(np.float32),
-        "ip3.weight": (rng.standard_normal((10, 100)) * 0.05).astype(np.float32),
-    }
-    dens = {"ip1.weight": 0.08, "ip2.weight": 0.09, "ip3.weight": 0.26}
-    cfg = CompressionConfig(code_bits=6, index_bits=5, overrides={k: {"density": d} for k, d in dens.items()})
-    return dcformat.encode(lenet, config=cfg)
+    tensors, cfg = lenet_300_100_case()
+    return dcformat.encode(tensors, config=cfg)
 
 
 def squeezenet_bytes() -> bytes | None:
-    net, proto = SQUEEZE / "compressed_SqueezeNet.net", SQUEEZE / "SqueezeNet_deploy.prototxt"
-    if not net.exists():
-        return None
-    with tempfile.TemporaryDirectory() as d:
-        out = Path(d) / "sq.dc"
-        subprocess.run([sys.executable, "-m", "dcformat", "-q", "pack", str(net), "-o", str(out),
-                        "--legacy-prototxt", str(proto)], check=True,
-                       env={"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PATH": "/usr/bin:/bin"})
-        return out.read_bytes()
+    return pack_legacy_squeezenet()
 
 
 def decode_speed(k: int, quick: bool) -> None:
