@@ -16,6 +16,12 @@ nncodec side (separate venv, never a project dependency): this same file run wit
             not depend on the step once every centroid keeps its own level. Slow (~minutes): it CABAC-codes each
             tensor once per codebook entry to choose the zero offset.
 
+It also prints ideal-coder bounds on the same weights (``context_bounds``): the empirical conditional entropy of the
+positions and codebook indices under contexts a decoder could know (per-row and per-column rates, row classes), with
+their side information. Measured: the best of them is 1,157,479 B = 0.991 x nncodec's codebook mode, so the issue's
+0.97 x goal lies below every context model measured here; no lossless coder finds it without structure these
+contexts miss.
+
 Set up the nncodec venv (nncodec's declared deps would pull a CUDA torch/torchvision, hence --no-deps):
     python -m venv /work/nnc-venv
     /work/nnc-venv/bin/pip install torch==2.13.0            # CPU build from local disk
@@ -156,6 +162,58 @@ def _h0_bytes(data: bytes) -> float:
     return total
 
 
+def _bits(counts: np.ndarray) -> float:
+    """Ideal code length in bits of a sample with these symbol counts under its own empirical distribution."""
+    c = counts[counts > 0].astype(np.float64)
+    return float(-(c * np.log2(c / c.sum())).sum())
+
+
+def _binary_bits(ones: np.ndarray, n: np.ndarray) -> float:
+    """Ideal bits of Bernoulli samples, ``ones`` of ``n`` per group, each group with its own empirical rate."""
+    ones, n = ones.astype(np.float64), n.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(n > 0, ones / n, 0.0)
+        h = -(np.where(p > 0, p * np.log2(p), 0.0) + np.where(p < 1, (1 - p) * np.log2(1 - p), 0.0))
+    return float((n * h).sum())
+
+
+def context_bounds(decoded: dict[str, np.ndarray]) -> dict[str, float]:
+    """Lower bounds (bytes) on what ideal coders with a given context model could reach on these arrays.
+
+    Why: the goal is stated against nncodec on identical weights, so the question is how much structure is left in
+    the weights for ANY lossless coder to use. Each bound is the empirical conditional entropy of the data under a
+    context the decoder could know, plus the side information that context needs (per-row counts coded at their own
+    zero-order entropy; per-column counts likewise), plus the float32 codebooks. Adaptive coders (CABAC) pay a
+    learning cost instead of tables, so they land at or above these figures.
+      positions iid      one significance rate per tensor
+      positions row      one rate per row (rows' counts as side information)
+      positions row+col  rate p_row * p_col / p per weight (both count vectors as side information)
+      values iid         zero-order entropy of the codebook indices per tensor
+      values | row class indices conditioned on the row's density octile (what row classes would give)
+    """
+    out = dict.fromkeys(("positions iid", "positions row", "positions row+col", "values iid", "values | row class",
+                         "codebooks"), 0.0)
+    for w in decoded.values():
+        m = (w != 0).reshape(w.shape[0], -1)
+        rows, cols = m.shape
+        row_n, col_n = m.sum(1), m.sum(0)
+        out["positions iid"] += _binary_bits(np.array([m.sum()]), np.array([m.size]))
+        out["positions row"] += _binary_bits(row_n, np.full(rows, cols)) + _bits(np.bincount(row_n))
+        pr, pc = row_n / cols, col_n / rows
+        p = np.clip(np.outer(pr, pc) / max(m.mean(), 1e-12), 1e-9, 1 - 1e-9)
+        out["positions row+col"] += (float(-np.log2(p[m]).sum() - np.log2(1 - p[~m]).sum())
+                                     + _bits(np.bincount(row_n)) + _bits(np.bincount(col_n)))
+        vals = w.reshape(rows, -1)[m]
+        uniq, sym = np.unique(vals, return_inverse=True)
+        out["codebooks"] += 32.0 * uniq.size
+        out["values iid"] += _bits(np.bincount(sym))
+        row_cls = np.minimum(np.searchsorted(np.quantile(pr, np.linspace(0, 1, 9)[1:-1]), pr), 7)
+        r_of = np.repeat(np.arange(rows), row_n)
+        out["values | row class"] += sum(_bits(np.bincount(sym[row_cls[r_of] == c])) + 32 * uniq.size
+                                         for c in range(8) if np.any(row_cls[r_of] == c))
+    return {k: v / 8 for k, v in out.items()}
+
+
 def our_side(path: Path, npz: Path) -> tuple[dict[str, int], dict[str, float | bool]]:
     """Encode the 37 Linear weights with dcformat (HUFFMAN-only 1.0 and rANS 1.1 files of the same settings), save
     the decoded arrays to ``npz``; return both sizes and the error."""
@@ -172,6 +230,7 @@ def our_side(path: Path, npz: Path) -> tuple[dict[str, int], dict[str, float | b
         else:
             assert all(np.array_equal(dec[k], decoded[k]) for k in decoded), "rANS file decodes differently"
         sizes[entropy] = len(data)
+    sizes["bounds"] = context_bounds(decoded)
     np.savez(npz, **decoded)
     kept = sum(int(np.count_nonzero(v)) for v in decoded.values())
     print(f"all-MiniLM-L6-v2: {len(tensors)} two-dimensional Linear weights, "
@@ -203,6 +262,14 @@ def main() -> None:
               f"(rANS/HUFFMAN {sizes['rans'] / sizes['huffman']:.4f}) | zero-order entropy of the streams + codebooks "
               f"{sizes['entropy H0']:,} B; vs original float weights: max abs err {our_err['max_abs_err']:.3e}, "
               f"MSE {our_err['mse']:.3e}")
+        b = sizes["bounds"]
+        best_pos = min(b["positions iid"], b["positions row"], b["positions row+col"])
+        best_val = min(b["values iid"], b["values | row class"])
+        best = best_pos + best_val + b["codebooks"]
+        print("ideal-coder bounds on these weights (empirical conditional entropy + side information, bytes): "
+              + ", ".join(f"{k} {v:,.0f}" for k, v in b.items())
+              + f"; best positions + best values + codebooks = {best:,.0f} B "
+              f"({best / RECORDED_NNCODEC_CODEBOOK:.4f} x nncodec's recorded codebook-mode size)")
         print(f"quoted nncodec elsewhere, on ITS OWN quantization (not comparable): {QUOTED_NNCODEC:,} B")
         nnc_python = Path(args.nnc_python)
         has_nnc = nnc_python.exists() and subprocess.run(
