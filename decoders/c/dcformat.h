@@ -146,16 +146,18 @@ dcf_status dcf_verify(const dcf_file *file, dcf_error *err);
 /* One tensor's DATA payload on its own (spec §5), for a host that walked the container itself (the Python package's
  * compiled decoder, dcformat/_cdecode.c): `payload` holds the payload's `len` bytes (the caller has verified its
  * section CRC); dtype, encoding and shape (`ndim` dimensions) are the tensor's table entry; `name` (may be NULL) is
- * used in messages. Same checks and results as dcf_decode_dense / dcf_decode_csr on a file holding this one tensor,
- * under the per-tensor limits of `limits` (NULL: defaults); error offsets are relative to the payload. The CSR arrays
+ * used in messages; `file_flags` is the file's header `flags` field (bit 0, RANS_STREAMS, allows RANS streams:
+ * §2.2, §6.1.1 check 1; the caller has checked the preamble). Same checks and results as dcf_decode_dense /
+ * dcf_decode_csr on a file holding this one tensor, under the per-tensor limits of `limits` (NULL: defaults); error
+ * offsets are relative to the payload. The CSR arrays
  * come from malloc: free them with dcf_csr_free(NULL, csr). `out_is_zero`: the caller's buffer is already all zero
  * bits (fresh pages from calloc/mmap), so a SPARSE tensor's zeros are not written a second time. */
 dcf_status dcf_decode_payload_dense(const void *payload, size_t len, const char *name, dcf_dtype dtype,
-                                    dcf_encoding encoding, uint32_t ndim, const uint64_t *shape,
+                                    dcf_encoding encoding, uint32_t ndim, const uint64_t *shape, uint32_t file_flags,
                                     const dcf_limits *limits, void *out, size_t out_size, int out_is_zero,
                                     dcf_error *err);
 dcf_status dcf_decode_payload_csr(const void *payload, size_t len, const char *name, dcf_dtype dtype,
-                                  dcf_encoding encoding, uint32_t ndim, const uint64_t *shape,
+                                  dcf_encoding encoding, uint32_t ndim, const uint64_t *shape, uint32_t file_flags,
                                   const dcf_limits *limits, dcf_csr *out, dcf_error *err);
 
 #ifdef __cplusplus
@@ -1988,6 +1990,10 @@ static dcf_status dcf__rans_decode(dcf__cur *c, dcf__job *j, void *out) {
     for (l = 0; l < N; l++) { x[l] = dcf__le32(r->states + 4 * l); lctx[l] = 0; lrow[l] = lrem[l] = 0; }
     if (r->model == DCF__M_ROW_CLASS) { /* each lane starts in the row holding entry l S */
         uint64_t acc = 0, row = 0;
+        for (row = 0; row < r->rc_rows; row++) /* contexts are known up front: name the row, not a lane */
+            if (r->rc_counts[row] && !r->used[dcf__rans_class(r, r->rc_counts[row])])
+                return DCF__FAIL(c, DCF_E_BITSTREAM, j->field, r->at_states, "row %llu (class %u) has entries, but table %u is not used", (unsigned long long)row, dcf__rans_class(r, r->rc_counts[row]), dcf__rans_class(r, r->rc_counts[row]));
+        row = 0;
         for (l = 0; l < N; l++) {
             uint64_t target = l * S;
             while (row < r->rc_rows && acc + r->rc_counts[row] <= target) acc += r->rc_counts[row++];
@@ -2722,7 +2728,7 @@ dcf_status dcf_verify(const dcf_file *f, dcf_error *err) {
  * product and dense size against the limits, the matrix view of §4.3), malloc as the allocator. */
 static dcf_status dcf__payload_file(dcf_file *f, dcf_tensor_info *t, const void *payload, size_t len, const char *name,
                                     dcf_dtype dtype, dcf_encoding encoding, uint32_t ndim, const uint64_t *shape,
-                                    const dcf_limits *limits, dcf_error *err) {
+                                    uint32_t file_flags, const dcf_limits *limits, dcf_error *err) {
     uint64_t numel = 1;
     uint32_t d;
     dcf__ok(err);
@@ -2761,28 +2767,29 @@ static dcf_status dcf__payload_file(dcf_file *f, dcf_tensor_info *t, const void 
     f->size = len;
     f->count = 1;
     f->tensors = t;
+    f->flags = file_flags & 0xFFFFu;
     return DCF_OK;
 }
 
 dcf_status dcf_decode_payload_dense(const void *payload, size_t len, const char *name, dcf_dtype dtype,
-                                    dcf_encoding encoding, uint32_t ndim, const uint64_t *shape,
+                                    dcf_encoding encoding, uint32_t ndim, const uint64_t *shape, uint32_t file_flags,
                                     const dcf_limits *limits, void *out, size_t out_size, int out_is_zero,
                                     dcf_error *err) {
     dcf_file f;
     dcf_tensor_info t;
-    dcf_status s = dcf__payload_file(&f, &t, payload, len, name, dtype, encoding, ndim, shape, limits, err);
+    dcf_status s = dcf__payload_file(&f, &t, payload, len, name, dtype, encoding, ndim, shape, file_flags, limits, err);
     return s ? s : dcf__decode_dense(&f, 0, out, out_size, out_is_zero, err);
 }
 
 dcf_status dcf_decode_payload_csr(const void *payload, size_t len, const char *name, dcf_dtype dtype,
-                                  dcf_encoding encoding, uint32_t ndim, const uint64_t *shape,
+                                  dcf_encoding encoding, uint32_t ndim, const uint64_t *shape, uint32_t file_flags,
                                   const dcf_limits *limits, dcf_csr *out, dcf_error *err) {
     dcf_file f;
     dcf_tensor_info t;
     dcf_status s;
     if (!out) return dcf__fail(err, DCF_E_ARGUMENT, NULL, "", 0, 0, "NULL csr");
     memset(out, 0, sizeof *out);
-    s = dcf__payload_file(&f, &t, payload, len, name, dtype, encoding, ndim, shape, limits, err);
+    s = dcf__payload_file(&f, &t, payload, len, name, dtype, encoding, ndim, shape, file_flags, limits, err);
     return s ? s : dcf_decode_csr(&f, 0, out, err);
 }
 
