@@ -1637,8 +1637,9 @@ static int dcf__tail_ok(const uint8_t *d, uint64_t nbytes, uint64_t bits) {
 }
 
 typedef struct {
-    uint64_t lut[1u << DCF_LUT_BITS]; /* bits 0-1: symbols (0 = code longer than the LUT), 2-7: bits, 8-9: how many of
-                                         the symbols are 0, 16-63: symbols */
+    uint64_t lut[1u << DCF_LUT_BITS]; /* bits 0-47: up to 3 symbols of 16 bits (wide streams: one of 32 bits),
+                                         48-49: how many (0 = code longer than the LUT), 50-51: how many of them are
+                                         0, 56-61: bits they take */
     uint32_t single_sym[1u << DCF_LUT_BITS];
     uint8_t single_len[1u << DCF_LUT_BITS];
     uint32_t first[DCF_MAX_CODE_LEN + 2], count[DCF_MAX_CODE_LEN + 2], offset[DCF_MAX_CODE_LEN + 2];
@@ -1689,7 +1690,7 @@ typedef struct {
     dcf__huff *h;
     dcf__rans *r;
     uint64_t zeros;         /* narrow HUFFMAN streams: symbols equal to 0 (a gap stream's fillers), counted as decoded */
-    int zeros_known;
+    int zeros_known, zeros_skipped; /* skipped: dcf__huff_fast2 did not count them (the value stream) */
     char field[48];
 } dcf__job;
 
@@ -1938,13 +1939,13 @@ static dcf_status dcf__job_open(const dcf_file *f, dcf__cur *c, uint64_t n, uint
                     uint32_t sub = (w << bits) & ((1u << DCF_LUT_BITS) - 1);
                     unsigned l = h->single_len[sub];
                     if (!l || l > DCF_LUT_BITS - bits) break;
-                    if (h->multi) e |= (uint64_t)h->single_sym[sub] << (16 + 16 * nsym);
-                    else e |= (uint64_t)h->single_sym[sub] << 32;
+                    if (h->multi) e |= (uint64_t)h->single_sym[sub] << (16 * nsym);
+                    else e |= (uint64_t)h->single_sym[sub];
                     nzero += h->single_sym[sub] == 0;
                     bits += l;
                     nsym++;
                 }
-                h->lut[w] = e | (uint64_t)nzero << 8 | (uint64_t)bits << 2 | nsym;
+                h->lut[w] = e | (uint64_t)nsym << 48 | (uint64_t)nzero << 50 | (uint64_t)bits << 56;
             }
         }
         return DCF_OK;
@@ -2055,30 +2056,31 @@ static dcf_status dcf__rans_decode(dcf__cur *c, dcf__job *j, void *out) {
     return DCF_OK;
 }
 
-/* The up to three symbols of a look-up entry into o[0..2]: one 8-byte store on little-endian hosts (o[3] is
- * written too and overwritten by the next step: the fast loops stop 12 symbols before the end). */
+/* The up to three symbols of a look-up entry into o[0..2]: one 8-byte store on little-endian hosts (o[3] gets the
+ * entry's counts and is overwritten by the next step: the fast loops stop 12 symbols before the end). */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define DCF__PUT3(o, e) do { uint64_t s_ = (e) >> 16; memcpy((o), &s_, 8); } while (0)
+#define DCF__PUT3(o, e) do { uint64_t s_ = (e); memcpy((o), &s_, 8); } while (0)
 #else
-#define DCF__PUT3(o, e) do { (o)[0] = (uint16_t)((e) >> 16); (o)[1] = (uint16_t)((e) >> 32); (o)[2] = (uint16_t)((e) >> 48); } while (0)
+#define DCF__PUT3(o, e) do { (o)[0] = (uint16_t)(e); (o)[1] = (uint16_t)((e) >> 16); (o)[2] = (uint16_t)((e) >> 32); } while (0)
 #endif
 
-/* One multi-symbol look-up step of a narrow HUFFMAN stream: up to 3 symbols per 11-bit window (z counts the 0s); a
- * code longer than the table goes through dcf__huff_slow (the window then holds >= 24 valid bits). */
-#define DCF__HSTEP(h, lut, w, e, o, i, pos, stop, z)                                                                  \
+/* One multi-symbol look-up step of a narrow HUFFMAN stream: up to 3 symbols per 11-bit window; ZC: count the 0s in
+ * z (a gap stream's fillers). A code longer than the table goes through dcf__huff_slow (the window then holds >= 24
+ * valid bits), and the loop reloads its windows (goto SLOW): the other stream's state is consistent at every step. */
+#define DCF__HSTEP(h, lut, w, e, o, i, pos, z, ZC, SLOW)                                                              \
     do {                                                                                                              \
-        if (!((e) & 3)) {                                                                                             \
+        if (!((e) >> 48 & 3)) {                                                                                       \
             unsigned b_;                                                                                              \
             uint32_t s1_ = dcf__huff_slow((h), (w), &b_);                                                             \
             (o)[(i)++] = (uint16_t)s1_;                                                                               \
-            (z) += s1_ == 0;                                                                                          \
+            if (ZC) (z) += s1_ == 0;                                                                                  \
             (pos) += b_;                                                                                              \
-            stop = 1;                                                                                                 \
+            goto SLOW;                                                                                                \
         } else {                                                                                                      \
-            unsigned b_ = (unsigned)((e) >> 2) & 63;                                                                  \
+            unsigned b_ = (unsigned)((e) >> 56);                                                                      \
             DCF__PUT3((o) + (i), (e));                                                                                \
-            (i) += (e) & 3;                                                                                           \
-            (z) += ((e) >> 8) & 3;                                                                                    \
+            (i) += (e) >> 48 & 3;                                                                                     \
+            if (ZC) (z) += (e) >> 50 & 3;                                                                             \
             (pos) += b_;                                                                                              \
             (w) <<= b_;                                                                                               \
             (e) = (lut)[(w) >> (64 - DCF_LUT_BITS)];                                                                  \
@@ -2094,37 +2096,39 @@ static void dcf__huff_fast(const dcf__huff *h, const uint8_t *d, uint64_t nbytes
     while (i + 12 <= n && (pos >> 3) + 8 <= nbytes) {
         uint64_t w = DCF__BE64(d + (pos >> 3)) << (pos & 7);
         uint64_t e = lut[w >> (64 - DCF_LUT_BITS)];
-        int stop = 0;
-        DCF__HSTEP(h, lut, w, e, o, i, pos, stop, z);
-        if (!stop) DCF__HSTEP(h, lut, w, e, o, i, pos, stop, z);
-        if (!stop) DCF__HSTEP(h, lut, w, e, o, i, pos, stop, z);
-        if (!stop) DCF__HSTEP(h, lut, w, e, o, i, pos, stop, z);
+        DCF__HSTEP(h, lut, w, e, o, i, pos, z, 1, next);
+        DCF__HSTEP(h, lut, w, e, o, i, pos, z, 1, next);
+        DCF__HSTEP(h, lut, w, e, o, i, pos, z, 1, next);
+        DCF__HSTEP(h, lut, w, e, o, i, pos, z, 1, next);
+    next:;
     }
     *pi = i;
     *ppos = pos;
     *pz = z;
 }
 
-/* Two narrow HUFFMAN streams at once: their look-up chains are independent, so the CPU overlaps them. */
+/* Two narrow HUFFMAN streams at once, a gap stream (its 0s counted) and the value stream: their look-up chains are
+ * independent, so the CPU overlaps them. */
 static void dcf__huff_fast2(const dcf__huff *ha, const uint8_t *da, uint64_t nba, uint16_t *oa, uint64_t na,
                             uint64_t *pia, uint64_t *pposa, uint64_t *pza, const dcf__huff *hb, const uint8_t *db,
-                            uint64_t nbb, uint16_t *ob, uint64_t nb, uint64_t *pib, uint64_t *pposb, uint64_t *pzb) {
+                            uint64_t nbb, uint16_t *ob, uint64_t nb, uint64_t *pib, uint64_t *pposb) {
     const uint64_t *luta = ha->lut, *lutb = hb->lut;
-    uint64_t ia = *pia, posa = *pposa, ib = *pib, posb = *pposb, za = *pza, zb = *pzb;
+    uint64_t ia = *pia, posa = *pposa, ib = *pib, posb = *pposb, za = *pza, zb = 0;
     while (ia + 12 <= na && (posa >> 3) + 8 <= nba && ib + 12 <= nb && (posb >> 3) + 8 <= nbb) {
         uint64_t wa = DCF__BE64(da + (posa >> 3)) << (posa & 7), wb = DCF__BE64(db + (posb >> 3)) << (posb & 7);
         uint64_t ea = luta[wa >> (64 - DCF_LUT_BITS)], eb = lutb[wb >> (64 - DCF_LUT_BITS)];
-        int sa = 0, sb = 0;
-        DCF__HSTEP(ha, luta, wa, ea, oa, ia, posa, sa, za);
-        DCF__HSTEP(hb, lutb, wb, eb, ob, ib, posb, sb, zb);
-        if (!sa) DCF__HSTEP(ha, luta, wa, ea, oa, ia, posa, sa, za);
-        if (!sb) DCF__HSTEP(hb, lutb, wb, eb, ob, ib, posb, sb, zb);
-        if (!sa) DCF__HSTEP(ha, luta, wa, ea, oa, ia, posa, sa, za);
-        if (!sb) DCF__HSTEP(hb, lutb, wb, eb, ob, ib, posb, sb, zb);
-        if (!sa) DCF__HSTEP(ha, luta, wa, ea, oa, ia, posa, sa, za);
-        if (!sb) DCF__HSTEP(hb, lutb, wb, eb, ob, ib, posb, sb, zb);
+        DCF__HSTEP(ha, luta, wa, ea, oa, ia, posa, za, 1, next);
+        DCF__HSTEP(hb, lutb, wb, eb, ob, ib, posb, zb, 0, next);
+        DCF__HSTEP(ha, luta, wa, ea, oa, ia, posa, za, 1, next);
+        DCF__HSTEP(hb, lutb, wb, eb, ob, ib, posb, zb, 0, next);
+        DCF__HSTEP(ha, luta, wa, ea, oa, ia, posa, za, 1, next);
+        DCF__HSTEP(hb, lutb, wb, eb, ob, ib, posb, zb, 0, next);
+        DCF__HSTEP(ha, luta, wa, ea, oa, ia, posa, za, 1, next);
+        DCF__HSTEP(hb, lutb, wb, eb, ob, ib, posb, zb, 0, next);
+    next:;
     }
-    *pia = ia; *pposa = posa; *pib = ib; *pposb = posb; *pza = za; *pzb = zb;
+    (void)zb;
+    *pia = ia; *pposa = posa; *pib = ib; *pposb = posb; *pza = za;
 }
 
 /* Output array of a job: the caller's `dst` (room for n) or a new one. */
@@ -2181,7 +2185,7 @@ static dcf_status dcf__job_finish(dcf__cur *c, dcf__job *j, void *out, uint64_t 
                 uint64_t w = DCF__BE64(d + (pos >> 3)) << (pos & 7);
                 uint64_t e = h->lut[w >> (64 - DCF_LUT_BITS)];
                 unsigned b;
-                if (e & 3) { o32[i++] = (uint32_t)(e >> 32); b = (unsigned)(e >> 2) & 63; }
+                if (e >> 48 & 3) { o32[i++] = (uint32_t)e; b = (unsigned)(e >> 56); }
                 else o32[i++] = dcf__huff_slow(h, w, &b);
                 pos += b;
             }
@@ -2199,7 +2203,7 @@ static dcf_status dcf__job_finish(dcf__cur *c, dcf__job *j, void *out, uint64_t 
             pos += b;
         }
         j->zeros = z;
-        j->zeros_known = !j->wide;
+        j->zeros_known = !j->wide && !j->zeros_skipped;
         if (i < n || pos > nbytes * 8)
             return DCF__FAIL(c, DCF_E_BITSTREAM, j->field, j->at, "codeword data ends before %llu codewords", (unsigned long long)n);
         if (!dcf__tail_ok(d, nbytes, pos))
@@ -2220,7 +2224,8 @@ static dcf_status dcf__job_decode(const dcf_file *f, dcf__cur *c, dcf__job *a, v
     if (b && (s = dcf__job_out(f, c, b, dst_b, out_b))) goto fail;
     if (b && a->coding == 1 && b->coding == 1 && !a->wide && !b->wide)
         dcf__huff_fast2(a->h, a->d, a->nbytes, (uint16_t *)*out_a, a->n, &ia, &posa, &a->zeros,
-                        b->h, b->d, b->nbytes, (uint16_t *)*out_b, b->n, &ib, &posb, &b->zeros);
+                        b->h, b->d, b->nbytes, (uint16_t *)*out_b, b->n, &ib, &posb);
+    if (b) b->zeros_skipped = 1;
     if ((s = dcf__job_finish(c, a, *out_a, ia, posa))) goto fail;
     if (b && (s = dcf__job_finish(c, b, *out_b, ib, posb))) goto fail;
     return DCF_OK;
