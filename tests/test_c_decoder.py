@@ -449,6 +449,19 @@ def test_rans_mutants_accepted_and_rejected_like_the_library(builds: Builds) -> 
     print(f"{len(blobs)} 1.1 mutants, classes {classes}")
 
 
+def test_fuzz_regressions_like_the_library(builds: Builds) -> None:
+    """Inputs the fuzzer once crashed on (decoders/c/fuzz/regressions/, found by fuzz/fuzz_dcformat.c), as they are
+    and with their CRCs fixed as the harness runs them: accepted or rejected as the library does, and (under
+    DCFORMAT_C_SANITIZE=1) without a sanitizer report."""
+    from mutants import fix_crcs  # tests/mutants.py
+
+    paths = sorted((CDIR / "fuzz" / "regressions").glob("*.bin"))
+    assert paths
+    blobs = [b for p in paths for b in (p.read_bytes(), fix_crcs(p.read_bytes()))]
+    for blob, row in zip(blobs, run_driver(builds.zstd or builds.plain, blobs)):
+        assert (row["status"] == "OK") == _library_accepts(blob), row
+
+
 def _invalid_generator():
     import importlib.util
 

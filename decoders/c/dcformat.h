@@ -2057,7 +2057,9 @@ static dcf_status dcf__rans_decode(dcf__cur *c, dcf__job *j, void *out) {
 }
 
 /* The up to three symbols of a look-up entry into o[0..2]: one 8-byte store on little-endian hosts (o[3] gets the
- * entry's counts and is overwritten by the next step: the fast loops stop 12 symbols before the end). */
+ * entry's counts and is overwritten by the next step). Four steps per window advance at most 12 symbols and the last
+ * one writes 4 slots, so the fast loops run while i + 13 <= n (DCF__HROOM). */
+#define DCF__HROOM 13
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define DCF__PUT3(o, e) do { uint64_t s_ = (e); memcpy((o), &s_, 8); } while (0)
 #else
@@ -2088,12 +2090,12 @@ static dcf_status dcf__rans_decode(dcf__cur *c, dcf__job *j, void *out) {
     } while (0)
 
 /* Fast part of a narrow HUFFMAN stream from (*pi, *ppos): 4 look-ups per 64-bit load (<= 4 x 11 of the >= 57 loaded
- * bits, or <= 3 x 11 + 24); up to 4 symbols written per look-up, so it stops 12 symbols before n. */
+ * bits, or <= 3 x 11 + 24); up to 4 slots written per look-up, so it stops DCF__HROOM symbols before n. */
 static void dcf__huff_fast(const dcf__huff *h, const uint8_t *d, uint64_t nbytes, uint16_t *o, uint64_t n,
                            uint64_t *pi, uint64_t *ppos, uint64_t *pz) {
     const uint64_t *lut = h->lut;
     uint64_t i = *pi, pos = *ppos, z = *pz;
-    while (i + 12 <= n && (pos >> 3) + 8 <= nbytes) {
+    while (i + DCF__HROOM <= n && (pos >> 3) + 8 <= nbytes) {
         uint64_t w = DCF__BE64(d + (pos >> 3)) << (pos & 7);
         uint64_t e = lut[w >> (64 - DCF_LUT_BITS)];
         DCF__HSTEP(h, lut, w, e, o, i, pos, z, 1, next);
@@ -2114,7 +2116,7 @@ static void dcf__huff_fast2(const dcf__huff *ha, const uint8_t *da, uint64_t nba
                             uint64_t nbb, uint16_t *ob, uint64_t nb, uint64_t *pib, uint64_t *pposb) {
     const uint64_t *luta = ha->lut, *lutb = hb->lut;
     uint64_t ia = *pia, posa = *pposa, ib = *pib, posb = *pposb, za = *pza, zb = 0;
-    while (ia + 12 <= na && (posa >> 3) + 8 <= nba && ib + 12 <= nb && (posb >> 3) + 8 <= nbb) {
+    while (ia + DCF__HROOM <= na && (posa >> 3) + 8 <= nba && ib + DCF__HROOM <= nb && (posb >> 3) + 8 <= nbb) {
         uint64_t wa = DCF__BE64(da + (posa >> 3)) << (posa & 7), wb = DCF__BE64(db + (posb >> 3)) << (posb & 7);
         uint64_t ea = luta[wa >> (64 - DCF_LUT_BITS)], eb = lutb[wb >> (64 - DCF_LUT_BITS)];
         DCF__HSTEP(ha, luta, wa, ea, oa, ia, posa, za, 1, next);
