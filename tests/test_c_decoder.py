@@ -1,7 +1,8 @@
 """The C99 single-header decoder (decoders/c/dcformat.h) against the spec's vectors and the library.
 
 Oracles: the golden vectors' expected .npz files, the negative vectors' manifest (the spec's verdict), scipy's CSR of
-the expected dense arrays, and the Python library (an independent implementation) on files it writes from
+the expected dense arrays, and the Python library (an independent implementation; its optional C extension, built
+from this header, is switched off here) on files it writes from
 hypothesis-generated tensors and on mutated files. The driver is compiled once per session and fed many files per
 process. DCFORMAT_C_SANITIZE=1 builds it with AddressSanitizer + UndefinedBehaviorSanitizer (CI runs this file
 again that way); DCFORMAT_CC picks the compiler (default: cc).
@@ -41,6 +42,13 @@ STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 SANITIZE = os.environ.get("DCFORMAT_C_SANITIZE") == "1"
 RUN_ENV = {**os.environ, "ASAN_OPTIONS": "allocator_may_return_null=1:detect_leaks=1",
            "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1"}
+
+
+@pytest.fixture(autouse=True)
+def library_without_the_c_extension(monkeypatch):
+    """The library side of every comparison decodes with its own NumPy/numba paths: with DCFORMAT_CDECODE unset it
+    would hand payloads to dcformat._cdecode, i.e. to this very header, and the comparison would be with itself."""
+    monkeypatch.setenv("DCFORMAT_CDECODE", "0")
 
 
 def _compiler() -> str | None:
