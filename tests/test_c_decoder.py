@@ -603,10 +603,12 @@ def _build_extra(builds: Builds, source: str, name: str) -> Path:
 
 
 def test_api_allocator_limits_and_misuse(builds: Builds) -> None:
-    """Caller allocators (counting; failing at every call), lowered limits, the file convenience and misuse."""
+    """Caller allocators (counting; failing at every call, 1.1 files too), lowered limits, the file convenience,
+    misuse, and the payload entry point's file_flags (a RANS stream needs flag bit 0)."""
     exe = _build_extra(builds, "tests/dcf_api_test.c", "dcf_api_test")
-    done = subprocess.run([str(exe), str(VALID / "v-sparse-row-classes.dcf"), str(VALID / "v-raw-dtypes.dcf")],
-                          capture_output=True, text=True, env=RUN_ENV, timeout=120)
+    done = subprocess.run([str(exe), str(VALID / "v-sparse-row-classes.dcf"), str(VALID / "v-raw-dtypes.dcf"),
+                           str(V11 / "v11-sparse-models.dcf"), str(V11 / "v11-library-writer.dcf")],
+                          capture_output=True, text=True, env=RUN_ENV, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.startswith("ok ") and int(done.stdout.split()[1]) > 100
 
