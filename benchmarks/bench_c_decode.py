@@ -7,6 +7,8 @@ The header is compiled with -O2 into a shared object (plus a 30-line wrapper) an
 bytes already in memory, so each C timing covers what an app pays: open (preamble, section walk, every CRC, the
 table) and decode (streams, gap walk, output). The three sides alternate; the best of --repeat runs is reported.
 Goal (issue 10): >= 300 M nonzeros/s on one core. Also prints the size of the decoder's object file (-O2 -c).
+The same FC is measured twice: with the default Huffman streams (format 1.0) and with rANS streams (format 1.1,
+CompressionConfig(entropy="rans")); --entropy picks one.
 """
 
 from __future__ import annotations
@@ -108,7 +110,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--cc", default=os.environ.get("DCFORMAT_CC", "cc"))
+    ap.add_argument("--entropy", choices=["huffman", "rans", "both"], default="both")
     args = ap.parse_args()
+    for entropy in (["huffman", "rans"] if args.entropy == "both" else [args.entropy]):
+        measure(args, entropy)
+
+
+def measure(args: argparse.Namespace, entropy: str) -> None:
     os.environ["DCFORMAT_ACCEL"] = "1"  # the library's fastest path (numba kernels when installed)
     rng = np.random.default_rng(0)  # the same construction as benchmarks/bench_decode.py's first case
     weights = {"fc": (rng.standard_normal((4096, 4096)) * 0.02).astype(np.float32)}
@@ -116,7 +124,7 @@ def main() -> None:
         tmp = Path(tmp)
         lib, text_bytes = build(args.cc, tmp)
         dc = tmp / "m.dc"
-        dcformat.save(dc, weights, config=CompressionConfig(density=0.1))
+        dcformat.save(dc, weights, config=CompressionConfig(density=0.1, entropy=entropy))
         data = dc.read_bytes()
         want = dcformat.load(dc)["fc"]
         npy = tmp / "fc.npy"
@@ -141,7 +149,7 @@ def main() -> None:
         cpu = {"dense": best_of(lambda: lib.bench_dense(buf, len(data), out.ctypes.data, out.nbytes), args.repeat, time.thread_time),
                "csr": best_of(lambda: lib.bench_csr(buf, len(data), 0), args.repeat, time.thread_time),
                "arena": best_of(lambda: lib.bench_csr(buf, len(data), 1), args.repeat, time.thread_time)}
-        print(f"4096x4096 FC at 10 %: {len(data):,} bytes, {nnz:,} nonzeros ({entries:,} gap symbols incl. fillers), "
+        print(f"4096x4096 FC at 10 %, {'rANS (1.1)' if entropy == 'rans' else 'Huffman (1.0)'}: {len(data):,} bytes, {nnz:,} nonzeros ({entries:,} gap symbols incl. fillers), "
               f"dense {want.nbytes / 2**20:.0f} MiB")
         for label, wall, key, note in (("C dense decode", t_c, "dense", ""), ("C CSR decode", t_csr, "csr", ""),
                                        ("C CSR decode", t_arena, "arena", "  (caller arena allocator: no page faults)")):

@@ -13,6 +13,8 @@ Fresh processes (issue 9, item 4):  python benchmarks/bench_decode.py --fresh-on
 runs plain `dcformat.load()` of the 4096x4096 FC at 10 % in a new interpreter per decoder, after one load of a small
 file (dcformat's lazy imports; numba: its kernels loaded), and prints the first and the best load's nonzeros/s, each
 against np.load of the same dense array as .npy timed alternately in that same process (the anchor), wall and CPU.
+Both runs also measure the same FC written with rANS streams (format 1.1, CompressionConfig(entropy="rans")); its
+pure-NumPy decode is ~100x slower, so that decoder gets one measured load there (--numpy-repeat).
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ print(json.dumps({"import": t_import, "warm_up": warm_up, "first": first, "best"
 """
 
 
-def fresh_process_speeds(label: str, path: Path, npy: Path, nnz: int, repeat: int) -> None:
+def fresh_process_speeds(label: str, path: Path, npy: Path, nnz: int, repeat: int, numpy_repeat: int) -> None:
     """Plain dcformat.load() in a new interpreter per decoder; np.load of the same array in that process is the anchor."""
     with tempfile.TemporaryDirectory() as tmp:
         small = Path(tmp) / "small.dc"
@@ -89,13 +91,14 @@ def fresh_process_speeds(label: str, path: Path, npy: Path, nnz: int, repeat: in
         dcformat.save(small, {"w": rng.standard_normal((64, 64)).astype(np.float32)}, config=CompressionConfig(density=0.1))
         for mode in available_modes():
             env = {**os.environ, **MODES[mode], "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-            r = json.loads(subprocess.run([sys.executable, "-c", FRESH, str(path), str(npy), mode, str(repeat),
+            reps = numpy_repeat if mode == "numpy" else repeat
+            r = json.loads(subprocess.run([sys.executable, "-c", FRESH, str(path), str(npy), mode, str(reps),
                                            str(small)], env=env, capture_output=True, text=True, check=True).stdout)
             print(f"{label:<28} fresh process, {mode:<5}  import dcformat {r['import'] * 1e3:4.0f} ms + first small "
                   f"load (lazy imports{', numba' if mode == 'numba' else ''}) {r['warm_up'] * 1e3:4.0f} ms")
             print(f"{'':<28} {'':<20} first load {r['first'] * 1e3:6.1f} ms = "
                   f"{nnz / r['first'] / 1e6:5.1f} M nonzeros/s ({r['first'] / r['npy']:4.2f}x np.load)  best of "
-                  f"{repeat} {r['best'] * 1e3:6.1f} ms = {nnz / r['best'] / 1e6:5.1f} M nonzeros/s "
+                  f"{reps} {r['best'] * 1e3:6.1f} ms = {nnz / r['best'] / 1e6:5.1f} M nonzeros/s "
                   f"({r['best'] / r['npy']:4.2f}x np.load {r['npy'] * 1e3:5.1f} ms)  CPU time {r['cpu'] * 1e3:5.1f} ms = "
                   f"{nnz / r['cpu'] / 1e6:5.1f} M/s ({r['cpu'] / r['cpu_npy']:4.2f}x np.load's)  numba loaded: "
                   f"{r['numba']}")
@@ -111,7 +114,9 @@ def fresh_process_load(path: Path, mode: str) -> float:
 
 
 def case(label: str, tensors: dict[str, np.ndarray], cfg: CompressionConfig, repeat: int, *,
-         fresh: bool = False, steady: bool = True) -> None:
+         fresh: bool = False, steady: bool = True, numpy_repeat: int | None = None) -> None:
+    """numpy_repeat: measured loads of the pure-NumPy decoder (default: repeat; rANS files: fewer, it is slow)."""
+    numpy_repeat = repeat if numpy_repeat is None else numpy_repeat
     with tempfile.TemporaryDirectory() as tmp:
         dc = Path(tmp) / "m.dc"
         dcformat.save(dc, tensors, config=cfg)
@@ -125,16 +130,17 @@ def case(label: str, tensors: dict[str, np.ndarray], cfg: CompressionConfig, rep
             entries = sum(f.info(k).nnz + f.info(k).n_fillers for k in f.keys() if f.info(k).encoding == "sparse")
             nnz = sum(f.info(k).nnz for k in f.keys() if f.info(k).encoding == "sparse")
         if fresh and len(npys) == 1:
-            fresh_process_speeds(label, dc, next(iter(npys.values())), nnz, repeat)
+            fresh_process_speeds(label, dc, next(iter(npys.values())), nnz, repeat, numpy_repeat)
         for mode in available_modes() if steady else ():
             use(mode)
             t_npy, t_dc = [], []
-            for _ in range(repeat):  # alternate the two sides
+            reps = numpy_repeat if mode == "numpy" else repeat
+            for _ in range(reps):  # alternate the two sides
                 t_npy.append(best_of(lambda: [np.load(p, allow_pickle=False) for p in npys.values()], 1))
                 t_dc.append(best_of(lambda: dcformat.load(dc), 1))
             t_npy, t_dc = min(t_npy), min(t_dc)
             with dcformat.open(dc) as f:
-                t_csr = best_of(lambda: [f.csr(k) for k in f.keys()], repeat)
+                t_csr = best_of(lambda: [f.csr(k) for k in f.keys()], reps)
             print(
                 f"{label:<28} {mode:<7}  load .dc {t_dc * 1e3:7.1f} ms  np.load {t_npy * 1e3:6.1f} ms  "
                 f"ratio {t_dc / t_npy:5.2f}x  entries {entries:>10,}  dense decode {entries / t_dc / 1e6:5.1f} "
@@ -151,11 +157,15 @@ def case(label: str, tensors: dict[str, np.ndarray], cfg: CompressionConfig, rep
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--numpy-repeat", type=int, default=1, help="measured loads of the NumPy decoder on rANS files")
     ap.add_argument("--fresh-only", action="store_true", help="only the fresh-process loads of the 4096x4096 FC")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
-    case("4096x4096 FC at 10 %", {"fc": (rng.standard_normal((4096, 4096)) * 0.02).astype(np.float32)},
-         CompressionConfig(density=0.1), args.repeat, fresh=True, steady=not args.fresh_only)
+    fc = {"fc": (rng.standard_normal((4096, 4096)) * 0.02).astype(np.float32)}
+    case("4096x4096 FC at 10 %", fc, CompressionConfig(density=0.1), args.repeat, fresh=True,
+         steady=not args.fresh_only)
+    case("  same, rANS (1.1)", fc, CompressionConfig(density=0.1, entropy="rans"), args.repeat, fresh=True,
+         steady=not args.fresh_only, numpy_repeat=args.numpy_repeat)
     if args.fresh_only:
         return
     lenet = {

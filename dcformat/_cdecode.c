@@ -7,7 +7,8 @@
  *
  * Contract with the Python side (dcformat/container/materialize.py): the caller has verified the DATA section's CRC
  * and checked the dense size against its limits; it passes the payload bytes, the table entry (name, dtype code,
- * encoding code, shape) and the per-tensor limits. Each function returns a status code (0 = decoded) and the C
+ * encoding code, shape), the per-tensor limits and the file's header flags (bit 0 allows RANS streams, format 1.1;
+ * without it a RANS stream is invalid, so the default 0 declines them). Each function returns a status code (0 = decoded) and the C
  * decoder's message; on any non-zero status the caller discards the output and runs the checked NumPy path, which
  * raises the library's error. Needs no NumPy headers: outputs are buffers (a writable array, or bytearrays).
  * The GIL is released while decoding, so several tensors can be decoded from threads.
@@ -55,9 +56,11 @@ static int cdec_parse_desc(PyObject *shape_obj, unsigned long long max_elements,
 }
 
 PyDoc_STRVAR(dense_doc,
-             "dense(payload, name, dtype, encoding, shape, max_elements, max_bytes, out, out_is_zero) -> (status, message)\n\n"
+             "dense(payload, name, dtype, encoding, shape, max_elements, max_bytes, out, out_is_zero, file_flags=0)\n"
+             "    -> (status, message)\n\n"
              "Decode one DATA payload into the writable C-contiguous buffer `out` (the tensor's dense bytes;\n"
              "out_is_zero: it holds zeros already, e.g. from np.zeros, so they are not written twice).\n"
+             "file_flags: the file header's flags (bit 0, RANS_STREAMS, allows RANS streams).\n"
              "status 0: decoded; otherwise the C decoder's error class code and message (the contents of out are\n"
              "then undefined).");
 
@@ -66,12 +69,13 @@ static PyObject *cdec_dense(PyObject *self, PyObject *args) {
     PyObject *shape_obj, *result;
     unsigned long long max_elements, max_bytes;
     int out_is_zero;
+    unsigned int file_flags = 0;
     cdec_desc d;
     dcf_error err;
     dcf_status s;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*siiOKKw*p", &payload, &d.name, &d.dtype, &d.encoding, &shape_obj, &max_elements,
-                          &max_bytes, &out, &out_is_zero))
+    if (!PyArg_ParseTuple(args, "y*siiOKKw*p|I", &payload, &d.name, &d.dtype, &d.encoding, &shape_obj, &max_elements,
+                          &max_bytes, &out, &out_is_zero, &file_flags))
         return NULL;
     if (cdec_parse_desc(shape_obj, max_elements, max_bytes, &d) < 0) {
         PyBuffer_Release(&payload);
@@ -80,7 +84,8 @@ static PyObject *cdec_dense(PyObject *self, PyObject *args) {
     }
     Py_BEGIN_ALLOW_THREADS
     s = dcf_decode_payload_dense(payload.buf, (size_t)payload.len, d.name, (dcf_dtype)d.dtype,
-                                 (dcf_encoding)d.encoding, d.ndim, d.shape, &d.limits, out.buf, (size_t)out.len,
+                                 (dcf_encoding)d.encoding, d.ndim, d.shape, (uint32_t)file_flags, &d.limits,
+                                 out.buf, (size_t)out.len,
                                  out_is_zero, &err);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&payload);
@@ -90,7 +95,7 @@ static PyObject *cdec_dense(PyObject *self, PyObject *args) {
 }
 
 PyDoc_STRVAR(csr_doc,
-             "csr(payload, name, dtype, encoding, shape, max_elements, max_bytes)\n"
+             "csr(payload, name, dtype, encoding, shape, max_elements, max_bytes, file_flags=0)\n"
              "    -> (status, message, indptr, indices, codes, codebook)\n\n"
              "CSR of one DATA payload (DENSE or SPARSE) as bytearrays: indptr uint64[rows + 1], indices\n"
              "uint32[nnz], codes uint16[nnz] (codebook index of each entry), codebook float32[K], native byte\n"
@@ -100,13 +105,14 @@ static PyObject *cdec_csr(PyObject *self, PyObject *args) {
     Py_buffer payload;
     PyObject *shape_obj, *indptr = NULL, *indices = NULL, *codes = NULL, *codebook = NULL, *result = NULL;
     unsigned long long max_elements, max_bytes;
+    unsigned int file_flags = 0;
     cdec_desc d;
     dcf_error err;
     dcf_status s;
     dcf_csr csr;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*siiOKK", &payload, &d.name, &d.dtype, &d.encoding, &shape_obj, &max_elements,
-                          &max_bytes))
+    if (!PyArg_ParseTuple(args, "y*siiOKK|I", &payload, &d.name, &d.dtype, &d.encoding, &shape_obj, &max_elements,
+                          &max_bytes, &file_flags))
         return NULL;
     if (cdec_parse_desc(shape_obj, max_elements, max_bytes, &d) < 0) {
         PyBuffer_Release(&payload);
@@ -114,7 +120,7 @@ static PyObject *cdec_csr(PyObject *self, PyObject *args) {
     }
     Py_BEGIN_ALLOW_THREADS
     s = dcf_decode_payload_csr(payload.buf, (size_t)payload.len, d.name, (dcf_dtype)d.dtype, (dcf_encoding)d.encoding,
-                               d.ndim, d.shape, &d.limits, &csr, &err);
+                               d.ndim, d.shape, (uint32_t)file_flags, &d.limits, &csr, &err);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&payload);
     if (s) return Py_BuildValue("(isOOOO)", (int)s, err.message, Py_None, Py_None, Py_None, Py_None);
@@ -145,7 +151,7 @@ static struct PyModuleDef cdec_module = {
 
 PyMODINIT_FUNC PyInit__cdecode(void) {
     PyObject *m = PyModule_Create(&cdec_module);
-    if (m && PyModule_AddIntConstant(m, "ABI", 1) < 0) {
+    if (m && PyModule_AddIntConstant(m, "ABI", 2) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VECTORS = ROOT / "spec" / "vectors"
 INVALID = VECTORS / "invalid"
 GOLDEN = sorted(VECTORS.glob("*.dcf"))
+GOLDEN_1_1 = sorted((VECTORS / "v1_1").glob("*.dcf"))  # format 1.1: RANS streams (FORMAT.md §6.1)
 BAD = sorted(INVALID.glob("*.dcf"))
 MANIFEST = json.loads((INVALID / "manifest.json").read_text())
 
@@ -132,14 +133,19 @@ def payloads(data: bytes, limits: Limits = Limits()):
             yield f.entry(name), body, ref.payload_offset
 
 
-def numpy_dense(entry, body: bytes, offset: int, limits: Limits = Limits()) -> np.ndarray:
-    with decoder("numpy"):
-        return to_dense(parse(body, entry, limits, offset=offset, dense=True), limits)
+def rans_allowed(data: bytes) -> bool:
+    """Header flag bit 0 (RANS_STREAMS, FORMAT.md §2.2): what the reader passes to the C decoder."""
+    return len(data) >= 16 and bool(int.from_bytes(data[12:16], "little") & 1)
 
 
-def numpy_csr(entry, body: bytes, offset: int, limits: Limits = Limits()):
+def numpy_dense(entry, body: bytes, offset: int, limits: Limits = Limits(), rans: bool = False) -> np.ndarray:
     with decoder("numpy"):
-        return to_csr(parse(body, entry, limits, offset=offset), limits)[0]
+        return to_dense(parse(body, entry, limits, offset=offset, dense=True, rans_allowed=rans), limits)
+
+
+def numpy_csr(entry, body: bytes, offset: int, limits: Limits = Limits(), rans: bool = False):
+    with decoder("numpy"):
+        return to_csr(parse(body, entry, limits, offset=offset, rans_allowed=rans), limits)[0]
 
 
 def assert_same_csr(got, want) -> None:
@@ -165,15 +171,19 @@ def test_switches() -> None:
 
 
 def test_a_one_shot_load_uses_it_without_numba() -> None:
-    """The default path of a fresh process: the C extension, numba not imported."""
+    """The default path of a fresh process: the C extension decodes every quantized tensor (the three RAW biases of
+    LeNet stay on NumPy), RANS streams included, numba not imported."""
     code = ("import dcformat, sys; from dcformat.container import materialize as m; calls = []; f = m.compiled_dense\n"
-            "m.compiled_dense = lambda *a: calls.append(1) or f(*a)\n"
+            "def g(*a, **k):\n    r = f(*a, **k); calls.append(r is not None); return r\n"
+            "m.compiled_dense = g\n"
             "import dcformat.container.reader as r; r.compiled_dense = m.compiled_dense\n"
-            "t = dcformat.load(sys.argv[1]); print(len(t), len(calls), 'numba' in sys.modules)")
+            "t = dcformat.load(sys.argv[1]); print(len(t), len(calls), sum(calls), 'numba' in sys.modules)")
     env = {k: v for k, v in os.environ.items() if k not in ("DCFORMAT_ACCEL", "DCFORMAT_CDECODE")}
-    out = subprocess.run([sys.executable, "-c", code, str(ROOT / "dcformat" / "data" / "lenet_300_100.dc")],
-                         env=env, capture_output=True, text=True, timeout=120)
-    assert out.stdout.split() == ["6", "6", "False"], out.stderr
+    for path, want in [(ROOT / "dcformat" / "data" / "lenet_300_100.dc", ["6", "6", "3", "False"]),
+                       (VECTORS / "v1_1" / "v11-library-writer.dcf", ["2", "2", "2", "False"])]:  # RANS streams too
+        out = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True,
+                             timeout=120)
+        assert out.stdout.split() == want, (path.name, out.stdout, out.stderr)
 
 
 # ------------------------------------------------------------------------------------------ valid files
@@ -201,6 +211,53 @@ def test_golden_vectors_c_path_equals_numpy_path_and_expected(path: Path) -> Non
     same_with_and_without_c(data)
     if "sparse" in path.name or "dense" in path.name:
         assert decoded_by_c
+
+
+@pytest.mark.parametrize("path", GOLDEN_1_1, ids=lambda p: p.name)
+def test_format_1_1_vectors_c_path_equals_numpy_path_and_expected(path: Path) -> None:
+    """RANS streams (every model, K 10..15, 1..32 lanes, certain symbols, maximal tables) decode in C exactly as
+    the NumPy path and the vector's .npz; without the file's flag bit 0 the C decoder declines them (§6.1.1 check 1)."""
+    data = path.read_bytes()
+    assert rans_allowed(data)
+    want = np.load(path.with_suffix(".npz"), allow_pickle=False)
+    decoded_by_c = 0
+    for entry, body, offset in payloads(data):
+        got = compiled_dense(body, entry, Limits(), rans_allowed=True)
+        assert got is not None, f"{entry.name}: the C decoder declined a valid payload"
+        ref = numpy_dense(entry, body, offset, rans=True)
+        assert got.dtype == ref.dtype and got.shape == ref.shape and got.tobytes() == ref.tobytes()
+        assert got.tobytes() == np.ascontiguousarray(want[entry.name]).astype(got.dtype).tobytes()
+        csr = compiled_csr(body, entry, Limits(), rans_allowed=True)
+        assert csr is not None
+        assert_same_csr(csr, numpy_csr(entry, body, offset, rans=True))
+        with DCFile(data) as f:
+            uses_rans = any(i.coding == "rans" for i in f.streams(entry.name).values())
+        if uses_rans:
+            assert compiled_dense(body, entry, Limits()) is None and compiled_csr(body, entry, Limits()) is None
+        decoded_by_c += 1
+    assert decoded_by_c
+    same_with_and_without_c(data)
+
+
+def test_rans_writer_output_large_and_multiclass() -> None:
+    """The reference writer's rANS choices (lanes, K, PREV_GAP and ROW_CLASS models, row classes) on tensors big
+    enough for the slot-table loops: the C path returns the NumPy path's arrays."""
+    rng = np.random.default_rng(31)
+    w = (rng.laplace(size=(600, 700)) * 0.05).astype(np.float32)
+    w[rng.random(600) < 0.3] *= rng.random((1, 700)) < 0.02  # very sparse rows next to dense ones: row classes
+    tensors = {"w": w, "d": rng.choice(np.array([-1, 0.25, 0.5, 1], np.float32), p=[0.9, 0.05, 0.03, 0.02], size=300000),
+               "h": (rng.laplace(size=(256, 96)) * 0.05).astype(np.float16)}
+    data = dcformat.encode(tensors, config=dcformat.CompressionConfig(density=0.1, entropy="rans"))
+    assert rans_allowed(data)
+    with DCFile(data) as f:
+        kinds = {(k.split("[")[0], i.rans.model, len(i.rans.states)) for n in f.keys()
+                 for k, i in f.streams(n).items() if i.coding == "rans"}
+    assert len(kinds) >= 3 and {m for _, m, _ in kinds} >= {0, 1}, kinds  # NONE and PREV_GAP, several lane counts
+    out = same_with_and_without_c(data)
+    assert all(v[0] == "ok" for v in out["decode"].values())
+    for entry, body, _ in payloads(data):
+        if entry.encoding.name != "RAW":
+            assert compiled_dense(body, entry, Limits(), rans_allowed=True) is not None
 
 
 @settings(max_examples=int(os.environ.get("DCFORMAT_VALIDGEN_EXAMPLES", "120")) // 2, deadline=None,
@@ -283,16 +340,19 @@ def test_invalid_vectors_decline_and_numpy_raises_the_manifest_class(path: Path)
     assert type(info.value).__name__ == MANIFEST[path.name]["error"]
     if isinstance(got, tuple):  # rejected by open(): no payload reached a decoder
         return
+    rans = rans_allowed(data)  # as the reader passes it
     for entry, body, _ in payloads(data):
         if got[entry.name, "tensor"][0] != "ok":
-            assert compiled_dense(body, entry, Limits()) is None, f"C accepted {entry.name}, the library rejects it"
+            assert compiled_dense(body, entry, Limits(), rans_allowed=rans) is None, \
+                f"C accepted {entry.name}, the library rejects it"
         if not isinstance(got[entry.name, "csr"], list):  # an error (class, message), not the three arrays
-            assert compiled_csr(body, entry, Limits()) is None, f"C accepted {entry.name}, the library rejects it"
+            assert compiled_csr(body, entry, Limits(), rans_allowed=rans) is None, \
+                f"C accepted {entry.name}, the library rejects it"
 
 
 def test_unknown_stream_coding_declines_to_unsupported_feature() -> None:
-    """A later version's stream coding (e.g. rANS, coding byte 3) is not for the C decoder: it declines and the
-    NumPy path raises UnsupportedFeatureError."""
+    """An unknown stream coding (4, 255), or RANS (3) in a file without header flag bit 0: the C decoder declines
+    and the NumPy path raises UnsupportedFeatureError."""
     cb = [-0.5, 0.25, 1.0]
     for coding in (3, 4, 255):
         payload = g.quant_head(2, 0, cb) + bytes([coding, 1, 2, 3, 4])
@@ -346,3 +406,24 @@ def test_truncated_and_spliced_payloads_agree() -> None:
         chunk = b[rng.randrange(len(b)):][: rng.choice((1, 4, 16, 64))]
         mutant = a[:at] + chunk + a[at + (len(chunk) if rng.random() < 0.5 else 0):] if rng.random() < 0.6 else a[:at]
         same_with_and_without_c(fix_crcs(mutant))
+
+
+def test_rans_mutants_behind_fixed_crcs_agree() -> None:
+    """CRC-fixed bit flips and byte overwrites of the 1.1 vectors, aimed at their DATA payloads (RANS headers,
+    tables, states, words): the C path and the NumPy path accept and reject the same files, same class and message."""
+    rng = random.Random(1101)
+    pool = [p.read_bytes() for p in GOLDEN_1_1]
+    rejected = 0
+    for _ in range(int(os.environ.get("DCFORMAT_CDECODE_MUTANTS", "400")) // 2):
+        data = bytearray(rng.choice(pool))
+        offs = [o for _, _, o in payloads(bytes(data))]
+        for _ in range(rng.choice((1, 1, 2, 3))):
+            at = rng.randrange(min(offs), len(data))
+            if rng.random() < 0.7:
+                data[at] ^= 1 << rng.randrange(8)
+            else:
+                data[at] = rng.choice((0, 1, 2, 3, 0x7F, 0x80, 0xFF))
+        got = same_with_and_without_c(fix_crcs(bytes(data)))
+        rejected += isinstance(got, tuple) or any(v[0] != "ok" for k, v in got.items() if k != "decode" and
+                                                  isinstance(v, tuple))
+    assert rejected > 10

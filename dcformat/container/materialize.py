@@ -14,7 +14,8 @@ verified by the reader): it is the independent C99 decoder of
 returns exactly the array the NumPy path returns or declines (None): when the
 extension is not built or ``DCFORMAT_ACCEL=0``, for RAW payloads (one copy in
 NumPy already), for a payload it does not understand (a stream coding of a
-later format version) and for any invalid payload, so that the reader then
+later format version), for RANS streams (format 1.1) when the extension was
+built before it knew them, and for any invalid payload, so that the reader then
 parses the same bytes with the checked NumPy path, which raises the library's
 error with its message.
 """
@@ -30,7 +31,7 @@ from .. import accel
 from ..limits import Limits
 from ..sparse import Positions
 from ..sparse.relative_index import dense_compiled
-from .format import Encoding
+from .format import FLAG_RANS_STREAMS, Encoding
 from .payload import DensePayload, Payload, RawPayload, SparsePayload, check_dense_size
 from .table import TableEntry
 
@@ -87,23 +88,37 @@ def to_csr(payload: Payload, limits: Limits) -> tuple[CsrArrays, Positions | Non
     return CsrArrays(indptr, c.astype(np.int64), dense[r, c]), None
 
 
-def _c_decoder(entry: TableEntry, limits: Limits):
+# The extension's ABI from which it decodes RANS streams (it takes the file's header flags, FORMAT.md §6.1.1 check 1).
+_CDECODE_RANS_ABI = 2
+
+
+def _c_decoder(entry: TableEntry, limits: Limits, rans_allowed: bool):
     """The C extension when it may decode this tensor, else None (see the module docstring)."""
     if entry.encoding == Encoding.RAW or sys.byteorder != "little":  # it writes native-endian elements
         return None
     if entry.numel * entry.np_dtype.itemsize > limits.max_tensor_bytes:
         return None  # the NumPy path raises the LimitError at its place in the spec's order of checks
-    return accel.cdecode()
+    c = accel.cdecode()
+    if c is not None and rans_allowed and getattr(c, "ABI", 1) < _CDECODE_RANS_ABI:
+        return None  # a stale build (python setup.py build_ext --inplace updates it)
+    return c
 
 
-def compiled_dense(data: bytes | memoryview, entry: TableEntry, limits: Limits) -> np.ndarray | None:
+def _flags(rans_allowed: bool) -> tuple[int, ...]:
+    """The trailing header-flags argument of the extension's calls: bit 0 (RANS_STREAMS) only, when set."""
+    return (FLAG_RANS_STREAMS,) if rans_allowed else ()
+
+
+def compiled_dense(data: bytes | memoryview, entry: TableEntry, limits: Limits, *,
+                   rans_allowed: bool = False) -> np.ndarray | None:
     """The tensor of DATA payload ``data`` (CRC verified) decoded by the C extension, or None (declined or invalid).
+    ``rans_allowed``: the file sets header flag bit 0 (RANS streams are then valid, §2.2).
 
     The output is allocated before the payload is validated, but only within ``limits.max_tensor_bytes`` and
     untouched (``np.zeros``/``np.empty`` of a large array commit no pages) until the C decoder has checked every
     stream.
     """
-    c = _c_decoder(entry, limits)
+    c = _c_decoder(entry, limits, rans_allowed)
     if c is None:
         return None
     sparse = entry.encoding == Encoding.SPARSE  # its zeros come from fresh zero pages, not from a second pass
@@ -112,20 +127,21 @@ def compiled_dense(data: bytes | memoryview, entry: TableEntry, limits: Limits) 
     except MemoryError:  # e.g. under an address-space cap: the NumPy path checks the payload before it allocates,
         return None  # so a defect in it is still reported as that defect
     status, _ = c.dense(data, entry.name, int(entry.dtype), int(entry.encoding), entry.shape,
-                        limits.max_tensor_elements, limits.max_tensor_bytes, out, sparse)
+                        limits.max_tensor_elements, limits.max_tensor_bytes, out, sparse, *_flags(rans_allowed))
     return out if status == 0 else None
 
 
-def compiled_csr(data: bytes | memoryview, entry: TableEntry, limits: Limits) -> CsrArrays | None:
+def compiled_csr(data: bytes | memoryview, entry: TableEntry, limits: Limits, *,
+                 rans_allowed: bool = False) -> CsrArrays | None:
     """:func:`to_csr`'s arrays for DATA payload ``data`` (CRC verified) from the C extension, or None (declined or
     invalid). Same dtypes and values as the NumPy path: int64 indptr and indices, values in the tensor's dtype
     (codebook converted first, then indexed), and for SPARSE payloads the codebook and uint32 symbols."""
-    c = _c_decoder(entry, limits)
+    c = _c_decoder(entry, limits, rans_allowed)
     if c is None:
         return None
     status, _, indptr, indices, codes, codebook = c.csr(data, entry.name, int(entry.dtype), int(entry.encoding),
                                                         entry.shape, limits.max_tensor_elements,
-                                                        limits.max_tensor_bytes)
+                                                        limits.max_tensor_bytes, *_flags(rans_allowed))
     if status:
         return None
     indptr = np.frombuffer(indptr, np.int64)  # uint64 counts <= numel < 2**63: the same bits as int64

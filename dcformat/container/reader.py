@@ -216,7 +216,7 @@ class DCFile:
         """The tensor decoded to a dense array of its original shape and dtype."""
 
         def work(entry: TableEntry, data: memoryview, ref: SectionRef) -> np.ndarray:
-            out = compiled_dense(data, entry, self.limits)  # the C decoder, if built; None: the checked NumPy path
+            out = compiled_dense(data, entry, self.limits, rans_allowed=self._rans_allowed)  # the C decoder, if built; None: the checked NumPy path
             if out is None:
                 out = to_dense(parse(data, entry, self.limits, offset=ref.payload_offset, dense=True,
                                       rans_allowed=self._rans_allowed), self.limits)
@@ -232,7 +232,7 @@ class DCFile:
         """
 
         def work(entry: TableEntry, data: memoryview, ref: SectionRef):
-            arrays = compiled_csr(data, entry, self.limits)  # the C decoder, if built; None: the checked NumPy path
+            arrays = compiled_csr(data, entry, self.limits, rans_allowed=self._rans_allowed)  # the C decoder, if built; None: the checked NumPy path
             if arrays is None:
                 arrays, _ = to_csr(parse(data, entry, self.limits, offset=ref.payload_offset,
                                              rans_allowed=self._rans_allowed), self.limits)

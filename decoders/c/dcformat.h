@@ -42,7 +42,8 @@ typedef enum {
     DCF_E_GRAPH,               /* [Graph]: the GRPH payload against GRAPH.md §2-§4 (syntax, schema, ops, names) */
     DCF_E_ZSTD_UNSUPPORTED,    /* a valid-looking zstd RAW tensor, but built without DCFORMAT_WITH_ZSTD */
     DCF_E_ARGUMENT,            /* API misuse: bad index, output buffer too small, RAW tensor asked for CSR */
-    DCF_E_IO                   /* dcf_open_path: the file could not be read */
+    DCF_E_IO,                  /* dcf_open_path: the file could not be read */
+    DCF_E_RANS_TABLE           /* [RansTable] (format 1.1, §6.1): appended so that the codes above keep their values */
 } dcf_status;
 
 typedef enum {
@@ -145,16 +146,18 @@ dcf_status dcf_verify(const dcf_file *file, dcf_error *err);
 /* One tensor's DATA payload on its own (spec §5), for a host that walked the container itself (the Python package's
  * compiled decoder, dcformat/_cdecode.c): `payload` holds the payload's `len` bytes (the caller has verified its
  * section CRC); dtype, encoding and shape (`ndim` dimensions) are the tensor's table entry; `name` (may be NULL) is
- * used in messages. Same checks and results as dcf_decode_dense / dcf_decode_csr on a file holding this one tensor,
- * under the per-tensor limits of `limits` (NULL: defaults); error offsets are relative to the payload. The CSR arrays
+ * used in messages; `file_flags` is the file's header `flags` field (bit 0, RANS_STREAMS, allows RANS streams:
+ * §2.2, §6.1.1 check 1; the caller has checked the preamble). Same checks and results as dcf_decode_dense /
+ * dcf_decode_csr on a file holding this one tensor, under the per-tensor limits of `limits` (NULL: defaults); error
+ * offsets are relative to the payload. The CSR arrays
  * come from malloc: free them with dcf_csr_free(NULL, csr). `out_is_zero`: the caller's buffer is already all zero
  * bits (fresh pages from calloc/mmap), so a SPARSE tensor's zeros are not written a second time. */
 dcf_status dcf_decode_payload_dense(const void *payload, size_t len, const char *name, dcf_dtype dtype,
-                                    dcf_encoding encoding, uint32_t ndim, const uint64_t *shape,
+                                    dcf_encoding encoding, uint32_t ndim, const uint64_t *shape, uint32_t file_flags,
                                     const dcf_limits *limits, void *out, size_t out_size, int out_is_zero,
                                     dcf_error *err);
 dcf_status dcf_decode_payload_csr(const void *payload, size_t len, const char *name, dcf_dtype dtype,
-                                  dcf_encoding encoding, uint32_t ndim, const uint64_t *shape,
+                                  dcf_encoding encoding, uint32_t ndim, const uint64_t *shape, uint32_t file_flags,
                                   const dcf_limits *limits, dcf_csr *out, dcf_error *err);
 
 #ifdef __cplusplus
@@ -176,6 +179,9 @@ dcf_status dcf_decode_payload_csr(const void *payload, size_t len, const char *n
 #endif
 
 #define DCF_MAX_CODE_LEN 24
+#define DCF_FLAG_RANS_STREAMS 1u  /* header flag bit 0 (§2.2) */
+#define DCF_RANS_L 65536u         /* the lower bound of a rANS state (§6.1) */
+#define DCF_RANS_MAX_RATIO 4096u  /* MAX_RANS_RATIO: symbols per stream byte (§6.1.1 check 5, §9) */
 #define DCF_LUT_BITS 11
 #define DCF_U64_MAX (~(uint64_t)0)
 
@@ -190,6 +196,7 @@ struct dcf_file {
     char *names;               /* all names, NUL-separated */
     const uint8_t *meta, *graph;
     size_t meta_len, graph_len;
+    uint32_t flags;            /* header flags; bit 0 (RANS_STREAMS) allows RANS streams (§2.2, §6.1.1 check 1) */
 };
 
 /* ---- small helpers ------------------------------------------------------------------------------------------- */
@@ -217,7 +224,7 @@ const char *dcf_status_name(dcf_status code) {
     static const char *const names[] = {"OK", "BadMagic", "UnsupportedVersion", "UnsupportedFeature", "Truncated",
                                         "TrailingData", "Layout", "Checksum", "Limit", "Decompression",
                                         "HuffmanTable", "Bitstream", "SparseIndex", "Codebook", "Metadata", "Graph",
-                                        "ZstdUnsupported", "Argument", "IO"};
+                                        "ZstdUnsupported", "Argument", "IO", "RansTable"};
     return ((unsigned)code < sizeof names / sizeof names[0]) ? names[code] : "Unknown";
 }
 
@@ -1464,7 +1471,10 @@ static dcf_status dcf__open(dcf_file *f, dcf_error *err) {
     if (major != 1) return dcf__fail(err, DCF_E_UNSUPPORTED_VERSION, NULL, "version_major", 1, 8, "major version %u (this reader reads 1)", major);
     if (dcf__crc(d + 8, 12) != dcf__le32(d + 20)) return dcf__fail(err, DCF_E_CHECKSUM, NULL, "header_crc", 1, 20, "header CRC mismatch");
     flags = dcf__le32(d + 12);
-    if (flags & 0xFFFFu) return dcf__fail(err, DCF_E_UNSUPPORTED_FEATURE, NULL, "flags", 1, 12, "must-understand flag bits 0x%04X set", (unsigned)(flags & 0xFFFFu));
+    if (flags & 0xFFFEu) return dcf__fail(err, DCF_E_UNSUPPORTED_FEATURE, NULL, "flags", 1, 12, "unknown must-understand flag bits 0x%04X set (this reader knows bit 0, RANS_STREAMS)", (unsigned)(flags & 0xFFFEu));
+    if ((flags & DCF_FLAG_RANS_STREAMS) && ((unsigned)d[10] | (unsigned)d[11] << 8) == 0)
+        return dcf__fail(err, DCF_E_UNSUPPORTED_FEATURE, NULL, "flags", 1, 12, "flag bit 0 (RANS_STREAMS) is defined from version 1.1; this file says 1.0");
+    f->flags = flags & 0xFFFFu;
     count = dcf__le32(d + 16);
     if (count == 0) return dcf__fail(err, DCF_E_LAYOUT, NULL, "section_count", 1, 16, "section_count 0: a file has a TABL section");
     if (count > f->limits.max_sections) return dcf__fail(err, DCF_E_LIMIT, NULL, "section_count", 1, 16, "%llu sections > limit %llu", (unsigned long long)count, (unsigned long long)f->limits.max_sections);
@@ -1627,7 +1637,9 @@ static int dcf__tail_ok(const uint8_t *d, uint64_t nbytes, uint64_t bits) {
 }
 
 typedef struct {
-    uint64_t lut[1u << DCF_LUT_BITS]; /* bits 0-1: symbols (0 = code longer than the LUT), 2-7: bits, 16-63: symbols */
+    uint64_t lut[1u << DCF_LUT_BITS]; /* bits 0-47: up to 3 symbols of 16 bits (wide streams: one of 32 bits),
+                                         48-49: how many (0 = code longer than the LUT), 50-51: how many of them are
+                                         0, 56-61: bits they take */
     uint32_t single_sym[1u << DCF_LUT_BITS];
     uint8_t single_len[1u << DCF_LUT_BITS];
     uint32_t first[DCF_MAX_CODE_LEN + 2], count[DCF_MAX_CODE_LEN + 2], offset[DCF_MAX_CODE_LEN + 2];
@@ -1650,21 +1662,169 @@ static uint32_t dcf__huff_slow(const dcf__huff *h, uint64_t w, unsigned *len) {
 /* One symbol stream (§6), split in two steps so that two streams can be decoded interleaved: dcf__job_open reads and
  * checks the header and table (HUFFMAN: builds the decoding tables) and steps over the data; dcf__job_decode decodes
  * and checks the data. `wide`: uint32 symbols, else uint16 (only for alphabets <= 2^16). */
+/* Which context models a stream allows (§6.1.3): row counts and DENSE values NONE only, gap streams also PREV_GAP,
+ * SPARSE values also ROW_CLASS. */
+enum { DCF__S_PLAIN = 0, DCF__S_GAPS = 1, DCF__S_VALUES = 2 };
+enum { DCF__M_NONE = 0, DCF__M_PREV_GAP = 1, DCF__M_ROW_CLASS = 2 };
+
+/* A RANS stream (§6.1) after its header, tables, states and words were checked (checks 1-6 of §6.1.1). */
+typedef struct {
+    unsigned K, lanes, model, nctx;
+    uint64_t T, nwords, at_params, at_states, at_words;
+    const uint8_t *states, *words;
+    uint32_t *cum;          /* nctx x (T + 1): cum[c][s] = f[0] + ... + f[s-1] of used table c */
+    uint64_t *lut;          /* nctx x 2^K slot entries (symbol | slot - cum << 16 | f << 32), or NULL: search cum */
+    uint8_t used[16];
+    /* ROW_CLASS: the row counts and class thresholds of the SPARSE tensor (set by the caller before decoding) */
+    const uint32_t *rc_counts;
+    const uint64_t *rc_class_min;
+    uint64_t rc_rows;
+    unsigned rc_classes;
+} dcf__rans;
+
 typedef struct {
     unsigned coding, width;
     int wide;
     uint64_t n, alphabet, sym, at, nbytes, bits;
     const uint8_t *d;
     dcf__huff *h;
+    dcf__rans *r;
+    uint64_t zeros;         /* narrow HUFFMAN streams: symbols equal to 0 (a gap stream's fillers), counted as decoded */
+    int zeros_known, zeros_skipped; /* skipped: dcf__huff_fast2 did not count them (the value stream) */
     char field[48];
 } dcf__job;
 
 static void dcf__job_free(const dcf_file *f, dcf__job *j) {
     if (j->h) { dcf__release(f, j->h->sorted); dcf__release(f, j->h); j->h = NULL; }
+    if (j->r) { dcf__release(f, j->r->cum); dcf__release(f, j->r->lut); dcf__release(f, j->r); j->r = NULL; }
+}
+
+static unsigned dcf__bit_length(uint64_t v) {
+    unsigned b = 0;
+    while (v) { b++; v >>= 1; }
+    return b;
+}
+
+/* §6.1.1 checks 1-6 and the tables of §6.1.2, in the spec's order; the coding byte has been read (at `at_coding`).
+ * `kind`: the models the stream allows; `nclasses`: n_ctx of ROW_CLASS. */
+static dcf_status dcf__rans_open(const dcf_file *f, dcf__cur *c, dcf__job *j, const char *what, uint64_t at_coding,
+                                 unsigned kind, unsigned nclasses) {
+    dcf__rans *r;
+    unsigned params, kf, jl, model, ctx;
+    uint64_t at, M, T, nwords, n = j->n, avail, total_bits, pos = 0, tbytes, S, N, rem, stream_bytes, k, used_ctx = 0;
+    const uint8_t *tab;
+    int last_used = 0;
+    dcf_status s;
+    if (!(f->flags & DCF_FLAG_RANS_STREAMS))
+        return DCF__FAIL(c, DCF_E_UNSUPPORTED_FEATURE, j->field, at_coding, "RANS stream (coding 3) in a file whose header flag bit 0 (RANS_STREAMS) is clear");
+    snprintf(j->field, sizeof j->field, "%s.params", what);
+    at = c->pos;
+    if ((s = dcf__u8(c, j->field, &params))) return s;
+    kf = params & 7; jl = (params >> 3) & 7; model = params >> 6;
+    if (kf > 5) return DCF__FAIL(c, DCF_E_RANS_TABLE, j->field, at, "K field %u: K = %u outside 10..15", kf, kf + 10);
+    if (jl > 5) return DCF__FAIL(c, DCF_E_LIMIT, j->field, at, "j = %u: %u lanes > 32", jl, 1u << jl);
+    if (!(model == DCF__M_NONE || (model == DCF__M_PREV_GAP && kind == DCF__S_GAPS) ||
+          (model == DCF__M_ROW_CLASS && kind == DCF__S_VALUES)))
+        return DCF__FAIL(c, DCF_E_UNSUPPORTED_FEATURE, j->field, at, "context model %u is %s", model,
+                         model == 3 ? "reserved" : "not allowed for this stream (PREV_GAP: gap streams; ROW_CLASS: SPARSE values)");
+    r = j->r = (dcf__rans *)dcf__alloc(f, sizeof *r);
+    if (!r) return DCF__FAIL(c, DCF_E_LIMIT, j->field, at, "allocation failed");
+    memset(r, 0, sizeof *r);
+    r->at_params = at;
+    r->K = 10 + kf; r->lanes = 1u << jl; r->model = model;
+    r->nctx = model == DCF__M_NONE ? 1 : (model == DCF__M_PREV_GAP ? 6 : nclasses);
+    M = (uint64_t)1 << r->K;
+    N = r->lanes;
+    snprintf(j->field, sizeof j->field, "%s.T", what);
+    at = c->pos;
+    if ((s = dcf__varint(c, j->field, &T))) return s;
+    if (T < 2 || T > j->alphabet || T > M)
+        return DCF__FAIL(c, DCF_E_RANS_TABLE, j->field, at, "T = %llu outside 2..min(alphabet %llu, 2^K = %llu)", (unsigned long long)T, (unsigned long long)j->alphabet, (unsigned long long)M);
+    r->T = T;
+    snprintf(j->field, sizeof j->field, "%s.nwords", what);
+    if ((s = dcf__varint(c, j->field, &nwords))) return s;
+    r->nwords = nwords;
+    /* tables (§6.1.2): read field by field, each before the next; cum rows of unused contexts stay unset */
+    snprintf(j->field, sizeof j->field, "%s.tables", what);
+    at = c->pos;
+    r->cum = (uint32_t *)dcf__alloc_n(f, (uint64_t)r->nctx * (T + 1), 4); /* <= 16 x (2^15 + 1) entries */
+    if (!r->cum) return DCF__FAIL(c, DCF_E_LIMIT, j->field, at, "allocation failed");
+    tab = c->base + c->pos;
+    avail = c->end - c->pos;
+    total_bits = avail > ((uint64_t)1 << 60) ? ((uint64_t)1 << 63) : avail * 8;
+    for (ctx = 0; ctx < r->nctx; ctx++) {
+        uint32_t *cum = r->cum + (uint64_t)ctx * (T + 1);
+        uint64_t R = M;
+        if (pos + 1 > total_bits) return DCF__FAIL(c, DCF_E_TRUNCATED, j->field, at + avail, "the tables end inside the used bit of table %u", ctx);
+        r->used[ctx] = (uint8_t)(dcf__peek_safe(tab, avail, pos) >> 63);
+        pos++;
+        if (!r->used[ctx]) continue;
+        used_ctx++;
+        cum[0] = 0;
+        for (k = 0; k + 1 < T; k++) {
+            unsigned w = dcf__bit_length(R);
+            uint64_t v = 0;
+            if (w) {
+                if (w > total_bits - pos) return DCF__FAIL(c, DCF_E_TRUNCATED, j->field, at + avail, "the tables end inside table %u, frequency %llu", ctx, (unsigned long long)k);
+                v = dcf__peek_safe(tab, avail, pos) >> (64 - w);
+                if (v > R) return DCF__FAIL(c, DCF_E_RANS_TABLE, j->field, at + pos / 8, "table %u: frequency %llu of symbol %llu exceeds the remaining budget %llu (frequencies sum to 2^%u)", ctx, (unsigned long long)v, (unsigned long long)k, (unsigned long long)R, r->K);
+                pos += w;
+            }
+            cum[k + 1] = (uint32_t)(M - R + v);
+            R -= v;
+        }
+        cum[T] = (uint32_t)M; /* f[T-1] = R, implied */
+        if (R) last_used = 1;
+    }
+    if (!used_ctx) return DCF__FAIL(c, DCF_E_RANS_TABLE, j->field, at, "no table is used (at least one context needs a table)");
+    if (!last_used) return DCF__FAIL(c, DCF_E_RANS_TABLE, j->field, at + (pos ? (pos - 1) / 8 : 0), "symbol T-1 = %llu has frequency 0 in every table: T must be minimal", (unsigned long long)(T - 1));
+    tbytes = (pos + 7) / 8;
+    if (!dcf__tail_ok(tab, tbytes, pos)) return DCF__FAIL(c, DCF_E_BITSTREAM, j->field, at + tbytes - 1, "non-zero padding bits after the tables");
+    c->pos += tbytes;
+    /* check 3: every lane owns at least one symbol */
+    S = n / N + (n % N != 0);
+    snprintf(j->field, sizeof j->field, "%s.params", what);
+    if (!((N - 1) * S < n)) /* (N - 1) S < n + N: no overflow */
+        return DCF__FAIL(c, DCF_E_BITSTREAM, j->field, r->at_params, "%llu lanes for %llu symbols: a lane would own no symbol", (unsigned long long)N, (unsigned long long)n);
+    /* check 4: states and words present */
+    snprintf(j->field, sizeof j->field, "%s.states", what);
+    rem = c->end - c->pos;
+    if (rem < 4 * N || nwords > (rem - 4 * N) / 2)
+        return DCF__FAIL(c, DCF_E_TRUNCATED, j->field, c->pos, "%llu states and %llu words need %llu bytes or more, %llu remain", (unsigned long long)N, (unsigned long long)nwords, (unsigned long long)(4 * N + (nwords < rem ? 2 * nwords : rem)), (unsigned long long)rem);
+    /* check 5: MAX_RANS_RATIO over the whole stream, coding byte to last word */
+    stream_bytes = (c->pos - at_coding) + 4 * N + 2 * nwords;
+    if (n / DCF_RANS_MAX_RATIO > stream_bytes || (n / DCF_RANS_MAX_RATIO == stream_bytes && n % DCF_RANS_MAX_RATIO))
+        return DCF__FAIL(c, DCF_E_LIMIT, j->field, at_coding, "%llu symbols from a %llu-byte RANS stream: more than %u per byte (MAX_RANS_RATIO)", (unsigned long long)n, (unsigned long long)stream_bytes, DCF_RANS_MAX_RATIO);
+    /* check 6: initial states >= L */
+    r->states = c->base + c->pos;
+    r->at_states = c->pos;
+    for (k = 0; k < N; k++)
+        if (dcf__le32(r->states + 4 * k) < DCF_RANS_L)
+            return DCF__FAIL(c, DCF_E_BITSTREAM, j->field, c->pos + 4 * k, "initial state of lane %llu is %u < L = 2^16", (unsigned long long)k, (unsigned)dcf__le32(r->states + 4 * k));
+    c->pos += 4 * N;
+    snprintf(j->field, sizeof j->field, "%s.words", what);
+    r->words = c->base + c->pos;
+    r->at_words = j->at = c->pos;
+    c->pos += 2 * nwords;
+    /* slot tables when the stream is long enough to pay for them (2^K entries per used table), else a search of cum */
+    if (n >= used_ctx * (M / 4)) {
+        r->lut = (uint64_t *)dcf__alloc_n(f, (uint64_t)r->nctx * M, 8); /* <= 16 x 2^15 x 8 bytes */
+        if (!r->lut) return DCF__FAIL(c, DCF_E_LIMIT, j->field, at_coding, "allocation failed");
+        for (ctx = 0; ctx < r->nctx; ctx++) {
+            const uint32_t *cum = r->cum + (uint64_t)ctx * (T + 1);
+            uint64_t *lut = r->lut + (uint64_t)ctx * M, sym;
+            if (!r->used[ctx]) continue;
+            for (sym = 0; sym < T; sym++) {
+                uint64_t fr = cum[sym + 1] - cum[sym], b;
+                for (b = 0; b < fr; b++) lut[cum[sym] + b] = sym | b << 16 | fr << 32;
+            }
+        }
+    }
+    return DCF_OK;
 }
 
 static dcf_status dcf__job_open(const dcf_file *f, dcf__cur *c, uint64_t n, uint64_t alphabet, const char *what,
-                                int wide, dcf__job *j) {
+                                int wide, unsigned kind, unsigned nclasses, dcf__job *j) {
     uint64_t at = c->pos;
     dcf_status s;
     memset(j, 0, sizeof *j);
@@ -1673,7 +1833,8 @@ static dcf_status dcf__job_open(const dcf_file *f, dcf__cur *c, uint64_t n, uint
     j->wide = wide;
     snprintf(j->field, sizeof j->field, "%s.coding", what);
     if ((s = dcf__u8(c, j->field, &j->coding))) return s;
-    if (j->coding > 2) return DCF__FAIL(c, DCF_E_UNSUPPORTED_FEATURE, j->field, at, "unknown stream coding %u", j->coding);
+    if (j->coding > 3) return DCF__FAIL(c, DCF_E_UNSUPPORTED_FEATURE, j->field, at, "unknown stream coding %u", j->coding);
+    if (j->coding == 3) return dcf__rans_open(f, c, j, what, at, kind, nclasses);
     if (j->coding == 2) { /* CONSTANT */
         snprintf(j->field, sizeof j->field, "%s.symbol", what);
         at = c->pos;
@@ -1772,39 +1933,156 @@ static dcf_status dcf__job_open(const dcf_file *f, dcf__cur *c, uint64_t n, uint
                     for (w = lo; w < hi; w++) { h->single_len[w] = (uint8_t)L; h->single_sym[w] = sym; }
                 }
             for (w = 0; w < (1u << DCF_LUT_BITS); w++) {
-                unsigned bits = 0, nsym = 0;
+                unsigned bits = 0, nsym = 0, nzero = 0;
                 uint64_t e = 0;
                 while (nsym < (h->multi ? 3u : 1u)) {
                     uint32_t sub = (w << bits) & ((1u << DCF_LUT_BITS) - 1);
                     unsigned l = h->single_len[sub];
                     if (!l || l > DCF_LUT_BITS - bits) break;
-                    if (h->multi) e |= (uint64_t)h->single_sym[sub] << (16 + 16 * nsym);
-                    else e |= (uint64_t)h->single_sym[sub] << 32;
+                    if (h->multi) e |= (uint64_t)h->single_sym[sub] << (16 * nsym);
+                    else e |= (uint64_t)h->single_sym[sub];
+                    nzero += h->single_sym[sub] == 0;
                     bits += l;
                     nsym++;
                 }
-                h->lut[w] = e | (uint64_t)bits << 2 | nsym;
+                h->lut[w] = e | (uint64_t)nsym << 48 | (uint64_t)nzero << 50 | (uint64_t)bits << 56;
             }
         }
         return DCF_OK;
     }
 }
 
-/* One multi-symbol look-up step of a narrow HUFFMAN stream: up to 3 symbols per 11-bit window; a code longer than
- * the table goes through dcf__huff_slow (the window then holds >= 24 valid bits). */
-#define DCF__HSTEP(h, lut, w, e, o, i, pos, stop)                                                                     \
+static unsigned dcf__rans_class(const dcf__rans *r, uint32_t count) {
+    unsigned k = 0;
+    while (k + 1 < r->rc_classes && r->rc_class_min[k] <= count) k++;
+    return k;
+}
+
+/* One rANS step of a lane: symbol `sym` out of state `xv` in context `ctx` (a used table), state advanced and
+ * renormalised from the words (§6.1.4); `bad` is set when the words are exhausted. */
+#define DCF__RANS_STEP(ctx, xv, sym)                                                                                  \
     do {                                                                                                              \
-        if (!((e) & 3)) {                                                                                             \
+        uint32_t slot_ = (xv) & mask, f_, b_;                                                                         \
+        if (lut) {                                                                                                    \
+            uint64_t e_ = lut[((uint64_t)(ctx) << K) + slot_];                                                        \
+            sym = (uint32_t)e_ & 0xFFFFu; b_ = (uint32_t)(e_ >> 16) & 0xFFFFu; f_ = (uint32_t)(e_ >> 32);             \
+        } else { /* the largest s with cum[s] <= slot (then cum[s + 1] > slot: f[s] > 0) */                           \
+            const uint32_t *cum_ = r->cum + (uint64_t)(ctx) * (T + 1);                                                \
+            uint64_t lo_ = 0, hi_ = T; /* cum_[lo_] <= slot < cum_[hi_] */                                            \
+            while (hi_ - lo_ > 1) { uint64_t mid_ = (lo_ + hi_) / 2; if (cum_[mid_] <= slot_) lo_ = mid_; else hi_ = mid_; } \
+            sym = (uint32_t)lo_; b_ = slot_ - cum_[lo_]; f_ = cum_[lo_ + 1] - cum_[lo_];                              \
+        }                                                                                                             \
+        xv = f_ * ((xv) >> K) + b_;                                                                                   \
+        if ((xv) < DCF_RANS_L) {                                                                                      \
+            if (p == nwords) { bad = 1; break; }                                                                      \
+            xv = (xv) << 16 | (uint32_t)words[2 * p] | (uint32_t)words[2 * p + 1] << 8;                              \
+            p++;                                                                                                      \
+        }                                                                                                             \
+    } while (0)
+
+/* Decode a checked RANS stream (§6.1.4) into `out` (uint16 or uint32 symbols); every failure is [Bitstream]. */
+static dcf_status dcf__rans_decode(dcf__cur *c, dcf__job *j, void *out) {
+    const dcf__rans *r = j->r;
+    const uint64_t *lut = r->lut;
+    const uint8_t *words = r->words;
+    uint64_t n = j->n, N = r->lanes, S = n / N + (n % N != 0), last = n - (N - 1) * S, T = r->T, t, p = 0;
+    uint64_t nwords = r->nwords, lrow[32], lrem[32];
+    unsigned K = r->K, l, lctx[32];
+    uint32_t mask = (1u << K) - 1, x[32];
+    uint16_t *o16 = (uint16_t *)out;
+    uint32_t *o32 = (uint32_t *)out;
+    int bad = 0;
+    for (l = 0; l < N; l++) { x[l] = dcf__le32(r->states + 4 * l); lctx[l] = 0; lrow[l] = lrem[l] = 0; }
+    if (r->model == DCF__M_ROW_CLASS) { /* each lane starts in the row holding entry l S */
+        uint64_t acc = 0, row = 0;
+        for (row = 0; row < r->rc_rows; row++) /* contexts are known up front: name the row, not a lane */
+            if (r->rc_counts[row] && !r->used[dcf__rans_class(r, r->rc_counts[row])])
+                return DCF__FAIL(c, DCF_E_BITSTREAM, j->field, r->at_states, "row %llu (class %u) has entries, but table %u is not used", (unsigned long long)row, dcf__rans_class(r, r->rc_counts[row]), dcf__rans_class(r, r->rc_counts[row]));
+        row = 0;
+        for (l = 0; l < N; l++) {
+            uint64_t target = l * S;
+            while (row < r->rc_rows && acc + r->rc_counts[row] <= target) acc += r->rc_counts[row++];
+            if (row >= r->rc_rows) break; /* unreachable: target < n = the sum of the counts */
+            lrow[l] = row;
+            lrem[l] = acc + r->rc_counts[row] - target;
+            lctx[l] = dcf__rans_class(r, r->rc_counts[row]);
+        }
+    }
+    if (r->model == DCF__M_NONE && lut && !j->wide) {
+        /* The common case, without contexts. (A branch-free renormalisation, every lane reading the next word and
+         * keeping it when its state fell below L, measured no faster on the 4096 x 4096 FC: the 32 independent
+         * lanes hide the mispredictions, and it costs 25 % more instructions.) Zeros are counted on the way: a
+         * gap stream's fillers (dcf__sparse_read). */
+        uint64_t z = 0;
+        for (t = 0; t < S && !bad; t++) {
+            unsigned live = t < last ? (unsigned)N : (unsigned)N - 1;
+            uint16_t *o = o16 + t;
+            for (l = 0; l < live; l++) {
+                uint32_t xv = x[l], sym;
+                DCF__RANS_STEP(0, xv, sym);
+                x[l] = xv;
+                o[l * S] = (uint16_t)sym;
+                z += sym == 0;
+            }
+        }
+        j->zeros = z;
+        j->zeros_known = 1;
+    } else {
+        for (t = 0; t < S && !bad; t++) {
+            unsigned live = t < last ? (unsigned)N : (unsigned)N - 1;
+            for (l = 0; l < live; l++) {
+                uint32_t xv = x[l], sym;
+                unsigned ctx = lctx[l];
+                uint64_t i = l * S + t;
+                if (!r->used[ctx])
+                    return DCF__FAIL(c, DCF_E_BITSTREAM, j->field, r->at_states, "symbol %llu (lane %u) has context %u, whose table is not used", (unsigned long long)i, l, ctx);
+                DCF__RANS_STEP(ctx, xv, sym);
+                if (bad) break;
+                x[l] = xv;
+                if (j->wide) o32[i] = sym; else o16[i] = (uint16_t)sym;
+                if (r->model == DCF__M_PREV_GAP) lctx[l] = sym == 0 ? 1u : 1u + (sym >= 8 ? 4u : dcf__bit_length(sym));
+                else if (r->model == DCF__M_ROW_CLASS && --lrem[l] == 0) {
+                    uint64_t row = lrow[l] + 1;
+                    while (row < r->rc_rows && r->rc_counts[row] == 0) row++;
+                    if (row < r->rc_rows) { lrow[l] = row; lrem[l] = r->rc_counts[row]; lctx[l] = dcf__rans_class(r, r->rc_counts[row]); }
+                }
+            }
+        }
+    }
+    if (bad) return DCF__FAIL(c, DCF_E_BITSTREAM, j->field, r->at_words + 2 * nwords, "the %llu renormalisation words are exhausted before the last symbol", (unsigned long long)nwords);
+    if (p != nwords) return DCF__FAIL(c, DCF_E_BITSTREAM, j->field, r->at_words + 2 * p, "%llu of %llu renormalisation words left after the last symbol", (unsigned long long)(nwords - p), (unsigned long long)nwords);
+    for (l = 0; l < N; l++)
+        if (x[l] != DCF_RANS_L) return DCF__FAIL(c, DCF_E_BITSTREAM, j->field, r->at_states + 4 * l, "lane %u ends in state %u, not L = 2^16: the stream is corrupt", l, (unsigned)x[l]);
+    return DCF_OK;
+}
+
+/* The up to three symbols of a look-up entry into o[0..2]: one 8-byte store on little-endian hosts (o[3] gets the
+ * entry's counts and is overwritten by the next step). Four steps per window advance at most 12 symbols and the last
+ * one writes 4 slots, so the fast loops run while i + 13 <= n (DCF__HROOM). */
+#define DCF__HROOM 13
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define DCF__PUT3(o, e) do { uint64_t s_ = (e); memcpy((o), &s_, 8); } while (0)
+#else
+#define DCF__PUT3(o, e) do { (o)[0] = (uint16_t)(e); (o)[1] = (uint16_t)((e) >> 16); (o)[2] = (uint16_t)((e) >> 32); } while (0)
+#endif
+
+/* One multi-symbol look-up step of a narrow HUFFMAN stream: up to 3 symbols per 11-bit window; ZC: count the 0s in
+ * z (a gap stream's fillers). A code longer than the table goes through dcf__huff_slow (the window then holds >= 24
+ * valid bits), and the loop reloads its windows (goto SLOW): the other stream's state is consistent at every step. */
+#define DCF__HSTEP(h, lut, w, e, o, i, pos, z, ZC, SLOW)                                                              \
+    do {                                                                                                              \
+        if (!((e) >> 48 & 3)) {                                                                                       \
             unsigned b_;                                                                                              \
-            (o)[(i)++] = (uint16_t)dcf__huff_slow((h), (w), &b_);                                                    \
+            uint32_t s1_ = dcf__huff_slow((h), (w), &b_);                                                             \
+            (o)[(i)++] = (uint16_t)s1_;                                                                               \
+            if (ZC) (z) += s1_ == 0;                                                                                  \
             (pos) += b_;                                                                                              \
-            stop = 1;                                                                                                 \
+            goto SLOW;                                                                                                \
         } else {                                                                                                      \
-            unsigned b_ = (unsigned)((e) >> 2) & 63;                                                                  \
-            (o)[(i)] = (uint16_t)((e) >> 16);                                                                         \
-            (o)[(i) + 1] = (uint16_t)((e) >> 32);                                                                     \
-            (o)[(i) + 2] = (uint16_t)((e) >> 48);                                                                     \
-            (i) += (e) & 3;                                                                                           \
+            unsigned b_ = (unsigned)((e) >> 56);                                                                      \
+            DCF__PUT3((o) + (i), (e));                                                                                \
+            (i) += (e) >> 48 & 3;                                                                                     \
+            if (ZC) (z) += (e) >> 50 & 3;                                                                             \
             (pos) += b_;                                                                                              \
             (w) <<= b_;                                                                                               \
             (e) = (lut)[(w) >> (64 - DCF_LUT_BITS)];                                                                  \
@@ -1812,44 +2090,47 @@ static dcf_status dcf__job_open(const dcf_file *f, dcf__cur *c, uint64_t n, uint
     } while (0)
 
 /* Fast part of a narrow HUFFMAN stream from (*pi, *ppos): 4 look-ups per 64-bit load (<= 4 x 11 of the >= 57 loaded
- * bits, or <= 3 x 11 + 24); 3 symbols written per look-up, so it stops 12 symbols before n. */
+ * bits, or <= 3 x 11 + 24); up to 4 slots written per look-up, so it stops DCF__HROOM symbols before n. */
 static void dcf__huff_fast(const dcf__huff *h, const uint8_t *d, uint64_t nbytes, uint16_t *o, uint64_t n,
-                           uint64_t *pi, uint64_t *ppos) {
+                           uint64_t *pi, uint64_t *ppos, uint64_t *pz) {
     const uint64_t *lut = h->lut;
-    uint64_t i = *pi, pos = *ppos;
-    while (i + 12 <= n && (pos >> 3) + 8 <= nbytes) {
+    uint64_t i = *pi, pos = *ppos, z = *pz;
+    while (i + DCF__HROOM <= n && (pos >> 3) + 8 <= nbytes) {
         uint64_t w = DCF__BE64(d + (pos >> 3)) << (pos & 7);
         uint64_t e = lut[w >> (64 - DCF_LUT_BITS)];
-        int stop = 0;
-        DCF__HSTEP(h, lut, w, e, o, i, pos, stop);
-        if (!stop) DCF__HSTEP(h, lut, w, e, o, i, pos, stop);
-        if (!stop) DCF__HSTEP(h, lut, w, e, o, i, pos, stop);
-        if (!stop) DCF__HSTEP(h, lut, w, e, o, i, pos, stop);
+        DCF__HSTEP(h, lut, w, e, o, i, pos, z, 1, next);
+        DCF__HSTEP(h, lut, w, e, o, i, pos, z, 1, next);
+        DCF__HSTEP(h, lut, w, e, o, i, pos, z, 1, next);
+        DCF__HSTEP(h, lut, w, e, o, i, pos, z, 1, next);
+    next:;
     }
     *pi = i;
     *ppos = pos;
+    *pz = z;
 }
 
-/* Two narrow HUFFMAN streams at once: their look-up chains are independent, so the CPU overlaps them. */
+/* Two narrow HUFFMAN streams at once, a gap stream (its 0s counted) and the value stream: their look-up chains are
+ * independent, so the CPU overlaps them. */
 static void dcf__huff_fast2(const dcf__huff *ha, const uint8_t *da, uint64_t nba, uint16_t *oa, uint64_t na,
-                            uint64_t *pia, uint64_t *pposa, const dcf__huff *hb, const uint8_t *db, uint64_t nbb,
-                            uint16_t *ob, uint64_t nb, uint64_t *pib, uint64_t *pposb) {
+                            uint64_t *pia, uint64_t *pposa, uint64_t *pza, const dcf__huff *hb, const uint8_t *db,
+                            uint64_t nbb, uint16_t *ob, uint64_t nb, uint64_t *pib, uint64_t *pposb) {
     const uint64_t *luta = ha->lut, *lutb = hb->lut;
-    uint64_t ia = *pia, posa = *pposa, ib = *pib, posb = *pposb;
-    while (ia + 12 <= na && (posa >> 3) + 8 <= nba && ib + 12 <= nb && (posb >> 3) + 8 <= nbb) {
+    uint64_t ia = *pia, posa = *pposa, ib = *pib, posb = *pposb, za = *pza, zb = 0;
+    while (ia + DCF__HROOM <= na && (posa >> 3) + 8 <= nba && ib + DCF__HROOM <= nb && (posb >> 3) + 8 <= nbb) {
         uint64_t wa = DCF__BE64(da + (posa >> 3)) << (posa & 7), wb = DCF__BE64(db + (posb >> 3)) << (posb & 7);
         uint64_t ea = luta[wa >> (64 - DCF_LUT_BITS)], eb = lutb[wb >> (64 - DCF_LUT_BITS)];
-        int sa = 0, sb = 0;
-        DCF__HSTEP(ha, luta, wa, ea, oa, ia, posa, sa);
-        DCF__HSTEP(hb, lutb, wb, eb, ob, ib, posb, sb);
-        if (!sa) DCF__HSTEP(ha, luta, wa, ea, oa, ia, posa, sa);
-        if (!sb) DCF__HSTEP(hb, lutb, wb, eb, ob, ib, posb, sb);
-        if (!sa) DCF__HSTEP(ha, luta, wa, ea, oa, ia, posa, sa);
-        if (!sb) DCF__HSTEP(hb, lutb, wb, eb, ob, ib, posb, sb);
-        if (!sa) DCF__HSTEP(ha, luta, wa, ea, oa, ia, posa, sa);
-        if (!sb) DCF__HSTEP(hb, lutb, wb, eb, ob, ib, posb, sb);
+        DCF__HSTEP(ha, luta, wa, ea, oa, ia, posa, za, 1, next);
+        DCF__HSTEP(hb, lutb, wb, eb, ob, ib, posb, zb, 0, next);
+        DCF__HSTEP(ha, luta, wa, ea, oa, ia, posa, za, 1, next);
+        DCF__HSTEP(hb, lutb, wb, eb, ob, ib, posb, zb, 0, next);
+        DCF__HSTEP(ha, luta, wa, ea, oa, ia, posa, za, 1, next);
+        DCF__HSTEP(hb, lutb, wb, eb, ob, ib, posb, zb, 0, next);
+        DCF__HSTEP(ha, luta, wa, ea, oa, ia, posa, za, 1, next);
+        DCF__HSTEP(hb, lutb, wb, eb, ob, ib, posb, zb, 0, next);
+    next:;
     }
-    *pia = ia; *pposa = posa; *pib = ib; *pposb = posb;
+    (void)zb;
+    *pia = ia; *pposa = posa; *pib = ib; *pposb = posb; *pza = za;
 }
 
 /* Output array of a job: the caller's `dst` (room for n) or a new one. */
@@ -1864,6 +2145,7 @@ static dcf_status dcf__job_finish(dcf__cur *c, dcf__job *j, void *out, uint64_t 
     uint16_t *o16 = (uint16_t *)out;
     uint32_t *o32 = (uint32_t *)out;
     uint64_t n = j->n;
+    if (j->coding == 3) return dcf__rans_decode(c, j, out);
     if (j->coding == 2) {
         if (j->wide) for (i = 0; i < n; i++) o32[i] = (uint32_t)j->sym;
         else for (i = 0; i < n; i++) o16[i] = (uint16_t)j->sym;
@@ -1898,13 +2180,14 @@ static dcf_status dcf__job_finish(dcf__cur *c, dcf__job *j, void *out, uint64_t 
         const dcf__huff *h = j->h;
         const uint8_t *d = j->d;
         uint64_t nbytes = j->nbytes;
-        if (!j->wide) dcf__huff_fast(h, d, nbytes, o16, n, &i, &pos);
+        uint64_t z = j->zeros;
+        if (!j->wide) dcf__huff_fast(h, d, nbytes, o16, n, &i, &pos, &z);
         else
             while (i < n && (pos >> 3) + 8 <= nbytes) {
                 uint64_t w = DCF__BE64(d + (pos >> 3)) << (pos & 7);
                 uint64_t e = h->lut[w >> (64 - DCF_LUT_BITS)];
                 unsigned b;
-                if (e & 3) { o32[i++] = (uint32_t)(e >> 32); b = (unsigned)(e >> 2) & 63; }
+                if (e >> 48 & 3) { o32[i++] = (uint32_t)e; b = (unsigned)(e >> 56); }
                 else o32[i++] = dcf__huff_slow(h, w, &b);
                 pos += b;
             }
@@ -1918,8 +2201,11 @@ static dcf_status dcf__job_finish(dcf__cur *c, dcf__job *j, void *out, uint64_t 
             if (b) sym = h->single_sym[w >> (64 - DCF_LUT_BITS)];
             else sym = dcf__huff_slow(h, w, &b);
             if (j->wide) o32[i] = sym; else o16[i] = (uint16_t)sym;
+            z += sym == 0;
             pos += b;
         }
+        j->zeros = z;
+        j->zeros_known = !j->wide && !j->zeros_skipped;
         if (i < n || pos > nbytes * 8)
             return DCF__FAIL(c, DCF_E_BITSTREAM, j->field, j->at, "codeword data ends before %llu codewords", (unsigned long long)n);
         if (!dcf__tail_ok(d, nbytes, pos))
@@ -1939,8 +2225,9 @@ static dcf_status dcf__job_decode(const dcf_file *f, dcf__cur *c, dcf__job *a, v
     if ((s = dcf__job_out(f, c, a, dst_a, out_a))) return s;
     if (b && (s = dcf__job_out(f, c, b, dst_b, out_b))) goto fail;
     if (b && a->coding == 1 && b->coding == 1 && !a->wide && !b->wide)
-        dcf__huff_fast2(a->h, a->d, a->nbytes, (uint16_t *)*out_a, a->n, &ia, &posa,
+        dcf__huff_fast2(a->h, a->d, a->nbytes, (uint16_t *)*out_a, a->n, &ia, &posa, &a->zeros,
                         b->h, b->d, b->nbytes, (uint16_t *)*out_b, b->n, &ib, &posb);
+    if (b) b->zeros_skipped = 1;
     if ((s = dcf__job_finish(c, a, *out_a, ia, posa))) goto fail;
     if (b && (s = dcf__job_finish(c, b, *out_b, ib, posb))) goto fail;
     return DCF_OK;
@@ -1956,7 +2243,7 @@ fail:
 static dcf_status dcf__stream(const dcf_file *f, dcf__cur *c, uint64_t n, uint64_t alphabet, const char *what,
                               int wide, void *dst, void **out_syms) {
     dcf__job j;
-    dcf_status s = dcf__job_open(f, c, n, alphabet, what, wide, &j);
+    dcf_status s = dcf__job_open(f, c, n, alphabet, what, wide, DCF__S_PLAIN, 1, &j);
     if (!s) s = dcf__job_decode(f, c, &j, dst, out_syms, NULL, NULL, NULL);
     dcf__job_free(f, &j);
     return s;
@@ -2224,7 +2511,7 @@ static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_ten
         n = sp->gap_n[k] = sp->nnz_c[k] + fillers;
         sp->gap_at[k] = c->pos;
         snprintf(what, sizeof what, "gaps[%u]", k);
-        s = dcf__job_open(f, c, n, (uint64_t)1 << qh->b, what, 0, &gj);
+        s = dcf__job_open(f, c, n, (uint64_t)1 << qh->b, what, 0, DCF__S_GAPS, nc, &gj);
         memset(&vj, 0, sizeof vj);
         if (!s && last) { /* the last gap stream and the value stream are decoded together */
             if (csr) { /* CSR: the value symbols are the codes array itself */
@@ -2232,19 +2519,24 @@ static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_ten
                 sp->values_borrowed = 1;
                 if (!csr->codes) s = DCF__FAIL(c, DCF_E_LIMIT, "values", c->pos, "cannot allocate %llu codes", (unsigned long long)sp->nnz);
             }
-            if (!s) s = dcf__job_open(f, c, sp->nnz, qh->K ? qh->K : 1, "values", 0, &vj);
+            if (!s) s = dcf__job_open(f, c, sp->nnz, qh->K ? qh->K : 1, "values", 0, DCF__S_VALUES, nc, &vj);
+            if (!s && vj.r) { /* ROW_CLASS contexts come from the row counts */
+                vj.r->rc_counts = sp->counts; vj.r->rc_class_min = sp->class_min;
+                vj.r->rc_rows = t->rows; vj.r->rc_classes = nc;
+            }
             if (!s) s = dcf__job_decode(f, c, &gj, NULL, &syms, &vj, csr ? csr->codes : NULL, &vsyms);
             if (!s) { sp->gaps[k] = (uint16_t *)syms; sp->values = (uint16_t *)vsyms; }
         } else if (!s) {
             s = dcf__job_decode(f, c, &gj, NULL, &syms, NULL, NULL, NULL);
             if (!s) sp->gaps[k] = (uint16_t *)syms;
         }
+        if (!s && gj.zeros_known) zeros = gj.zeros; /* counted while decoding */
+        else if (!s) for (i = 0; i < n; i++) zeros += sp->gaps[k][i] == 0;
         dcf__job_free(f, &gj);
         dcf__job_free(f, &vj);
         if (s) return s;
         /* the stream holds exactly nnz_c entries and ends with one (a filler precedes an entry of its row) */
         g = sp->gaps[k];
-        for (i = 0; i < n; i++) zeros += g[i] == 0;
         if (zeros != fillers)
             return DCF__FAIL(c, DCF_E_SPARSE_INDEX, what, sp->gap_at[k], "class %u: %llu entries in its gap stream, its rows own %llu", k, (unsigned long long)(n - zeros), (unsigned long long)sp->nnz_c[k]);
         if (n && g[n - 1] == 0)
@@ -2265,20 +2557,18 @@ static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_ten
         unsigned k_;                                                                                                \
         for (k_ = 0; k_ < sp->classes; k_++) p_[k_] = sp->gaps[k_];                                                 \
         for (r_ = 0; r_ < t->rows; r_++) {                                                                          \
-            uint32_t cnt_ = sp->counts[r_];                                                                         \
+            uint64_t jend_ = j_ + sp->counts[r_], cur_ = 0; /* cur_: the column after the last entry */             \
             unsigned cl_;                                                                                           \
             const uint16_t *p;                                                                                      \
-            uint64_t cur_ = 0, col_ = 0;                                                                            \
-            if (!cnt_) continue;                                                                                    \
-            cl_ = sp->classes == 1 ? 0 : dcf__class_of(sp, cnt_);                                                   \
+            if (j_ == jend_) continue;                                                                              \
+            cl_ = sp->classes == 1 ? 0 : dcf__class_of(sp, sp->counts[r_]);                                         \
             p = p_[cl_];                                                                                            \
-            while (cnt_) {                                                                                          \
+            while (j_ < jend_) {                                                                                    \
                 uint64_t g_ = *p++;                                                                                 \
-                col_ = cur_ + g_ - 1;                                                                               \
-                if (g_) { SINK(r_, col_, j_); j_++; cnt_--; cur_ = col_ + 1; }                                      \
+                if (g_) { cur_ += g_; SINK(r_, cur_ - 1, j_); j_++; }                                               \
                 else cur_ += F_;                                                                                    \
             }                                                                                                       \
-            if (col_ >= cols_) { s = DCF__FAIL(c, DCF_E_SPARSE_INDEX, "gaps", sp->gap_at[cl_], "row %llu: column %llu >= %llu", (unsigned long long)r_, (unsigned long long)col_, (unsigned long long)cols_); goto walk_fail; } \
+            if (cur_ > cols_) { s = DCF__FAIL(c, DCF_E_SPARSE_INDEX, "gaps", sp->gap_at[cl_], "row %llu: column %llu >= %llu", (unsigned long long)r_, (unsigned long long)(cur_ - 1), (unsigned long long)cols_); goto walk_fail; } \
             p_[cl_] = p;                                                                                            \
         }                                                                                                           \
     } while (0)
@@ -2470,7 +2760,7 @@ dcf_status dcf_verify(const dcf_file *f, dcf_error *err) {
  * product and dense size against the limits, the matrix view of §4.3), malloc as the allocator. */
 static dcf_status dcf__payload_file(dcf_file *f, dcf_tensor_info *t, const void *payload, size_t len, const char *name,
                                     dcf_dtype dtype, dcf_encoding encoding, uint32_t ndim, const uint64_t *shape,
-                                    const dcf_limits *limits, dcf_error *err) {
+                                    uint32_t file_flags, const dcf_limits *limits, dcf_error *err) {
     uint64_t numel = 1;
     uint32_t d;
     dcf__ok(err);
@@ -2509,28 +2799,29 @@ static dcf_status dcf__payload_file(dcf_file *f, dcf_tensor_info *t, const void 
     f->size = len;
     f->count = 1;
     f->tensors = t;
+    f->flags = file_flags & 0xFFFFu;
     return DCF_OK;
 }
 
 dcf_status dcf_decode_payload_dense(const void *payload, size_t len, const char *name, dcf_dtype dtype,
-                                    dcf_encoding encoding, uint32_t ndim, const uint64_t *shape,
+                                    dcf_encoding encoding, uint32_t ndim, const uint64_t *shape, uint32_t file_flags,
                                     const dcf_limits *limits, void *out, size_t out_size, int out_is_zero,
                                     dcf_error *err) {
     dcf_file f;
     dcf_tensor_info t;
-    dcf_status s = dcf__payload_file(&f, &t, payload, len, name, dtype, encoding, ndim, shape, limits, err);
+    dcf_status s = dcf__payload_file(&f, &t, payload, len, name, dtype, encoding, ndim, shape, file_flags, limits, err);
     return s ? s : dcf__decode_dense(&f, 0, out, out_size, out_is_zero, err);
 }
 
 dcf_status dcf_decode_payload_csr(const void *payload, size_t len, const char *name, dcf_dtype dtype,
-                                  dcf_encoding encoding, uint32_t ndim, const uint64_t *shape,
+                                  dcf_encoding encoding, uint32_t ndim, const uint64_t *shape, uint32_t file_flags,
                                   const dcf_limits *limits, dcf_csr *out, dcf_error *err) {
     dcf_file f;
     dcf_tensor_info t;
     dcf_status s;
     if (!out) return dcf__fail(err, DCF_E_ARGUMENT, NULL, "", 0, 0, "NULL csr");
     memset(out, 0, sizeof *out);
-    s = dcf__payload_file(&f, &t, payload, len, name, dtype, encoding, ndim, shape, limits, err);
+    s = dcf__payload_file(&f, &t, payload, len, name, dtype, encoding, ndim, shape, file_flags, limits, err);
     return s ? s : dcf_decode_csr(&f, 0, out, err);
 }
 
