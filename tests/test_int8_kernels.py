@@ -113,3 +113,39 @@ def test_qdepthwise_matches_oracle(c, geo) -> None:
         want = oracle(x, 9, wq, bias, m0, sh, -5, -120, 110, stride, dil, pads, oh, ow, depthwise=True)
         got = qdepthwise(x, 9, stride, dil, pads, oh, ow, DWPacked(wq, bias, m0, sh), -5, -120, 110)
         assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("mode", [1, 2])
+def test_vector_requantization_matches_reference(mode) -> None:
+    """The 8-lane epilogue (inference/fast/int8_gemm.rq8) against fixedpoint.mbqm on accumulators across the whole
+    int32 range (mode 1, saturating) or within the no-saturation bound (mode 2), every right shift 0..31 and some in 32..62."""
+    from dcformat.inference.fast.int8_gemm import lane_params, requant_lanes
+
+    rng = np.random.default_rng(mode)
+    width = 64
+    shifts = np.concatenate([-np.arange(0, 32), -rng.integers(32, 63, width - 32)])
+    m0 = rng.integers(2**30, 2**31, width)
+    m0[:3] = (0, 2**30, 2**31 - 1)
+    if mode == 1:
+        bias = rng.integers(-(2**31) + 1, 2**31, width)
+        acc = rng.integers(-(2**31), 2**31, (400, width))
+        acc[:8] = [[2**31 - 1], [-(2**31)], [0], [1], [-1], [2**30], [-(2**30)], [-(2**30) - 1]]
+        k = 66_000
+        bound = 2**31
+    else:
+        k = 9
+        bound = k * 127 * 255
+        bias = rng.integers(-(2**31) + bound + 1, 2**31 - bound, width) >> rng.integers(0, 31, width)
+        acc = rng.integers(-bound, bound + 1, (400, width))
+        acc[:4] = [[bound], [-bound], [0], [-1]]
+    for extra in range(1, 20):  # values around rounding boundaries of each channel: x*M0 near multiples of 2^(30+n)
+        near = np.rint(2.0 ** (30 - shifts.clip(-31, 0)) * extra / np.maximum(m0, 1)) * rng.choice([-1, 1], width) - bias
+        acc[8 + extra] = np.clip(near + rng.integers(-2, 3, width), *((-(2**31), 2**31 - 1) if mode == 1 else (-bound, bound)))
+    z = np.zeros(width, np.int64)
+    got_mode, p32, p64 = lane_params(bias, m0, z, -shifts, width, k)
+    assert got_mode == mode
+    for zp, lo, hi in ((0, -128, 127), (-100, -90, 100), (127, -128, 127)):
+        out = np.empty(acc.size, np.int8)
+        requant_lanes(np.ascontiguousarray(acc, dtype=np.int32).reshape(-1), mode, p32, p64, zp, lo, hi, out)
+        want = np.clip(mbqm(np.clip(acc + bias, -(2**31), 2**31 - 1), m0, shifts) + zp, lo, hi).astype(np.int8)
+        assert np.array_equal(out.reshape(acc.shape), want)

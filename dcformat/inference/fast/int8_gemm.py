@@ -182,46 +182,94 @@ def _splat32(builder, x):  # type: ignore[no-untyped-def]
     return builder.shuffle_vector(v, ir.Constant(_V8I32, ir.Undefined), ir.Constant(_V8I32, [0] * 8))
 
 
-@intrinsic
-def rq8(typingctx, acc, bias, m0, rsh, c, zp, lo, hi):  # type: ignore[no-untyped-def]
-    """clamp(zp + MBQM(sat32(acc + bias[c:c+8]), m0[c:c+8], -rsh[c:c+8]), lo, hi) lane-wise, for shift <= 0.
+def _rq8_intrinsic(saturate: bool):  # type: ignore[no-untyped-def]
+    """The lane-wise requantization ``clamp(zp + MBQM(sat32(acc + bias), M0, -n), lo, hi)`` for shifts <= 0.
 
-    Exact rewrite of spec/INT8.md §3 for multipliers M0 in [0, 2^31) and right
-    shifts n <= 31 (QPacked maps n >= 32 to M0 = 0, the same zero result):
-    SRDHM = floor((x*M0 + 2^30) / 2^31) for either sign of the product (the
-    truncation of the spec with its sign-dependent nudge is this floor), whose
-    low 32 bits a logical shift gives; RDBPOT in int32 lanes.
+    Exact rewrite of spec/INT8.md §3 for M0 in [0, 2^31) and right shifts
+    n <= 31 (n >= 32 is stored as M0 = 0, the same zero result), with p = x*M0
+    (64-bit, ``vpmuldq`` on even and odd lanes):
+
+        SRDHM = floor((p + 2^30) / 2^31), negative iff p < -2^30;
+        RDBPOT(r, n) = floor((r + off - [r < 0 and n > 0]) / 2^n), off = 2^n >> 1;
+        so y = floor((p + 2^30 + (off - [p < -2^30 and n > 0]) * 2^31) / 2^(31+n))
+
+    (an integer added inside a floor commutes with the division). The 64-bit
+    arithmetic shift AVX2 lacks is a logical shift of q + 2^63 (non-negative),
+    which adds 2^(63-s) to the quotient; its low 32 bits are subtracted again.
+    Per 8-channel block at 3*c the parameters are int32 [bias | M0 | -lo32(2^(63-s))]
+    and int64 [2^30 + off*2^31 + 2^63 | -2^31*[n>0] | s], the 64-bit ones in lane
+    order (0, 2, 4, 6, 1, 3, 5, 7). ``saturate`` False: the caller has proven
+    |acc + bias| < 2^31 (no saturation needed).
     """
-    if not (acc == IVEC and all(_flat(a, types.int32) for a in (bias, m0, rsh)) and isinstance(c, types.Integer)):
-        return None
 
-    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
-        i64 = ir.IntType(64)
-        v8i64 = ir.VectorType(i64, 8)
+    @intrinsic
+    def rq8(typingctx, acc, p32, p64, c, zp, lo, hi):  # type: ignore[no-untyped-def]
+        if not (acc == IVEC and _flat(p32, types.int32) and _flat(p64, types.int64) and isinstance(c, types.Integer)):
+            return None
 
-        def load(k):  # type: ignore[no-untyped-def]
-            p = _ptr(context, builder, sig.args[k], args[k], args[4], sig.args[4])
-            return builder.load(builder.bitcast(p, _V8I32.as_pointer()), align=4)
+        def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+            i64 = ir.IntType(64)
+            v4 = ir.VectorType(i64, 4)
+            base = builder.mul(context.cast(builder, args[3], sig.args[3], types.intp), ir.Constant(ir.IntType(64), 3))
 
-        b, m, n = load(1), load(2), load(3)
-        sat = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V8I32, [_V8I32, _V8I32]), "llvm.sadd.sat.v8i32")
-        x = builder.call(sat, [args[0], b])
-        prod = builder.mul(builder.sext(x, v8i64), builder.sext(m, v8i64))
-        u = builder.add(prod, ir.Constant(v8i64, [1 << 30] * 8))
-        r = builder.trunc(builder.lshr(u, ir.Constant(v8i64, [31] * 8)), _V8I32)
-        one = ir.Constant(_V8I32, [1] * 8)
-        mask = builder.sub(builder.shl(one, n), one)
-        rem = builder.and_(r, mask)
-        thr = builder.sub(builder.ashr(mask, one), builder.ashr(r, ir.Constant(_V8I32, [31] * 8)))
-        y = builder.ashr(r, n)
-        y = builder.add(y, builder.zext(builder.icmp_signed(">", rem, thr), _V8I32))
-        y = builder.add(y, _splat32(builder, context.cast(builder, args[5], sig.args[5], types.int32)))
-        lo_v = _splat32(builder, context.cast(builder, args[6], sig.args[6], types.int32))
-        hi_v = _splat32(builder, context.cast(builder, args[7], sig.args[7], types.int32))
-        y = builder.select(builder.icmp_signed("<", y, lo_v), lo_v, y)
-        return builder.select(builder.icmp_signed(">", y, hi_v), hi_v, y)
+            def load(k, vt, off):  # type: ignore[no-untyped-def]
+                ary = context.make_array(sig.args[k])(context, builder, args[k])
+                ptr = builder.gep(ary.data, [builder.add(base, ir.Constant(i64, off))])
+                return builder.load(builder.bitcast(ptr, vt.as_pointer()), align=4)
 
-    return IVEC(acc, bias, m0, rsh, c, zp, lo, hi), codegen
+            b, m, e = load(1, _V8I32, 0), load(1, _V8I32, 8), load(1, _V8I32, 16)
+            ce, co, de, do, se, so = (load(2, v4, off) for off in (0, 4, 8, 12, 16, 20))
+            if saturate:
+                sat = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V8I32, [_V8I32, _V8I32]), "llvm.sadd.sat.v8i32")
+                x = builder.call(sat, [args[0], b])
+            else:
+                x = builder.add(args[0], b)
+            c32 = ir.Constant(v4, [32] * 4)
+            x64, m64 = builder.bitcast(x, v4), builder.bitcast(m, v4)
+            xe, xo = builder.ashr(builder.shl(x64, c32), c32), builder.ashr(x64, c32)
+            me, mo = builder.ashr(builder.shl(m64, c32), c32), builder.ashr(m64, c32)
+            lim = ir.Constant(v4, [-(1 << 30)] * 4)
+            zero = ir.Constant(v4, [0] * 4)
+
+            def half(xv, mv, cv, dv, sv):  # type: ignore[no-untyped-def]
+                p = builder.mul(xv, mv)
+                adj = builder.select(builder.icmp_signed("<", p, lim), dv, zero)
+                return builder.lshr(builder.add(p, builder.add(cv, adj)), sv)
+
+            re = builder.bitcast(half(xe, me, ce, de, se), _V8I32)
+            ro = builder.bitcast(half(xo, mo, co, do, so), _V8I32)
+            y = builder.shuffle_vector(re, ro, ir.Constant(_V8I32, [0, 8, 2, 10, 4, 12, 6, 14]))
+            y = builder.add(y, e)
+            y = builder.add(y, _splat32(builder, context.cast(builder, args[4], sig.args[4], types.int32)))
+            lo_v = _splat32(builder, context.cast(builder, args[5], sig.args[5], types.int32))
+            hi_v = _splat32(builder, context.cast(builder, args[6], sig.args[6], types.int32))
+            y = builder.select(builder.icmp_signed("<", y, lo_v), lo_v, y)
+            return builder.select(builder.icmp_signed(">", y, hi_v), hi_v, y)
+
+        return IVEC(acc, p32, p64, c, zp, lo, hi), codegen
+
+    return rq8
+
+
+rq8s = _rq8_intrinsic(True)
+rq8n = _rq8_intrinsic(False)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def rq8(v, mode, p32, p64, c, zp, lo, hi):  # pragma: no cover - compiled
+    """:func:`rq8n` when ``mode`` is 2 (no saturation possible), else :func:`rq8s`."""
+    if mode == 2:
+        return rq8n(v, p32, p64, c, zp, lo, hi)
+    return rq8s(v, p32, p64, c, zp, lo, hi)
+
+
+@njit(cache=True, nogil=True)
+def requant_lanes(acc, mode, p32, p64, zp, lo, hi, out):  # pragma: no cover - compiled
+    """out[i] = rq8 of acc[i] (channel i % width): the vector epilogue alone, for tests against the reference."""
+    width = p32.size // 3
+    for i in range(0, acc.size, 8):
+        c = i % width
+        bstore8(out, i, rq8(ivload(acc, i), mode, p32, p64, c, zp, lo, hi))
 
 
 @njit(cache=True, nogil=True)
@@ -305,7 +353,7 @@ def _tile(a, ab, m0, nrows, kp2, wp, wb, acc):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, fast, b32, mm32, rs32, zp, lo, hi, out, ob, nout):  # pragma: no cover
+def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, p64, zp, lo, hi, out, ob, nout):  # pragma: no cover
     """Requantized int8 rows out[ob[i] + c] for the mb patch rows of the block, channels c < nout."""
     acc = np.empty(ROWS * PANEL, np.int32)
     for p in range(npanel):
@@ -315,11 +363,11 @@ def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, fast, b32, mm
         for r0 in range(0, mb, ROWS):
             nr = min(ROWS, mb - r0)
             _tile(a, ab, r0, nr, kp2, wp, wb, acc)
-            if fast:
+            if mode:
                 for r in range(nr):
                     o = ob[r0 + r] + c0
-                    put8(rq8(ivload(acc, r * PANEL), b32, mm32, rs32, c0, zp, lo, hi), out, o, n)
-                    put8(rq8(ivload(acc, r * PANEL + 8), b32, mm32, rs32, c0 + 8, zp, lo, hi), out, o + 8, n - 8)
+                    put8(rq8(ivload(acc, r * PANEL), mode, p32, p64, c0, zp, lo, hi), out, o, n)
+                    put8(rq8(ivload(acc, r * PANEL + 8), mode, p32, p64, c0 + 8, zp, lo, hi), out, o + 8, n - 8)
             else:
                 for r in range(nr):
                     requant_run(acc, r * PANEL, bias, m0, left, right, c0, n, zp, lo, hi, out, ob[r0 + r] + c0)
@@ -327,7 +375,7 @@ def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, fast, b32, mm
 
 @njit(cache=True, nogil=True)
 def _qconv(xf, sb, sy, sx, cin0, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, a, block,
-           wp, kp, npanel, bias, m0, left, right, fast, b32, mm32, rs32, zp, lo, hi, out, ldo, ocol, nout):  # pragma: no cover - compiled
+           wp, kp, npanel, bias, m0, left, right, mode, p32, p64, zp, lo, hi, out, ldo, ocol, nout):  # pragma: no cover - compiled
     """int8 convolution of channels cin0..cin0+c of flat NHWC int8 ``xf`` (strides sb, sy, sx; channel stride 1).
 
     Patch rows (taps in (KH, KW, C) order, then zeros up to the even length
@@ -358,7 +406,7 @@ def _qconv(xf, sb, sy, sx, cin0, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh,
                     q = i * kp
                     for cc in range(c):
                         a[q + cc] = np.int16(xf[src + cc]) - zin
-            _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, fast, b32, mm32, rs32, zp, lo, hi, out, ob, nout)
+            _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, p64, zp, lo, hi, out, ob, nout)
             continue
         b = r0 // (oh * ow)
         rem = r0 - b * (oh * ow)
@@ -400,13 +448,13 @@ def _qconv(xf, sb, sy, sx, cin0, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh,
                 if oy == oh:
                     oy = 0
                     b += 1
-        _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, fast, b32, mm32, rs32, zp, lo, hi, out, ob, nout)
+        _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, p64, zp, lo, hi, out, ob, nout)
 
 
 class QPacked:
     """An int8 layer's weights packed for :func:`qconv`, with its requantization parameters (int64 per channel)."""
 
-    __slots__ = ("k", "kp", "o", "npanel", "data", "bias", "m0", "left", "right", "fast", "b32", "m32", "r32")
+    __slots__ = ("k", "kp", "o", "npanel", "data", "bias", "m0", "left", "right", "mode", "p32", "p64")
 
     def __init__(self, wq: np.ndarray, bias: np.ndarray, m0: np.ndarray, shift: np.ndarray) -> None:
         """``wq``: (K, O) int8 with K in (KH, KW, C) order; ``bias``, ``m0``, ``shift``: (O,) integers, m0 >= 0."""
@@ -427,22 +475,45 @@ class QPacked:
         self.m0 = np.ascontiguousarray(np.broadcast_to(m0, (o,)))
         self.left = np.ascontiguousarray(np.broadcast_to(np.maximum(sh, 0), (o,)))
         self.right = np.ascontiguousarray(np.broadcast_to(np.maximum(-sh, 0), (o,)))
-        self.fast, self.b32, self.m32, self.r32 = lane_params(self.bias, self.m0, self.left, self.right, self.npanel * PANEL)
+        self.mode, self.p32, self.p64 = lane_params(self.bias, self.m0, self.left, self.right, self.npanel * PANEL, k)
 
 
-def lane_params(bias: np.ndarray, m0: np.ndarray, left: np.ndarray, right: np.ndarray, width: int) -> tuple[bool, np.ndarray, np.ndarray, np.ndarray]:
-    """int32 per-channel parameters for :func:`rq8`, zero-padded to ``width``, and whether rq8 applies (no left shift).
+_LANE_ORDER = np.array([0, 2, 4, 6, 1, 3, 5, 7])
 
+
+def lane_params(bias: np.ndarray, m0: np.ndarray, left: np.ndarray, right: np.ndarray, width: int, k: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """Per-channel parameters of :func:`rq8` for ``width`` (a multiple of 8) channels, and the epilogue mode.
+
+    Mode 0: some channel has a left shift (multiplier >= 1), the generic
+    :func:`requant_run` does the work; 1: :func:`rq8s`; 2: :func:`rq8n`, when
+    every accumulator of a reduction of length ``k`` plus its bias stays
+    within int32 (|x - z| <= 255, |w| <= 127), so no saturation can happen.
     A right shift n >= 32 always gives 0 (|SRDHM| < 2^31), as does M0 = 0 with
-    n = 0, so such channels are stored that way to keep shifts within int32.
+    n = 0, so such channels are stored that way to keep shifts within 31 + 31.
     """
     o = bias.shape[0]
-    b32, m32, r32 = (np.zeros(width, np.int32) for _ in range(3))
+    b, m, n = (np.zeros(width, np.int64) for _ in range(3))
     big = right >= 32
-    b32[:o] = bias
-    m32[:o] = np.where(big, 0, m0)
-    r32[:o] = np.where(big, 0, right)
-    return bool(not np.any(left)), b32, m32, r32
+    b[:o] = bias
+    m[:o] = np.where(big, 0, m0)
+    n[:o] = np.where(big, 0, right)
+    s = 31 + n
+    e = -((np.int64(1) << (63 - s)) & 0xFFFFFFFF)  # -lo32(2^(63-s)), wrapped to int32 below
+    e = ((e + 2**31) % 2**32) - 2**31
+    off = (np.int64(1) << n) >> 1
+    # 2^30 + off*2^31 + 2^63 in wrapping int64 (off <= 2^30, so the first two terms stay below 2^62)
+    cpos = ((np.int64(1) << 30) + (off << 31)) ^ np.int64(-(2**63))
+    dneg = np.where(n > 0, np.int64(-(2**31)), np.int64(0))
+    p32 = np.stack([b, m, e], 1).reshape(-1, 8, 3).transpose(0, 2, 1).reshape(-1).astype(np.int32)
+    blocks = [a.reshape(-1, 8)[:, _LANE_ORDER] for a in (cpos, dneg, s)]
+    p64 = np.ascontiguousarray(np.stack(blocks, 1).reshape(-1))
+    if np.any(left):
+        mode = 0
+    elif k * 127 * 255 + int(np.max(np.abs(bias), initial=0)) < 2**31:
+        mode = 2
+    else:
+        mode = 1
+    return mode, np.ascontiguousarray(p32), p64
 
 
 ROW_BLOCK_BYTES = 96 * 1024  # int16 patch rows per block: stays in L2 while every panel passes over it
@@ -468,7 +539,7 @@ def qconv(x: np.ndarray, zin: int, kh: int, kw: int, stride: tuple[int, int], di
     # the patch-row buffer (allocated here so tracemalloc sees it); the pad column of an odd K stays zero
     scratch = np.zeros(min(block, out.shape[0]) * pk.kp, np.int16)
     _qconv(x.reshape(-1), h * w * c_all, w * c_all, c_all, cin0, n, h, w, c, kh, kw, stride[0], stride[1], dil[0], dil[1],
-           pads[0], pads[1], oh, ow, np.int16(zin), scratch, block, pk.data, pk.kp, pk.npanel, pk.bias, pk.m0, pk.left, pk.right, pk.fast, pk.b32, pk.m32, pk.r32,
+           pads[0], pads[1], oh, ow, np.int16(zin), scratch, block, pk.data, pk.kp, pk.npanel, pk.bias, pk.m0, pk.left, pk.right, pk.mode, pk.p32, pk.p64,
            np.int64(zp), np.int64(lo), np.int64(hi), out.reshape(-1), out.shape[1], ocol, pk.o)
 
 
@@ -510,7 +581,7 @@ def dmacv(typingctx, acc, x, i, z, wv):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _dw_rows3(xf, r0, r1, r2, d1, d2, x0, sw, xa, xb, c, zin, w32, b32, mm32, rs32, zp, lo, hi, of, ob, c8):  # pragma: no cover
+def _dw_rows3(xf, r0, r1, r2, d1, d2, x0, sw, xa, xb, c, zin, w32, mode, p32, p64, zp, lo, hi, of, ob, c8):  # pragma: no cover
     """A 3x3 depthwise row's interior pixels xa..xb-1: per 8-channel vector the 9 weight vectors stay in registers
     while the pixels stream by (one load per multiply-add instead of two)."""
     for c0 in range(0, c8, 8):
@@ -534,14 +605,14 @@ def _dw_rows3(xf, r0, r1, r2, d1, d2, x0, sw, xa, xb, c, zin, w32, b32, mm32, rs
             a = dmacv(a, xf, r2 + q, zin, w20)
             a = dmacv(a, xf, r2 + q + d1, zin, w21)
             a = dmacv(a, xf, r2 + q + d2, zin, w22)
-            bstore8(of, ob + ox * c + c0, rq8(a, b32, mm32, rs32, c0, zp, lo, hi))
+            bstore8(of, ob + ox * c + c0, rq8(a, mode, p32, p64, c0, zp, lo, hi))
 
 
 @njit(cache=True, nogil=True)
-def _qdepthwise(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w32, bias, m0, left, right, fast, b32, mm32, rs32,
+def _qdepthwise(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w32, bias, m0, left, right, mode, p32, p64,
                 zp, lo, hi, of):  # pragma: no cover - compiled
     """Depthwise int8 convolution, NHWC: per output pixel and 8-channel vector, int32 sums over the in-range taps."""
-    c8 = c // 8 * 8 if fast else 0
+    c8 = c // 8 * 8 if mode else 0
     acc = np.zeros(c, np.int32)
     nt = kh * kw
     toff = np.empty(nt, np.int64)  # tap offsets from the window origin, for windows inside the input
@@ -563,7 +634,7 @@ def _qdepthwise(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w32
             if streamed:
                 r0 = ((b * h + iy0) * w) * c
                 _dw_rows3(xf, r0, r0 + dh * w * c, r0 + 2 * dh * w * c, dw * c, 2 * dw * c, -pl, sw, xa, xb, c, zin, w32,
-                          b32, mm32, rs32, zp, lo, hi, of, ((b * oh + oy) * ow) * c, c8)
+                          mode, p32, p64, zp, lo, hi, of, ((b * oh + oy) * ow) * c, c8)
             for ox in range(ow):
                 ix0 = ox * sw - pl
                 o = ((b * oh + oy) * ow + ox) * c
@@ -577,7 +648,7 @@ def _qdepthwise(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w32
                         v = izero()
                         for t in range(nt):
                             v = dmac(v, xf, base + toff[t] + c0, zin, w32, t * c + c0)
-                        bstore8(of, o + c0, rq8(v, b32, mm32, rs32, c0, zp, lo, hi))
+                        bstore8(of, o + c0, rq8(v, mode, p32, p64, c0, zp, lo, hi))
                     if c8 == c:
                         continue
                     c_lo = c8
@@ -594,7 +665,7 @@ def _qdepthwise(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w32
                             if ix < 0 or ix >= w:
                                 continue
                             v = dmac(v, xf, ((b * h + iy) * w + ix) * c + c0, zin, w32, (ti * kw + tj) * c + c0)
-                    bstore8(of, o + c0, rq8(v, b32, mm32, rs32, c0, zp, lo, hi))
+                    bstore8(of, o + c0, rq8(v, mode, p32, p64, c0, zp, lo, hi))
                 if c8 < c:
                     for ch in range(c8, c):
                         acc[ch] = 0
@@ -616,7 +687,7 @@ def _qdepthwise(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w32
 class DWPacked:
     """A depthwise layer's (KH, KW, C) int8 weights as int32 and its requantization parameters."""
 
-    __slots__ = ("kh", "kw", "c", "w32", "bias", "m0", "left", "right", "fast", "b32", "m32", "r32")
+    __slots__ = ("kh", "kw", "c", "w32", "bias", "m0", "left", "right", "mode", "p32", "p64")
 
     def __init__(self, wq: np.ndarray, bias: np.ndarray, m0: np.ndarray, shift: np.ndarray) -> None:
         self.kh, self.kw, self.c = wq.shape
@@ -630,7 +701,7 @@ class DWPacked:
         self.m0 = np.ascontiguousarray(np.broadcast_to(m0, (c,)))
         self.left = np.ascontiguousarray(np.broadcast_to(np.maximum(sh, 0), (c,)))
         self.right = np.ascontiguousarray(np.broadcast_to(np.maximum(-sh, 0), (c,)))
-        self.fast, self.b32, self.m32, self.r32 = lane_params(self.bias, self.m0, self.left, self.right, -(-c // 8) * 8)
+        self.mode, self.p32, self.p64 = lane_params(self.bias, self.m0, self.left, self.right, -(-c // 8) * 8, self.kh * self.kw)
 
 
 def qdepthwise(x: np.ndarray, zin: int, stride: tuple[int, int], dil: tuple[int, int], pads: tuple[int, ...], oh: int, ow: int,
@@ -643,6 +714,6 @@ def qdepthwise(x: np.ndarray, zin: int, stride: tuple[int, int], dil: tuple[int,
     n, h, w, c = x.shape
     out = np.empty((n, oh, ow, c), np.int8)
     _qdepthwise(x.reshape(-1), n, h, w, c, pk.kh, pk.kw, stride[0], stride[1], dil[0], dil[1], pads[0], pads[1], oh, ow,
-                np.int32(zin), pk.w32, pk.bias, pk.m0, pk.left, pk.right, pk.fast, pk.b32, pk.m32, pk.r32, np.int64(zp),
+                np.int32(zin), pk.w32, pk.bias, pk.m0, pk.left, pk.right, pk.mode, pk.p32, pk.p64, np.int64(zp),
                 np.int64(lo), np.int64(hi), out.reshape(-1))
     return out
