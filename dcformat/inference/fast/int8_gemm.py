@@ -13,7 +13,7 @@ reduction pair (k, k+1) of a channel stored next to each other, so one aligned
 32-byte load gives two vectors' worth of pairs. Patch rows are widened and
 centered into a small int16 buffer block by block (zero for padding, which is
 ``x_q = z_in``), so the GEMM tile reads a broadcast 32-bit pair per row. The
-tile (4 rows x 16 channels) keeps 8 int32 vectors in registers over the whole
+tile (6 rows x 16 channels) keeps 12 int32 vectors in registers over the whole
 K loop; the epilogue adds the int32 bias and applies MBQM (spec/INT8.md §3) in
 int64 without branches, writing int8 straight into the output.
 """
@@ -32,7 +32,7 @@ _V8I32 = ir.VectorType(_I32, 8)
 _V16I16 = ir.VectorType(_I16, 16)
 _V16I32 = ir.VectorType(_I32, 16)
 PANEL = 16  # output channels per packed panel (two vectors of 8 int32 lanes)
-ROWS = 4  # output rows per register tile
+ROWS = 6  # output rows per register tile (12 accumulators + 2 weight vectors + 1 broadcast: 15 of 16 registers)
 
 I32_MIN, I32_MAX = -(2**31), 2**31 - 1
 
@@ -225,9 +225,14 @@ def _rq8_intrinsic(saturate: bool):  # type: ignore[no-untyped-def]
             else:
                 x = builder.add(args[0], b)
             c32 = ir.Constant(v4, [32] * 4)
-            x64, m64 = builder.bitcast(x, v4), builder.bitcast(m, v4)
-            xe, xo = builder.ashr(builder.shl(x64, c32), c32), builder.ashr(x64, c32)
-            me, mo = builder.ashr(builder.shl(m64, c32), c32), builder.ashr(m64, c32)
+            odd = ir.Constant(_V8I32, [1, 1, 3, 3, 5, 5, 7, 7])
+            und = ir.Constant(_V8I32, ir.Undefined)
+
+            def sext_low(v):  # type: ignore[no-untyped-def]  # the shl/ashr pair that selects vpmuldq
+                return builder.ashr(builder.shl(builder.bitcast(v, v4), c32), c32)
+
+            xe, xo = sext_low(x), sext_low(builder.shuffle_vector(x, und, odd))
+            me, mo = sext_low(m), sext_low(builder.shuffle_vector(m, und, odd))
             lim = ir.Constant(v4, [-(1 << 30)] * 4)
             zero = ir.Constant(v4, [0] * 4)
 
@@ -309,13 +314,15 @@ def requant_run(acc, a0, bias, m0, left, right, c0, n, zp, lo, hi, out, o0):  # 
 
 @njit(cache=True, nogil=True)
 def _tile(a, ab, m0, nrows, kp2, wp, wb, acc):  # pragma: no cover - compiled
-    """int32 acc[r*16 : r*16+16] = rows m0+r (r < 4; rows past nrows repeat the last) x the 16 channels of the panel
+    """int32 acc[r*16 : r*16+16] = rows m0+r (r < 6; rows past nrows repeat the last) x the 16 channels of the panel
     at wp[wb:], summed over kp2 pairs."""
     last = m0 + nrows - 1
     a0 = ab[m0]
     a1 = ab[min(m0 + 1, last)]
     a2 = ab[min(m0 + 2, last)]
     a3 = ab[min(m0 + 3, last)]
+    a4 = ab[min(m0 + 4, last)]
+    a5 = ab[min(m0 + 5, last)]
     c00 = izero()
     c01 = izero()
     c10 = izero()
@@ -324,6 +331,10 @@ def _tile(a, ab, m0, nrows, kp2, wp, wb, acc):  # pragma: no cover - compiled
     c21 = izero()
     c30 = izero()
     c31 = izero()
+    c40 = izero()
+    c41 = izero()
+    c50 = izero()
+    c51 = izero()
     q = wb
     for t in range(kp2):
         w0 = wload(wp, q)
@@ -341,6 +352,12 @@ def _tile(a, ab, m0, nrows, kp2, wp, wb, acc):  # pragma: no cover - compiled
         x = pbcast(a, a3 + k)
         c30 = madd(c30, x, w0)
         c31 = madd(c31, x, w1)
+        x = pbcast(a, a4 + k)
+        c40 = madd(c40, x, w0)
+        c41 = madd(c41, x, w1)
+        x = pbcast(a, a5 + k)
+        c50 = madd(c50, x, w0)
+        c51 = madd(c51, x, w1)
         q += 32
     istore(acc, 0, c00)
     istore(acc, 8, c01)
@@ -350,6 +367,10 @@ def _tile(a, ab, m0, nrows, kp2, wp, wb, acc):  # pragma: no cover - compiled
     istore(acc, 40, c21)
     istore(acc, 48, c30)
     istore(acc, 56, c31)
+    istore(acc, 64, c40)
+    istore(acc, 72, c41)
+    istore(acc, 80, c50)
+    istore(acc, 88, c51)
 
 
 @njit(cache=True, nogil=True)
