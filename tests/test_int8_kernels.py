@@ -149,3 +149,22 @@ def test_vector_requantization_matches_reference(mode) -> None:
         requant_lanes(np.ascontiguousarray(acc, dtype=np.int32).reshape(-1), mode, p32, p64, zp, lo, hi, out)
         want = np.clip(mbqm(np.clip(acc + bias, -(2**31), 2**31 - 1), m0, shifts) + zp, lo, hi).astype(np.int8)
         assert np.array_equal(out.reshape(acc.shape), want)
+
+
+@pytest.mark.parametrize("kernel", [(2, 2), (5, 3), (1, 4), (3, 1)])
+@pytest.mark.parametrize("c", [8, 21])
+def test_qdepthwise_tap_pairs_any_kernel(kernel, c) -> None:
+    """The tap-pair path (odd and even kernel widths, a zero partner for the last tap) and the generic one."""
+    kh, kw = kernel
+    rng = np.random.default_rng(kh * 10 + kw + c)
+    x = rng.integers(-128, 128, (2, 11, 10, c)).astype(np.int8)
+    wq = rng.integers(-127, 128, (kh, kw, c)).astype(np.int8)
+    for stride, dil, pads in (((1, 1), (1, 1), (1, 2, 0, 1)), ((2, 3), (2, 1), (2, 0, 2, 3))):
+        oh = (11 + pads[0] + pads[2] - dil[0] * (kh - 1) - 1) // stride[0] + 1
+        ow = (10 + pads[1] + pads[3] - dil[1] * (kw - 1) - 1) // stride[1] + 1
+        for mrange in ((1e-5, 0.5), (1e-12, 3.0)):
+            bias = rng.integers(-(2**16), 2**16, c)
+            m0, sh = _mults(rng, c, *mrange)
+            want = oracle(x, -3, wq, bias, m0, sh, 4, -128, 127, stride, dil, pads, oh, ow, depthwise=True)
+            got = qdepthwise(x, -3, stride, dil, pads, oh, ow, DWPacked(wq, bias, m0, sh), 4, -128, 127)
+            assert np.array_equal(got, want)

@@ -705,15 +705,144 @@ def _qdepthwise(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w32
                     requant_run(acc[c8:], 0, bias, m0, left, right, c8, c - c8, zp, lo, hi, of, o + c8)
 
 
+
+# ------------------------------------------------------------------ depthwise on horizontal tap pairs
+
+
+@intrinsic
+def pairw(typingctx, x, ia, ib, z, pr, o):  # type: ignore[no-untyped-def]
+    """pr[o:o+16] = (x[ia+j] - z, x[ib+j] - z) for j < 8, interleaved as int16 (8 channel pairs for ``vpmaddwd``)."""
+    if not (_flat(x, types.int8) and _flat(pr, types.int16) and isinstance(ia, types.Integer) and isinstance(o, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        v8 = ir.VectorType(ir.IntType(8), 8)
+
+        def load(k):  # type: ignore[no-untyped-def]
+            p = _ptr(context, builder, sig.args[0], args[0], args[k], sig.args[k])
+            return builder.load(builder.bitcast(p, v8.as_pointer()), align=1)
+
+        a, b = load(1), load(2)
+        inter = builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(_I32, 16), [j // 2 + 8 * (j % 2) for j in range(16)]))
+        wide = builder.sext(inter, _V16I16)
+        zv = builder.trunc(context.cast(builder, args[3], sig.args[3], types.int32), _I16)
+        zs = builder.shuffle_vector(builder.insert_element(ir.Constant(_V16I16, ir.Undefined), zv, ir.Constant(_I32, 0)),
+                                    ir.Constant(_V16I16, ir.Undefined), ir.Constant(ir.VectorType(_I32, 16), [0] * 16))
+        dst = _ptr(context, builder, sig.args[4], args[4], args[5], sig.args[5])
+        builder.store(builder.sub(wide, zs), builder.bitcast(dst, _V16I16.as_pointer()), align=2)
+        return context.get_dummy_value()
+
+    return types.void(x, ia, ib, z, pr, o), codegen
+
+
+@njit(cache=True, nogil=True)
+def _pair_row(xf, rowbase, w, c, c8, cp, pl, dw, npos, z, pr, pb):  # pragma: no cover - compiled
+    """pr[pb + (ixp*cp + ch)*2 + (0, 1)] = centered input at columns ixp - pl and ixp - pl + dw of one input row
+    (0 outside the row, i.e. x_q = z_in, and for the pad channels c..cp-1), for ixp < npos. rowbase < 0: all zero."""
+    for ixp in range(npos):
+        ia = ixp - pl
+        ib = ia + dw
+        q = pb + ixp * cp * 2
+        if rowbase >= 0 and ia >= 0 and ib < w:
+            sa = rowbase + ia * c
+            sb = rowbase + ib * c
+            for c0 in range(0, c8, 8):
+                pairw(xf, sa + c0, sb + c0, z, pr, q + 2 * c0)
+            for ch in range(c8, cp):
+                if ch < c:
+                    pr[q + 2 * ch] = np.int16(xf[sa + ch]) - z
+                    pr[q + 2 * ch + 1] = np.int16(xf[sb + ch]) - z
+                else:
+                    pr[q + 2 * ch] = 0
+                    pr[q + 2 * ch + 1] = 0
+        else:
+            for ch in range(cp):
+                va = np.int16(0)
+                vb = np.int16(0)
+                if rowbase >= 0 and ch < c:
+                    if 0 <= ia < w:
+                        va = np.int16(xf[rowbase + ia * c + ch]) - z
+                    if 0 <= ib < w:
+                        vb = np.int16(xf[rowbase + ib * c + ch]) - z
+                pr[q + 2 * ch] = va
+                pr[q + 2 * ch + 1] = vb
+
+
+@njit(cache=True, nogil=True)
+def _dw_pairs(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w2, mode, p32, p64, zp, lo, hi, of, pr, npos, nslot):  # pragma: no cover
+    """Depthwise int8 convolution with ``vpmaddwd`` on horizontal tap pairs (tj, tj+1) of each kernel row.
+
+    Every input row the outputs need is widened once into ``pr`` (a ring of
+    ``nslot`` rows) as int16 pairs (x[ix] - z, x[ix+dw] - z) per channel,
+    with zeros for padding; then one 32-byte load and one ``vpmaddwd`` do two
+    taps of 8 channels. The weights ``w2`` are the matching (w[ti,tj], w[ti,tj+1])
+    pairs (0 for the missing partner of an odd kernel width).
+    """
+    c8 = c // 8 * 8
+    cp = -(-c // 8) * 8
+    kw2 = (kw + 1) // 2
+    rowlen = npos * cp * 2
+    tag = np.full(nslot, -(2**40), np.int64)
+    sbase = np.empty(kh, np.int64)
+    three = kh == 3 and kw2 == 2
+    for b in range(n):
+        tag[:] = -(2**40)
+        for oy in range(oh):
+            for ti in range(kh):
+                iy = oy * sh - pt + ti * dh
+                key = iy if 0 <= iy < h else -1
+                # rows in use span (kh-1)*dh+1 < nslot-1 consecutive iy: distinct slots; the last slot is the zero row
+                slot = iy % (nslot - 1) if key >= 0 else nslot - 1
+                if tag[slot] != key:
+                    _pair_row(xf, ((b * h + iy) * w) * c if key >= 0 else -1, w, c, c8, cp, pl, dw, npos, zin, pr, slot * rowlen)
+                    tag[slot] = key
+                sbase[ti] = slot * rowlen
+            ob = ((b * oh + oy) * ow) * c
+            for c0 in range(0, cp, 8):
+                nl = min(8, c - c0)
+                if three:
+                    wv00 = wload(w2, (0 * cp + c0) * 2)
+                    wv01 = wload(w2, (1 * cp + c0) * 2)
+                    wv10 = wload(w2, (2 * cp + c0) * 2)
+                    wv11 = wload(w2, (3 * cp + c0) * 2)
+                    wv20 = wload(w2, (4 * cp + c0) * 2)
+                    wv21 = wload(w2, (5 * cp + c0) * 2)
+                    r0 = sbase[0] + c0 * 2
+                    r1 = sbase[1] + c0 * 2
+                    r2 = sbase[2] + c0 * 2
+                    d2 = 2 * dw * cp * 2
+                    for ox in range(ow):
+                        q = ox * sw * cp * 2
+                        a = madd(izero(), wload(pr, r0 + q), wv00)
+                        a = madd(a, wload(pr, r0 + q + d2), wv01)
+                        a = madd(a, wload(pr, r1 + q), wv10)
+                        a = madd(a, wload(pr, r1 + q + d2), wv11)
+                        a = madd(a, wload(pr, r2 + q), wv20)
+                        a = madd(a, wload(pr, r2 + q + d2), wv21)
+                        put8(rq8(a, mode, p32, p64, c0, zp, lo, hi), of, ob + ox * c + c0, nl)
+                else:
+                    for ox in range(ow):
+                        a = izero()
+                        for ti in range(kh):
+                            for j in range(kw2):
+                                a = madd(a, wload(pr, sbase[ti] + ((ox * sw + 2 * j * dw) * cp + c0) * 2), wload(w2, ((ti * kw2 + j) * cp + c0) * 2))
+                        put8(rq8(a, mode, p32, p64, c0, zp, lo, hi), of, ob + ox * c + c0, nl)
+
+
 class DWPacked:
     """A depthwise layer's (KH, KW, C) int8 weights as int32 and its requantization parameters."""
 
-    __slots__ = ("kh", "kw", "c", "w32", "bias", "m0", "left", "right", "mode", "p32", "p64")
+    __slots__ = ("kh", "kw", "c", "w32", "w2", "bias", "m0", "left", "right", "mode", "p32", "p64")
 
     def __init__(self, wq: np.ndarray, bias: np.ndarray, m0: np.ndarray, shift: np.ndarray) -> None:
         self.kh, self.kw, self.c = wq.shape
         c = self.c
         self.w32 = np.ascontiguousarray(wq, dtype=np.int32).reshape(-1)
+        # (KH, ceil(KW/2), C padded to 8, 2) int16: the tap pairs (tj, tj+1) of :func:`_dw_pairs`
+        kw2, cp = (self.kw + 1) // 2, -(-c // 8) * 8
+        w2 = np.zeros((self.kh, 2 * kw2, cp), np.int16)
+        w2[:, : self.kw, :c] = wq
+        self.w2 = np.ascontiguousarray(w2.reshape(self.kh, kw2, 2, cp).transpose(0, 1, 3, 2)).reshape(-1)
         sh = np.asarray(shift, np.int64).reshape(-1)
         m0 = np.asarray(m0, np.int64).reshape(-1)
         if np.any(m0 < 0) or np.any(m0 >= 2**31):
@@ -734,6 +863,14 @@ def qdepthwise(x: np.ndarray, zin: int, stride: tuple[int, int], dil: tuple[int,
         raise ValueError("qdepthwise: bad geometry or range")
     n, h, w, c = x.shape
     out = np.empty((n, oh, ow, c), np.int8)
+    if pk.mode and out.size:
+        # input rows widened to int16 tap pairs: padded columns the outputs reach, a ring of rows (plus a zero row)
+        npos = (ow - 1) * stride[1] + (pk.kw - 1) * dil[1] + 1
+        nslot = (pk.kh - 1) * dil[0] + stride[0] + 2
+        ring = np.empty(nslot * npos * -(-c // 8) * 8 * 2, np.int16)
+        _dw_pairs(x.reshape(-1), n, h, w, c, pk.kh, pk.kw, stride[0], stride[1], dil[0], dil[1], pads[0], pads[1], oh, ow,
+                  np.int16(zin), pk.w2, pk.mode, pk.p32, pk.p64, np.int64(zp), np.int64(lo), np.int64(hi), out.reshape(-1), ring, npos, nslot)
+        return out
     _qdepthwise(x.reshape(-1), n, h, w, c, pk.kh, pk.kw, stride[0], stride[1], dil[0], dil[1], pads[0], pads[1], oh, ow,
                 np.int32(zin), pk.w32, pk.bias, pk.m0, pk.left, pk.right, pk.mode, pk.p32, pk.p64, np.int64(zp),
                 np.int64(lo), np.int64(hi), out.reshape(-1))
