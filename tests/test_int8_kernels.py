@@ -168,3 +168,19 @@ def test_qdepthwise_tap_pairs_any_kernel(kernel, c) -> None:
             want = oracle(x, -3, wq, bias, m0, sh, 4, -128, 127, stride, dil, pads, oh, ow, depthwise=True)
             got = qdepthwise(x, -3, stride, dil, pads, oh, ow, DWPacked(wq, bias, m0, sh), 4, -128, 127)
             assert np.array_equal(got, want)
+
+
+def test_quantize_to_nhwc_and_channel_sums_match_reference() -> None:
+    """The compiled graph-input quantization (NCHW float -> NHWC int8) against QParams.quantize (ONNX
+    QuantizeLinear in NumPy), ties and saturation included; GlobalAvgPool's sums against NumPy's."""
+    from dcformat.inference.fast.int8 import channel_sums, quantize_to_nhwc
+    from dcformat.int8.params import QParams
+
+    rng = np.random.default_rng(5)
+    p = QParams(0.0375, -7)
+    x = (rng.standard_normal((2, 3, 9, 13)) * 3).astype(np.float32)
+    x[0, 0, 0, :7] = np.array([0.5, 1.5, -2.5, 1e9, -1e9, 4.7, -4.8], np.float32) * np.float32(0.0375)
+    want = np.ascontiguousarray(p.quantize(x).transpose(0, 2, 3, 1))
+    assert np.array_equal(quantize_to_nhwc(x, p.scale, p.zero_point), want)
+    q = rng.integers(-128, 128, (2, 7, 5, 33)).astype(np.int8)
+    assert np.array_equal(channel_sums(q), q.astype(np.int64).sum(axis=(1, 2), keepdims=True))

@@ -83,6 +83,9 @@ class Int8Planner:
         if v in self.qkey:
             return self.qkey[v]
         P, p = self.P, self.qp[v]
+        F = QK.fast_int8()
+        if F is not None and P.rank(v) == 4 and P.layout.get(self.fkey[v], PLAIN) == PLAIN:
+            return self._quantize_to_nhwc(v, p, F)
         src = P.need(self.fkey[v], NHWC if P.rank(v) == 4 else PLAIN)
         key = v + "\x00q"
         self._register(key, v, P.layout.get(src, PLAIN))
@@ -94,6 +97,25 @@ class Int8Planner:
             return run
 
         P.emit(f"quantize({v})", [src], [key], P.layout.get(src, PLAIN), make)
+        self.qkey[v] = key
+        return key
+
+    def _quantize_to_nhwc(self, v: str, p: QParams, F: Any) -> str:
+        """Quantize an NCHW float value straight into NHWC int8 (compiled; a graph input, typically)."""
+        P, src, key = self.P, self.fkey[v], v + "\x00q"
+        self._register(key, v, NHWC)
+
+        def make(_r: int | None) -> Callable[[Any], None]:
+            def run(env: Any) -> None:
+                a = env[src]
+                try:
+                    env[key] = F.quantize_to_nhwc(a, p.scale, p.zero_point)
+                except ValueError:  # NaN: the reference decides what it becomes
+                    env[key] = np.ascontiguousarray(p.quantize(a).transpose(0, 2, 3, 1))
+
+            return run
+
+        P.emit(f"quantize({v})", [src], [key], NHWC, make)
         self.qkey[v] = key
         return key
 
@@ -309,10 +331,14 @@ class Int8Planner:
         pin, pout = self.qp[v], self.stored[out]
         x = self.qin(v, NHWC)
 
+        F = QK.fast_int8()
+
         def run(t: np.ndarray) -> np.ndarray:
             cnt = t.shape[1] * t.shape[2]
-            s = t.sum(axis=(1, 2), keepdims=True, dtype=I64) - I64(pin.zero_point * cnt)
+            s = (F.channel_sums(t) if F is not None else t.sum(axis=(1, 2), keepdims=True, dtype=I64)) - I64(pin.zero_point * cnt)
             m0, sh = quantize_multiplier(pin.scale / (pout.scale * cnt))
+            if F is not None:
+                return F.requantize(s, 0, m0, sh, pout.zero_point, -128, 127)
             return QK.requantize(s, np.int64(m0), np.int64(sh), pout.zero_point, -128, 127)
 
         self.P.simple(LNode(n.op, n.name, [x], [out], {}), [x], NHWC, run)

@@ -106,3 +106,50 @@ def concat_last(parts: list[np.ndarray], luts: list[np.ndarray | None]) -> np.nd
             _concat_lut(np.ascontiguousarray(p, dtype=np.int8).reshape(-1), lut, c, flat, total, col)
         col += c
     return out
+
+
+@nb.njit(cache=True, nogil=True)
+def _quantize_to_nhwc(x, scale, zp, out):  # pragma: no cover - compiled
+    n, c, h, w = x.shape
+    row = np.empty(w, np.int8)
+    for b in range(n):
+        for ch in range(c):
+            for i in range(h):
+                for j in range(w):  # vectorised: divide, round, clamp a whole row
+                    q = np.rint(x[b, ch, i, j] / scale) + zp
+                    row[j] = np.int8(min(max(q, np.float32(-128.0)), np.float32(127.0)))
+                for j in range(w):
+                    out[b, i, j, ch] = row[j]
+
+
+def quantize_to_nhwc(x: np.ndarray, scale: float, zp: int) -> np.ndarray:
+    """ONNX QuantizeLinear of an NCHW float tensor (binary32 division, half to even, saturate; spec/INT8.md §3),
+    written straight into channels-last int8 (one pass instead of a float transpose and a quantize)."""
+    a = np.ascontiguousarray(x, dtype=np.float32)
+    if a.ndim != 4:
+        raise ValueError("quantize_to_nhwc: a 4-D array is needed")
+    if np.isnan(a).any():  # NaN has no int8 value; let the reference define it
+        raise ValueError("quantize_to_nhwc: NaN input")
+    out = np.empty((a.shape[0], a.shape[2], a.shape[3], a.shape[1]), np.int8)
+    _quantize_to_nhwc(a, np.float32(scale), np.float32(zp), out)
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def _channel_sums(x, hw, c, out):  # pragma: no cover - compiled
+    n = x.size // (hw * c)
+    for b in range(n):
+        for ch in range(c):
+            out[b * c + ch] = 0
+        for p in range(hw):
+            base = (b * hw + p) * c
+            for ch in range(c):
+                out[b * c + ch] += x[base + ch]
+
+
+def channel_sums(x: np.ndarray) -> np.ndarray:
+    """int64 sums over H and W of NHWC int8 ``x``: (N, 1, 1, C) (the reduction of GlobalAvgPool)."""
+    n, h, w, c = x.shape
+    out = np.empty(n * c, np.int64)
+    _channel_sums(np.ascontiguousarray(x, dtype=np.int8).reshape(-1), h * w, c, out)
+    return out.reshape(n, 1, 1, c)
