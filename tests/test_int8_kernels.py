@@ -184,3 +184,22 @@ def test_quantize_to_nhwc_and_channel_sums_match_reference() -> None:
     assert np.array_equal(quantize_to_nhwc(x, p.scale, p.zero_point), want)
     q = rng.integers(-128, 128, (2, 7, 5, 33)).astype(np.int8)
     assert np.array_equal(channel_sums(q), q.astype(np.int64).sum(axis=(1, 2), keepdims=True))
+
+
+@pytest.mark.parametrize("geo", [((3, 3), (2, 2), (0, 0, 1, 1)), ((2, 3), (1, 2), (1, 1, 1, 2)), ((3, 3), (3, 3), (2, 2, 2, 2))])
+def test_maxpool_matches_windowed_reference(geo) -> None:
+    """Compiled int8 MaxPool against the NumPy windows over the input padded with -128 (spec/INT8.md §4)."""
+    from dcformat.inference.fast.int8 import maxpool_nhwc
+
+    (kh, kw), stride, pads = geo
+    rng = np.random.default_rng(kh * 7 + kw)
+    x = rng.integers(-128, 128, (2, 10, 9, 19)).astype(np.int8)
+    oh = (10 + pads[0] + pads[2] - kh) // stride[0] + 1
+    ow = (9 + pads[1] + pads[3] - kw) // stride[1] + 1
+    xp = np.pad(x, ((0, 0), (pads[0], pads[2]), (pads[1], pads[3]), (0, 0)), constant_values=-128)
+    want = np.full((2, oh, ow, 19), -128, np.int8)
+    for i in range(kh):
+        for j in range(kw):
+            want = np.maximum(want, xp[:, i :: stride[0], j :: stride[1]][:, :oh, :ow])
+    assert np.array_equal(maxpool_nhwc(x, (kh, kw), stride, pads[:2], oh, ow), want)
+    assert np.array_equal(maxpool_nhwc(x, (kh, kw), stride, pads[:2], oh, ow, -20, 90), np.clip(want, -20, 90))

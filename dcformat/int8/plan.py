@@ -298,6 +298,7 @@ class Int8Planner:
         lo, hi = pout.clamp_range(*(n.act[1:] if n.act else (None, None)))
         x = self.qin(v, NHWC)
         cache: dict[tuple[int, int], Any] = {}
+        F = QK.fast_int8()
 
         def geometry(h: int, w: int) -> tuple[int, int, tuple[int, int]]:
             oh = pool_out(n, h, kh, stride[0], pads[0], pads[2], ceil)
@@ -307,6 +308,8 @@ class Int8Planner:
         def run(t: np.ndarray) -> np.ndarray:
             h, w = t.shape[1], t.shape[2]
             oh, ow, extra = geometry(h, w)
+            if is_max and F is not None:
+                return F.maxpool_nhwc(t, (kh, kw), stride, (pads[0], pads[1]), oh, ow, *((lo, hi) if n.act else (-128, 127)))
             if is_max:
                 y = QK.window_reduce(QK.pad(t, pads, -128, extra), oh, ow, (kh, kw), stride, np.maximum)
                 return np.clip(y, lo, hi) if n.act else y

@@ -153,3 +153,36 @@ def channel_sums(x: np.ndarray) -> np.ndarray:
     out = np.empty(n * c, np.int64)
     _channel_sums(np.ascontiguousarray(x, dtype=np.int8).reshape(-1), h * w, c, out)
     return out.reshape(n, 1, 1, c)
+
+
+@nb.njit(cache=True, nogil=True)
+def _maxpool(x, kh, kw, sh, sw, pt, pl, oh, ow, lo, hi, out):  # pragma: no cover - compiled
+    n, h, w, c = x.shape
+    for b in range(n):
+        for oy in range(oh):
+            for ox in range(ow):
+                for ch in range(c):
+                    out[b, oy, ox, ch] = -128
+                for ti in range(kh):
+                    iy = oy * sh - pt + ti
+                    if iy < 0 or iy >= h:
+                        continue
+                    for tj in range(kw):
+                        ix = ox * sw - pl + tj
+                        if ix < 0 or ix >= w:
+                            continue
+                        for ch in range(c):
+                            out[b, oy, ox, ch] = max(out[b, oy, ox, ch], x[b, iy, ix, ch])
+                for ch in range(c):
+                    out[b, oy, ox, ch] = min(max(out[b, oy, ox, ch], lo), hi)
+
+
+def maxpool_nhwc(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], pads: tuple[int, int], oh: int, ow: int,
+                 lo: int = -128, hi: int = 127) -> np.ndarray:
+    """int8 MaxPool of NHWC ``x`` (spec/INT8.md §4): the max over each window's in-range positions (-128 when a
+    window has none, as padding with -128 gives), then clamped to [lo, hi] (a fused clamp)."""
+    if x.dtype != np.int8 or x.ndim != 4 or not (-128 <= lo <= hi <= 127):
+        raise ValueError("maxpool_nhwc: 4-D int8 input and an int8 clamp range are needed")
+    out = np.empty((x.shape[0], oh, ow, x.shape[3]), np.int8)
+    _maxpool(np.ascontiguousarray(x), kernel[0], kernel[1], stride[0], stride[1], pads[0], pads[1], oh, ow, np.int8(lo), np.int8(hi), out)
+    return out
