@@ -203,3 +203,24 @@ def test_maxpool_matches_windowed_reference(geo) -> None:
             want = np.maximum(want, xp[:, i :: stride[0], j :: stride[1]][:, :oh, :ow])
     assert np.array_equal(maxpool_nhwc(x, (kh, kw), stride, pads[:2], oh, ow), want)
     assert np.array_equal(maxpool_nhwc(x, (kh, kw), stride, pads[:2], oh, ow, -20, 90), np.clip(want, -20, 90))
+
+
+@pytest.mark.parametrize("case", [cs for cs in CASES if cs[5] * cs[6] > 1] + [(2, 12, 11, 3, 32, 3, 3, (2, 2), (1, 1), (0, 1, 1, 0))])
+def test_qconv_implicit_matches_oracle(case) -> None:
+    """The im2col-free convolution (padded int16 image; pairs along kernel-row runs, or per tap with odd C padded)."""
+    from dcformat.inference.fast.int8_gemm import implicit_weights, qconv_implicit
+
+    n, h, w, c, o, kh, kw, stride, dil, pads = case
+    rng = np.random.default_rng(sum(map(hash, map(str, case))) % 2**32)
+    x = rng.integers(-128, 128, (n, h, w, c)).astype(np.int8)
+    wq = rng.integers(-127, 128, (kh, kw, c, o)).astype(np.int8)
+    oh = (h + pads[0] + pads[2] - dil[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (w + pads[1] + pads[3] - dil[1] * (kw - 1) - 1) // stride[1] + 1
+    for mrange in ((1e-6, 0.5), (1e-12, 3.0)):
+        bias = rng.integers(-(2**20), 2**20, o)
+        m0, sh = _mults(rng, o, *mrange)
+        for zin, zp, lo, hi in ((-7, 3, -100, 120), (127, -128, -128, 127)):
+            want = oracle(x, zin, wq, bias, m0, sh, zp, lo, hi, stride, dil, pads, oh, ow)
+            out = np.empty((n * oh * ow, o), np.int8)
+            qconv_implicit(x, zin, kh, kw, stride, dil, pads, oh, ow, QPacked(implicit_weights(wq, dil[1]), bias, m0, sh), zp, lo, hi, out)
+            assert np.array_equal(out.reshape(want.shape), want)

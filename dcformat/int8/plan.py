@@ -262,8 +262,12 @@ class Int8Planner:
         wm = geo.weight_matrix(wq.astype(np.float32)).astype(np.int8) if kind != "depthwise" else np.ascontiguousarray(wq[:, 0].transpose(1, 2, 0))
         x = self.qin(v, NHWC)
         packs: list[Any] = []
+        implicit = None  # a dense conv with a window: im2col-free kernel (patch rows read in place)
         if G is not None and kind == "depthwise":
             dw = G.DWPacked(wm, bq, m0, sh)
+        elif G is not None and kind == "dense" and geo.kh * geo.kw > 1:
+            w4 = wm.reshape(geo.kh, geo.kw, -1, wm.shape[-1])
+            implicit = G.QPacked(G.implicit_weights(w4, geo.dil[1]), bq, m0, sh)
         elif G is not None:
             g = geo.groups if kind == "grouped" else 1
             og = geo.out_channels // g
@@ -273,6 +277,11 @@ class Int8Planner:
 
         def conv(a: np.ndarray) -> np.ndarray:
             oh, ow = geo.out_size(a.shape[1], a.shape[2])
+            if implicit is not None:
+                a = np.ascontiguousarray(a)
+                y = np.empty((a.shape[0] * oh * ow, geo.out_channels), np.int8)
+                G.qconv_implicit(a, zin, geo.kh, geo.kw, geo.stride, geo.dil, geo.pads, oh, ow, implicit, zout, lo, hi, y)
+                return y.reshape(a.shape[0], oh, ow, geo.out_channels)
             if packs:
                 a = np.ascontiguousarray(a)
                 y = np.empty((a.shape[0] * oh * ow, geo.out_channels), np.int8)

@@ -374,6 +374,66 @@ def _tile(a, ab, m0, nrows, kp2, wp, wb, acc):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
+def _tile_off(a, ab, m0, nrows, off, kp2, wp, wb, acc):  # pragma: no cover - compiled
+    """As :func:`_tile`, pair t of row r read at a[ab[m0+r] + off[t]] (the input image itself, no im2col)."""
+    last = m0 + nrows - 1
+    a0 = ab[m0]
+    a1 = ab[min(m0 + 1, last)]
+    a2 = ab[min(m0 + 2, last)]
+    a3 = ab[min(m0 + 3, last)]
+    a4 = ab[min(m0 + 4, last)]
+    a5 = ab[min(m0 + 5, last)]
+    c00 = izero()
+    c01 = izero()
+    c10 = izero()
+    c11 = izero()
+    c20 = izero()
+    c21 = izero()
+    c30 = izero()
+    c31 = izero()
+    c40 = izero()
+    c41 = izero()
+    c50 = izero()
+    c51 = izero()
+    q = wb
+    for t in range(kp2):
+        w0 = wload(wp, q)
+        w1 = wload(wp, q + 16)
+        k = off[t]
+        x = pbcast(a, a0 + k)
+        c00 = madd(c00, x, w0)
+        c01 = madd(c01, x, w1)
+        x = pbcast(a, a1 + k)
+        c10 = madd(c10, x, w0)
+        c11 = madd(c11, x, w1)
+        x = pbcast(a, a2 + k)
+        c20 = madd(c20, x, w0)
+        c21 = madd(c21, x, w1)
+        x = pbcast(a, a3 + k)
+        c30 = madd(c30, x, w0)
+        c31 = madd(c31, x, w1)
+        x = pbcast(a, a4 + k)
+        c40 = madd(c40, x, w0)
+        c41 = madd(c41, x, w1)
+        x = pbcast(a, a5 + k)
+        c50 = madd(c50, x, w0)
+        c51 = madd(c51, x, w1)
+        q += 32
+    istore(acc, 0, c00)
+    istore(acc, 8, c01)
+    istore(acc, 16, c10)
+    istore(acc, 24, c11)
+    istore(acc, 32, c20)
+    istore(acc, 40, c21)
+    istore(acc, 48, c30)
+    istore(acc, 56, c31)
+    istore(acc, 64, c40)
+    istore(acc, 72, c41)
+    istore(acc, 80, c50)
+    istore(acc, 88, c51)
+
+
+@njit(cache=True, nogil=True)
 def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, p64, zp, lo, hi, out, ob, nout):  # pragma: no cover
     """Requantized int8 rows out[ob[i] + c] for the mb patch rows of the block, channels c < nout."""
     acc = np.empty(ROWS * PANEL, np.int32)
@@ -562,6 +622,115 @@ def qconv(x: np.ndarray, zin: int, kh: int, kw: int, stride: tuple[int, int], di
     _qconv(x.reshape(-1), h * w * c_all, w * c_all, c_all, cin0, n, h, w, c, kh, kw, stride[0], stride[1], dil[0], dil[1],
            pads[0], pads[1], oh, ow, np.int16(zin), scratch, block, pk.data, pk.kp, pk.npanel, pk.bias, pk.m0, pk.left, pk.right, pk.mode, pk.p32, pk.p64,
            np.int64(zp), np.int64(lo), np.int64(hi), out.reshape(-1), out.shape[1], ocol, pk.o)
+
+
+@njit(cache=True, nogil=True)
+def _qconv_implicit(xf, n, h, w, c, ce, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, img, hp, wpd, off, block,
+                    wp, kp2, npanel, bias, m0, left, right, mode, p32, p64, zp, lo, hi, out, ldo, ocol, nout):  # pragma: no cover
+    """int8 convolution over the whole input widened once into ``img``: (N, hp, wpd, ce) int16, centered, zero
+    padding around it and in the channel pad ce - c; patch row (b, oy, ox) starts at its window origin and pair t
+    lies off[t] further (implicit GEMM: no patch rows are copied)."""
+    img[:] = 0
+    for b in range(n):
+        for iy in range(h):
+            src = (b * h + iy) * w * c
+            dst = ((b * hp + iy + pt) * wpd + pl) * ce
+            if ce == c:  # one contiguous run per input row
+                for e in range(w * c):
+                    img[dst + e] = np.int16(xf[src + e]) - zin
+            else:
+                for ix in range(w):
+                    for ch in range(c):
+                        img[dst + ix * ce + ch] = np.int16(xf[src + ix * c + ch]) - zin
+    m = n * oh * ow
+    bmax = max(1, min(block, m))
+    ab = np.empty(bmax, np.int64)
+    ob = np.empty(bmax, np.int64)
+    acc = np.empty(ROWS * PANEL, np.int32)
+    b = 0
+    oy = 0
+    ox = 0
+    for r0 in range(0, m, bmax):
+        mb = min(bmax, m - r0)
+        for i in range(mb):  # output pixel counters instead of divisions
+            ab[i] = ((b * hp + oy * sh) * wpd + ox * sw) * ce
+            ob[i] = (r0 + i) * ldo + ocol
+            ox += 1
+            if ox == ow:
+                ox = 0
+                oy += 1
+                if oy == oh:
+                    oy = 0
+                    b += 1
+        for p in range(npanel):
+            c0 = p * PANEL
+            wb = p * kp2 * 32
+            nc = min(PANEL, nout - c0)
+            for t0 in range(0, mb, ROWS):
+                nr = min(ROWS, mb - t0)
+                _tile_off(img, ab, t0, nr, off, kp2, wp, wb, acc)
+                if mode:
+                    for r in range(nr):
+                        o = ob[t0 + r] + c0
+                        put8(rq8(ivload(acc, r * PANEL), mode, p32, p64, c0, zp, lo, hi), out, o, nc)
+                        put8(rq8(ivload(acc, r * PANEL + 8), mode, p32, p64, c0 + 8, zp, lo, hi), out, o + 8, nc - 8)
+                else:
+                    for r in range(nr):
+                        requant_run(acc, r * PANEL, bias, m0, left, right, c0, nc, zp, lo, hi, out, ob[t0 + r] + c0)
+
+
+def implicit_layout(kw: int, c: int, dil_w: int) -> tuple[int, int]:
+    """(image channels CE, reduction length per kernel row) of :func:`qconv_implicit`: with dil_w 1 a kernel row's
+    taps are one contiguous run of kw*C image values, padded to even (CE = C); else each tap is padded to even C."""
+    if dil_w == 1:
+        return c, kw * c + ((kw * c) & 1)
+    ce = c + (c & 1)
+    return ce, kw * ce
+
+
+def implicit_weights(wq: np.ndarray, dil_w: int = 1) -> np.ndarray:
+    """(KH, KW, C, O) int8 weights as the (KH * row length, O) matrix of :func:`qconv_implicit` (pad rows zero),
+    so every int16 pair lies within one kernel row (dil_w 1) or one tap."""
+    kh, kw, c, o = wq.shape
+    ce, row = implicit_layout(kw, c, dil_w)
+    if ce == c:
+        wide = np.zeros((kh, row, o), np.int8)
+        wide[:, : kw * c] = wq.reshape(kh, kw * c, o)
+    else:
+        wide = np.zeros((kh, kw, ce, o), np.int8)
+        wide[:, :, :c] = wq
+    return wide.reshape(-1, o)
+
+
+def qconv_implicit(x: np.ndarray, zin: int, kh: int, kw: int, stride: tuple[int, int], dil: tuple[int, int], pads: tuple[int, ...],
+                   oh: int, ow: int, pk: QPacked, zp: int, lo: int, hi: int, out: np.ndarray) -> None:
+    """:func:`qconv` (groups 1) without im2col, for ``pk`` packed from :func:`implicit_weights`: the input is widened
+    once into a padded int16 image and the GEMM reads each tap's pairs from it in place."""
+    if x.dtype != np.int8 or x.ndim != 4 or not x.flags.c_contiguous:
+        raise ValueError("qconv_implicit: input must be a C-contiguous 4-D int8 array")
+    n, h, w, c = x.shape
+    ce, row = implicit_layout(kw, c, dil[1])
+    if kh * row != pk.k or min(kh, kw, *stride, *dil) < 1 or min(oh, ow) < 0 or min(pads) < 0:
+        raise ValueError("qconv_implicit: operand shape mismatch")
+    if out.dtype != np.int8 or out.shape != (n * oh * ow, pk.o) or not out.flags.c_contiguous:
+        raise ValueError("qconv_implicit: output buffer shape/layout mismatch")
+    if not (-128 <= lo <= hi <= 127 and -128 <= zin <= 127):
+        raise ValueError("qconv_implicit: zero point or clamp outside int8")
+    if out.shape[0] == 0:
+        return
+    hp = max(h + pads[0], (oh - 1) * stride[0] + (kh - 1) * dil[0] + 1)
+    wpd = max(w + pads[1], (ow - 1) * stride[1] + (kw - 1) * dil[1] + 1)
+    img = np.empty(n * hp * wpd * ce + 2, np.int16)  # allocated here so tracemalloc sees it; +2: a run's pad pair
+    if ce == c:  # pairs along each kernel row's contiguous run
+        ti, j = np.meshgrid(np.arange(kh), np.arange(row // 2), indexing="ij")
+        off = (ti * dil[0] * wpd * ce + 2 * j).reshape(-1).astype(np.int64)
+    else:
+        ti, tj, q = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(ce // 2), indexing="ij")
+        off = ((ti * dil[0] * wpd + tj * dil[1]) * ce + 2 * q).reshape(-1).astype(np.int64)
+    block = max(ROWS, (ROW_BLOCK_BYTES // (2 * pk.kp)) // ROWS * ROWS)
+    _qconv_implicit(x.reshape(-1), n, h, w, c, ce, kh, kw, stride[0], stride[1], dil[0], dil[1], pads[0], pads[1], oh, ow,
+                    np.int16(zin), img, hp, wpd, off, block, pk.data, pk.kp // 2, pk.npanel, pk.bias, pk.m0, pk.left, pk.right,
+                    pk.mode, pk.p32, pk.p64, np.int64(zp), np.int64(lo), np.int64(hi), out.reshape(-1), out.shape[1], 0, pk.o)
 
 
 # ------------------------------------------------------------------ depthwise
