@@ -224,3 +224,28 @@ def test_qconv_implicit_matches_oracle(case) -> None:
             out = np.empty((n * oh * ow, o), np.int8)
             qconv_implicit(x, zin, kh, kw, stride, dil, pads, oh, ow, QPacked(implicit_weights(wq, dil[1]), bias, m0, sh), zp, lo, hi, out)
             assert np.array_equal(out.reshape(want.shape), want)
+
+
+@pytest.mark.parametrize("implicit", [False, True])
+def test_full_panels_with_saturating_epilogue(implicit) -> None:
+    """Whole 16-channel panels (the 16-lane packed epilogue) in mode 1: biases near the int32 limits, so the
+    accumulator plus bias must saturate, with multipliers < 1 (no left shift) and a clamp inside int8."""
+    from dcformat.inference.fast.int8_gemm import implicit_weights, qconv_implicit
+
+    rng = np.random.default_rng(11)
+    n, h, w, c, o = 1, 7, 9, 40, 32
+    x = rng.integers(-128, 128, (n, h, w, c)).astype(np.int8)
+    wq = rng.integers(-127, 128, (3, 3, c, o)).astype(np.int8)
+    bias = np.where(rng.random(o) < 0.5, 2**31 - 1 - rng.integers(0, 2**19, o), -(2**31) + 1 + rng.integers(0, 2**19, o))
+    bias[:4] = rng.integers(-1000, 1000, 4)
+    m0, sh = _mults(rng, o, 1e-9, 0.9)
+    want = oracle(x, 3, wq, bias, m0, sh, -9, -100, 101, (1, 1), (1, 1), (1, 1, 1, 1), h, w)
+    out = np.empty((n * h * w, o), np.int8)
+    if implicit:
+        pk = QPacked(implicit_weights(wq, 1), bias, m0, sh)
+        qconv_implicit(x, 3, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1), h, w, pk, -9, -100, 101, out)
+    else:
+        pk = QPacked(wq.reshape(-1, o), bias, m0, sh)
+        qconv(x, 3, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1), h, w, pk, -9, -100, 101, out)
+    assert pk.mode == 1
+    assert np.array_equal(out.reshape(want.shape), want)

@@ -182,6 +182,102 @@ def _splat32(builder, x):  # type: ignore[no-untyped-def]
     return builder.shuffle_vector(v, ir.Constant(_V8I32, ir.Undefined), ir.Constant(_V8I32, [0] * 8))
 
 
+def _rq_lanes(context, builder, sig, args, acc, k32, k64, kc, kzp, extra, saturate):  # type: ignore[no-untyped-def]
+    """IR of ``zp + MBQM(sat32(acc + bias), M0, -n)`` (unclamped) for the 8 channels at args[kc] (+ ``extra``), with
+    the parameters of :func:`lane_params` in args[k32] (int32) and args[k64] (int64); see :func:`_rq8_intrinsic`."""
+    i64 = ir.IntType(64)
+    v4 = ir.VectorType(i64, 4)
+    c = context.cast(builder, args[kc], sig.args[kc], types.intp)
+    if extra is not None:
+        c = builder.add(c, ir.Constant(i64, extra))
+    base = builder.mul(c, ir.Constant(i64, 3))
+
+    def load(k, vt, off):  # type: ignore[no-untyped-def]
+        ary = context.make_array(sig.args[k])(context, builder, args[k])
+        ptr = builder.gep(ary.data, [builder.add(base, ir.Constant(i64, off))])
+        return builder.load(builder.bitcast(ptr, vt.as_pointer()), align=4)
+
+    b, m, e = load(k32, _V8I32, 0), load(k32, _V8I32, 8), load(k32, _V8I32, 16)
+    ce, co, de, do, se, so = (load(k64, v4, off) for off in (0, 4, 8, 12, 16, 20))
+    if saturate:
+        sat = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V8I32, [_V8I32, _V8I32]), "llvm.sadd.sat.v8i32")
+        x = builder.call(sat, [acc, b])
+    else:
+        x = builder.add(acc, b)
+    c32 = ir.Constant(v4, [32] * 4)
+    odd = ir.Constant(_V8I32, [1, 1, 3, 3, 5, 5, 7, 7])
+    und = ir.Constant(_V8I32, ir.Undefined)
+
+    def sext_low(v):  # type: ignore[no-untyped-def]  # the shl/ashr pair that selects vpmuldq
+        return builder.ashr(builder.shl(builder.bitcast(v, v4), c32), c32)
+
+    xe, xo = sext_low(x), sext_low(builder.shuffle_vector(x, und, odd))
+    me, mo = sext_low(m), sext_low(builder.shuffle_vector(m, und, odd))
+    lim = ir.Constant(v4, [-(1 << 30)] * 4)
+    zero = ir.Constant(v4, [0] * 4)
+
+    def half(xv, mv, cv, dv, sv):  # type: ignore[no-untyped-def]
+        p = builder.mul(xv, mv)
+        adj = builder.select(builder.icmp_signed("<", p, lim), dv, zero)
+        return builder.lshr(builder.add(p, builder.add(cv, adj)), sv)
+
+    re = builder.bitcast(half(xe, me, ce, de, se), _V8I32)
+    ro = builder.bitcast(half(xo, mo, co, do, so), _V8I32)
+    y = builder.shuffle_vector(re, ro, ir.Constant(_V8I32, [0, 8, 2, 10, 4, 12, 6, 14]))
+    y = builder.add(y, e)
+    return builder.add(y, _splat32(builder, context.cast(builder, args[kzp], sig.args[kzp], types.int32)))
+
+
+def _rq16_intrinsic(saturate: bool):  # type: ignore[no-untyped-def]
+    """out[o:o+16] = clamp(zp + MBQM(...), lo, hi) of the int32 acc[i:i+16] (channels c..c+15): two 8-lane
+    requantizations packed with signed saturation (``vpackssdw``, ``vpacksswb``; saturation then clamp equals the
+    clamp, as [lo, hi] lies within int8), clamped as bytes and stored with one 16-byte store."""
+
+    @intrinsic
+    def rq16(typingctx, acc, i, p32, p64, c, zp, lo, hi, out, o):  # type: ignore[no-untyped-def]
+        if not (_flat(acc, types.int32) and _flat(p32, types.int32) and _flat(p64, types.int64) and _flat(out, types.int8)
+                and isinstance(c, types.Integer) and isinstance(i, types.Integer) and isinstance(o, types.Integer)):
+            return None
+
+        def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+            ys = []
+            for h in (0, 8):
+                p = _ptr(context, builder, sig.args[0], args[0], builder.add(args[1], ir.Constant(args[1].type, h)), sig.args[1])
+                a = builder.load(builder.bitcast(p, _V8I32.as_pointer()), align=4)
+                ys.append(_rq_lanes(context, builder, sig, args, a, 2, 3, 4, 5, h, saturate))
+            v16i16 = _V16I16
+            v8i16 = ir.VectorType(_I16, 8)
+            v16i8 = ir.VectorType(ir.IntType(8), 16)
+            pdw = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v16i16, [_V8I32, _V8I32]), "llvm.x86.avx2.packssdw")
+            pwb = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v16i8, [v8i16, v8i16]), "llvm.x86.sse2.packsswb.128")
+            w = builder.call(pdw, ys)  # int16 [y0 0-3, y1 0-3 | y0 4-7, y1 4-7]
+            lo8 = builder.shuffle_vector(w, ir.Constant(v16i16, ir.Undefined), ir.Constant(ir.VectorType(_I32, 8), list(range(8))))
+            hi8 = builder.shuffle_vector(w, ir.Constant(v16i16, ir.Undefined), ir.Constant(ir.VectorType(_I32, 8), list(range(8, 16))))
+            b = builder.call(pwb, [lo8, hi8])  # int8 [y0 0-3, y1 0-3, y0 4-7, y1 4-7]
+            order = [0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15]
+            b = builder.shuffle_vector(b, ir.Constant(v16i8, ir.Undefined), ir.Constant(ir.VectorType(_I32, 16), order))
+
+            def splat8(k):  # type: ignore[no-untyped-def]
+                v = builder.trunc(context.cast(builder, args[k], sig.args[k], types.int32), ir.IntType(8))
+                v = builder.insert_element(ir.Constant(v16i8, ir.Undefined), v, ir.Constant(_I32, 0))
+                return builder.shuffle_vector(v, ir.Constant(v16i8, ir.Undefined), ir.Constant(ir.VectorType(_I32, 16), [0] * 16))
+
+            lo_v, hi_v = splat8(6), splat8(7)
+            b = builder.select(builder.icmp_signed("<", b, lo_v), lo_v, b)
+            b = builder.select(builder.icmp_signed(">", b, hi_v), hi_v, b)
+            dst = _ptr(context, builder, sig.args[8], args[8], args[9], sig.args[9])
+            builder.store(b, builder.bitcast(dst, v16i8.as_pointer()), align=1)
+            return context.get_dummy_value()
+
+        return types.void(acc, i, p32, p64, c, zp, lo, hi, out, o), codegen
+
+    return rq16
+
+
+rq16s = _rq16_intrinsic(True)
+rq16n = _rq16_intrinsic(False)
+
+
 def _rq8_intrinsic(saturate: bool):  # type: ignore[no-untyped-def]
     """The lane-wise requantization ``clamp(zp + MBQM(sat32(acc + bias), M0, -n), lo, hi)`` for shifts <= 0.
 
@@ -208,44 +304,7 @@ def _rq8_intrinsic(saturate: bool):  # type: ignore[no-untyped-def]
             return None
 
         def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
-            i64 = ir.IntType(64)
-            v4 = ir.VectorType(i64, 4)
-            base = builder.mul(context.cast(builder, args[3], sig.args[3], types.intp), ir.Constant(ir.IntType(64), 3))
-
-            def load(k, vt, off):  # type: ignore[no-untyped-def]
-                ary = context.make_array(sig.args[k])(context, builder, args[k])
-                ptr = builder.gep(ary.data, [builder.add(base, ir.Constant(i64, off))])
-                return builder.load(builder.bitcast(ptr, vt.as_pointer()), align=4)
-
-            b, m, e = load(1, _V8I32, 0), load(1, _V8I32, 8), load(1, _V8I32, 16)
-            ce, co, de, do, se, so = (load(2, v4, off) for off in (0, 4, 8, 12, 16, 20))
-            if saturate:
-                sat = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V8I32, [_V8I32, _V8I32]), "llvm.sadd.sat.v8i32")
-                x = builder.call(sat, [args[0], b])
-            else:
-                x = builder.add(args[0], b)
-            c32 = ir.Constant(v4, [32] * 4)
-            odd = ir.Constant(_V8I32, [1, 1, 3, 3, 5, 5, 7, 7])
-            und = ir.Constant(_V8I32, ir.Undefined)
-
-            def sext_low(v):  # type: ignore[no-untyped-def]  # the shl/ashr pair that selects vpmuldq
-                return builder.ashr(builder.shl(builder.bitcast(v, v4), c32), c32)
-
-            xe, xo = sext_low(x), sext_low(builder.shuffle_vector(x, und, odd))
-            me, mo = sext_low(m), sext_low(builder.shuffle_vector(m, und, odd))
-            lim = ir.Constant(v4, [-(1 << 30)] * 4)
-            zero = ir.Constant(v4, [0] * 4)
-
-            def half(xv, mv, cv, dv, sv):  # type: ignore[no-untyped-def]
-                p = builder.mul(xv, mv)
-                adj = builder.select(builder.icmp_signed("<", p, lim), dv, zero)
-                return builder.lshr(builder.add(p, builder.add(cv, adj)), sv)
-
-            re = builder.bitcast(half(xe, me, ce, de, se), _V8I32)
-            ro = builder.bitcast(half(xo, mo, co, do, so), _V8I32)
-            y = builder.shuffle_vector(re, ro, ir.Constant(_V8I32, [0, 8, 2, 10, 4, 12, 6, 14]))
-            y = builder.add(y, e)
-            y = builder.add(y, _splat32(builder, context.cast(builder, args[4], sig.args[4], types.int32)))
+            y = _rq_lanes(context, builder, sig, args, args[0], 1, 2, 3, 4, None, saturate)
             lo_v = _splat32(builder, context.cast(builder, args[5], sig.args[5], types.int32))
             hi_v = _splat32(builder, context.cast(builder, args[6], sig.args[6], types.int32))
             y = builder.select(builder.icmp_signed("<", y, lo_v), lo_v, y)
@@ -444,7 +503,13 @@ def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, p6
         for r0 in range(0, mb, ROWS):
             nr = min(ROWS, mb - r0)
             _tile(a, ab, r0, nr, kp2, wp, wb, acc)
-            if mode:
+            if mode and n == PANEL:
+                for r in range(nr):
+                    if mode == 2:
+                        rq16n(acc, r * PANEL, p32, p64, c0, zp, lo, hi, out, ob[r0 + r] + c0)
+                    else:
+                        rq16s(acc, r * PANEL, p32, p64, c0, zp, lo, hi, out, ob[r0 + r] + c0)
+            elif mode:
                 for r in range(nr):
                     o = ob[r0 + r] + c0
                     put8(rq8(ivload(acc, r * PANEL), mode, p32, p64, c0, zp, lo, hi), out, o, n)
@@ -669,7 +734,13 @@ def _qconv_implicit(xf, n, h, w, c, ce, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, 
             for t0 in range(0, mb, ROWS):
                 nr = min(ROWS, mb - t0)
                 _tile_off(img, ab, t0, nr, off, kp2, wp, wb, acc)
-                if mode:
+                if mode and nc == PANEL:
+                    for r in range(nr):
+                        if mode == 2:
+                            rq16n(acc, r * PANEL, p32, p64, c0, zp, lo, hi, out, ob[t0 + r] + c0)
+                        else:
+                            rq16s(acc, r * PANEL, p32, p64, c0, zp, lo, hi, out, ob[t0 + r] + c0)
+                elif mode:
                     for r in range(nr):
                         o = ob[t0 + r] + c0
                         put8(rq8(ivload(acc, r * PANEL), mode, p32, p64, c0, zp, lo, hi), out, o, nc)
