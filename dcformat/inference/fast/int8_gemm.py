@@ -228,10 +228,36 @@ def _rq_lanes(context, builder, sig, args, acc, k32, k64, kc, kzp, extra, satura
     return builder.add(y, _splat32(builder, context.cast(builder, args[kzp], sig.args[kzp], types.int32)))
 
 
+def _pack16_store(context, builder, sig, args, ys, klo, khi, kout, ko):  # type: ignore[no-untyped-def]
+    """Store the 16 int32 lanes ``ys`` (two vectors, channels in order) as int8 at args[kout][args[ko]:], saturated
+    by ``vpackssdw`` / ``vpacksswb`` then clamped to [args[klo], args[khi]] as bytes (saturation then a clamp within
+    int8 equals the clamp)."""
+    v8i16 = ir.VectorType(_I16, 8)
+    v16i8 = ir.VectorType(ir.IntType(8), 16)
+    pdw = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V16I16, [_V8I32, _V8I32]), "llvm.x86.avx2.packssdw")
+    pwb = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v16i8, [v8i16, v8i16]), "llvm.x86.sse2.packsswb.128")
+    w = builder.call(pdw, ys)  # int16 [y0 0-3, y1 0-3 | y0 4-7, y1 4-7]
+    und16 = ir.Constant(_V16I16, ir.Undefined)
+    lo8 = builder.shuffle_vector(w, und16, ir.Constant(ir.VectorType(_I32, 8), list(range(8))))
+    hi8 = builder.shuffle_vector(w, und16, ir.Constant(ir.VectorType(_I32, 8), list(range(8, 16))))
+    b = builder.call(pwb, [lo8, hi8])  # int8 [y0 0-3, y1 0-3, y0 4-7, y1 4-7]
+    order = [0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15]
+    b = builder.shuffle_vector(b, ir.Constant(v16i8, ir.Undefined), ir.Constant(ir.VectorType(_I32, 16), order))
+
+    def splat8(k):  # type: ignore[no-untyped-def]
+        v = builder.trunc(context.cast(builder, args[k], sig.args[k], types.int32), ir.IntType(8))
+        v = builder.insert_element(ir.Constant(v16i8, ir.Undefined), v, ir.Constant(_I32, 0))
+        return builder.shuffle_vector(v, ir.Constant(v16i8, ir.Undefined), ir.Constant(ir.VectorType(_I32, 16), [0] * 16))
+
+    lo_v, hi_v = splat8(klo), splat8(khi)
+    b = builder.select(builder.icmp_signed("<", b, lo_v), lo_v, b)
+    b = builder.select(builder.icmp_signed(">", b, hi_v), hi_v, b)
+    dst = _ptr(context, builder, sig.args[kout], args[kout], args[ko], sig.args[ko])
+    builder.store(b, builder.bitcast(dst, v16i8.as_pointer()), align=1)
+
+
 def _rq16_intrinsic(saturate: bool):  # type: ignore[no-untyped-def]
-    """out[o:o+16] = clamp(zp + MBQM(...), lo, hi) of the int32 acc[i:i+16] (channels c..c+15): two 8-lane
-    requantizations packed with signed saturation (``vpackssdw``, ``vpacksswb``; saturation then clamp equals the
-    clamp, as [lo, hi] lies within int8), clamped as bytes and stored with one 16-byte store."""
+    """out[o:o+16] = clamp(zp + MBQM(sat32(acc[i:i+16] + bias), M0, -n), lo, hi) for channels c..c+15."""
 
     @intrinsic
     def rq16(typingctx, acc, i, p32, p64, c, zp, lo, hi, out, o):  # type: ignore[no-untyped-def]
@@ -245,28 +271,7 @@ def _rq16_intrinsic(saturate: bool):  # type: ignore[no-untyped-def]
                 p = _ptr(context, builder, sig.args[0], args[0], builder.add(args[1], ir.Constant(args[1].type, h)), sig.args[1])
                 a = builder.load(builder.bitcast(p, _V8I32.as_pointer()), align=4)
                 ys.append(_rq_lanes(context, builder, sig, args, a, 2, 3, 4, 5, h, saturate))
-            v16i16 = _V16I16
-            v8i16 = ir.VectorType(_I16, 8)
-            v16i8 = ir.VectorType(ir.IntType(8), 16)
-            pdw = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v16i16, [_V8I32, _V8I32]), "llvm.x86.avx2.packssdw")
-            pwb = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v16i8, [v8i16, v8i16]), "llvm.x86.sse2.packsswb.128")
-            w = builder.call(pdw, ys)  # int16 [y0 0-3, y1 0-3 | y0 4-7, y1 4-7]
-            lo8 = builder.shuffle_vector(w, ir.Constant(v16i16, ir.Undefined), ir.Constant(ir.VectorType(_I32, 8), list(range(8))))
-            hi8 = builder.shuffle_vector(w, ir.Constant(v16i16, ir.Undefined), ir.Constant(ir.VectorType(_I32, 8), list(range(8, 16))))
-            b = builder.call(pwb, [lo8, hi8])  # int8 [y0 0-3, y1 0-3, y0 4-7, y1 4-7]
-            order = [0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15]
-            b = builder.shuffle_vector(b, ir.Constant(v16i8, ir.Undefined), ir.Constant(ir.VectorType(_I32, 16), order))
-
-            def splat8(k):  # type: ignore[no-untyped-def]
-                v = builder.trunc(context.cast(builder, args[k], sig.args[k], types.int32), ir.IntType(8))
-                v = builder.insert_element(ir.Constant(v16i8, ir.Undefined), v, ir.Constant(_I32, 0))
-                return builder.shuffle_vector(v, ir.Constant(v16i8, ir.Undefined), ir.Constant(ir.VectorType(_I32, 16), [0] * 16))
-
-            lo_v, hi_v = splat8(6), splat8(7)
-            b = builder.select(builder.icmp_signed("<", b, lo_v), lo_v, b)
-            b = builder.select(builder.icmp_signed(">", b, hi_v), hi_v, b)
-            dst = _ptr(context, builder, sig.args[8], args[8], args[9], sig.args[9])
-            builder.store(b, builder.bitcast(dst, v16i8.as_pointer()), align=1)
+            _pack16_store(context, builder, sig, args, ys, 6, 7, 8, 9)
             return context.get_dummy_value()
 
         return types.void(acc, i, p32, p64, c, zp, lo, hi, out, o), codegen
@@ -274,6 +279,27 @@ def _rq16_intrinsic(saturate: bool):  # type: ignore[no-untyped-def]
     return rq16
 
 
+def _rq16v_intrinsic(saturate: bool):  # type: ignore[no-untyped-def]
+    """As :func:`_rq16_intrinsic`, the 16 accumulators given as two vectors (channels c..c+7, c+8..c+15)."""
+
+    @intrinsic
+    def rq16v(typingctx, a0, a1, p32, p64, c, zp, lo, hi, out, o):  # type: ignore[no-untyped-def]
+        if not (a0 == IVEC and a1 == IVEC and _flat(p32, types.int32) and _flat(p64, types.int64) and _flat(out, types.int8)
+                and isinstance(c, types.Integer) and isinstance(o, types.Integer)):
+            return None
+
+        def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+            ys = [_rq_lanes(context, builder, sig, args, args[k], 2, 3, 4, 5, h, saturate) for k, h in ((0, 0), (1, 8))]
+            _pack16_store(context, builder, sig, args, ys, 6, 7, 8, 9)
+            return context.get_dummy_value()
+
+        return types.void(a0, a1, p32, p64, c, zp, lo, hi, out, o), codegen
+
+    return rq16v
+
+
+rq16vs = _rq16v_intrinsic(True)
+rq16vn = _rq16v_intrinsic(False)
 rq16s = _rq16_intrinsic(True)
 rq16n = _rq16_intrinsic(False)
 
@@ -1038,7 +1064,43 @@ def _dw_pairs(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w2, m
                     tag[slot] = key
                 sbase[ti] = slot * rowlen
             ob = ((b * oh + oy) * ow) * c
-            for c0 in range(0, cp, 8):
+            c16 = c // 16 * 16 if three else 0
+            for c0 in range(0, c16, 16):  # two vectors at a time: one 16-byte packed store per pixel
+                r0 = sbase[0] + c0 * 2
+                r1 = sbase[1] + c0 * 2
+                r2 = sbase[2] + c0 * 2
+                d2 = 2 * dw * cp * 2
+                wa00 = wload(w2, (0 * cp + c0) * 2)
+                wa01 = wload(w2, (1 * cp + c0) * 2)
+                wa10 = wload(w2, (2 * cp + c0) * 2)
+                wa11 = wload(w2, (3 * cp + c0) * 2)
+                wa20 = wload(w2, (4 * cp + c0) * 2)
+                wa21 = wload(w2, (5 * cp + c0) * 2)
+                wb00 = wload(w2, (0 * cp + c0) * 2 + 16)
+                wb01 = wload(w2, (1 * cp + c0) * 2 + 16)
+                wb10 = wload(w2, (2 * cp + c0) * 2 + 16)
+                wb11 = wload(w2, (3 * cp + c0) * 2 + 16)
+                wb20 = wload(w2, (4 * cp + c0) * 2 + 16)
+                wb21 = wload(w2, (5 * cp + c0) * 2 + 16)
+                for ox in range(ow):
+                    q = ox * sw * cp * 2
+                    a = madd(izero(), wload(pr, r0 + q), wa00)
+                    a = madd(a, wload(pr, r0 + q + d2), wa01)
+                    a = madd(a, wload(pr, r1 + q), wa10)
+                    a = madd(a, wload(pr, r1 + q + d2), wa11)
+                    a = madd(a, wload(pr, r2 + q), wa20)
+                    a = madd(a, wload(pr, r2 + q + d2), wa21)
+                    e = madd(izero(), wload(pr, r0 + q + 16), wb00)
+                    e = madd(e, wload(pr, r0 + q + d2 + 16), wb01)
+                    e = madd(e, wload(pr, r1 + q + 16), wb10)
+                    e = madd(e, wload(pr, r1 + q + d2 + 16), wb11)
+                    e = madd(e, wload(pr, r2 + q + 16), wb20)
+                    e = madd(e, wload(pr, r2 + q + d2 + 16), wb21)
+                    if mode == 2:
+                        rq16vn(a, e, p32, p64, c0, zp, lo, hi, of, ob + ox * c + c0)
+                    else:
+                        rq16vs(a, e, p32, p64, c0, zp, lo, hi, of, ob + ox * c + c0)
+            for c0 in range(c16, cp, 8):
                 nl = min(8, c - c0)
                 if three:
                     wv00 = wload(w2, (0 * cp + c0) * 2)
