@@ -249,3 +249,18 @@ def test_full_panels_with_saturating_epilogue(implicit) -> None:
         qconv(x, 3, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1), h, w, pk, -9, -100, 101, out)
     assert pk.mode == 1
     assert np.array_equal(out.reshape(want.shape), want)
+
+
+@pytest.mark.parametrize("k", [1, 5, 6, 33, 1280])
+def test_single_row_gemm(k) -> None:
+    """One patch row (a Linear at batch 1: the one-row tile), odd and even pair counts."""
+    rng = np.random.default_rng(k)
+    o = 37
+    x = rng.integers(-128, 128, (1, 1, 1, k)).astype(np.int8)
+    wq = rng.integers(-127, 128, (1, 1, k, o)).astype(np.int8)
+    bias = rng.integers(-(2**20), 2**20, o)
+    m0, sh = _mults(rng, o, 1e-6, 0.5)
+    want = oracle(x, 5, wq, bias, m0, sh, 2, -128, 127, (1, 1), (1, 1), (0, 0, 0, 0), 1, 1)
+    out = np.empty((1, o), np.int8)
+    qconv(x, 5, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0), 1, 1, QPacked(wq.reshape(k, o), bias, m0, sh), 2, -128, 127, out)
+    assert np.array_equal(out.reshape(want.shape), want)

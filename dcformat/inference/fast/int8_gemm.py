@@ -120,6 +120,18 @@ def madd(typingctx, acc, x, w):  # type: ignore[no-untyped-def]
 
 
 @intrinsic
+def iadd(typingctx, a, b):  # type: ignore[no-untyped-def]
+    """Lane-wise int32 a + b."""
+    if not (a == IVEC and b == IVEC):
+        return None
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        return builder.add(args[0], args[1])
+
+    return IVEC(a, b), codegen
+
+
+@intrinsic
 def istore(typingctx, arr, i, v):  # type: ignore[no-untyped-def]
     """arr[i:i+8] = v (int32)."""
     if not (_flat(arr, types.int32) and isinstance(i, types.Integer) and v == IVEC):
@@ -519,6 +531,33 @@ def _tile_off(a, ab, m0, nrows, off, kp2, wp, wb, acc):  # pragma: no cover - co
 
 
 @njit(cache=True, nogil=True)
+def _tile1(a, ab, m0, kp2, wp, wb, acc):  # pragma: no cover - compiled
+    """:func:`_tile` for one row (a Linear at batch 1, the last row of a block): acc[0:16]."""
+    a0 = ab[m0]
+    c0 = izero()
+    c1 = izero()
+    e0 = izero()
+    e1 = izero()
+    q = wb
+    t = 0
+    while t + 1 < kp2:  # two pairs per step: two independent accumulator chains
+        x = pbcast(a, a0 + 2 * t)
+        c0 = madd(c0, x, wload(wp, q))
+        c1 = madd(c1, x, wload(wp, q + 16))
+        x = pbcast(a, a0 + 2 * t + 2)
+        e0 = madd(e0, x, wload(wp, q + 32))
+        e1 = madd(e1, x, wload(wp, q + 48))
+        q += 64
+        t += 2
+    if t < kp2:
+        x = pbcast(a, a0 + 2 * t)
+        c0 = madd(c0, x, wload(wp, q))
+        c1 = madd(c1, x, wload(wp, q + 16))
+    istore(acc, 0, iadd(c0, e0))
+    istore(acc, 8, iadd(c1, e1))
+
+
+@njit(cache=True, nogil=True)
 def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, p64, zp, lo, hi, out, ob, nout):  # pragma: no cover
     """Requantized int8 rows out[ob[i] + c] for the mb patch rows of the block, channels c < nout."""
     acc = np.empty(ROWS * PANEL, np.int32)
@@ -528,7 +567,10 @@ def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, p6
         n = min(PANEL, nout - c0)
         for r0 in range(0, mb, ROWS):
             nr = min(ROWS, mb - r0)
-            _tile(a, ab, r0, nr, kp2, wp, wb, acc)
+            if nr == 1:
+                _tile1(a, ab, r0, kp2, wp, wb, acc)
+            else:
+                _tile(a, ab, r0, nr, kp2, wp, wb, acc)
             if mode and n == PANEL:
                 for r in range(nr):
                     if mode == 2:
