@@ -8,14 +8,23 @@ pair sum is at most 64 770 in magnitude and the int32 accumulator is exact for
 K <= 66 000 (spec/INT8.md §2): the result is bit-identical to the NumPy
 reference, which tests/test_int8.py checks.
 
-Layout: weights are packed once into panels of 16 output channels, each
-reduction pair (k, k+1) of a channel stored next to each other, so one aligned
-32-byte load gives two vectors' worth of pairs. Patch rows are widened and
-centered into a small int16 buffer block by block (zero for padding, which is
-``x_q = z_in``), so the GEMM tile reads a broadcast 32-bit pair per row. The
-tile (6 rows x 16 channels) keeps 12 int32 vectors in registers over the whole
-K loop; the epilogue adds the int32 bias and applies MBQM (spec/INT8.md §3) in
-int64 without branches, writing int8 straight into the output.
+Layout: weights are packed once (at model load) into panels of 16 output
+channels, each reduction pair (k, k+1) of a channel stored next to each other,
+so one aligned 32-byte load gives two vectors' worth of pairs. Patch rows are
+widened and centered into a small int16 buffer block by block (zero for
+padding, which is ``x_q = z_in``), so the GEMM tile reads a broadcast 32-bit
+pair per row; a dense convolution with a window skips that copy
+(``qconv_implicit``: the input is widened once into a padded int16 image and
+each pair is read in place at a per-pair offset). The tile (6 rows x 16
+channels) keeps 12 int32 vectors in registers over the whole K loop.
+
+Requantization (spec/INT8.md §3) is exact and vectorised: one 64-bit
+multiply per lane (``vpmuldq``), SRDHM's nudge and RDBPOT's rounding folded
+into one added constant and one logical shift (see :func:`_rq8_intrinsic`),
+the saturating add of the bias dropped where the layer's accumulator bound
+proves it cannot saturate, and 16 channels packed to int8 with saturating
+packs and byte clamps. Depthwise layers use ``vpmaddwd`` on horizontal tap
+pairs over input rows widened once into a ring of int16 pair rows.
 """
 
 from __future__ import annotations
@@ -604,6 +613,9 @@ def _qconv(xf, sb, sy, sx, cin0, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh,
     k_len = kh * kw * c
     plain = kh == 1 and kw == 1 and sh == 1 and sw == 1 and pt == 0 and pl == 0 and oh == h and ow == w and sx == c and sy == w * c
     run = kw * c if sx == c and dw == 1 else 0  # a window row is one contiguous run of kw*C elements
+    if kp > k_len:  # the pad column of an odd K: no patch row writes it, so zero it once
+        for i in range(bmax):
+            a[i * kp + k_len] = 0
     for r0 in range(0, m, bmax):
         mb = min(bmax, m - r0)
         for i in range(mb):
@@ -750,8 +762,8 @@ def qconv(x: np.ndarray, zin: int, kh: int, kw: int, stride: tuple[int, int], di
     if out.shape[0] == 0:
         return
     block = max(ROWS, (ROW_BLOCK_BYTES // (2 * pk.kp)) // ROWS * ROWS)
-    # the patch-row buffer (allocated here so tracemalloc sees it); the pad column of an odd K stays zero
-    scratch = np.zeros(min(block, out.shape[0]) * pk.kp, np.int16)
+    # the patch-row buffer (allocated here so tracemalloc sees it; the kernel zeroes the pad column of an odd K)
+    scratch = np.empty(min(block, out.shape[0]) * pk.kp, np.int16)
     _qconv(x.reshape(-1), h * w * c_all, w * c_all, c_all, cin0, n, h, w, c, kh, kw, stride[0], stride[1], dil[0], dil[1],
            pads[0], pads[1], oh, ow, np.int16(zin), scratch, block, pk.data, pk.kp, pk.npanel, pk.bias, pk.m0, pk.left, pk.right, pk.mode, pk.p32, pk.p64,
            np.int64(zp), np.int64(lo), np.int64(hi), out.reshape(-1), out.shape[1], ocol, pk.o)
@@ -875,144 +887,32 @@ def qconv_implicit(x: np.ndarray, zin: int, kh: int, kw: int, stride: tuple[int,
 # ------------------------------------------------------------------ depthwise
 
 
-@intrinsic
-def dmac(typingctx, acc, x, i, z, w, j):  # type: ignore[no-untyped-def]
-    """acc + (x[i:i+8] - z) * w[j:j+8]: int8 activations widened, int32 weights."""
-    if not (acc == IVEC and _flat(x, types.int8) and _flat(w, types.int32) and isinstance(i, types.Integer)):
-        return None
-
-    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
-        px = _ptr(context, builder, sig.args[1], args[1], args[2], sig.args[2])
-        v8 = ir.VectorType(ir.IntType(8), 8)
-        xv = builder.sext(builder.load(builder.bitcast(px, v8.as_pointer()), align=1), _V8I32)
-        zv = _splat32(builder, context.cast(builder, args[3], sig.args[3], types.int32))
-        pw = _ptr(context, builder, sig.args[4], args[4], args[5], sig.args[5])
-        wv = builder.load(builder.bitcast(pw, _V8I32.as_pointer()), align=4)
-        return builder.add(args[0], builder.mul(builder.sub(xv, zv), wv))
-
-    return IVEC(acc, x, i, z, w, j), codegen
-
-
-@intrinsic
-def dmacv(typingctx, acc, x, i, z, wv):  # type: ignore[no-untyped-def]
-    """acc + (x[i:i+8] - z) * wv: int8 activations widened, weights already a vector."""
-    if not (acc == IVEC and _flat(x, types.int8) and isinstance(i, types.Integer) and wv == IVEC):
-        return None
-
-    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
-        px = _ptr(context, builder, sig.args[1], args[1], args[2], sig.args[2])
-        v8 = ir.VectorType(ir.IntType(8), 8)
-        xv = builder.sext(builder.load(builder.bitcast(px, v8.as_pointer()), align=1), _V8I32)
-        zv = _splat32(builder, context.cast(builder, args[3], sig.args[3], types.int32))
-        return builder.add(args[0], builder.mul(builder.sub(xv, zv), args[4]))
-
-    return IVEC(acc, x, i, z, wv), codegen
-
-
 @njit(cache=True, nogil=True)
-def _dw_rows3(xf, r0, r1, r2, d1, d2, x0, sw, xa, xb, c, zin, w32, mode, p32, p64, zp, lo, hi, of, ob, c8):  # pragma: no cover
-    """A 3x3 depthwise row's interior pixels xa..xb-1: per 8-channel vector the 9 weight vectors stay in registers
-    while the pixels stream by (one load per multiply-add instead of two)."""
-    for c0 in range(0, c8, 8):
-        w00 = ivload(w32, c0)
-        w01 = ivload(w32, c + c0)
-        w02 = ivload(w32, 2 * c + c0)
-        w10 = ivload(w32, 3 * c + c0)
-        w11 = ivload(w32, 4 * c + c0)
-        w12 = ivload(w32, 5 * c + c0)
-        w20 = ivload(w32, 6 * c + c0)
-        w21 = ivload(w32, 7 * c + c0)
-        w22 = ivload(w32, 8 * c + c0)
-        for ox in range(xa, xb):
-            q = (x0 + ox * sw) * c + c0
-            a = dmacv(izero(), xf, r0 + q, zin, w00)
-            a = dmacv(a, xf, r0 + q + d1, zin, w01)
-            a = dmacv(a, xf, r0 + q + d2, zin, w02)
-            a = dmacv(a, xf, r1 + q, zin, w10)
-            a = dmacv(a, xf, r1 + q + d1, zin, w11)
-            a = dmacv(a, xf, r1 + q + d2, zin, w12)
-            a = dmacv(a, xf, r2 + q, zin, w20)
-            a = dmacv(a, xf, r2 + q + d1, zin, w21)
-            a = dmacv(a, xf, r2 + q + d2, zin, w22)
-            bstore8(of, ob + ox * c + c0, rq8(a, mode, p32, p64, c0, zp, lo, hi))
-
-
-@njit(cache=True, nogil=True)
-def _qdepthwise(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w32, bias, m0, left, right, mode, p32, p64,
-                zp, lo, hi, of):  # pragma: no cover - compiled
-    """Depthwise int8 convolution, NHWC: per output pixel and 8-channel vector, int32 sums over the in-range taps."""
-    c8 = c // 8 * 8 if mode else 0
+def _qdepthwise(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w32, bias, m0, left, right, zp, lo, hi, of):  # pragma: no cover
+    """Depthwise int8 convolution, NHWC, scalar with the generic epilogue: layers with a multiplier >= 1 (a left
+    shift, which :func:`rq8` does not cover); every other layer runs :func:`_dw_pairs`."""
     acc = np.zeros(c, np.int32)
-    nt = kh * kw
-    toff = np.empty(nt, np.int64)  # tap offsets from the window origin, for windows inside the input
-    for ti in range(kh):
-        for tj in range(kw):
-            toff[ti * kw + tj] = (ti * dh * w + tj * dw) * c
-    xa = 0  # interior output columns [xa, xb): the whole window inside the input
-    while xa < ow and xa * sw - pl < 0:
-        xa += 1
-    xb = xa
-    while xb < ow and xb * sw - pl + (kw - 1) * dw < w:
-        xb += 1
-    three = kh == 3 and kw == 3 and c8 > 0
     for b in range(n):
         for oy in range(oh):
             iy0 = oy * sh - pt
-            rows_in = iy0 >= 0 and iy0 + (kh - 1) * dh < h
-            streamed = three and rows_in and xa < xb
-            if streamed:
-                r0 = ((b * h + iy0) * w) * c
-                _dw_rows3(xf, r0, r0 + dh * w * c, r0 + 2 * dh * w * c, dw * c, 2 * dw * c, -pl, sw, xa, xb, c, zin, w32,
-                          mode, p32, p64, zp, lo, hi, of, ((b * oh + oy) * ow) * c, c8)
             for ox in range(ow):
                 ix0 = ox * sw - pl
                 o = ((b * oh + oy) * ow + ox) * c
-                if streamed and xa <= ox < xb:  # vectors done by _dw_rows3; only a channel tail is left
-                    if c8 == c:
+                for ch in range(c):
+                    acc[ch] = 0
+                for ti in range(kh):
+                    iy = iy0 + ti * dh
+                    if iy < 0 or iy >= h:
                         continue
-                    c_lo = c8
-                elif rows_in and ix0 >= 0 and ix0 + (kw - 1) * dw < w:
-                    base = ((b * h + iy0) * w + ix0) * c
-                    for c0 in range(0, c8, 8):
-                        v = izero()
-                        for t in range(nt):
-                            v = dmac(v, xf, base + toff[t] + c0, zin, w32, t * c + c0)
-                        bstore8(of, o + c0, rq8(v, mode, p32, p64, c0, zp, lo, hi))
-                    if c8 == c:
-                        continue
-                    c_lo = c8
-                else:
-                    c_lo = 0
-                for c0 in range(c_lo, c8, 8):
-                    v = izero()
-                    for ti in range(kh):
-                        iy = iy0 + ti * dh
-                        if iy < 0 or iy >= h:
+                    for tj in range(kw):
+                        ix = ix0 + tj * dw
+                        if ix < 0 or ix >= w:
                             continue
-                        for tj in range(kw):
-                            ix = ix0 + tj * dw
-                            if ix < 0 or ix >= w:
-                                continue
-                            v = dmac(v, xf, ((b * h + iy) * w + ix) * c + c0, zin, w32, (ti * kw + tj) * c + c0)
-                    bstore8(of, o + c0, rq8(v, mode, p32, p64, c0, zp, lo, hi))
-                if c8 < c:
-                    for ch in range(c8, c):
-                        acc[ch] = 0
-                    for ti in range(kh):
-                        iy = iy0 + ti * dh
-                        if iy < 0 or iy >= h:
-                            continue
-                        for tj in range(kw):
-                            ix = ix0 + tj * dw
-                            if ix < 0 or ix >= w:
-                                continue
-                            src = ((b * h + iy) * w + ix) * c
-                            wo = (ti * kw + tj) * c
-                            for ch in range(c8, c):
-                                acc[ch] += (np.int32(xf[src + ch]) - zin) * w32[wo + ch]
-                    requant_run(acc[c8:], 0, bias, m0, left, right, c8, c - c8, zp, lo, hi, of, o + c8)
-
-
+                        src = ((b * h + iy) * w + ix) * c
+                        wo = (ti * kw + tj) * c
+                        for ch in range(c):
+                            acc[ch] += (np.int32(xf[src + ch]) - zin) * w32[wo + ch]
+                requant_run(acc, 0, bias, m0, left, right, 0, c, zp, lo, hi, of, o)
 
 # ------------------------------------------------------------------ depthwise on horizontal tap pairs
 
@@ -1216,6 +1116,5 @@ def qdepthwise(x: np.ndarray, zin: int, stride: tuple[int, int], dil: tuple[int,
                   np.int16(zin), pk.w2, pk.mode, pk.p32, pk.p64, np.int64(zp), np.int64(lo), np.int64(hi), out.reshape(-1), ring, npos, nslot)
         return out
     _qdepthwise(x.reshape(-1), n, h, w, c, pk.kh, pk.kw, stride[0], stride[1], dil[0], dil[1], pads[0], pads[1], oh, ow,
-                np.int32(zin), pk.w32, pk.bias, pk.m0, pk.left, pk.right, pk.mode, pk.p32, pk.p64, np.int64(zp),
-                np.int64(lo), np.int64(hi), out.reshape(-1))
+                np.int32(zin), pk.w32, pk.bias, pk.m0, pk.left, pk.right, np.int64(zp), np.int64(lo), np.int64(hi), out.reshape(-1))
     return out
