@@ -3,11 +3,15 @@
 Usage:
     python benchmarks/bench_int8.py                     # MobileNet v2 + SqueezeNet 1.1, 224x224, batch 1
     python benchmarks/bench_int8.py --rounds 7 --models mobilenet_v2
+    python benchmarks/bench_int8.py --profile 15        # plus the 15 slowest int8 steps and onnxruntime's nodes
 
-One thread everywhere; the three engines run back to back in every round (this
-machine's speed drifts) and the ratios are medians over rounds. onnxruntime's
+One thread everywhere; the engines run back to back in every round (this
+machine's speed drifts) and the ratios are medians over rounds (the ratio of the
+fastest runs is printed too: on a shared machine it is the less noisy figure). onnxruntime's
 int8 model is its own static quantization (``quantize_static``, QDQ, S8S8,
-per-channel weights) of the same float model, calibrated on the same samples.
+per-channel weights) of the same float model, calibrated on the same samples; ``ort-int8`` quantizes
+the exported model as is (its BatchNorms stay float nodes), ``ort-int8-pp`` after onnxruntime's
+``quant_pre_process`` (BatchNorm folded: fewer float nodes, the faster and fairer anchor).
 Memory: peak bytes allocated during one batch-1 run (tracemalloc, which sees
 NumPy's buffers) next to the largest input+output activation pair of any node.
 Goals: int8 >= 2x faster than our float path, <= 1.0x onnxruntime int8's time;
@@ -40,13 +44,20 @@ from dcformat.models import BUILDERS  # noqa: E402
 from dcformat.onnx_io import to_onnx_model  # noqa: E402
 
 
-def ort_int8(graph, tensors, calib: np.ndarray, path: str):
+def ort_int8(graph, tensors, calib: np.ndarray, path: str, preprocess: bool = False):
+    """onnxruntime's own static int8 (QDQ) model of the graph; ``preprocess``: run onnxruntime's
+    ``quant_pre_process`` first (folds BatchNorm into Conv, infers shapes), as its documentation recommends."""
     import onnx
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     fp = path + ".f32.onnx"
     onnx.save_model(to_onnx_model(graph, tensors), fp)
+    if preprocess:
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        quant_pre_process(fp, path + ".pre.onnx")
+        fp = path + ".pre.onnx"
     name = graph.inputs[0].name
 
     class Reader(CalibrationDataReader):
@@ -63,6 +74,56 @@ def ort_int8(graph, tensors, calib: np.ndarray, path: str):
     so.inter_op_num_threads = 1
     sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
     return lambda x: sess.run(None, {name: x})[0]
+
+
+def ort_node_profile(path: str, x: np.ndarray, name: str, rounds: int) -> dict[str, tuple[str, float]]:
+    """onnxruntime's own per-node kernel times (SessionOptions.enable_profiling): {node: (op, median ms)}."""
+    import json
+
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.enable_profiling = True
+    so.profile_file_prefix = os.path.join(os.path.dirname(path), "ortprof")
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    for _ in range(rounds):
+        sess.run(None, {name: x})
+    with open(sess.end_profiling()) as f:
+        events = json.load(f)
+    acc: dict[str, tuple[str, list[float]]] = {}
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            acc.setdefault(e["name"][: -len("_kernel_time")], (e["args"].get("op_name", "?"), []))[1].append(e["dur"] / 1e3)
+    return {k: (op, statistics.median(v)) for k, (op, v) in acc.items()}
+
+
+def step_profile(model, x: np.ndarray, rounds: int) -> dict[str, float]:
+    """Our int8 engine's per-step times (fastest of ``rounds``), in ms."""
+    times: dict[str, list[float]] = {}
+    name = model.graph.inputs[0].name
+    for _ in range(rounds):
+        env = dict(model._const_env)
+        env.update(model._bind({name: x}))
+        for s in model._steps:
+            t0 = time.perf_counter()
+            s.run(env)
+            times.setdefault(s.name, []).append((time.perf_counter() - t0) * 1e3)
+    return {k: min(v) for k, v in times.items()}
+
+
+def print_profiles(ours: dict[str, float], theirs: dict[str, tuple[str, float]], top: int) -> None:
+    print(f"  per-step profile, int8 (fastest of the rounds), total {sum(ours.values()):.1f} ms; slowest {top}:")
+    for k, v in sorted(ours.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"    {v:7.3f} ms  {k.replace(chr(0), '/')}")
+    by_op: dict[str, float] = {}
+    for op, v in theirs.values():
+        by_op[op] = by_op.get(op, 0.0) + v
+    print(f"  onnxruntime int8 (ort-int8-pp) per-node profile (median), total {sum(by_op.values()):.1f} ms by op: "
+          + ", ".join(f"{op} {v:.2f}" for op, v in sorted(by_op.items(), key=lambda kv: -kv[1])))
+    for k, (op, v) in sorted(theirs.items(), key=lambda kv: -kv[1][1])[:top]:
+        print(f"    {v:7.3f} ms  {k} ({op})")
 
 
 def peak_bytes(fn, x) -> int:
@@ -92,6 +153,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--image-size", type=int, default=224)
     ap.add_argument("--calib", type=int, default=8)
+    ap.add_argument("--profile", type=int, default=0, metavar="N", help="also print the N slowest steps of ours and of onnxruntime")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     for name in args.models:
@@ -105,7 +167,8 @@ def main() -> None:
             qmodel = Int8Model(g, t, calibrate(g, t, {g.inputs[0].name: calib}))
         with tempfile.TemporaryDirectory() as d:
             ort8 = ort_int8(g, t, calib, os.path.join(d, "q.onnx"))
-            engines = {"float": fmodel, "int8": qmodel, "ort-int8": ort8}
+            ort8p = ort_int8(g, t, calib, os.path.join(d, "qp.onnx"), preprocess=True)
+            engines = {"float": fmodel, "int8": qmodel, "ort-int8": ort8, "ort-int8-pp": ort8p}
             for fn in engines.values():
                 fn(x)  # warm-up (numba compilation, caches)
             times: dict[str, list[float]] = {k: [] for k in engines}
@@ -117,11 +180,20 @@ def main() -> None:
             med = {k: statistics.median(v) for k, v in times.items()}
             ratios_f = statistics.median([a / b for a, b in zip(times["int8"], times["float"])])
             ratios_o = statistics.median([a / b for a, b in zip(times["int8"], times["ort-int8"])])
+            best = {k: min(v) for k, v in times.items()}
             print(f"{name} {args.image_size}x{args.image_size} batch 1, one thread, {args.rounds} rounds")
             for k, v in med.items():
-                print(f"  {k:9s} {v * 1e3:8.1f} ms")
-            print(f"  int8 / float     = {ratios_f:.2f}x  (goal <= 0.5x: {'met' if ratios_f <= 0.5 else 'MISSED'})")
-            print(f"  int8 / ort-int8  = {ratios_o:.2f}x  (goal <= 1.0x: {'met' if ratios_o <= 1.0 else 'MISSED'})")
+                print(f"  {k:9s} {v * 1e3:8.1f} ms median, {best[k] * 1e3:8.1f} ms fastest")
+            print(f"  int8 / float     = {ratios_f:.2f}x median of rounds, {best['int8'] / best['float']:.2f}x fastest"
+                  f"  (goal <= 0.5x: {'met' if ratios_f <= 0.5 else 'MISSED'})")
+            print(f"  int8 / ort-int8  = {ratios_o:.2f}x median of rounds, {best['int8'] / best['ort-int8']:.2f}x fastest"
+                  f"  (goal <= 1.0x: {'met' if ratios_o <= 1.0 else 'MISSED'})")
+            ratios_p = statistics.median([a / b for a, b in zip(times["int8"], times["ort-int8-pp"])])
+            print(f"  int8 / ort-int8-pp = {ratios_p:.2f}x median of rounds, {best['int8'] / best['ort-int8-pp']:.2f}x fastest"
+                  f"  (onnxruntime's model made after its quant_pre_process: BatchNorm folded, the stronger anchor)")
+            if args.profile:
+                print_profiles(step_profile(qmodel, x, args.rounds), ort_node_profile(os.path.join(d, "qp.onnx"), x, g.inputs[0].name,
+                                                                                      args.rounds), args.profile)
             shapes = qmodel._shapes
             pf, pq = peak_bytes(fmodel, x), peak_bytes(qmodel, x)
             lf, lq = largest_pair(shapes, g, 4), largest_pair(shapes, g, 1)

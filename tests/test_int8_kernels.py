@@ -113,3 +113,168 @@ def test_qdepthwise_matches_oracle(c, geo) -> None:
         want = oracle(x, 9, wq, bias, m0, sh, -5, -120, 110, stride, dil, pads, oh, ow, depthwise=True)
         got = qdepthwise(x, 9, stride, dil, pads, oh, ow, DWPacked(wq, bias, m0, sh), -5, -120, 110)
         assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("mode", [1, 2])
+def test_vector_requantization_matches_reference(mode) -> None:
+    """The 8-lane epilogue (inference/fast/int8_gemm.rq8) against fixedpoint.mbqm on accumulators across the whole
+    int32 range (mode 1, saturating) or within the no-saturation bound (mode 2), every right shift 0..31 and some in 32..62."""
+    from dcformat.inference.fast.int8_gemm import lane_params, requant_lanes
+
+    rng = np.random.default_rng(mode)
+    width = 64
+    shifts = np.concatenate([-np.arange(0, 32), -rng.integers(32, 63, width - 32)])
+    m0 = rng.integers(2**30, 2**31, width)
+    m0[:3] = (0, 2**30, 2**31 - 1)
+    if mode == 1:
+        bias = rng.integers(-(2**31) + 1, 2**31, width)
+        acc = rng.integers(-(2**31), 2**31, (400, width))
+        acc[:8] = [[2**31 - 1], [-(2**31)], [0], [1], [-1], [2**30], [-(2**30)], [-(2**30) - 1]]
+        k = 66_000
+        bound = 2**31
+    else:
+        k = 9
+        bound = k * 127 * 255
+        bias = rng.integers(-(2**31) + bound + 1, 2**31 - bound, width) >> rng.integers(0, 31, width)
+        acc = rng.integers(-bound, bound + 1, (400, width))
+        acc[:4] = [[bound], [-bound], [0], [-1]]
+    for extra in range(1, 20):  # values around rounding boundaries of each channel: x*M0 near multiples of 2^(30+n)
+        near = np.rint(2.0 ** (30 - shifts.clip(-31, 0)) * extra / np.maximum(m0, 1)) * rng.choice([-1, 1], width) - bias
+        acc[8 + extra] = np.clip(near + rng.integers(-2, 3, width), *((-(2**31), 2**31 - 1) if mode == 1 else (-bound, bound)))
+    z = np.zeros(width, np.int64)
+    got_mode, p32, p64 = lane_params(bias, m0, z, -shifts, width, k)
+    assert got_mode == mode
+    for zp, lo, hi in ((0, -128, 127), (-100, -90, 100), (127, -128, 127)):
+        out = np.empty(acc.size, np.int8)
+        requant_lanes(np.ascontiguousarray(acc, dtype=np.int32).reshape(-1), mode, p32, p64, zp, lo, hi, out)
+        want = np.clip(mbqm(np.clip(acc + bias, -(2**31), 2**31 - 1), m0, shifts) + zp, lo, hi).astype(np.int8)
+        assert np.array_equal(out.reshape(acc.shape), want)
+
+
+@pytest.mark.parametrize("kernel", [(2, 2), (5, 3), (1, 4), (3, 1)])
+@pytest.mark.parametrize("c", [8, 21])
+def test_qdepthwise_tap_pairs_any_kernel(kernel, c) -> None:
+    """The tap-pair path (odd and even kernel widths, a zero partner for the last tap) and the generic one."""
+    kh, kw = kernel
+    rng = np.random.default_rng(kh * 10 + kw + c)
+    x = rng.integers(-128, 128, (2, 11, 10, c)).astype(np.int8)
+    wq = rng.integers(-127, 128, (kh, kw, c)).astype(np.int8)
+    for stride, dil, pads in (((1, 1), (1, 1), (1, 2, 0, 1)), ((2, 3), (2, 1), (2, 0, 2, 3))):
+        oh = (11 + pads[0] + pads[2] - dil[0] * (kh - 1) - 1) // stride[0] + 1
+        ow = (10 + pads[1] + pads[3] - dil[1] * (kw - 1) - 1) // stride[1] + 1
+        for mrange in ((1e-5, 0.5), (1e-12, 3.0)):
+            bias = rng.integers(-(2**16), 2**16, c)
+            m0, sh = _mults(rng, c, *mrange)
+            want = oracle(x, -3, wq, bias, m0, sh, 4, -128, 127, stride, dil, pads, oh, ow, depthwise=True)
+            got = qdepthwise(x, -3, stride, dil, pads, oh, ow, DWPacked(wq, bias, m0, sh), 4, -128, 127)
+            assert np.array_equal(got, want)
+
+
+def test_quantize_to_nhwc_and_channel_sums_match_reference() -> None:
+    """The compiled graph-input quantization (NCHW float -> NHWC int8) against QParams.quantize (ONNX
+    QuantizeLinear in NumPy), ties and saturation included; GlobalAvgPool's sums against NumPy's."""
+    from dcformat.inference.fast.int8 import channel_sums, quantize_to_nhwc
+    from dcformat.int8.params import QParams
+
+    rng = np.random.default_rng(5)
+    p = QParams(0.0375, -7)
+    x = (rng.standard_normal((2, 3, 9, 13)) * 3).astype(np.float32)
+    x[0, 0, 0, :7] = np.array([0.5, 1.5, -2.5, 1e9, -1e9, 4.7, -4.8], np.float32) * np.float32(0.0375)
+    want = np.ascontiguousarray(p.quantize(x).transpose(0, 2, 3, 1))
+    assert np.array_equal(quantize_to_nhwc(x, p.scale, p.zero_point), want)
+    q = rng.integers(-128, 128, (2, 7, 5, 33)).astype(np.int8)
+    assert np.array_equal(channel_sums(q), q.astype(np.int64).sum(axis=(1, 2), keepdims=True))
+
+
+@pytest.mark.parametrize("geo", [((3, 3), (2, 2), (0, 0, 1, 1)), ((2, 3), (1, 2), (1, 1, 1, 2)), ((3, 3), (3, 3), (2, 2, 2, 2))])
+def test_maxpool_matches_windowed_reference(geo) -> None:
+    """Compiled int8 MaxPool against the NumPy windows over the input padded with -128 (spec/INT8.md §4)."""
+    from dcformat.inference.fast.int8 import maxpool_nhwc
+
+    (kh, kw), stride, pads = geo
+    rng = np.random.default_rng(kh * 7 + kw)
+    x = rng.integers(-128, 128, (2, 10, 9, 19)).astype(np.int8)
+    oh = (10 + pads[0] + pads[2] - kh) // stride[0] + 1
+    ow = (9 + pads[1] + pads[3] - kw) // stride[1] + 1
+    xp = np.pad(x, ((0, 0), (pads[0], pads[2]), (pads[1], pads[3]), (0, 0)), constant_values=-128)
+    want = np.full((2, oh, ow, 19), -128, np.int8)
+    for i in range(kh):
+        for j in range(kw):
+            want = np.maximum(want, xp[:, i :: stride[0], j :: stride[1]][:, :oh, :ow])
+    assert np.array_equal(maxpool_nhwc(x, (kh, kw), stride, pads[:2], oh, ow), want)
+    assert np.array_equal(maxpool_nhwc(x, (kh, kw), stride, pads[:2], oh, ow, -20, 90), np.clip(want, -20, 90))
+
+
+@pytest.mark.parametrize("case", [cs for cs in CASES if cs[5] * cs[6] > 1] + [(2, 12, 11, 3, 32, 3, 3, (2, 2), (1, 1), (0, 1, 1, 0))])
+def test_qconv_implicit_matches_oracle(case) -> None:
+    """The im2col-free convolution (padded int16 image; pairs along kernel-row runs, or per tap with odd C padded)."""
+    from dcformat.inference.fast.int8_gemm import implicit_weights, qconv_implicit
+
+    n, h, w, c, o, kh, kw, stride, dil, pads = case
+    rng = np.random.default_rng(sum(map(hash, map(str, case))) % 2**32)
+    x = rng.integers(-128, 128, (n, h, w, c)).astype(np.int8)
+    wq = rng.integers(-127, 128, (kh, kw, c, o)).astype(np.int8)
+    oh = (h + pads[0] + pads[2] - dil[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (w + pads[1] + pads[3] - dil[1] * (kw - 1) - 1) // stride[1] + 1
+    for mrange in ((1e-6, 0.5), (1e-12, 3.0)):
+        bias = rng.integers(-(2**20), 2**20, o)
+        m0, sh = _mults(rng, o, *mrange)
+        for zin, zp, lo, hi in ((-7, 3, -100, 120), (127, -128, -128, 127)):
+            want = oracle(x, zin, wq, bias, m0, sh, zp, lo, hi, stride, dil, pads, oh, ow)
+            out = np.empty((n * oh * ow, o), np.int8)
+            qconv_implicit(x, zin, kh, kw, stride, dil, pads, oh, ow, QPacked(implicit_weights(wq, dil[1]), bias, m0, sh), zp, lo, hi, out)
+            assert np.array_equal(out.reshape(want.shape), want)
+
+
+@pytest.mark.parametrize("implicit", [False, True])
+def test_full_panels_with_saturating_epilogue(implicit) -> None:
+    """Whole 16-channel panels (the 16-lane packed epilogue) in mode 1: biases near the int32 limits, so the
+    accumulator plus bias must saturate, with multipliers < 1 (no left shift) and a clamp inside int8."""
+    from dcformat.inference.fast.int8_gemm import implicit_weights, qconv_implicit
+
+    rng = np.random.default_rng(11)
+    n, h, w, c, o = 1, 7, 9, 40, 32
+    x = rng.integers(-128, 128, (n, h, w, c)).astype(np.int8)
+    wq = rng.integers(-127, 128, (3, 3, c, o)).astype(np.int8)
+    bias = np.where(rng.random(o) < 0.5, 2**31 - 1 - rng.integers(0, 2**19, o), -(2**31) + 1 + rng.integers(0, 2**19, o))
+    bias[:4] = rng.integers(-1000, 1000, 4)
+    m0, sh = _mults(rng, o, 1e-9, 0.9)
+    want = oracle(x, 3, wq, bias, m0, sh, -9, -100, 101, (1, 1), (1, 1), (1, 1, 1, 1), h, w)
+    out = np.empty((n * h * w, o), np.int8)
+    if implicit:
+        pk = QPacked(implicit_weights(wq, 1), bias, m0, sh)
+        qconv_implicit(x, 3, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1), h, w, pk, -9, -100, 101, out)
+    else:
+        pk = QPacked(wq.reshape(-1, o), bias, m0, sh)
+        qconv(x, 3, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1), h, w, pk, -9, -100, 101, out)
+    assert pk.mode == 1
+    assert np.array_equal(out.reshape(want.shape), want)
+
+
+@pytest.mark.parametrize("k", [1, 5, 6, 33, 1280])
+def test_single_row_gemm(k) -> None:
+    """One patch row (a Linear at batch 1: the one-row tile), odd and even pair counts."""
+    rng = np.random.default_rng(k)
+    o = 37
+    x = rng.integers(-128, 128, (1, 1, 1, k)).astype(np.int8)
+    wq = rng.integers(-127, 128, (1, 1, k, o)).astype(np.int8)
+    bias = rng.integers(-(2**20), 2**20, o)
+    m0, sh = _mults(rng, o, 1e-6, 0.5)
+    want = oracle(x, 5, wq, bias, m0, sh, 2, -128, 127, (1, 1), (1, 1), (0, 0, 0, 0), 1, 1)
+    out = np.empty((1, o), np.int8)
+    qconv(x, 5, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0), 1, 1, QPacked(wq.reshape(k, o), bias, m0, sh), 2, -128, 127, out)
+    assert np.array_equal(out.reshape(want.shape), want)
+
+
+def test_concat_with_tables_matches_lookup() -> None:
+    """Concat's int8 -> int8 requantization tables applied 32 bytes at a time (vpshufb on 16 sub-tables) and the
+    channel tails one by one, against a plain NumPy lookup; identity inputs copied."""
+    from dcformat.inference.fast.int8 import concat_last
+
+    rng = np.random.default_rng(21)
+    parts = [rng.integers(-128, 128, (2, 3, 5, c)).astype(np.int8) for c in (64, 45, 7, 32)]
+    luts = [rng.integers(-128, 128, 256).astype(np.int8), None, rng.integers(-128, 128, 256).astype(np.int8),
+            np.arange(-128, 128).astype(np.int8)[::-1].copy()]
+    parts[0].reshape(-1)[:256] = np.arange(-128, 128)  # every table entry used
+    want = np.concatenate([p if t is None else t[p.astype(np.int64) + 128] for p, t in zip(parts, luts)], axis=-1)
+    assert np.array_equal(concat_last(parts, luts), want)

@@ -83,6 +83,9 @@ class Int8Planner:
         if v in self.qkey:
             return self.qkey[v]
         P, p = self.P, self.qp[v]
+        F = QK.fast_int8()
+        if F is not None and P.rank(v) == 4 and P.layout.get(self.fkey[v], PLAIN) == PLAIN:
+            return self._quantize_to_nhwc(v, p, F)
         src = P.need(self.fkey[v], NHWC if P.rank(v) == 4 else PLAIN)
         key = v + "\x00q"
         self._register(key, v, P.layout.get(src, PLAIN))
@@ -94,6 +97,25 @@ class Int8Planner:
             return run
 
         P.emit(f"quantize({v})", [src], [key], P.layout.get(src, PLAIN), make)
+        self.qkey[v] = key
+        return key
+
+    def _quantize_to_nhwc(self, v: str, p: QParams, F: Any) -> str:
+        """Quantize an NCHW float value straight into NHWC int8 (compiled; a graph input, typically)."""
+        P, src, key = self.P, self.fkey[v], v + "\x00q"
+        self._register(key, v, NHWC)
+
+        def make(_r: int | None) -> Callable[[Any], None]:
+            def run(env: Any) -> None:
+                a = env[src]
+                try:
+                    env[key] = F.quantize_to_nhwc(a, p.scale, p.zero_point)
+                except ValueError:  # NaN: the reference decides what it becomes
+                    env[key] = np.ascontiguousarray(p.quantize(a).transpose(0, 2, 3, 1))
+
+            return run
+
+        P.emit(f"quantize({v})", [src], [key], NHWC, make)
         self.qkey[v] = key
         return key
 
@@ -240,8 +262,12 @@ class Int8Planner:
         wm = geo.weight_matrix(wq.astype(np.float32)).astype(np.int8) if kind != "depthwise" else np.ascontiguousarray(wq[:, 0].transpose(1, 2, 0))
         x = self.qin(v, NHWC)
         packs: list[Any] = []
+        implicit = None  # a dense conv with a window: im2col-free kernel (patch rows read in place)
         if G is not None and kind == "depthwise":
             dw = G.DWPacked(wm, bq, m0, sh)
+        elif G is not None and kind == "dense" and geo.kh * geo.kw > 1:
+            w4 = wm.reshape(geo.kh, geo.kw, -1, wm.shape[-1])
+            implicit = G.QPacked(G.implicit_weights(w4, geo.dil[1]), bq, m0, sh)
         elif G is not None:
             g = geo.groups if kind == "grouped" else 1
             og = geo.out_channels // g
@@ -251,6 +277,11 @@ class Int8Planner:
 
         def conv(a: np.ndarray) -> np.ndarray:
             oh, ow = geo.out_size(a.shape[1], a.shape[2])
+            if implicit is not None:
+                a = np.ascontiguousarray(a)
+                y = np.empty((a.shape[0] * oh * ow, geo.out_channels), np.int8)
+                G.qconv_implicit(a, zin, geo.kh, geo.kw, geo.stride, geo.dil, geo.pads, oh, ow, implicit, zout, lo, hi, y)
+                return y.reshape(a.shape[0], oh, ow, geo.out_channels)
             if packs:
                 a = np.ascontiguousarray(a)
                 y = np.empty((a.shape[0] * oh * ow, geo.out_channels), np.int8)
@@ -276,6 +307,7 @@ class Int8Planner:
         lo, hi = pout.clamp_range(*(n.act[1:] if n.act else (None, None)))
         x = self.qin(v, NHWC)
         cache: dict[tuple[int, int], Any] = {}
+        F = QK.fast_int8()
 
         def geometry(h: int, w: int) -> tuple[int, int, tuple[int, int]]:
             oh = pool_out(n, h, kh, stride[0], pads[0], pads[2], ceil)
@@ -285,6 +317,8 @@ class Int8Planner:
         def run(t: np.ndarray) -> np.ndarray:
             h, w = t.shape[1], t.shape[2]
             oh, ow, extra = geometry(h, w)
+            if is_max and F is not None:
+                return F.maxpool_nhwc(t, (kh, kw), stride, (pads[0], pads[1]), oh, ow, *((lo, hi) if n.act else (-128, 127)))
             if is_max:
                 y = QK.window_reduce(QK.pad(t, pads, -128, extra), oh, ow, (kh, kw), stride, np.maximum)
                 return np.clip(y, lo, hi) if n.act else y
@@ -309,10 +343,14 @@ class Int8Planner:
         pin, pout = self.qp[v], self.stored[out]
         x = self.qin(v, NHWC)
 
+        F = QK.fast_int8()
+
         def run(t: np.ndarray) -> np.ndarray:
             cnt = t.shape[1] * t.shape[2]
-            s = t.sum(axis=(1, 2), keepdims=True, dtype=I64) - I64(pin.zero_point * cnt)
+            s = (F.channel_sums(t) if F is not None else t.sum(axis=(1, 2), keepdims=True, dtype=I64)) - I64(pin.zero_point * cnt)
             m0, sh = quantize_multiplier(pin.scale / (pout.scale * cnt))
+            if F is not None:
+                return F.requantize(s, 0, m0, sh, pout.zero_point, -128, 127)
             return QK.requantize(s, np.int64(m0), np.int64(sh), pout.zero_point, -128, 127)
 
         self.P.simple(LNode(n.op, n.name, [x], [out], {}), [x], NHWC, run)

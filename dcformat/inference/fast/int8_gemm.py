@@ -8,14 +8,23 @@ pair sum is at most 64 770 in magnitude and the int32 accumulator is exact for
 K <= 66 000 (spec/INT8.md §2): the result is bit-identical to the NumPy
 reference, which tests/test_int8.py checks.
 
-Layout: weights are packed once into panels of 16 output channels, each
-reduction pair (k, k+1) of a channel stored next to each other, so one aligned
-32-byte load gives two vectors' worth of pairs. Patch rows are widened and
-centered into a small int16 buffer block by block (zero for padding, which is
-``x_q = z_in``), so the GEMM tile reads a broadcast 32-bit pair per row. The
-tile (4 rows x 16 channels) keeps 8 int32 vectors in registers over the whole
-K loop; the epilogue adds the int32 bias and applies MBQM (spec/INT8.md §3) in
-int64 without branches, writing int8 straight into the output.
+Layout: weights are packed once (at model load) into panels of 16 output
+channels, each reduction pair (k, k+1) of a channel stored next to each other,
+so one aligned 32-byte load gives two vectors' worth of pairs. Patch rows are
+widened and centered into a small int16 buffer block by block (zero for
+padding, which is ``x_q = z_in``), so the GEMM tile reads a broadcast 32-bit
+pair per row; a dense convolution with a window skips that copy
+(``qconv_implicit``: the input is widened once into a padded int16 image and
+each pair is read in place at a per-pair offset). The tile (6 rows x 16
+channels) keeps 12 int32 vectors in registers over the whole K loop.
+
+Requantization (spec/INT8.md §3) is exact and vectorised: one 64-bit
+multiply per lane (``vpmuldq``), SRDHM's nudge and RDBPOT's rounding folded
+into one added constant and one logical shift (see :func:`_rq8_intrinsic`),
+the saturating add of the bias dropped where the layer's accumulator bound
+proves it cannot saturate, and 16 channels packed to int8 with saturating
+packs and byte clamps. Depthwise layers use ``vpmaddwd`` on horizontal tap
+pairs over input rows widened once into a ring of int16 pair rows.
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ _V8I32 = ir.VectorType(_I32, 8)
 _V16I16 = ir.VectorType(_I16, 16)
 _V16I32 = ir.VectorType(_I32, 16)
 PANEL = 16  # output channels per packed panel (two vectors of 8 int32 lanes)
-ROWS = 4  # output rows per register tile
+ROWS = 6  # output rows per register tile (12 accumulators + 2 weight vectors + 1 broadcast: 15 of 16 registers)
 
 I32_MIN, I32_MAX = -(2**31), 2**31 - 1
 
@@ -120,6 +129,18 @@ def madd(typingctx, acc, x, w):  # type: ignore[no-untyped-def]
 
 
 @intrinsic
+def iadd(typingctx, a, b):  # type: ignore[no-untyped-def]
+    """Lane-wise int32 a + b."""
+    if not (a == IVEC and b == IVEC):
+        return None
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        return builder.add(args[0], args[1])
+
+    return IVEC(a, b), codegen
+
+
+@intrinsic
 def istore(typingctx, arr, i, v):  # type: ignore[no-untyped-def]
     """arr[i:i+8] = v (int32)."""
     if not (_flat(arr, types.int32) and isinstance(i, types.Integer) and v == IVEC):
@@ -182,46 +203,184 @@ def _splat32(builder, x):  # type: ignore[no-untyped-def]
     return builder.shuffle_vector(v, ir.Constant(_V8I32, ir.Undefined), ir.Constant(_V8I32, [0] * 8))
 
 
-@intrinsic
-def rq8(typingctx, acc, bias, m0, rsh, c, zp, lo, hi):  # type: ignore[no-untyped-def]
-    """clamp(zp + MBQM(sat32(acc + bias[c:c+8]), m0[c:c+8], -rsh[c:c+8]), lo, hi) lane-wise, for shift <= 0.
+def _rq_lanes(context, builder, sig, args, acc, k32, k64, kc, kzp, extra, saturate):  # type: ignore[no-untyped-def]
+    """IR of ``zp + MBQM(sat32(acc + bias), M0, -n)`` (unclamped) for the 8 channels at args[kc] (+ ``extra``), with
+    the parameters of :func:`lane_params` in args[k32] (int32) and args[k64] (int64); see :func:`_rq8_intrinsic`."""
+    i64 = ir.IntType(64)
+    v4 = ir.VectorType(i64, 4)
+    c = context.cast(builder, args[kc], sig.args[kc], types.intp)
+    if extra is not None:
+        c = builder.add(c, ir.Constant(i64, extra))
+    base = builder.mul(c, ir.Constant(i64, 3))
 
-    Exact rewrite of spec/INT8.md §3 for multipliers M0 in [0, 2^31) and right
-    shifts n <= 31 (QPacked maps n >= 32 to M0 = 0, the same zero result):
-    SRDHM = floor((x*M0 + 2^30) / 2^31) for either sign of the product (the
-    truncation of the spec with its sign-dependent nudge is this floor), whose
-    low 32 bits a logical shift gives; RDBPOT in int32 lanes.
-    """
-    if not (acc == IVEC and all(_flat(a, types.int32) for a in (bias, m0, rsh)) and isinstance(c, types.Integer)):
-        return None
+    def load(k, vt, off):  # type: ignore[no-untyped-def]
+        ary = context.make_array(sig.args[k])(context, builder, args[k])
+        ptr = builder.gep(ary.data, [builder.add(base, ir.Constant(i64, off))])
+        return builder.load(builder.bitcast(ptr, vt.as_pointer()), align=4)
 
-    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
-        i64 = ir.IntType(64)
-        v8i64 = ir.VectorType(i64, 8)
-
-        def load(k):  # type: ignore[no-untyped-def]
-            p = _ptr(context, builder, sig.args[k], args[k], args[4], sig.args[4])
-            return builder.load(builder.bitcast(p, _V8I32.as_pointer()), align=4)
-
-        b, m, n = load(1), load(2), load(3)
+    b, m, e = load(k32, _V8I32, 0), load(k32, _V8I32, 8), load(k32, _V8I32, 16)
+    ce, co, de, do, se, so = (load(k64, v4, off) for off in (0, 4, 8, 12, 16, 20))
+    if saturate:
         sat = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V8I32, [_V8I32, _V8I32]), "llvm.sadd.sat.v8i32")
-        x = builder.call(sat, [args[0], b])
-        prod = builder.mul(builder.sext(x, v8i64), builder.sext(m, v8i64))
-        u = builder.add(prod, ir.Constant(v8i64, [1 << 30] * 8))
-        r = builder.trunc(builder.lshr(u, ir.Constant(v8i64, [31] * 8)), _V8I32)
-        one = ir.Constant(_V8I32, [1] * 8)
-        mask = builder.sub(builder.shl(one, n), one)
-        rem = builder.and_(r, mask)
-        thr = builder.sub(builder.ashr(mask, one), builder.ashr(r, ir.Constant(_V8I32, [31] * 8)))
-        y = builder.ashr(r, n)
-        y = builder.add(y, builder.zext(builder.icmp_signed(">", rem, thr), _V8I32))
-        y = builder.add(y, _splat32(builder, context.cast(builder, args[5], sig.args[5], types.int32)))
-        lo_v = _splat32(builder, context.cast(builder, args[6], sig.args[6], types.int32))
-        hi_v = _splat32(builder, context.cast(builder, args[7], sig.args[7], types.int32))
-        y = builder.select(builder.icmp_signed("<", y, lo_v), lo_v, y)
-        return builder.select(builder.icmp_signed(">", y, hi_v), hi_v, y)
+        x = builder.call(sat, [acc, b])
+    else:
+        x = builder.add(acc, b)
+    c32 = ir.Constant(v4, [32] * 4)
+    odd = ir.Constant(_V8I32, [1, 1, 3, 3, 5, 5, 7, 7])
+    und = ir.Constant(_V8I32, ir.Undefined)
 
-    return IVEC(acc, bias, m0, rsh, c, zp, lo, hi), codegen
+    def sext_low(v):  # type: ignore[no-untyped-def]  # the shl/ashr pair that selects vpmuldq
+        return builder.ashr(builder.shl(builder.bitcast(v, v4), c32), c32)
+
+    xe, xo = sext_low(x), sext_low(builder.shuffle_vector(x, und, odd))
+    me, mo = sext_low(m), sext_low(builder.shuffle_vector(m, und, odd))
+    lim = ir.Constant(v4, [-(1 << 30)] * 4)
+    zero = ir.Constant(v4, [0] * 4)
+
+    def half(xv, mv, cv, dv, sv):  # type: ignore[no-untyped-def]
+        p = builder.mul(xv, mv)
+        adj = builder.select(builder.icmp_signed("<", p, lim), dv, zero)
+        return builder.lshr(builder.add(p, builder.add(cv, adj)), sv)
+
+    re = builder.bitcast(half(xe, me, ce, de, se), _V8I32)
+    ro = builder.bitcast(half(xo, mo, co, do, so), _V8I32)
+    y = builder.shuffle_vector(re, ro, ir.Constant(_V8I32, [0, 8, 2, 10, 4, 12, 6, 14]))
+    y = builder.add(y, e)
+    return builder.add(y, _splat32(builder, context.cast(builder, args[kzp], sig.args[kzp], types.int32)))
+
+
+def _pack16_store(context, builder, sig, args, ys, klo, khi, kout, ko):  # type: ignore[no-untyped-def]
+    """Store the 16 int32 lanes ``ys`` (two vectors, channels in order) as int8 at args[kout][args[ko]:], saturated
+    by ``vpackssdw`` / ``vpacksswb`` then clamped to [args[klo], args[khi]] as bytes (saturation then a clamp within
+    int8 equals the clamp)."""
+    v8i16 = ir.VectorType(_I16, 8)
+    v16i8 = ir.VectorType(ir.IntType(8), 16)
+    pdw = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V16I16, [_V8I32, _V8I32]), "llvm.x86.avx2.packssdw")
+    pwb = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v16i8, [v8i16, v8i16]), "llvm.x86.sse2.packsswb.128")
+    w = builder.call(pdw, ys)  # int16 [y0 0-3, y1 0-3 | y0 4-7, y1 4-7]
+    und16 = ir.Constant(_V16I16, ir.Undefined)
+    lo8 = builder.shuffle_vector(w, und16, ir.Constant(ir.VectorType(_I32, 8), list(range(8))))
+    hi8 = builder.shuffle_vector(w, und16, ir.Constant(ir.VectorType(_I32, 8), list(range(8, 16))))
+    b = builder.call(pwb, [lo8, hi8])  # int8 [y0 0-3, y1 0-3, y0 4-7, y1 4-7]
+    order = [0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15]
+    b = builder.shuffle_vector(b, ir.Constant(v16i8, ir.Undefined), ir.Constant(ir.VectorType(_I32, 16), order))
+
+    def splat8(k):  # type: ignore[no-untyped-def]
+        v = builder.trunc(context.cast(builder, args[k], sig.args[k], types.int32), ir.IntType(8))
+        v = builder.insert_element(ir.Constant(v16i8, ir.Undefined), v, ir.Constant(_I32, 0))
+        return builder.shuffle_vector(v, ir.Constant(v16i8, ir.Undefined), ir.Constant(ir.VectorType(_I32, 16), [0] * 16))
+
+    lo_v, hi_v = splat8(klo), splat8(khi)
+    b = builder.select(builder.icmp_signed("<", b, lo_v), lo_v, b)
+    b = builder.select(builder.icmp_signed(">", b, hi_v), hi_v, b)
+    dst = _ptr(context, builder, sig.args[kout], args[kout], args[ko], sig.args[ko])
+    builder.store(b, builder.bitcast(dst, v16i8.as_pointer()), align=1)
+
+
+def _rq16_intrinsic(saturate: bool):  # type: ignore[no-untyped-def]
+    """out[o:o+16] = clamp(zp + MBQM(sat32(acc[i:i+16] + bias), M0, -n), lo, hi) for channels c..c+15."""
+
+    @intrinsic
+    def rq16(typingctx, acc, i, p32, p64, c, zp, lo, hi, out, o):  # type: ignore[no-untyped-def]
+        if not (_flat(acc, types.int32) and _flat(p32, types.int32) and _flat(p64, types.int64) and _flat(out, types.int8)
+                and isinstance(c, types.Integer) and isinstance(i, types.Integer) and isinstance(o, types.Integer)):
+            return None
+
+        def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+            ys = []
+            for h in (0, 8):
+                p = _ptr(context, builder, sig.args[0], args[0], builder.add(args[1], ir.Constant(args[1].type, h)), sig.args[1])
+                a = builder.load(builder.bitcast(p, _V8I32.as_pointer()), align=4)
+                ys.append(_rq_lanes(context, builder, sig, args, a, 2, 3, 4, 5, h, saturate))
+            _pack16_store(context, builder, sig, args, ys, 6, 7, 8, 9)
+            return context.get_dummy_value()
+
+        return types.void(acc, i, p32, p64, c, zp, lo, hi, out, o), codegen
+
+    return rq16
+
+
+def _rq16v_intrinsic(saturate: bool):  # type: ignore[no-untyped-def]
+    """As :func:`_rq16_intrinsic`, the 16 accumulators given as two vectors (channels c..c+7, c+8..c+15)."""
+
+    @intrinsic
+    def rq16v(typingctx, a0, a1, p32, p64, c, zp, lo, hi, out, o):  # type: ignore[no-untyped-def]
+        if not (a0 == IVEC and a1 == IVEC and _flat(p32, types.int32) and _flat(p64, types.int64) and _flat(out, types.int8)
+                and isinstance(c, types.Integer) and isinstance(o, types.Integer)):
+            return None
+
+        def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+            ys = [_rq_lanes(context, builder, sig, args, args[k], 2, 3, 4, 5, h, saturate) for k, h in ((0, 0), (1, 8))]
+            _pack16_store(context, builder, sig, args, ys, 6, 7, 8, 9)
+            return context.get_dummy_value()
+
+        return types.void(a0, a1, p32, p64, c, zp, lo, hi, out, o), codegen
+
+    return rq16v
+
+
+rq16vs = _rq16v_intrinsic(True)
+rq16vn = _rq16v_intrinsic(False)
+rq16s = _rq16_intrinsic(True)
+rq16n = _rq16_intrinsic(False)
+
+
+def _rq8_intrinsic(saturate: bool):  # type: ignore[no-untyped-def]
+    """The lane-wise requantization ``clamp(zp + MBQM(sat32(acc + bias), M0, -n), lo, hi)`` for shifts <= 0.
+
+    Exact rewrite of spec/INT8.md §3 for M0 in [0, 2^31) and right shifts
+    n <= 31 (n >= 32 is stored as M0 = 0, the same zero result), with p = x*M0
+    (64-bit, ``vpmuldq`` on even and odd lanes):
+
+        SRDHM = floor((p + 2^30) / 2^31), negative iff p < -2^30;
+        RDBPOT(r, n) = floor((r + off - [r < 0 and n > 0]) / 2^n), off = 2^n >> 1;
+        so y = floor((p + 2^30 + (off - [p < -2^30 and n > 0]) * 2^31) / 2^(31+n))
+
+    (an integer added inside a floor commutes with the division). The 64-bit
+    arithmetic shift AVX2 lacks is a logical shift of q + 2^63 (non-negative),
+    which adds 2^(63-s) to the quotient; its low 32 bits are subtracted again.
+    Per 8-channel block at 3*c the parameters are int32 [bias | M0 | -lo32(2^(63-s))]
+    and int64 [2^30 + off*2^31 + 2^63 | -2^31*[n>0] | s], the 64-bit ones in lane
+    order (0, 2, 4, 6, 1, 3, 5, 7). ``saturate`` False: the caller has proven
+    |acc + bias| < 2^31 (no saturation needed).
+    """
+
+    @intrinsic
+    def rq8(typingctx, acc, p32, p64, c, zp, lo, hi):  # type: ignore[no-untyped-def]
+        if not (acc == IVEC and _flat(p32, types.int32) and _flat(p64, types.int64) and isinstance(c, types.Integer)):
+            return None
+
+        def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+            y = _rq_lanes(context, builder, sig, args, args[0], 1, 2, 3, 4, None, saturate)
+            lo_v = _splat32(builder, context.cast(builder, args[5], sig.args[5], types.int32))
+            hi_v = _splat32(builder, context.cast(builder, args[6], sig.args[6], types.int32))
+            y = builder.select(builder.icmp_signed("<", y, lo_v), lo_v, y)
+            return builder.select(builder.icmp_signed(">", y, hi_v), hi_v, y)
+
+        return IVEC(acc, p32, p64, c, zp, lo, hi), codegen
+
+    return rq8
+
+
+rq8s = _rq8_intrinsic(True)
+rq8n = _rq8_intrinsic(False)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def rq8(v, mode, p32, p64, c, zp, lo, hi):  # pragma: no cover - compiled
+    """:func:`rq8n` when ``mode`` is 2 (no saturation possible), else :func:`rq8s`."""
+    if mode == 2:
+        return rq8n(v, p32, p64, c, zp, lo, hi)
+    return rq8s(v, p32, p64, c, zp, lo, hi)
+
+
+@njit(cache=True, nogil=True)
+def requant_lanes(acc, mode, p32, p64, zp, lo, hi, out):  # pragma: no cover - compiled
+    """out[i] = rq8 of acc[i] (channel i % width): the vector epilogue alone, for tests against the reference."""
+    width = p32.size // 3
+    for i in range(0, acc.size, 8):
+        c = i % width
+        bstore8(out, i, rq8(ivload(acc, i), mode, p32, p64, c, zp, lo, hi))
 
 
 @njit(cache=True, nogil=True)
@@ -261,13 +420,15 @@ def requant_run(acc, a0, bias, m0, left, right, c0, n, zp, lo, hi, out, o0):  # 
 
 @njit(cache=True, nogil=True)
 def _tile(a, ab, m0, nrows, kp2, wp, wb, acc):  # pragma: no cover - compiled
-    """int32 acc[r*16 : r*16+16] = rows m0+r (r < 4; rows past nrows repeat the last) x the 16 channels of the panel
+    """int32 acc[r*16 : r*16+16] = rows m0+r (r < 6; rows past nrows repeat the last) x the 16 channels of the panel
     at wp[wb:], summed over kp2 pairs."""
     last = m0 + nrows - 1
     a0 = ab[m0]
     a1 = ab[min(m0 + 1, last)]
     a2 = ab[min(m0 + 2, last)]
     a3 = ab[min(m0 + 3, last)]
+    a4 = ab[min(m0 + 4, last)]
+    a5 = ab[min(m0 + 5, last)]
     c00 = izero()
     c01 = izero()
     c10 = izero()
@@ -276,6 +437,10 @@ def _tile(a, ab, m0, nrows, kp2, wp, wb, acc):  # pragma: no cover - compiled
     c21 = izero()
     c30 = izero()
     c31 = izero()
+    c40 = izero()
+    c41 = izero()
+    c50 = izero()
+    c51 = izero()
     q = wb
     for t in range(kp2):
         w0 = wload(wp, q)
@@ -293,6 +458,12 @@ def _tile(a, ab, m0, nrows, kp2, wp, wb, acc):  # pragma: no cover - compiled
         x = pbcast(a, a3 + k)
         c30 = madd(c30, x, w0)
         c31 = madd(c31, x, w1)
+        x = pbcast(a, a4 + k)
+        c40 = madd(c40, x, w0)
+        c41 = madd(c41, x, w1)
+        x = pbcast(a, a5 + k)
+        c50 = madd(c50, x, w0)
+        c51 = madd(c51, x, w1)
         q += 32
     istore(acc, 0, c00)
     istore(acc, 8, c01)
@@ -302,10 +473,101 @@ def _tile(a, ab, m0, nrows, kp2, wp, wb, acc):  # pragma: no cover - compiled
     istore(acc, 40, c21)
     istore(acc, 48, c30)
     istore(acc, 56, c31)
+    istore(acc, 64, c40)
+    istore(acc, 72, c41)
+    istore(acc, 80, c50)
+    istore(acc, 88, c51)
 
 
 @njit(cache=True, nogil=True)
-def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, fast, b32, mm32, rs32, zp, lo, hi, out, ob, nout):  # pragma: no cover
+def _tile_off(a, ab, m0, nrows, off, kp2, wp, wb, acc):  # pragma: no cover - compiled
+    """As :func:`_tile`, pair t of row r read at a[ab[m0+r] + off[t]] (the input image itself, no im2col)."""
+    last = m0 + nrows - 1
+    a0 = ab[m0]
+    a1 = ab[min(m0 + 1, last)]
+    a2 = ab[min(m0 + 2, last)]
+    a3 = ab[min(m0 + 3, last)]
+    a4 = ab[min(m0 + 4, last)]
+    a5 = ab[min(m0 + 5, last)]
+    c00 = izero()
+    c01 = izero()
+    c10 = izero()
+    c11 = izero()
+    c20 = izero()
+    c21 = izero()
+    c30 = izero()
+    c31 = izero()
+    c40 = izero()
+    c41 = izero()
+    c50 = izero()
+    c51 = izero()
+    q = wb
+    for t in range(kp2):
+        w0 = wload(wp, q)
+        w1 = wload(wp, q + 16)
+        k = off[t]
+        x = pbcast(a, a0 + k)
+        c00 = madd(c00, x, w0)
+        c01 = madd(c01, x, w1)
+        x = pbcast(a, a1 + k)
+        c10 = madd(c10, x, w0)
+        c11 = madd(c11, x, w1)
+        x = pbcast(a, a2 + k)
+        c20 = madd(c20, x, w0)
+        c21 = madd(c21, x, w1)
+        x = pbcast(a, a3 + k)
+        c30 = madd(c30, x, w0)
+        c31 = madd(c31, x, w1)
+        x = pbcast(a, a4 + k)
+        c40 = madd(c40, x, w0)
+        c41 = madd(c41, x, w1)
+        x = pbcast(a, a5 + k)
+        c50 = madd(c50, x, w0)
+        c51 = madd(c51, x, w1)
+        q += 32
+    istore(acc, 0, c00)
+    istore(acc, 8, c01)
+    istore(acc, 16, c10)
+    istore(acc, 24, c11)
+    istore(acc, 32, c20)
+    istore(acc, 40, c21)
+    istore(acc, 48, c30)
+    istore(acc, 56, c31)
+    istore(acc, 64, c40)
+    istore(acc, 72, c41)
+    istore(acc, 80, c50)
+    istore(acc, 88, c51)
+
+
+@njit(cache=True, nogil=True)
+def _tile1(a, ab, m0, kp2, wp, wb, acc):  # pragma: no cover - compiled
+    """:func:`_tile` for one row (a Linear at batch 1, the last row of a block): acc[0:16]."""
+    a0 = ab[m0]
+    c0 = izero()
+    c1 = izero()
+    e0 = izero()
+    e1 = izero()
+    q = wb
+    t = 0
+    while t + 1 < kp2:  # two pairs per step: two independent accumulator chains
+        x = pbcast(a, a0 + 2 * t)
+        c0 = madd(c0, x, wload(wp, q))
+        c1 = madd(c1, x, wload(wp, q + 16))
+        x = pbcast(a, a0 + 2 * t + 2)
+        e0 = madd(e0, x, wload(wp, q + 32))
+        e1 = madd(e1, x, wload(wp, q + 48))
+        q += 64
+        t += 2
+    if t < kp2:
+        x = pbcast(a, a0 + 2 * t)
+        c0 = madd(c0, x, wload(wp, q))
+        c1 = madd(c1, x, wload(wp, q + 16))
+    istore(acc, 0, iadd(c0, e0))
+    istore(acc, 8, iadd(c1, e1))
+
+
+@njit(cache=True, nogil=True)
+def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, p64, zp, lo, hi, out, ob, nout):  # pragma: no cover
     """Requantized int8 rows out[ob[i] + c] for the mb patch rows of the block, channels c < nout."""
     acc = np.empty(ROWS * PANEL, np.int32)
     for p in range(npanel):
@@ -314,12 +576,21 @@ def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, fast, b32, mm
         n = min(PANEL, nout - c0)
         for r0 in range(0, mb, ROWS):
             nr = min(ROWS, mb - r0)
-            _tile(a, ab, r0, nr, kp2, wp, wb, acc)
-            if fast:
+            if nr == 1:
+                _tile1(a, ab, r0, kp2, wp, wb, acc)
+            else:
+                _tile(a, ab, r0, nr, kp2, wp, wb, acc)
+            if mode and n == PANEL:
+                for r in range(nr):
+                    if mode == 2:
+                        rq16n(acc, r * PANEL, p32, p64, c0, zp, lo, hi, out, ob[r0 + r] + c0)
+                    else:
+                        rq16s(acc, r * PANEL, p32, p64, c0, zp, lo, hi, out, ob[r0 + r] + c0)
+            elif mode:
                 for r in range(nr):
                     o = ob[r0 + r] + c0
-                    put8(rq8(ivload(acc, r * PANEL), b32, mm32, rs32, c0, zp, lo, hi), out, o, n)
-                    put8(rq8(ivload(acc, r * PANEL + 8), b32, mm32, rs32, c0 + 8, zp, lo, hi), out, o + 8, n - 8)
+                    put8(rq8(ivload(acc, r * PANEL), mode, p32, p64, c0, zp, lo, hi), out, o, n)
+                    put8(rq8(ivload(acc, r * PANEL + 8), mode, p32, p64, c0 + 8, zp, lo, hi), out, o + 8, n - 8)
             else:
                 for r in range(nr):
                     requant_run(acc, r * PANEL, bias, m0, left, right, c0, n, zp, lo, hi, out, ob[r0 + r] + c0)
@@ -327,7 +598,7 @@ def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, fast, b32, mm
 
 @njit(cache=True, nogil=True)
 def _qconv(xf, sb, sy, sx, cin0, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, a, block,
-           wp, kp, npanel, bias, m0, left, right, fast, b32, mm32, rs32, zp, lo, hi, out, ldo, ocol, nout):  # pragma: no cover - compiled
+           wp, kp, npanel, bias, m0, left, right, mode, p32, p64, zp, lo, hi, out, ldo, ocol, nout):  # pragma: no cover - compiled
     """int8 convolution of channels cin0..cin0+c of flat NHWC int8 ``xf`` (strides sb, sy, sx; channel stride 1).
 
     Patch rows (taps in (KH, KW, C) order, then zeros up to the even length
@@ -342,6 +613,9 @@ def _qconv(xf, sb, sy, sx, cin0, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh,
     k_len = kh * kw * c
     plain = kh == 1 and kw == 1 and sh == 1 and sw == 1 and pt == 0 and pl == 0 and oh == h and ow == w and sx == c and sy == w * c
     run = kw * c if sx == c and dw == 1 else 0  # a window row is one contiguous run of kw*C elements
+    if kp > k_len:  # the pad column of an odd K: no patch row writes it, so zero it once
+        for i in range(bmax):
+            a[i * kp + k_len] = 0
     for r0 in range(0, m, bmax):
         mb = min(bmax, m - r0)
         for i in range(mb):
@@ -358,7 +632,7 @@ def _qconv(xf, sb, sy, sx, cin0, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh,
                     q = i * kp
                     for cc in range(c):
                         a[q + cc] = np.int16(xf[src + cc]) - zin
-            _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, fast, b32, mm32, rs32, zp, lo, hi, out, ob, nout)
+            _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, p64, zp, lo, hi, out, ob, nout)
             continue
         b = r0 // (oh * ow)
         rem = r0 - b * (oh * ow)
@@ -400,13 +674,13 @@ def _qconv(xf, sb, sy, sx, cin0, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh,
                 if oy == oh:
                     oy = 0
                     b += 1
-        _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, fast, b32, mm32, rs32, zp, lo, hi, out, ob, nout)
+        _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, p64, zp, lo, hi, out, ob, nout)
 
 
 class QPacked:
     """An int8 layer's weights packed for :func:`qconv`, with its requantization parameters (int64 per channel)."""
 
-    __slots__ = ("k", "kp", "o", "npanel", "data", "bias", "m0", "left", "right", "fast", "b32", "m32", "r32")
+    __slots__ = ("k", "kp", "o", "npanel", "data", "bias", "m0", "left", "right", "mode", "p32", "p64")
 
     def __init__(self, wq: np.ndarray, bias: np.ndarray, m0: np.ndarray, shift: np.ndarray) -> None:
         """``wq``: (K, O) int8 with K in (KH, KW, C) order; ``bias``, ``m0``, ``shift``: (O,) integers, m0 >= 0."""
@@ -427,22 +701,45 @@ class QPacked:
         self.m0 = np.ascontiguousarray(np.broadcast_to(m0, (o,)))
         self.left = np.ascontiguousarray(np.broadcast_to(np.maximum(sh, 0), (o,)))
         self.right = np.ascontiguousarray(np.broadcast_to(np.maximum(-sh, 0), (o,)))
-        self.fast, self.b32, self.m32, self.r32 = lane_params(self.bias, self.m0, self.left, self.right, self.npanel * PANEL)
+        self.mode, self.p32, self.p64 = lane_params(self.bias, self.m0, self.left, self.right, self.npanel * PANEL, k)
 
 
-def lane_params(bias: np.ndarray, m0: np.ndarray, left: np.ndarray, right: np.ndarray, width: int) -> tuple[bool, np.ndarray, np.ndarray, np.ndarray]:
-    """int32 per-channel parameters for :func:`rq8`, zero-padded to ``width``, and whether rq8 applies (no left shift).
+_LANE_ORDER = np.array([0, 2, 4, 6, 1, 3, 5, 7])
 
+
+def lane_params(bias: np.ndarray, m0: np.ndarray, left: np.ndarray, right: np.ndarray, width: int, k: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """Per-channel parameters of :func:`rq8` for ``width`` (a multiple of 8) channels, and the epilogue mode.
+
+    Mode 0: some channel has a left shift (multiplier >= 1), the generic
+    :func:`requant_run` does the work; 1: :func:`rq8s`; 2: :func:`rq8n`, when
+    every accumulator of a reduction of length ``k`` plus its bias stays
+    within int32 (|x - z| <= 255, |w| <= 127), so no saturation can happen.
     A right shift n >= 32 always gives 0 (|SRDHM| < 2^31), as does M0 = 0 with
-    n = 0, so such channels are stored that way to keep shifts within int32.
+    n = 0, so such channels are stored that way to keep shifts within 31 + 31.
     """
     o = bias.shape[0]
-    b32, m32, r32 = (np.zeros(width, np.int32) for _ in range(3))
+    b, m, n = (np.zeros(width, np.int64) for _ in range(3))
     big = right >= 32
-    b32[:o] = bias
-    m32[:o] = np.where(big, 0, m0)
-    r32[:o] = np.where(big, 0, right)
-    return bool(not np.any(left)), b32, m32, r32
+    b[:o] = bias
+    m[:o] = np.where(big, 0, m0)
+    n[:o] = np.where(big, 0, right)
+    s = 31 + n
+    e = -((np.int64(1) << (63 - s)) & 0xFFFFFFFF)  # -lo32(2^(63-s)), wrapped to int32 below
+    e = ((e + 2**31) % 2**32) - 2**31
+    off = (np.int64(1) << n) >> 1
+    # 2^30 + off*2^31 + 2^63 in wrapping int64 (off <= 2^30, so the first two terms stay below 2^62)
+    cpos = ((np.int64(1) << 30) + (off << 31)) ^ np.int64(-(2**63))
+    dneg = np.where(n > 0, np.int64(-(2**31)), np.int64(0))
+    p32 = np.stack([b, m, e], 1).reshape(-1, 8, 3).transpose(0, 2, 1).reshape(-1).astype(np.int32)
+    blocks = [a.reshape(-1, 8)[:, _LANE_ORDER] for a in (cpos, dneg, s)]
+    p64 = np.ascontiguousarray(np.stack(blocks, 1).reshape(-1))
+    if np.any(left):
+        mode = 0
+    elif k * 127 * 255 + int(np.max(np.abs(bias), initial=0)) < 2**31:
+        mode = 2
+    else:
+        mode = 1
+    return mode, np.ascontiguousarray(p32), p64
 
 
 ROW_BLOCK_BYTES = 96 * 1024  # int16 patch rows per block: stays in L2 while every panel passes over it
@@ -465,163 +762,331 @@ def qconv(x: np.ndarray, zin: int, kh: int, kw: int, stride: tuple[int, int], di
     if out.shape[0] == 0:
         return
     block = max(ROWS, (ROW_BLOCK_BYTES // (2 * pk.kp)) // ROWS * ROWS)
-    # the patch-row buffer (allocated here so tracemalloc sees it); the pad column of an odd K stays zero
-    scratch = np.zeros(min(block, out.shape[0]) * pk.kp, np.int16)
+    # the patch-row buffer (allocated here so tracemalloc sees it; the kernel zeroes the pad column of an odd K)
+    scratch = np.empty(min(block, out.shape[0]) * pk.kp, np.int16)
     _qconv(x.reshape(-1), h * w * c_all, w * c_all, c_all, cin0, n, h, w, c, kh, kw, stride[0], stride[1], dil[0], dil[1],
-           pads[0], pads[1], oh, ow, np.int16(zin), scratch, block, pk.data, pk.kp, pk.npanel, pk.bias, pk.m0, pk.left, pk.right, pk.fast, pk.b32, pk.m32, pk.r32,
+           pads[0], pads[1], oh, ow, np.int16(zin), scratch, block, pk.data, pk.kp, pk.npanel, pk.bias, pk.m0, pk.left, pk.right, pk.mode, pk.p32, pk.p64,
            np.int64(zp), np.int64(lo), np.int64(hi), out.reshape(-1), out.shape[1], ocol, pk.o)
+
+
+@njit(cache=True, nogil=True)
+def _qconv_implicit(xf, n, h, w, c, ce, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, img, hp, wpd, off, block,
+                    wp, kp2, npanel, bias, m0, left, right, mode, p32, p64, zp, lo, hi, out, ldo, ocol, nout):  # pragma: no cover
+    """int8 convolution over the whole input widened once into ``img``: (N, hp, wpd, ce) int16, centered, zero
+    padding around it and in the channel pad ce - c; patch row (b, oy, ox) starts at its window origin and pair t
+    lies off[t] further (implicit GEMM: no patch rows are copied)."""
+    img[:] = 0
+    for b in range(n):
+        for iy in range(h):
+            src = (b * h + iy) * w * c
+            dst = ((b * hp + iy + pt) * wpd + pl) * ce
+            if ce == c:  # one contiguous run per input row
+                for e in range(w * c):
+                    img[dst + e] = np.int16(xf[src + e]) - zin
+            else:
+                for ix in range(w):
+                    for ch in range(c):
+                        img[dst + ix * ce + ch] = np.int16(xf[src + ix * c + ch]) - zin
+    m = n * oh * ow
+    bmax = max(1, min(block, m))
+    ab = np.empty(bmax, np.int64)
+    ob = np.empty(bmax, np.int64)
+    acc = np.empty(ROWS * PANEL, np.int32)
+    b = 0
+    oy = 0
+    ox = 0
+    for r0 in range(0, m, bmax):
+        mb = min(bmax, m - r0)
+        for i in range(mb):  # output pixel counters instead of divisions
+            ab[i] = ((b * hp + oy * sh) * wpd + ox * sw) * ce
+            ob[i] = (r0 + i) * ldo + ocol
+            ox += 1
+            if ox == ow:
+                ox = 0
+                oy += 1
+                if oy == oh:
+                    oy = 0
+                    b += 1
+        for p in range(npanel):
+            c0 = p * PANEL
+            wb = p * kp2 * 32
+            nc = min(PANEL, nout - c0)
+            for t0 in range(0, mb, ROWS):
+                nr = min(ROWS, mb - t0)
+                _tile_off(img, ab, t0, nr, off, kp2, wp, wb, acc)
+                if mode and nc == PANEL:
+                    for r in range(nr):
+                        if mode == 2:
+                            rq16n(acc, r * PANEL, p32, p64, c0, zp, lo, hi, out, ob[t0 + r] + c0)
+                        else:
+                            rq16s(acc, r * PANEL, p32, p64, c0, zp, lo, hi, out, ob[t0 + r] + c0)
+                elif mode:
+                    for r in range(nr):
+                        o = ob[t0 + r] + c0
+                        put8(rq8(ivload(acc, r * PANEL), mode, p32, p64, c0, zp, lo, hi), out, o, nc)
+                        put8(rq8(ivload(acc, r * PANEL + 8), mode, p32, p64, c0 + 8, zp, lo, hi), out, o + 8, nc - 8)
+                else:
+                    for r in range(nr):
+                        requant_run(acc, r * PANEL, bias, m0, left, right, c0, nc, zp, lo, hi, out, ob[t0 + r] + c0)
+
+
+def implicit_layout(kw: int, c: int, dil_w: int) -> tuple[int, int]:
+    """(image channels CE, reduction length per kernel row) of :func:`qconv_implicit`: with dil_w 1 a kernel row's
+    taps are one contiguous run of kw*C image values, padded to even (CE = C); else each tap is padded to even C."""
+    if dil_w == 1:
+        return c, kw * c + ((kw * c) & 1)
+    ce = c + (c & 1)
+    return ce, kw * ce
+
+
+def implicit_weights(wq: np.ndarray, dil_w: int = 1) -> np.ndarray:
+    """(KH, KW, C, O) int8 weights as the (KH * row length, O) matrix of :func:`qconv_implicit` (pad rows zero),
+    so every int16 pair lies within one kernel row (dil_w 1) or one tap."""
+    kh, kw, c, o = wq.shape
+    ce, row = implicit_layout(kw, c, dil_w)
+    if ce == c:
+        wide = np.zeros((kh, row, o), np.int8)
+        wide[:, : kw * c] = wq.reshape(kh, kw * c, o)
+    else:
+        wide = np.zeros((kh, kw, ce, o), np.int8)
+        wide[:, :, :c] = wq
+    return wide.reshape(-1, o)
+
+
+def qconv_implicit(x: np.ndarray, zin: int, kh: int, kw: int, stride: tuple[int, int], dil: tuple[int, int], pads: tuple[int, ...],
+                   oh: int, ow: int, pk: QPacked, zp: int, lo: int, hi: int, out: np.ndarray) -> None:
+    """:func:`qconv` (groups 1) without im2col, for ``pk`` packed from :func:`implicit_weights`: the input is widened
+    once into a padded int16 image and the GEMM reads each tap's pairs from it in place."""
+    if x.dtype != np.int8 or x.ndim != 4 or not x.flags.c_contiguous:
+        raise ValueError("qconv_implicit: input must be a C-contiguous 4-D int8 array")
+    n, h, w, c = x.shape
+    ce, row = implicit_layout(kw, c, dil[1])
+    if kh * row != pk.k or min(kh, kw, *stride, *dil) < 1 or min(oh, ow) < 0 or min(pads) < 0:
+        raise ValueError("qconv_implicit: operand shape mismatch")
+    if out.dtype != np.int8 or out.shape != (n * oh * ow, pk.o) or not out.flags.c_contiguous:
+        raise ValueError("qconv_implicit: output buffer shape/layout mismatch")
+    if not (-128 <= lo <= hi <= 127 and -128 <= zin <= 127):
+        raise ValueError("qconv_implicit: zero point or clamp outside int8")
+    if out.shape[0] == 0:
+        return
+    hp = max(h + pads[0], (oh - 1) * stride[0] + (kh - 1) * dil[0] + 1)
+    wpd = max(w + pads[1], (ow - 1) * stride[1] + (kw - 1) * dil[1] + 1)
+    img = np.empty(n * hp * wpd * ce + 2, np.int16)  # allocated here so tracemalloc sees it; +2: a run's pad pair
+    if ce == c:  # pairs along each kernel row's contiguous run
+        ti, j = np.meshgrid(np.arange(kh), np.arange(row // 2), indexing="ij")
+        off = (ti * dil[0] * wpd * ce + 2 * j).reshape(-1).astype(np.int64)
+    else:
+        ti, tj, q = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(ce // 2), indexing="ij")
+        off = ((ti * dil[0] * wpd + tj * dil[1]) * ce + 2 * q).reshape(-1).astype(np.int64)
+    block = max(ROWS, (ROW_BLOCK_BYTES // (2 * pk.kp)) // ROWS * ROWS)
+    _qconv_implicit(x.reshape(-1), n, h, w, c, ce, kh, kw, stride[0], stride[1], dil[0], dil[1], pads[0], pads[1], oh, ow,
+                    np.int16(zin), img, hp, wpd, off, block, pk.data, pk.kp // 2, pk.npanel, pk.bias, pk.m0, pk.left, pk.right,
+                    pk.mode, pk.p32, pk.p64, np.int64(zp), np.int64(lo), np.int64(hi), out.reshape(-1), out.shape[1], 0, pk.o)
 
 
 # ------------------------------------------------------------------ depthwise
 
 
-@intrinsic
-def dmac(typingctx, acc, x, i, z, w, j):  # type: ignore[no-untyped-def]
-    """acc + (x[i:i+8] - z) * w[j:j+8]: int8 activations widened, int32 weights."""
-    if not (acc == IVEC and _flat(x, types.int8) and _flat(w, types.int32) and isinstance(i, types.Integer)):
-        return None
-
-    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
-        px = _ptr(context, builder, sig.args[1], args[1], args[2], sig.args[2])
-        v8 = ir.VectorType(ir.IntType(8), 8)
-        xv = builder.sext(builder.load(builder.bitcast(px, v8.as_pointer()), align=1), _V8I32)
-        zv = _splat32(builder, context.cast(builder, args[3], sig.args[3], types.int32))
-        pw = _ptr(context, builder, sig.args[4], args[4], args[5], sig.args[5])
-        wv = builder.load(builder.bitcast(pw, _V8I32.as_pointer()), align=4)
-        return builder.add(args[0], builder.mul(builder.sub(xv, zv), wv))
-
-    return IVEC(acc, x, i, z, w, j), codegen
-
-
-@intrinsic
-def dmacv(typingctx, acc, x, i, z, wv):  # type: ignore[no-untyped-def]
-    """acc + (x[i:i+8] - z) * wv: int8 activations widened, weights already a vector."""
-    if not (acc == IVEC and _flat(x, types.int8) and isinstance(i, types.Integer) and wv == IVEC):
-        return None
-
-    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
-        px = _ptr(context, builder, sig.args[1], args[1], args[2], sig.args[2])
-        v8 = ir.VectorType(ir.IntType(8), 8)
-        xv = builder.sext(builder.load(builder.bitcast(px, v8.as_pointer()), align=1), _V8I32)
-        zv = _splat32(builder, context.cast(builder, args[3], sig.args[3], types.int32))
-        return builder.add(args[0], builder.mul(builder.sub(xv, zv), args[4]))
-
-    return IVEC(acc, x, i, z, wv), codegen
-
-
 @njit(cache=True, nogil=True)
-def _dw_rows3(xf, r0, r1, r2, d1, d2, x0, sw, xa, xb, c, zin, w32, b32, mm32, rs32, zp, lo, hi, of, ob, c8):  # pragma: no cover
-    """A 3x3 depthwise row's interior pixels xa..xb-1: per 8-channel vector the 9 weight vectors stay in registers
-    while the pixels stream by (one load per multiply-add instead of two)."""
-    for c0 in range(0, c8, 8):
-        w00 = ivload(w32, c0)
-        w01 = ivload(w32, c + c0)
-        w02 = ivload(w32, 2 * c + c0)
-        w10 = ivload(w32, 3 * c + c0)
-        w11 = ivload(w32, 4 * c + c0)
-        w12 = ivload(w32, 5 * c + c0)
-        w20 = ivload(w32, 6 * c + c0)
-        w21 = ivload(w32, 7 * c + c0)
-        w22 = ivload(w32, 8 * c + c0)
-        for ox in range(xa, xb):
-            q = (x0 + ox * sw) * c + c0
-            a = dmacv(izero(), xf, r0 + q, zin, w00)
-            a = dmacv(a, xf, r0 + q + d1, zin, w01)
-            a = dmacv(a, xf, r0 + q + d2, zin, w02)
-            a = dmacv(a, xf, r1 + q, zin, w10)
-            a = dmacv(a, xf, r1 + q + d1, zin, w11)
-            a = dmacv(a, xf, r1 + q + d2, zin, w12)
-            a = dmacv(a, xf, r2 + q, zin, w20)
-            a = dmacv(a, xf, r2 + q + d1, zin, w21)
-            a = dmacv(a, xf, r2 + q + d2, zin, w22)
-            bstore8(of, ob + ox * c + c0, rq8(a, b32, mm32, rs32, c0, zp, lo, hi))
-
-
-@njit(cache=True, nogil=True)
-def _qdepthwise(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w32, bias, m0, left, right, fast, b32, mm32, rs32,
-                zp, lo, hi, of):  # pragma: no cover - compiled
-    """Depthwise int8 convolution, NHWC: per output pixel and 8-channel vector, int32 sums over the in-range taps."""
-    c8 = c // 8 * 8 if fast else 0
+def _qdepthwise(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w32, bias, m0, left, right, zp, lo, hi, of):  # pragma: no cover
+    """Depthwise int8 convolution, NHWC, scalar with the generic epilogue: layers with a multiplier >= 1 (a left
+    shift, which :func:`rq8` does not cover); every other layer runs :func:`_dw_pairs`."""
     acc = np.zeros(c, np.int32)
-    nt = kh * kw
-    toff = np.empty(nt, np.int64)  # tap offsets from the window origin, for windows inside the input
-    for ti in range(kh):
-        for tj in range(kw):
-            toff[ti * kw + tj] = (ti * dh * w + tj * dw) * c
-    xa = 0  # interior output columns [xa, xb): the whole window inside the input
-    while xa < ow and xa * sw - pl < 0:
-        xa += 1
-    xb = xa
-    while xb < ow and xb * sw - pl + (kw - 1) * dw < w:
-        xb += 1
-    three = kh == 3 and kw == 3 and c8 > 0
     for b in range(n):
         for oy in range(oh):
             iy0 = oy * sh - pt
-            rows_in = iy0 >= 0 and iy0 + (kh - 1) * dh < h
-            streamed = three and rows_in and xa < xb
-            if streamed:
-                r0 = ((b * h + iy0) * w) * c
-                _dw_rows3(xf, r0, r0 + dh * w * c, r0 + 2 * dh * w * c, dw * c, 2 * dw * c, -pl, sw, xa, xb, c, zin, w32,
-                          b32, mm32, rs32, zp, lo, hi, of, ((b * oh + oy) * ow) * c, c8)
             for ox in range(ow):
                 ix0 = ox * sw - pl
                 o = ((b * oh + oy) * ow + ox) * c
-                if streamed and xa <= ox < xb:  # vectors done by _dw_rows3; only a channel tail is left
-                    if c8 == c:
+                for ch in range(c):
+                    acc[ch] = 0
+                for ti in range(kh):
+                    iy = iy0 + ti * dh
+                    if iy < 0 or iy >= h:
                         continue
-                    c_lo = c8
-                elif rows_in and ix0 >= 0 and ix0 + (kw - 1) * dw < w:
-                    base = ((b * h + iy0) * w + ix0) * c
-                    for c0 in range(0, c8, 8):
-                        v = izero()
-                        for t in range(nt):
-                            v = dmac(v, xf, base + toff[t] + c0, zin, w32, t * c + c0)
-                        bstore8(of, o + c0, rq8(v, b32, mm32, rs32, c0, zp, lo, hi))
-                    if c8 == c:
-                        continue
-                    c_lo = c8
+                    for tj in range(kw):
+                        ix = ix0 + tj * dw
+                        if ix < 0 or ix >= w:
+                            continue
+                        src = ((b * h + iy) * w + ix) * c
+                        wo = (ti * kw + tj) * c
+                        for ch in range(c):
+                            acc[ch] += (np.int32(xf[src + ch]) - zin) * w32[wo + ch]
+                requant_run(acc, 0, bias, m0, left, right, 0, c, zp, lo, hi, of, o)
+
+# ------------------------------------------------------------------ depthwise on horizontal tap pairs
+
+
+@intrinsic
+def pairw(typingctx, x, ia, ib, z, pr, o):  # type: ignore[no-untyped-def]
+    """pr[o:o+16] = (x[ia+j] - z, x[ib+j] - z) for j < 8, interleaved as int16 (8 channel pairs for ``vpmaddwd``)."""
+    if not (_flat(x, types.int8) and _flat(pr, types.int16) and isinstance(ia, types.Integer) and isinstance(o, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        v8 = ir.VectorType(ir.IntType(8), 8)
+
+        def load(k):  # type: ignore[no-untyped-def]
+            p = _ptr(context, builder, sig.args[0], args[0], args[k], sig.args[k])
+            return builder.load(builder.bitcast(p, v8.as_pointer()), align=1)
+
+        a, b = load(1), load(2)
+        inter = builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(_I32, 16), [j // 2 + 8 * (j % 2) for j in range(16)]))
+        wide = builder.sext(inter, _V16I16)
+        zv = builder.trunc(context.cast(builder, args[3], sig.args[3], types.int32), _I16)
+        zs = builder.shuffle_vector(builder.insert_element(ir.Constant(_V16I16, ir.Undefined), zv, ir.Constant(_I32, 0)),
+                                    ir.Constant(_V16I16, ir.Undefined), ir.Constant(ir.VectorType(_I32, 16), [0] * 16))
+        dst = _ptr(context, builder, sig.args[4], args[4], args[5], sig.args[5])
+        builder.store(builder.sub(wide, zs), builder.bitcast(dst, _V16I16.as_pointer()), align=2)
+        return context.get_dummy_value()
+
+    return types.void(x, ia, ib, z, pr, o), codegen
+
+
+@njit(cache=True, nogil=True)
+def _pair_row(xf, rowbase, w, c, c8, cp, pl, dw, npos, z, pr, pb):  # pragma: no cover - compiled
+    """pr[pb + (ixp*cp + ch)*2 + (0, 1)] = centered input at columns ixp - pl and ixp - pl + dw of one input row
+    (0 outside the row, i.e. x_q = z_in, and for the pad channels c..cp-1), for ixp < npos. rowbase < 0: all zero."""
+    for ixp in range(npos):
+        ia = ixp - pl
+        ib = ia + dw
+        q = pb + ixp * cp * 2
+        if rowbase >= 0 and ia >= 0 and ib < w:
+            sa = rowbase + ia * c
+            sb = rowbase + ib * c
+            for c0 in range(0, c8, 8):
+                pairw(xf, sa + c0, sb + c0, z, pr, q + 2 * c0)
+            for ch in range(c8, cp):
+                if ch < c:
+                    pr[q + 2 * ch] = np.int16(xf[sa + ch]) - z
+                    pr[q + 2 * ch + 1] = np.int16(xf[sb + ch]) - z
                 else:
-                    c_lo = 0
-                for c0 in range(c_lo, c8, 8):
-                    v = izero()
-                    for ti in range(kh):
-                        iy = iy0 + ti * dh
-                        if iy < 0 or iy >= h:
-                            continue
-                        for tj in range(kw):
-                            ix = ix0 + tj * dw
-                            if ix < 0 or ix >= w:
-                                continue
-                            v = dmac(v, xf, ((b * h + iy) * w + ix) * c + c0, zin, w32, (ti * kw + tj) * c + c0)
-                    bstore8(of, o + c0, rq8(v, b32, mm32, rs32, c0, zp, lo, hi))
-                if c8 < c:
-                    for ch in range(c8, c):
-                        acc[ch] = 0
-                    for ti in range(kh):
-                        iy = iy0 + ti * dh
-                        if iy < 0 or iy >= h:
-                            continue
-                        for tj in range(kw):
-                            ix = ix0 + tj * dw
-                            if ix < 0 or ix >= w:
-                                continue
-                            src = ((b * h + iy) * w + ix) * c
-                            wo = (ti * kw + tj) * c
-                            for ch in range(c8, c):
-                                acc[ch] += (np.int32(xf[src + ch]) - zin) * w32[wo + ch]
-                    requant_run(acc[c8:], 0, bias, m0, left, right, c8, c - c8, zp, lo, hi, of, o + c8)
+                    pr[q + 2 * ch] = 0
+                    pr[q + 2 * ch + 1] = 0
+        else:
+            for ch in range(cp):
+                va = np.int16(0)
+                vb = np.int16(0)
+                if rowbase >= 0 and ch < c:
+                    if 0 <= ia < w:
+                        va = np.int16(xf[rowbase + ia * c + ch]) - z
+                    if 0 <= ib < w:
+                        vb = np.int16(xf[rowbase + ib * c + ch]) - z
+                pr[q + 2 * ch] = va
+                pr[q + 2 * ch + 1] = vb
+
+
+@njit(cache=True, nogil=True)
+def _dw_pairs(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w2, mode, p32, p64, zp, lo, hi, of, pr, npos, nslot):  # pragma: no cover
+    """Depthwise int8 convolution with ``vpmaddwd`` on horizontal tap pairs (tj, tj+1) of each kernel row.
+
+    Every input row the outputs need is widened once into ``pr`` (a ring of
+    ``nslot`` rows) as int16 pairs (x[ix] - z, x[ix+dw] - z) per channel,
+    with zeros for padding; then one 32-byte load and one ``vpmaddwd`` do two
+    taps of 8 channels. The weights ``w2`` are the matching (w[ti,tj], w[ti,tj+1])
+    pairs (0 for the missing partner of an odd kernel width).
+    """
+    c8 = c // 8 * 8
+    cp = -(-c // 8) * 8
+    kw2 = (kw + 1) // 2
+    rowlen = npos * cp * 2
+    tag = np.full(nslot, -(2**40), np.int64)
+    sbase = np.empty(kh, np.int64)
+    three = kh == 3 and kw2 == 2
+    for b in range(n):
+        tag[:] = -(2**40)
+        for oy in range(oh):
+            for ti in range(kh):
+                iy = oy * sh - pt + ti * dh
+                key = iy if 0 <= iy < h else -1
+                # rows in use span (kh-1)*dh+1 < nslot-1 consecutive iy: distinct slots; the last slot is the zero row
+                slot = iy % (nslot - 1) if key >= 0 else nslot - 1
+                if tag[slot] != key:
+                    _pair_row(xf, ((b * h + iy) * w) * c if key >= 0 else -1, w, c, c8, cp, pl, dw, npos, zin, pr, slot * rowlen)
+                    tag[slot] = key
+                sbase[ti] = slot * rowlen
+            ob = ((b * oh + oy) * ow) * c
+            c16 = c // 16 * 16 if three else 0
+            for c0 in range(0, c16, 16):  # two vectors at a time: one 16-byte packed store per pixel
+                r0 = sbase[0] + c0 * 2
+                r1 = sbase[1] + c0 * 2
+                r2 = sbase[2] + c0 * 2
+                d2 = 2 * dw * cp * 2
+                wa00 = wload(w2, (0 * cp + c0) * 2)
+                wa01 = wload(w2, (1 * cp + c0) * 2)
+                wa10 = wload(w2, (2 * cp + c0) * 2)
+                wa11 = wload(w2, (3 * cp + c0) * 2)
+                wa20 = wload(w2, (4 * cp + c0) * 2)
+                wa21 = wload(w2, (5 * cp + c0) * 2)
+                wb00 = wload(w2, (0 * cp + c0) * 2 + 16)
+                wb01 = wload(w2, (1 * cp + c0) * 2 + 16)
+                wb10 = wload(w2, (2 * cp + c0) * 2 + 16)
+                wb11 = wload(w2, (3 * cp + c0) * 2 + 16)
+                wb20 = wload(w2, (4 * cp + c0) * 2 + 16)
+                wb21 = wload(w2, (5 * cp + c0) * 2 + 16)
+                for ox in range(ow):
+                    q = ox * sw * cp * 2
+                    a = madd(izero(), wload(pr, r0 + q), wa00)
+                    a = madd(a, wload(pr, r0 + q + d2), wa01)
+                    a = madd(a, wload(pr, r1 + q), wa10)
+                    a = madd(a, wload(pr, r1 + q + d2), wa11)
+                    a = madd(a, wload(pr, r2 + q), wa20)
+                    a = madd(a, wload(pr, r2 + q + d2), wa21)
+                    e = madd(izero(), wload(pr, r0 + q + 16), wb00)
+                    e = madd(e, wload(pr, r0 + q + d2 + 16), wb01)
+                    e = madd(e, wload(pr, r1 + q + 16), wb10)
+                    e = madd(e, wload(pr, r1 + q + d2 + 16), wb11)
+                    e = madd(e, wload(pr, r2 + q + 16), wb20)
+                    e = madd(e, wload(pr, r2 + q + d2 + 16), wb21)
+                    if mode == 2:
+                        rq16vn(a, e, p32, p64, c0, zp, lo, hi, of, ob + ox * c + c0)
+                    else:
+                        rq16vs(a, e, p32, p64, c0, zp, lo, hi, of, ob + ox * c + c0)
+            for c0 in range(c16, cp, 8):
+                nl = min(8, c - c0)
+                if three:
+                    wv00 = wload(w2, (0 * cp + c0) * 2)
+                    wv01 = wload(w2, (1 * cp + c0) * 2)
+                    wv10 = wload(w2, (2 * cp + c0) * 2)
+                    wv11 = wload(w2, (3 * cp + c0) * 2)
+                    wv20 = wload(w2, (4 * cp + c0) * 2)
+                    wv21 = wload(w2, (5 * cp + c0) * 2)
+                    r0 = sbase[0] + c0 * 2
+                    r1 = sbase[1] + c0 * 2
+                    r2 = sbase[2] + c0 * 2
+                    d2 = 2 * dw * cp * 2
+                    for ox in range(ow):
+                        q = ox * sw * cp * 2
+                        a = madd(izero(), wload(pr, r0 + q), wv00)
+                        a = madd(a, wload(pr, r0 + q + d2), wv01)
+                        a = madd(a, wload(pr, r1 + q), wv10)
+                        a = madd(a, wload(pr, r1 + q + d2), wv11)
+                        a = madd(a, wload(pr, r2 + q), wv20)
+                        a = madd(a, wload(pr, r2 + q + d2), wv21)
+                        put8(rq8(a, mode, p32, p64, c0, zp, lo, hi), of, ob + ox * c + c0, nl)
+                else:
+                    for ox in range(ow):
+                        a = izero()
+                        for ti in range(kh):
+                            for j in range(kw2):
+                                a = madd(a, wload(pr, sbase[ti] + ((ox * sw + 2 * j * dw) * cp + c0) * 2), wload(w2, ((ti * kw2 + j) * cp + c0) * 2))
+                        put8(rq8(a, mode, p32, p64, c0, zp, lo, hi), of, ob + ox * c + c0, nl)
 
 
 class DWPacked:
     """A depthwise layer's (KH, KW, C) int8 weights as int32 and its requantization parameters."""
 
-    __slots__ = ("kh", "kw", "c", "w32", "bias", "m0", "left", "right", "fast", "b32", "m32", "r32")
+    __slots__ = ("kh", "kw", "c", "w32", "w2", "bias", "m0", "left", "right", "mode", "p32", "p64")
 
     def __init__(self, wq: np.ndarray, bias: np.ndarray, m0: np.ndarray, shift: np.ndarray) -> None:
         self.kh, self.kw, self.c = wq.shape
         c = self.c
         self.w32 = np.ascontiguousarray(wq, dtype=np.int32).reshape(-1)
+        # (KH, ceil(KW/2), C padded to 8, 2) int16: the tap pairs (tj, tj+1) of :func:`_dw_pairs`
+        kw2, cp = (self.kw + 1) // 2, -(-c // 8) * 8
+        w2 = np.zeros((self.kh, 2 * kw2, cp), np.int16)
+        w2[:, : self.kw, :c] = wq
+        self.w2 = np.ascontiguousarray(w2.reshape(self.kh, kw2, 2, cp).transpose(0, 1, 3, 2)).reshape(-1)
         sh = np.asarray(shift, np.int64).reshape(-1)
         m0 = np.asarray(m0, np.int64).reshape(-1)
         if np.any(m0 < 0) or np.any(m0 >= 2**31):
@@ -630,7 +1095,7 @@ class DWPacked:
         self.m0 = np.ascontiguousarray(np.broadcast_to(m0, (c,)))
         self.left = np.ascontiguousarray(np.broadcast_to(np.maximum(sh, 0), (c,)))
         self.right = np.ascontiguousarray(np.broadcast_to(np.maximum(-sh, 0), (c,)))
-        self.fast, self.b32, self.m32, self.r32 = lane_params(self.bias, self.m0, self.left, self.right, -(-c // 8) * 8)
+        self.mode, self.p32, self.p64 = lane_params(self.bias, self.m0, self.left, self.right, -(-c // 8) * 8, self.kh * self.kw)
 
 
 def qdepthwise(x: np.ndarray, zin: int, stride: tuple[int, int], dil: tuple[int, int], pads: tuple[int, ...], oh: int, ow: int,
@@ -642,7 +1107,14 @@ def qdepthwise(x: np.ndarray, zin: int, stride: tuple[int, int], dil: tuple[int,
         raise ValueError("qdepthwise: bad geometry or range")
     n, h, w, c = x.shape
     out = np.empty((n, oh, ow, c), np.int8)
+    if pk.mode and out.size:
+        # input rows widened to int16 tap pairs: padded columns the outputs reach, a ring of rows (plus a zero row)
+        npos = (ow - 1) * stride[1] + (pk.kw - 1) * dil[1] + 1
+        nslot = (pk.kh - 1) * dil[0] + stride[0] + 2
+        ring = np.empty(nslot * npos * -(-c // 8) * 8 * 2, np.int16)
+        _dw_pairs(x.reshape(-1), n, h, w, c, pk.kh, pk.kw, stride[0], stride[1], dil[0], dil[1], pads[0], pads[1], oh, ow,
+                  np.int16(zin), pk.w2, pk.mode, pk.p32, pk.p64, np.int64(zp), np.int64(lo), np.int64(hi), out.reshape(-1), ring, npos, nslot)
+        return out
     _qdepthwise(x.reshape(-1), n, h, w, c, pk.kh, pk.kw, stride[0], stride[1], dil[0], dil[1], pads[0], pads[1], oh, ow,
-                np.int32(zin), pk.w32, pk.bias, pk.m0, pk.left, pk.right, pk.fast, pk.b32, pk.m32, pk.r32, np.int64(zp),
-                np.int64(lo), np.int64(hi), out.reshape(-1))
+                np.int32(zin), pk.w32, pk.bias, pk.m0, pk.left, pk.right, np.int64(zp), np.int64(lo), np.int64(hi), out.reshape(-1))
     return out
