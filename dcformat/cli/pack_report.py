@@ -160,7 +160,7 @@ def config_toml(config: Any, header: Iterable[str] = ()) -> str:
 
     lines = [f"# {h}" for h in header]
     for f in fields(config):
-        if f.name == "overrides":
+        if f.name in ("overrides", "importance"):  # importance is data (recomputed from --calib), not a setting
             continue
         v = _toml_value(f.name, getattr(config, f.name))
         if v is not None:
