@@ -24,6 +24,17 @@ Two targets:
   varies more than the bound says: give such models more calibration inputs). The smallest plan that met the target on
   the calibration inputs is returned.
 
+Calibration importance (output target): with a graph and calibration inputs
+(or ``importance=`` arrays from the caller) each layer weight gets the second
+moment E[x_j²] of its inputs (``budget.importance``). The scan then measures the
+importance-weighted error Σ E[x_j²]·Δw² / Σ E[x_j²]·w² (a diagonal-Fisher proxy
+of the output error, so one sensitivity per layer predicts the loss better) and
+prices candidates packed with ``prune_by="importance"`` (keep the largest
+|w|·sqrt(E[x_j²]), Wanda-style) and ``kmeans_weights="importance"`` (weighted
+k-means). The returned config carries the arrays; ``pack`` writes
+``importance = "calib"`` and the inputs' digest into the config file, and
+``pack --config ... --calib`` recomputes them.
+
 Deterministic: no random numbers, ties broken by candidate order. Time is
 bounded by the candidate grid (``OUTPUT_DENSITIES`` x ``OUTPUT_CODE_BITS``), two
 probe forwards per planned layer (on ``probe_samples`` inputs) and ``rounds``
