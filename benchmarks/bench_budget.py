@@ -130,6 +130,8 @@ def bert_embed(w: dict, ids: np.ndarray, mask: np.ndarray, heads: int = 12, stat
             if stats is not None:
                 real = h[mask > 0].astype(np.float64)
                 stats[q + name + ".weight"] = (np.einsum("ij,ij->j", real, real), real.shape[0])
+                if "__gram__" in stats:  # the full second-moment matrix E[x xᵀ] (for error-compensating rounding)
+                    stats["__gram__"][q + name + ".weight"] = (real.T @ real, real.shape[0])
             return h @ w[q + name + ".weight"].T + w[q + name + ".bias"]
 
         d = x.shape[-1] // heads
@@ -152,7 +154,7 @@ def bert_embed(w: dict, ids: np.ndarray, mask: np.ndarray, heads: int = 12, stat
 
 def importance_from_stats(stats: dict) -> dict:
     """weight name -> E[x_j²] of its inputs, shape (1, in) (broadcasts over the (out, in) weight)."""
-    return {k: (t / max(c, 1)).reshape(1, -1) for k, (t, c) in stats.items()}
+    return {k: (t / max(c, 1)).reshape(1, -1) for k, (t, c) in stats.items() if not k.startswith("__")}
 
 
 def bert_embed_torch(w: dict, ids: np.ndarray, mask: np.ndarray, heads: int = 12) -> np.ndarray:
