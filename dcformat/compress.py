@@ -39,10 +39,15 @@ def compress(entry: TableEntry, array: np.ndarray, s: TensorSettings) -> Payload
         return DensePayload(entry, q, cb, labels, s.huffman, rans=s.entropy == "rans")
     rows, cols = matrix_shape(array.shape)
     b = s.index_bits
-    positions = np.flatnonzero(_prune_mask(flat, s, imp))
-    cb, labels, keep = quantize_values(flat[positions], q, s.init, s.seed, drop_zeros=True,
-                                       weights=None if weights is None else weights[positions])
-    streams = encode_positions(positions[keep], rows, cols, b)
+    mask = _prune_mask(flat, s, imp)
+    positions = np.flatnonzero(mask)
+    if s.rounding == "gptq" and array.ndim == 2 and positions.size:
+        cb, labels, kept = gptq_quantize(entry.name, array, mask, q, s, weights)
+    else:
+        cb, labels, keep = quantize_values(flat[positions], q, s.init, s.seed, drop_zeros=True,
+                                           weights=None if weights is None else weights[positions])
+        kept = positions[keep]
+    streams = encode_positions(kept, rows, cols, b)
     class_min, fillers, gaps = _row_classes(streams, s.huffman, b)
     return SparsePayload(entry, q, b, cb, streams.counts, class_min, fillers, gaps, labels, int(labels.size), s.huffman,
                          rans=s.entropy == "rans")
@@ -58,6 +63,25 @@ def element_importance(name: str, shape: tuple[int, ...], s: TensorSettings) -> 
                          "(CompressionConfig.importance; on the command line: --calib with a graph)")
     try:
         return importance_weights(s.importance, tuple(shape))
+    except ValueError as exc:
+        raise ValueError(f"tensor {name!r}: {exc}") from None
+
+
+def gptq_quantize(name: str, array: np.ndarray, mask: np.ndarray, q: int, s: TensorSettings,
+                  weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Codebook (k-means of the kept values, as without GPTQ), labels and flat positions of the stored
+    nonzeros, with the labels chosen by error-compensating rounding against ``s.hessian``."""
+    from .quantize.gptq import compensated_quantize  # noqa: PLC0415
+
+    if s.hessian is None:
+        raise ValueError(f"tensor {name!r}: rounding='gptq' needs a hessian (CompressionConfig.hessian[{name!r}], "
+                         "the (in, in) second moments of the layer's inputs)")
+    flat = np.ascontiguousarray(array).reshape(-1)
+    positions = np.flatnonzero(mask)
+    cb, _, _ = quantize_values(flat[positions], q, s.init, s.seed, drop_zeros=False,
+                               weights=None if weights is None else weights[positions])
+    try:
+        return compensated_quantize(array, mask.reshape(array.shape), cb, np.asarray(s.hessian, np.float64))
     except ValueError as exc:
         raise ValueError(f"tensor {name!r}: {exc}") from None
 

@@ -35,6 +35,7 @@ RAW_COMPRESSIONS = ("none", "zstd")
 # Calibration-aware settings (need ``CompressionConfig.importance`` arrays for the tensors they apply to).
 PRUNE_BY = ("magnitude", "importance")
 KMEANS_WEIGHTS = ("none", "importance")
+ROUNDINGS = ("nearest", "gptq")
 
 # Role defaults per preset (README "Defaults"). "paper": the paper's Table 4 setting for conv layers and its FC
 # setting, and densities in the range of its Tables 2-5. "safe": no pruning, 8-bit codes everywhere.
@@ -75,7 +76,12 @@ class CompressionConfig:
             ``importance`` array for the tensor.
         kmeans_weights: "none" or "importance": the codebook minimises Σ importance·(w - c)² (a diagonal
             Fisher/Hessian estimate weighting each weight's error). Needs an ``importance`` array.
+        rounding: "nearest" (each weight to its nearest centroid) or "gptq": labels chosen column by column
+            with the error moved onto the columns not yet rounded (``dcformat.quantize.gptq``), minimising the
+            layer's output error for inputs with second moments ``hessian[name]``; 2-D weights (out, in) only.
         overrides: {name_pattern: {field: value}} applied in order, later wins.
+        hessian: {tensor name: (in, in) matrix E[x xᵀ] of the layer's inputs} for ``rounding="gptq"``. Data,
+            like ``importance``.
         importance: {tensor name: array broadcastable to the tensor's shape, finite, >= 0} - e.g. E[x_j²] of a
             Linear layer's inputs over calibration data, shape (1, in) for a (out, in) weight. Data, not a
             setting: not written to the file nor to config files (``dcformat.budget.importance`` computes it from
@@ -95,14 +101,16 @@ class CompressionConfig:
     seed: int = 0
     prune_by: str = "magnitude"
     kmeans_weights: str = "none"
+    rounding: str = "nearest"
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     importance: Mapping[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    hessian: Mapping[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_settings(self.__dict__, where="CompressionConfig")
         if not isinstance(self.importance, Mapping) or not all(isinstance(k, str) for k in self.importance):
             raise ValueError("importance must map tensor names to arrays")
-        allowed = {f.name for f in fields(self)} - {"overrides", "importance"}
+        allowed = {f.name for f in fields(self)} - {"overrides", "importance", "hessian"}
         for pattern, values in self.overrides.items():
             if not isinstance(pattern, str) or not isinstance(values, Mapping):
                 raise ValueError("overrides must map name patterns (str) to {field: value} dicts")
@@ -129,7 +137,9 @@ class TensorSettings:
     entropy: str = "huffman"
     prune_by: str = "magnitude"
     kmeans_weights: str = "none"
+    rounding: str = "nearest"
     importance: np.ndarray | None = field(default=None, compare=False, repr=False)
+    hessian: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def _check_settings(s: Mapping[str, Any], *, where: str) -> None:
@@ -163,6 +173,8 @@ def _check_settings(s: Mapping[str, Any], *, where: str) -> None:
         raise ValueError(f"{where}: seed must be an int")
     if s["prune_by"] not in PRUNE_BY:
         raise ValueError(f"{where}: prune_by must be one of {PRUNE_BY}, got {s['prune_by']!r}")
+    if s["rounding"] not in ROUNDINGS:
+        raise ValueError(f"{where}: rounding must be one of {ROUNDINGS}, got {s['rounding']!r}")
     if s["kmeans_weights"] not in KMEANS_WEIGHTS:
         raise ValueError(f"{where}: kmeans_weights must be one of {KMEANS_WEIGHTS}, got {s['kmeans_weights']!r}")
 
@@ -182,10 +194,12 @@ def with_overrides(config: CompressionConfig, extra: Mapping[str, Mapping[str, A
     return CompressionConfig(**kw, overrides=overrides)
 
 
-def with_importance(config: CompressionConfig, importance: Mapping[str, np.ndarray]) -> CompressionConfig:
-    """``config`` carrying these per-tensor importance arrays (replacing any it had)."""
-    kw = {f.name: getattr(config, f.name) for f in fields(config) if f.name != "importance"}
-    return CompressionConfig(**kw, importance=dict(importance))
+def with_importance(config: CompressionConfig, importance: Mapping[str, np.ndarray],
+                    hessian: Mapping[str, np.ndarray] | None = None) -> CompressionConfig:
+    """``config`` carrying these per-tensor importance arrays (and Hessians, if given; replacing any it had)."""
+    kw = {f.name: getattr(config, f.name) for f in fields(config) if f.name not in ("importance", "hessian")}
+    return CompressionConfig(**kw, importance=dict(importance),
+                             hessian=dict(config.hessian if hessian is None else hessian))
 
 
 def sets_code_bits(config: CompressionConfig, name: str) -> bool:
@@ -198,7 +212,8 @@ def sets_code_bits(config: CompressionConfig, name: str) -> bool:
 
 def resolve(config: CompressionConfig, name: str, ndim: int, dtype: np.dtype) -> TensorSettings:
     """Settings for tensor ``name`` (of rank ``ndim``): overrides applied, role defaults filled, encoding decided."""
-    values = {f.name: getattr(config, f.name) for f in fields(config) if f.name not in ("overrides", "importance")}
+    values = {f.name: getattr(config, f.name) for f in fields(config)
+              if f.name not in ("overrides", "importance", "hessian")}
     for pattern, override in config.overrides.items():
         if fnmatch.fnmatchcase(name, pattern):
             values.update(override)
@@ -229,7 +244,9 @@ def resolve(config: CompressionConfig, name: str, ndim: int, dtype: np.dtype) ->
         entropy=values["entropy"],
         prune_by=values["prune_by"],
         kmeans_weights=values["kmeans_weights"],
+        rounding=values["rounding"],
         importance=config.importance.get(name),
+        hessian=config.hessian.get(name),
     )
 
 

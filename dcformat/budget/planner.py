@@ -147,7 +147,8 @@ def plannable_vector(config: CompressionConfig, name: str, array_or_spec: Any) -
 
 def reconstruct(array: np.ndarray, cand: Candidate, *, init: str = "linear", seed: int = 0,
                 importance: np.ndarray | None = None, prune_by: str = "magnitude",
-                kmeans_weights: str = "none") -> np.ndarray:
+                kmeans_weights: str = "none", hessian: np.ndarray | None = None,
+                rounding: str = "nearest") -> np.ndarray:
     """The tensor the encoder stores for ``cand`` (pruning, then k-means of the kept values).
 
     Uses the encoder's own pruning and k-means (public functions), with centroids
@@ -176,6 +177,15 @@ def reconstruct(array: np.ndarray, cand: Candidate, *, init: str = "linear", see
         keep = prune_to_density(flat, cand.density)
     pos = np.flatnonzero(keep)
     out = np.zeros(flat.size, a.dtype)
+    if pos.size and rounding == "gptq" and a.ndim == 2:
+        from ..compress import gptq_quantize  # noqa: PLC0415
+        from ..config import TensorSettings  # noqa: PLC0415
+
+        s = TensorSettings("sparse", cand.density, None, cand.code_bits, cand.index_bits, init, True, "none", seed,
+                           rounding="gptq", hessian=hessian)
+        cb, labels, kept = gptq_quantize("tensor", a, keep, cand.code_bits, s, sw)
+        out[kept] = cb.astype(a.dtype)[labels]
+        return out.reshape(a.shape)
     if pos.size:
         km = kmeans_1d(flat[pos].astype(np.float64), 1 << cand.code_bits, init=init, seed=seed,
                        sample_weight=None if sw is None else sw[pos])
@@ -184,8 +194,12 @@ def reconstruct(array: np.ndarray, cand: Candidate, *, init: str = "linear", see
     return out.reshape(a.shape)
 
 
-def relative_error(array: np.ndarray, stored: np.ndarray, importance: np.ndarray | None = None) -> float:
-    """Σ(w - ŵ)² / Σw², or with ``importance`` the weighted Σ imp·(w - ŵ)² / Σ imp·w² (the scan's measure)."""
+def relative_error(array: np.ndarray, stored: np.ndarray, importance: np.ndarray | None = None,
+                   hessian: np.ndarray | None = None) -> float:
+    """Σ(w - ŵ)² / Σw², or with ``importance`` the weighted Σ imp·(w - ŵ)² / Σ imp·w², or with ``hessian``
+    (2-D weights) Σᵢ ΔWᵢ H ΔWᵢᵀ / Σᵢ Wᵢ H Wᵢᵀ, the relative output error (the scan's measures)."""
+    if hessian is not None:
+        return scan.hessian_error(np.asarray(array), np.asarray(stored), hessian)
     x = np.asarray(array, np.float64).ravel()
     d = x - np.asarray(stored, np.float64).ravel()
     if importance is not None:
@@ -203,15 +217,25 @@ def _settings_of(config: CompressionConfig, name: str, arr: Any) -> tuple[str, i
 
 def _planned_config(base: CompressionConfig, layers: Mapping[str, LayerPlan],
                     importance: Mapping[str, np.ndarray] | None = None, prune_by: str = "magnitude",
-                    kmeans_weights: str = "none") -> CompressionConfig:
-    importance = importance or {}
-    extra = {"prune_by": prune_by, "kmeans_weights": kmeans_weights}
-    config = with_overrides(base, {exact_pattern(n): {**lp.choice.settings(), **(extra if n in importance and
-                                                                                 lp.choice.encoding != "raw" else {})}
+                    kmeans_weights: str = "none", hessian: Mapping[str, np.ndarray] | None = None,
+                    rounding: str = "nearest") -> CompressionConfig:
+    importance, hessian = importance or {}, hessian or {}
+
+    def extra(n: str, lp: LayerPlan) -> dict[str, Any]:
+        if lp.choice.encoding == "raw":
+            return {}
+        out = {"prune_by": prune_by, "kmeans_weights": kmeans_weights} if n in importance else {}
+        if n in hessian:
+            out["rounding"] = rounding
+        return out
+
+    config = with_overrides(base, {exact_pattern(n): {**lp.choice.settings(), **extra(n, lp)}
                                    for n, lp in layers.items()})
     used = {n: importance[n] for n, lp in layers.items() if n in importance and lp.choice.encoding != "raw"
             and (prune_by == "importance" or kmeans_weights == "importance")}
-    return with_importance(config, used) if used else config
+    used_h = {n: hessian[n] for n, lp in layers.items() if n in hessian and lp.choice.encoding != "raw"
+              and rounding == "gptq"}
+    return with_importance(config, used, used_h) if used or used_h else config
 
 
 def _progress(items: Iterable, total: int, desc: str, show: bool):
@@ -240,6 +264,8 @@ def plan_compression(
     importance: Mapping[str, np.ndarray] | str | None = "auto",
     prune_by: str = "importance",
     kmeans_weights: str = "importance",
+    hessian: Mapping[str, np.ndarray] | None = None,
+    rounding: str = "gptq",
     progress: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> Plan:
@@ -264,6 +290,10 @@ def plan_compression(
             ``calib`` when both are given, else none) or None. Layers with one are scanned with the
             importance-weighted error and packed with ``prune_by`` / ``kmeans_weights`` (default "importance"
             both; "magnitude" / "none" to switch either off); the returned config carries the arrays.
+        hessian: output target: per-weight (in, in) second-moment matrices E[x xᵀ] of 2-D layers' inputs
+            (weights (out, in)); those layers are scanned with the relative output error Σ ΔW H ΔWᵀ / Σ W H Wᵀ
+            and packed with ``rounding`` (default "gptq": error-compensating labels; "nearest" to switch off).
+            Their diagonal serves as ``importance`` where none is given.
 
     Returns:
         A :class:`Plan` whose ``config`` packs to the chosen settings (``dcformat.save(..., config=plan.config)``).
@@ -294,11 +324,20 @@ def plan_compression(
 
             importance = graph_importance(graph, tensors, calib)
     importance = {n: np.asarray(v) for n, v in (importance or {}).items() if n in names}
+    hessian = {n: np.asarray(v, np.float64) for n, v in (hessian or {}).items()
+               if n in names and len(_spec_shape(tensors, n)) == 2}
+    for n, h in hessian.items():
+        importance.setdefault(n, np.diag(h).reshape(1, -1).copy())
     return _plan_output(tensors, names, float(target_output), forward, base, densities or OUTPUT_DENSITIES,
                         code_bits or OUTPUT_CODE_BITS, sample or OUTPUT_SAMPLE, rounds, progress,
                         log or (lambda s: None), z=float(margin_z), probe_forward=probe_forward,
                         vector_names=vectors, importance=importance, prune_by=prune_by,
-                        kmeans_weights=kmeans_weights)
+                        kmeans_weights=kmeans_weights, hessian=hessian, rounding=rounding)
+
+
+def _spec_shape(tensors: Mapping[str, Any], name: str) -> tuple[int, ...]:
+    spec = _spec(tensors, name)
+    return tuple(spec.shape) if hasattr(spec, "shape") else tuple(spec[0])
 
 
 def _spec(tensors: Mapping[str, Any], name: str) -> Any:
@@ -393,17 +432,22 @@ def _vector_group(floats, vector_names, base) -> tuple[list[Candidate], dict[Can
 def _plan_output(tensors, names, target, forward, base, densities, code_bits, sample, rounds, progress, log,
                  z: float = 2.0, remeasure: bool = True, probe_forward: Forward | None = None,
                  vector_names: list[str] | None = None, importance: Mapping[str, np.ndarray] | None = None,
-                 prune_by: str = "magnitude", kmeans_weights: str = "none") -> Plan:
+                 prune_by: str = "magnitude", kmeans_weights: str = "none",
+                 hessian: Mapping[str, np.ndarray] | None = None, rounding: str = "nearest") -> Plan:
     importance = importance or {}
+    hessian = hessian or {}
 
     def how(name: str) -> dict[str, Any]:
-        """How ``name`` is pruned and clustered (importance-aware where it has an importance array)."""
-        if name not in importance:
-            return {}
-        return {"importance": importance[name], "prune_by": prune_by, "kmeans_weights": kmeans_weights}
+        """How ``name`` is pruned, clustered and rounded (calibration-aware where it has the arrays)."""
+        out: dict[str, Any] = {}
+        if name in importance:
+            out.update(importance=importance[name], prune_by=prune_by, kmeans_weights=kmeans_weights)
+        if name in hessian:
+            out.update(hessian=hessian[name], rounding=rounding)
+        return out
 
     def error(name: str, stored_arr: np.ndarray) -> float:
-        return relative_error(floats[name], stored_arr, importance.get(name))
+        return relative_error(floats[name], stored_arr, importance.get(name), hessian.get(name))
 
     floats = {n: np.asarray(tensors[n]) for n in tensors}  # the float model (the engine needs every tensor)
     probe_forward = probe_forward or forward
@@ -521,7 +565,7 @@ def _plan_output(tensors, names, target, forward, base, densities, code_bits, sa
             continue
         layers[n].choice = c
         layers[n].exact_error = error(n, stored(n, c)[n])
-    config = _planned_config(base, layers, importance, prune_by, kmeans_weights)
+    config = _planned_config(base, layers, importance, prune_by, kmeans_weights, hessian, rounding)
     return Plan(config, layers, {"output_cosine": target}, best[0], history)
 
 

@@ -86,7 +86,8 @@ def tensor_curve(array: np.ndarray, *, densities=DENSITIES, code_bits=CODE_BITS,
                  init: str = "linear", seed: int = 0, prefer_index_bits: int = 5, sample: int = SAMPLE,
                  with_raw: bool = True, min_snr_db: float | None = None, stop_at_target: bool = False,
                  importance: np.ndarray | None = None, prune_by: str = "magnitude",
-                 kmeans_weights: str = "none") -> list[Candidate]:
+                 kmeans_weights: str = "none", hessian: np.ndarray | None = None,
+                 rounding: str = "nearest") -> list[Candidate]:
     """Candidates' estimated bytes and relative squared error for one float tensor (ndim >= 2).
 
     With ``importance`` (broadcastable to the tensor, e.g. E[x_j²] of a layer's inputs) the error is the
@@ -120,6 +121,17 @@ def tensor_curve(array: np.ndarray, *, densities=DENSITIES, code_bits=CODE_BITS,
             kw = kw_full.reshape(full.shape)
             kw = np.ascontiguousarray(kw if idx is None else kw[idx]).reshape(-1)
     signal = float(np.dot(x64, x64)) if imp is None else float(np.dot(imp * x64, x64))
+    factor = None
+    if hessian is not None and a.ndim == 2:  # relative output error (and GPTQ rounding) from the full H
+        from ..quantize.gptq import compensated_labels, hessian_factor  # noqa: PLC0415
+
+        sub64 = np.asarray(sub, np.float64)
+        h64 = np.asarray(hessian, np.float64)
+        signal = float(np.einsum("ij,ij->", sub64 @ h64, sub64))
+        if rounding == "gptq":
+            factor = hessian_factor(h64)
+    else:
+        hessian = None
     out: list[Candidate] = []
     if with_raw:
         out.append(Candidate(None, 0, 0, 8 + a.size * a.dtype.itemsize, 0.0, "raw"))
@@ -145,7 +157,7 @@ def tensor_curve(array: np.ndarray, *, densities=DENSITIES, code_bits=CODE_BITS,
         w_keep = None if imp is None else imp[keep]
         pruned = signal - (float(np.dot(values, values)) if w_keep is None else float(np.dot(w_keep * values, values)))
         sw = kw[keep] if imp is not None and kmeans_weights == "importance" else None
-        if min_snr_db is not None and pruned > signal * 10 ** (-min_snr_db / 10):
+        if min_snr_db is not None and hessian is None and pruned > signal * 10 ** (-min_snr_db / 10):
             continue  # pruning alone already loses more than allowed
         mask = keep.reshape(sub.shape)
         counts, skips = sizes.row_skips(mask)
@@ -161,8 +173,20 @@ def tensor_curve(array: np.ndarray, *, densities=DENSITIES, code_bits=CODE_BITS,
             km = kmeans_1d(values, 1 << q, init=init, seed=seed, sample_weight=sw)
             cents = km.centroids.astype(a.dtype).astype(np.float64)  # as the encoder rounds them
             labels = np.asarray(km.labels, dtype=np.int64)
-            diff = values - cents[labels]
-            err = (pruned + (float(np.dot(diff, diff)) if w_keep is None else float(np.dot(w_keep * diff, diff)))) / signal
+            if hessian is not None:
+                stored = np.zeros(sub.size)
+                if factor is not None:  # GPTQ labels against the same codebook
+                    lab2 = compensated_labels(sub, mask, cents, None, factor=factor).reshape(-1)
+                    kept = lab2 >= 0
+                    stored[kept] = cents[lab2[kept]]
+                    labels = lab2[kept][cents[lab2[kept]] != 0]
+                else:
+                    stored[np.flatnonzero(keep)] = cents[labels]
+                d2 = sub64 - stored.reshape(sub.shape)
+                err = float(np.einsum("ij,ij->", d2 @ h64, d2)) / signal
+            else:
+                diff = values - cents[labels]
+                err = (pruned + (float(np.dot(diff, diff)) if w_keep is None else float(np.dot(w_keep * diff, diff)))) / signal
             hist = np.bincount(labels, minlength=cents.size)
             k = int(np.count_nonzero(hist))
             head = 2 + sizes.varint_len(k) + 4 * k
@@ -171,7 +195,7 @@ def tensor_curve(array: np.ndarray, *, densities=DENSITIES, code_bits=CODE_BITS,
             out.append(Candidate(d, q, b, total, max(err, 0.0)))
             if stop_at_target and min_snr_db is not None and err <= 10 ** (-min_snr_db / 10):
                 break
-            if err <= pruned / signal * 1.0000001 or (prev_err is not None and pruned > 0 and err > 0.98 * prev_err):
+            if err <= (0.0 if hessian is not None else pruned / signal) * 1.0000001 or (prev_err is not None and pruned > 0 and err > 0.98 * prev_err):
                 break  # the kept values are exact already, or pruning error dominates: more bits buy nothing
             prev_err = err
     return out
@@ -202,6 +226,15 @@ def vector_curve(array: np.ndarray, *, code_bits=range(1, 9), init: str = "linea
         if err == 0.0:
             break
     return out
+
+
+def hessian_error(array: np.ndarray, stored: np.ndarray, hessian: np.ndarray) -> float:
+    """Relative output error of a (rows, cols) weight for inputs with second moments H: Σ ΔW H ΔWᵀ / Σ W H Wᵀ."""
+    w = np.asarray(array, np.float64)
+    d = w - np.asarray(stored, np.float64)
+    h = np.asarray(hessian, np.float64)
+    sig = float(np.einsum("ij,ij->", w @ h, w))
+    return max(float(np.einsum("ij,ij->", d @ h, d)), 0.0) / sig if sig > 0 else 0.0
 
 
 def frontier(cands: list[Candidate]) -> list[Candidate]:

@@ -27,7 +27,7 @@ from . import InputError, UsageError
 from .progress import enabled, track
 
 CONFIG_FIELDS = ("preset", "encoding", "density", "threshold", "code_bits", "index_bits", "init", "huffman",
-                 "entropy", "raw_compression", "seed", "prune_by", "kmeans_weights", "overrides")
+                 "entropy", "raw_compression", "seed", "prune_by", "kmeans_weights", "rounding", "overrides")
 _NONE_WORDS = ("none", "null", "off")
 # config-file keys that are not CompressionConfig settings: where per-tensor importance arrays come from
 IMPORTANCE_KEYS = ("importance", "calib_sha256")

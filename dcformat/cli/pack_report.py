@@ -165,7 +165,7 @@ def config_toml(config: Any, header: Iterable[str] = (), extra: Mapping[str, Any
     for k, v in (extra or {}).items():
         lines.append(f"{k} = {_toml_value(k, v)}")
     for f in fields(config):
-        if f.name in ("overrides", "importance"):  # importance is data (recomputed from --calib), not a setting
+        if f.name in ("overrides", "importance", "hessian"):  # importance is data (recomputed from --calib), not a setting
             continue
         v = _toml_value(f.name, getattr(config, f.name))
         if v is not None:
