@@ -192,3 +192,97 @@ def test_grouped_conv_importance_maps_each_output_to_its_groups_channels() -> No
     assert np.allclose(dw.ravel(), m)
     g2 = activation_importance("Conv2d", x, (4, 3, 1, 1), groups=2)  # outputs 0,1 read 0..2; 2,3 read 3..5
     assert np.allclose(g2[:, :, 0, 0], np.stack([m[:3], m[:3], m[3:], m[3:]]))
+
+
+# ----------------------------------------------------------------------------- GPTQ-style rounding to the codebook
+
+
+def _textbook_gptq(w: np.ndarray, cb: np.ndarray, h: np.ndarray, damp: float = 0.01) -> np.ndarray:
+    """GPTQ as the paper writes it (one column at a time, full inverse, no blocking), to a fixed codebook."""
+    w = w.astype(np.float64).copy()
+    n = h.shape[0]
+    hd = h + damp * np.mean(np.diag(h)) * np.eye(n)
+    u = np.linalg.cholesky(np.linalg.inv(hd)).T
+    lab = np.zeros(w.shape, np.int64)
+    for j in range(n):
+        lab[:, j] = np.argmin(np.abs(w[:, j][:, None] - cb[None, :]), axis=1)
+        e = (w[:, j] - cb[lab[:, j]]) / u[j, j]
+        w[:, j + 1:] -= np.outer(e, u[j, j + 1:])
+    return lab
+
+
+def _correlated_inputs(r, n: int, cols: int) -> np.ndarray:
+    x = r.standard_normal((n, cols)) @ (np.eye(cols) + 0.3 * r.standard_normal((cols, cols)))
+    x[:, :3] *= 6  # a few large input channels
+    return x
+
+
+def test_gptq_labels_match_the_textbook_algorithm() -> None:
+    from dcformat.quantize.gptq import compensated_labels
+
+    r = np.random.default_rng(11)
+    w = r.standard_normal((30, 200))  # 200 columns: more than one block of lazy updates
+    x = _correlated_inputs(r, 400, 200)
+    h = x.T @ x / 400
+    cb = np.sort(r.standard_normal(8))
+    ours = compensated_labels(w, np.ones(w.shape, bool), cb, h)
+    assert np.mean(ours == _textbook_gptq(w, cb, h)) > 0.999  # equal up to rounding-level ties
+    # with uncorrelated unit inputs nothing is compensated: nearest-centroid labels
+    assert np.array_equal(compensated_labels(w, np.ones(w.shape, bool), cb, np.eye(200)),
+                          np.argmin(np.abs(w[:, :, None] - cb[None, None, :]), axis=2))
+
+
+def test_gptq_encoding_lowers_output_error_and_is_what_reconstruct_and_scan_predict() -> None:
+    from dcformat.budget.scan import hessian_error
+
+    r = np.random.default_rng(12)
+    a = (r.standard_normal((48, 64)) / 6).astype(np.float32)
+    x = _correlated_inputs(r, 600, 64)
+    h = x.T @ x / 600
+    curve = tensor_curve(a, densities=(None, 0.5), code_bits=(2, 3, 4), hessian=h, rounding="gptq", sample=1 << 20)
+    for c in curve:
+        if c.encoding == "raw":
+            continue
+        cfg = CompressionConfig(overrides={"*": {**c.settings(), "rounding": "gptq"}}, hessian={"w": h})
+        stored = dcformat.decode(dcformat.encode({"w": a}, config=cfg))["w"]
+        assert np.array_equal(stored, reconstruct(a, c, hessian=h, rounding="gptq")), c
+        assert np.isclose(c.error, hessian_error(a, stored, h), rtol=1e-9), c
+        plain = dcformat.decode(dcformat.encode({"w": a}, config=CompressionConfig(overrides={"*": c.settings()})))["w"]
+        out = lambda s: float(np.sum((x @ (a - s).T.astype(np.float64)) ** 2))  # noqa: E731
+        assert out(stored) < out(plain), c  # the output error on the calibration inputs is what it lowers
+
+
+def test_gptq_needs_a_matching_hessian() -> None:
+    a = {"w": np.random.default_rng(0).standard_normal((8, 6)).astype(np.float32)}
+    with pytest.raises(ValueError, match="hessian"):
+        dcformat.encode(a, config=CompressionConfig(code_bits=2, rounding="gptq"))
+    with pytest.raises(ValueError, match="input columns"):
+        dcformat.encode(a, config=CompressionConfig(code_bits=2, rounding="gptq", hessian={"w": np.eye(5)}))
+
+
+def test_output_plan_with_hessians_holds_on_held_out_and_is_deterministic() -> None:
+    from dcformat.budget import plan_compression
+
+    r = np.random.default_rng(13)
+    w = {"a": (r.standard_normal((64, 32)) / 6).astype(np.float32),
+         "b": (r.standard_normal((16, 64)) / 8).astype(np.float32)}
+    x = _correlated_inputs(r, 600, 32).astype(np.float32) / 3
+    calib, held = x[:200], x[200:]
+
+    def fwd(t, xx):
+        return np.tanh(xx @ t["a"].T) @ t["b"].T
+
+    hid = np.tanh(calib @ w["a"].T).astype(np.float64)
+    hess = {"a": calib.T.astype(np.float64) @ calib / len(calib), "b": hid.T @ hid / len(hid)}
+
+    def plan():
+        return plan_compression(w, target_output=0.995, forward=lambda t: [fwd(t, calib)], hessian=hess)
+
+    p1, p2 = plan(), plan()
+    b1 = dcformat.encode(w, config=p1.config)
+    assert b1 == dcformat.encode(w, config=p2.config)
+    assert any(v.get("rounding") == "gptq" for v in p1.config.overrides.values())
+    stored = dcformat.decode(b1)
+    ref, got = fwd(w, held), fwd(stored, held)
+    cos = np.sum(ref * got, 1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(got, axis=1))
+    assert float(np.mean(cos)) >= 0.995
