@@ -47,6 +47,13 @@ config file (--config, TOML or JSON): top-level keys are the settings below; the
 
 Command-line options override the file's top-level settings.
 
+calibration-aware settings (written by --target-output, which measures E[x^2]
+of every layer's inputs on --calib): prune_by = "importance" keeps the largest
+|w|*sqrt(E[x^2]) instead of |w|; kmeans_weights = "importance" weights k-means
+by E[x^2]; rounding = "gptq" (Python API, with per-layer Hessians) picks labels
+that compensate each rounding error. A config that uses them starts with
+importance = "calib" and the inputs' sha256: pack it with the same --calib.
+
 defaults (no flags): nothing is pruned beyond the zeros already in the weights;
 weight matrices and conv kernels get 8-bit codebooks (weights with <= 256
 distinct values are stored exactly), raised per tensor until it keeps 40 dB SNR
