@@ -197,7 +197,7 @@ def test_grouped_conv_importance_maps_each_output_to_its_groups_channels() -> No
 # ----------------------------------------------------------------------------- GPTQ-style rounding to the codebook
 
 
-def _textbook_gptq(w: np.ndarray, cb: np.ndarray, h: np.ndarray, damp: float = 0.01) -> np.ndarray:
+def _textbook_gptq(w: np.ndarray, cb: np.ndarray, h: np.ndarray, damp: float = 0.1) -> np.ndarray:
     """GPTQ as the paper writes it (one column at a time, full inverse, no blocking), to a fixed codebook."""
     w = w.astype(np.float64).copy()
     n = h.shape[0]
