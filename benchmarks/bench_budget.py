@@ -17,6 +17,16 @@ printed; the goal is >= 1.3.
 
     python benchmarks/bench_budget.py [--part minilm|ocr|all] [--quick] [--json FILE]
 
+MiniLM's output target runs one or more planner variants (--variants): "magnitude" (no calibration statistics),
+"wkmeans" (importance-weighted k-means), "wanda" (importance pruning), "both", "gptq" (importance pruning + GPTQ-style
+error-compensating rounding to the k-means codebook from each linear layer's input Gram matrix), "gptq-all"; a
+"+wide" suffix scans densities down to 0.05. The statistics come from the calibration half only. The global grid is
+a real grid search over density x code bits (every point a real encode and forward; at each density the widths stop
+at the first that reaches the level, densities stop once even 8 bits miss), with the plain quantizer and (unless
+--no-importance-grid) with the first variant's calibration-aware quantizer on every linear layer.
+
+    python -u benchmarks/bench_budget.py --part minilm --quick --skip-snr --variants gptq
+
 --quick: OCR on 120 lines with a smaller grid; MiniLM on 160 sentences, SNR targets 20/25/30, the output target
 0.99 and global settings none x 5/6/7 bits and 0.9 x 6 bits only (the configuration of the README's figures).
 """
