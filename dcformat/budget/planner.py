@@ -24,6 +24,17 @@ Two targets:
   varies more than the bound says: give such models more calibration inputs). The smallest plan that met the target on
   the calibration inputs is returned.
 
+Calibration importance (output target): with a graph and calibration inputs
+(or ``importance=`` arrays from the caller) each layer weight gets the second
+moment E[x_j²] of its inputs (``budget.importance``). The scan then measures the
+importance-weighted error Σ E[x_j²]·Δw² / Σ E[x_j²]·w² (a diagonal-Fisher proxy
+of the output error, so one sensitivity per layer predicts the loss better) and
+prices candidates packed with ``prune_by="importance"`` (keep the largest
+|w|·sqrt(E[x_j²]), Wanda-style) and ``kmeans_weights="importance"`` (weighted
+k-means). The returned config carries the arrays; ``pack`` writes
+``importance = "calib"`` and the inputs' digest into the config file, and
+``pack --config ... --calib`` recomputes them.
+
 Deterministic: no random numbers, ties broken by candidate order. Time is
 bounded by the candidate grid (``OUTPUT_DENSITIES`` x ``OUTPUT_CODE_BITS``), two
 probe forwards per planned layer (on ``probe_samples`` inputs) and ``rounds``
@@ -38,8 +49,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from ..config import CompressionConfig, exact_pattern, resolve, with_overrides
-from ..prune import prune_to_density
+from ..config import CompressionConfig, exact_pattern, resolve, with_importance, with_overrides
+from ..prune import importance_weights, prune_by_importance, prune_to_density
 from ..quantize import kmeans_1d
 from ..quantize.codebook import quantize_values
 from . import scan
@@ -134,33 +145,67 @@ def plannable_vector(config: CompressionConfig, name: str, array_or_spec: Any) -
     return not any(fnmatch.fnmatchcase(name, p) for p in config.overrides)
 
 
-def reconstruct(array: np.ndarray, cand: Candidate, *, init: str = "linear", seed: int = 0) -> np.ndarray:
-    """The tensor the encoder stores for ``cand`` (magnitude pruning, then k-means of the kept values).
+def reconstruct(array: np.ndarray, cand: Candidate, *, init: str = "linear", seed: int = 0,
+                importance: np.ndarray | None = None, prune_by: str = "magnitude",
+                kmeans_weights: str = "none", hessian: np.ndarray | None = None,
+                rounding: str = "nearest") -> np.ndarray:
+    """The tensor the encoder stores for ``cand`` (pruning, then k-means of the kept values).
 
     Uses the encoder's own pruning and k-means (public functions), with centroids
     rounded through the tensor's dtype as the encoder does; tests check it against
-    ``dcformat.decode(dcformat.encode(...))``.
+    ``dcformat.decode(dcformat.encode(...))``. ``importance`` with ``prune_by`` /
+    ``kmeans_weights`` = "importance": as the encoder with those settings.
     """
+    from ..compress import kmeans_weights as positive_weights  # noqa: PLC0415
+
     a = np.asarray(array)
     if cand.encoding == "raw":
         return a.copy()
     flat = a.reshape(-1)
+    imp = None
+    if importance is not None and (prune_by == "importance" or kmeans_weights == "importance"):
+        imp = importance_weights(importance, a.shape)
+    sw = positive_weights(imp) if imp is not None and kmeans_weights == "importance" else None
     if cand.encoding == "dense":  # codebook only (1-D vectors): the encoder's own quantizer, zeros included
-        cb, labels, _ = quantize_values(flat, cand.code_bits, init, seed, drop_zeros=False)
+        cb, labels, _ = quantize_values(flat, cand.code_bits, init, seed, drop_zeros=False, weights=sw)
         return cb.astype(a.dtype)[np.asarray(labels, dtype=np.int64)].reshape(a.shape)
-    keep = flat != 0 if cand.density is None else prune_to_density(flat, cand.density)
+    if cand.density is None:
+        keep = flat != 0
+    elif imp is not None and prune_by == "importance":
+        keep = prune_by_importance(flat, cand.density, imp)
+    else:
+        keep = prune_to_density(flat, cand.density)
     pos = np.flatnonzero(keep)
     out = np.zeros(flat.size, a.dtype)
+    if pos.size and rounding == "gptq" and a.ndim == 2:
+        from ..compress import gptq_quantize  # noqa: PLC0415
+        from ..config import TensorSettings  # noqa: PLC0415
+
+        s = TensorSettings("sparse", cand.density, None, cand.code_bits, cand.index_bits, init, True, "none", seed,
+                           rounding="gptq", hessian=hessian)
+        cb, labels, kept = gptq_quantize("tensor", a, keep, cand.code_bits, s, sw)
+        out[kept] = cb.astype(a.dtype)[labels]
+        return out.reshape(a.shape)
     if pos.size:
-        km = kmeans_1d(flat[pos].astype(np.float64), 1 << cand.code_bits, init=init, seed=seed)
+        km = kmeans_1d(flat[pos].astype(np.float64), 1 << cand.code_bits, init=init, seed=seed,
+                       sample_weight=None if sw is None else sw[pos])
         cents = km.centroids.astype(a.dtype)
         out[pos] = cents[np.asarray(km.labels, dtype=np.int64)]
     return out.reshape(a.shape)
 
 
-def relative_error(array: np.ndarray, stored: np.ndarray) -> float:
+def relative_error(array: np.ndarray, stored: np.ndarray, importance: np.ndarray | None = None,
+                   hessian: np.ndarray | None = None) -> float:
+    """Σ(w - ŵ)² / Σw², or with ``importance`` the weighted Σ imp·(w - ŵ)² / Σ imp·w², or with ``hessian``
+    (2-D weights) Σᵢ ΔWᵢ H ΔWᵢᵀ / Σᵢ Wᵢ H Wᵢᵀ, the relative output error (the scan's measures)."""
+    if hessian is not None:
+        return scan.hessian_error(np.asarray(array), np.asarray(stored), hessian)
     x = np.asarray(array, np.float64).ravel()
     d = x - np.asarray(stored, np.float64).ravel()
+    if importance is not None:
+        imp = importance_weights(importance, np.asarray(array).shape)
+        sig = float(np.dot(imp * x, x))
+        return float(np.dot(imp * d, d)) / sig if sig else 0.0
     sig = float(np.dot(x, x))
     return float(np.dot(d, d)) / sig if sig else 0.0
 
@@ -170,8 +215,27 @@ def _settings_of(config: CompressionConfig, name: str, arr: Any) -> tuple[str, i
     return s.init, s.seed, s.index_bits
 
 
-def _planned_config(base: CompressionConfig, layers: Mapping[str, LayerPlan]) -> CompressionConfig:
-    return with_overrides(base, {exact_pattern(n): lp.choice.settings() for n, lp in layers.items()})
+def _planned_config(base: CompressionConfig, layers: Mapping[str, LayerPlan],
+                    importance: Mapping[str, np.ndarray] | None = None, prune_by: str = "magnitude",
+                    kmeans_weights: str = "none", hessian: Mapping[str, np.ndarray] | None = None,
+                    rounding: str = "nearest") -> CompressionConfig:
+    importance, hessian = importance or {}, hessian or {}
+
+    def extra(n: str, lp: LayerPlan) -> dict[str, Any]:
+        if lp.choice.encoding == "raw":
+            return {}
+        out = {"prune_by": prune_by, "kmeans_weights": kmeans_weights} if n in importance else {}
+        if n in hessian:
+            out["rounding"] = rounding
+        return out
+
+    config = with_overrides(base, {exact_pattern(n): {**lp.choice.settings(), **extra(n, lp)}
+                                   for n, lp in layers.items()})
+    used = {n: importance[n] for n, lp in layers.items() if n in importance and lp.choice.encoding != "raw"
+            and (prune_by == "importance" or kmeans_weights == "importance")}
+    used_h = {n: hessian[n] for n, lp in layers.items() if n in hessian and lp.choice.encoding != "raw"
+              and rounding == "gptq"}
+    return with_importance(config, used, used_h) if used or used_h else config
 
 
 def _progress(items: Iterable, total: int, desc: str, show: bool):
@@ -197,6 +261,11 @@ def plan_compression(
     probe_forward: Forward | None = None,
     probe_samples: int = PROBE_SAMPLES,
     plan_vectors: bool = True,
+    importance: Mapping[str, np.ndarray] | str | None = "auto",
+    prune_by: str = "importance",
+    kmeans_weights: str = "importance",
+    hessian: Mapping[str, np.ndarray] | None = None,
+    rounding: str = "gptq",
     progress: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> Plan:
@@ -216,6 +285,15 @@ def plan_compression(
         plan_vectors: output target: also plan the 1-D float vectors (BatchNorm, biases; raw by default) as one
             group at a common SNR floor (a small codebook or raw per vector).
         margin_z: the output target must hold for the mean loss plus this many standard errors (0: the mean).
+        importance: output target: per-tensor importance arrays (broadcastable to each weight, e.g. E[x_j²] of
+            the layer's inputs, see ``dcformat.budget.importance``), "auto" (computed from ``graph`` and
+            ``calib`` when both are given, else none) or None. Layers with one are scanned with the
+            importance-weighted error and packed with ``prune_by`` / ``kmeans_weights`` (default "importance"
+            both; "magnitude" / "none" to switch either off); the returned config carries the arrays.
+        hessian: output target: per-weight (in, in) second-moment matrices E[x xᵀ] of 2-D layers' inputs
+            (weights (out, in)); those layers are scanned with the relative output error Σ ΔW H ΔWᵀ / Σ W H Wᵀ
+            and packed with ``rounding`` (default "gptq": error-compensating labels; "nearest" to switch off).
+            Their diagonal serves as ``importance`` where none is given.
 
     Returns:
         A :class:`Plan` whose ``config`` packs to the chosen settings (``dcformat.save(..., config=plan.config)``).
@@ -237,10 +315,29 @@ def plan_compression(
         if probe_forward is None and n > probe_samples:
             probe_forward = graph_forward(graph, split_calib(calib, np.arange(probe_samples)))
     vectors = [n for n in tensors if plan_vectors and plannable_vector(base, n, _spec(tensors, n))]
+    if isinstance(importance, str):
+        if importance != "auto":
+            raise ValueError("importance must be a mapping, 'auto' or None")
+        importance = None
+        if graph is not None and calib is not None:
+            from .importance import graph_importance  # noqa: PLC0415
+
+            importance = graph_importance(graph, tensors, calib)
+    importance = {n: np.asarray(v) for n, v in (importance or {}).items() if n in names}
+    hessian = {n: np.asarray(v, np.float64) for n, v in (hessian or {}).items()
+               if n in names and len(_spec_shape(tensors, n)) == 2}
+    for n, h in hessian.items():
+        importance.setdefault(n, np.diag(h).reshape(1, -1).copy())
     return _plan_output(tensors, names, float(target_output), forward, base, densities or OUTPUT_DENSITIES,
                         code_bits or OUTPUT_CODE_BITS, sample or OUTPUT_SAMPLE, rounds, progress,
                         log or (lambda s: None), z=float(margin_z), probe_forward=probe_forward,
-                        vector_names=vectors)
+                        vector_names=vectors, importance=importance, prune_by=prune_by,
+                        kmeans_weights=kmeans_weights, hessian=hessian, rounding=rounding)
+
+
+def _spec_shape(tensors: Mapping[str, Any], name: str) -> tuple[int, ...]:
+    spec = _spec(tensors, name)
+    return tuple(spec.shape) if hasattr(spec, "shape") else tuple(spec[0])
 
 
 def _spec(tensors: Mapping[str, Any], name: str) -> Any:
@@ -334,7 +431,24 @@ def _vector_group(floats, vector_names, base) -> tuple[list[Candidate], dict[Can
 
 def _plan_output(tensors, names, target, forward, base, densities, code_bits, sample, rounds, progress, log,
                  z: float = 2.0, remeasure: bool = True, probe_forward: Forward | None = None,
-                 vector_names: list[str] | None = None) -> Plan:
+                 vector_names: list[str] | None = None, importance: Mapping[str, np.ndarray] | None = None,
+                 prune_by: str = "magnitude", kmeans_weights: str = "none",
+                 hessian: Mapping[str, np.ndarray] | None = None, rounding: str = "nearest") -> Plan:
+    importance = importance or {}
+    hessian = hessian or {}
+
+    def how(name: str) -> dict[str, Any]:
+        """How ``name`` is pruned, clustered and rounded (calibration-aware where it has the arrays)."""
+        out: dict[str, Any] = {}
+        if name in importance:
+            out.update(importance=importance[name], prune_by=prune_by, kmeans_weights=kmeans_weights)
+        if name in hessian:
+            out.update(hessian=hessian[name], rounding=rounding)
+        return out
+
+    def error(name: str, stored_arr: np.ndarray) -> float:
+        return relative_error(floats[name], stored_arr, importance.get(name), hessian.get(name))
+
     floats = {n: np.asarray(tensors[n]) for n in tensors}  # the float model (the engine needs every tensor)
     probe_forward = probe_forward or forward
     reference = forward(floats)
@@ -356,7 +470,7 @@ def _plan_output(tensors, names, target, forward, base, densities, code_bits, sa
                               for n, m in group_members[c].items()}
             else:
                 init, seed, _ = _settings_of(base, name, floats[name])
-                cache[key] = {name: reconstruct(floats[name], c, init=init, seed=seed)}
+                cache[key] = {name: reconstruct(floats[name], c, init=init, seed=seed, **how(name))}
         return cache[key]
 
     def probe_loss(name: str, c: Candidate) -> float:
@@ -367,7 +481,7 @@ def _plan_output(tensors, names, target, forward, base, densities, code_bits, sa
         arr = floats[name]
         init, seed, b = _settings_of(base, name, arr)
         curve = scan.tensor_curve(arr, densities=densities, code_bits=code_bits, init=init, seed=seed,
-                                  prefer_index_bits=b, sample=sample, min_snr_db=OUTPUT_MIN_SNR_DB)
+                                  prefer_index_bits=b, sample=sample, min_snr_db=OUTPUT_MIN_SNR_DB, **how(name))
         front = scan.frontier(curve)
         frontiers[name] = front
         lossy = [c for c in front if c.error > 0]
@@ -375,7 +489,7 @@ def _plan_output(tensors, names, target, forward, base, densities, code_bits, sa
         if probe is None:
             sens[name] = 0.0
         else:
-            err = relative_error(arr, stored(name, probe)[name])
+            err = error(name, stored(name, probe)[name])
             sens[name] = probe_loss(name, probe) / err if err > 0 else 0.0
             cache.pop((name, probe), None)
         layers[name] = LayerPlan(name, tuple(arr.shape), curve, front[-1], sensitivity=sens[name])
@@ -417,7 +531,7 @@ def _plan_output(tensors, names, target, forward, base, densities, code_bits, sa
             todo = [n for n, c in choice.items() if c.error > 0]
             for name in _progress(todo, len(todo), "sensitivity", progress):
                 c = choice[name]
-                err = c.error if name == VECTORS else relative_error(floats[name], stored(name, c)[name])
+                err = c.error if name == VECTORS else error(name, stored(name, c)[name])
                 if err > 0:
                     sens[name] = 0.5 * sens[name] + 0.5 * probe_loss(name, c) / err
                     if name in layers:
@@ -450,8 +564,8 @@ def _plan_output(tensors, names, target, forward, base, densities, code_bits, sa
                                       exact_error=m.error)
             continue
         layers[n].choice = c
-        layers[n].exact_error = relative_error(floats[n], stored(n, c)[n])
-    config = _planned_config(base, layers)
+        layers[n].exact_error = error(n, stored(n, c)[n])
+    config = _planned_config(base, layers, importance, prune_by, kmeans_weights, hessian, rounding)
     return Plan(config, layers, {"output_cosine": target}, best[0], history)
 
 

@@ -70,18 +70,30 @@ def matrix(array: np.ndarray) -> np.ndarray:
 
 def sample_rows(mat: np.ndarray, limit: int) -> np.ndarray:
     """At most about ``limit`` values: every row if it fits, else evenly spaced rows (deterministic)."""
-    rows, cols = mat.shape
-    if mat.size <= limit or rows < 16:
-        return mat
+    idx = _sample_index(mat.shape, limit)
+    return mat if idx is None else mat[idx]
+
+
+def _sample_index(shape: tuple[int, int], limit: int) -> np.ndarray | None:
+    rows, cols = shape
+    if rows * cols <= limit or rows < 16:
+        return None
     take = max(8, min(rows, limit // max(cols, 1)))
-    idx = np.unique(np.linspace(0, rows - 1, take).round().astype(np.int64))
-    return mat[idx]
+    return np.unique(np.linspace(0, rows - 1, take).round().astype(np.int64))
 
 
 def tensor_curve(array: np.ndarray, *, densities=DENSITIES, code_bits=CODE_BITS, index_bits=INDEX_BITS,
                  init: str = "linear", seed: int = 0, prefer_index_bits: int = 5, sample: int = SAMPLE,
-                 with_raw: bool = True, min_snr_db: float | None = None, stop_at_target: bool = False) -> list[Candidate]:
+                 with_raw: bool = True, min_snr_db: float | None = None, stop_at_target: bool = False,
+                 importance: np.ndarray | None = None, prune_by: str = "magnitude",
+                 kmeans_weights: str = "none", hessian: np.ndarray | None = None,
+                 rounding: str = "nearest") -> list[Candidate]:
     """Candidates' estimated bytes and relative squared error for one float tensor (ndim >= 2).
+
+    With ``importance`` (broadcastable to the tensor, e.g. E[x_j²] of a layer's inputs) the error is the
+    importance-weighted relative squared error Σ imp·(w - ŵ)² / Σ imp·w² (the diagonal-Fisher proxy of the
+    output error), and ``prune_by`` / ``kmeans_weights`` = "importance" prune and cluster as the encoder
+    will with those settings.
 
     Densities whose pruning alone leaves less than ``min_snr_db`` are skipped. With
     ``stop_at_target``, each density stops at the first code width that reaches
@@ -89,13 +101,37 @@ def tensor_curve(array: np.ndarray, *, densities=DENSITIES, code_bits=CODE_BITS,
     that 6 dB per bit predicts; otherwise it stops once more bits no longer lower the
     error by 2 % (pruning error dominates).
     """
+    from ..compress import kmeans_weights as positive_weights  # noqa: PLC0415
+    from ..prune import importance_weights, prune_by_importance  # noqa: PLC0415
+
     a = np.asarray(array)
     full = matrix(a)
-    sub = sample_rows(full, sample)
+    idx = _sample_index(full.shape, sample)
+    sub = full if idx is None else full[idx]
     scale = full.size / sub.size if sub.size else 1.0
     flat = np.ascontiguousarray(sub).reshape(-1)
     x64 = flat.astype(np.float64)
-    signal = float(np.dot(x64, x64))
+    imp = None
+    if importance is not None:
+        imp = importance_weights(importance, a.shape).reshape(full.shape)
+        imp = np.ascontiguousarray(imp if idx is None else imp[idx]).reshape(-1)
+        if prune_by == "importance" or kmeans_weights == "importance":
+            # the encoder floors k-means weights over the whole tensor: same floor here (mean of the full tensor)
+            kw_full = positive_weights(importance_weights(importance, a.shape))
+            kw = kw_full.reshape(full.shape)
+            kw = np.ascontiguousarray(kw if idx is None else kw[idx]).reshape(-1)
+    signal = float(np.dot(x64, x64)) if imp is None else float(np.dot(imp * x64, x64))
+    factor = None
+    if hessian is not None and a.ndim == 2:  # relative output error (and GPTQ rounding) from the full H
+        from ..quantize.gptq import compensated_labels, hessian_factor  # noqa: PLC0415
+
+        sub64 = np.asarray(sub, np.float64)
+        h64 = np.asarray(hessian, np.float64)
+        signal = float(np.einsum("ij,ij->", sub64 @ h64, sub64))
+        if rounding == "gptq":
+            factor = hessian_factor(h64)
+    else:
+        hessian = None
     out: list[Candidate] = []
     if with_raw:
         out.append(Candidate(None, 0, 0, 8 + a.size * a.dtype.itemsize, 0.0, "raw"))
@@ -105,7 +141,12 @@ def tensor_curve(array: np.ndarray, *, densities=DENSITIES, code_bits=CODE_BITS,
     nnz = int(np.count_nonzero(flat))
     seen_counts = set()
     for d in densities:
-        keep = flat != 0 if d is None else prune_to_density(flat, d)
+        if d is None:
+            keep = flat != 0
+        elif imp is not None and prune_by == "importance":
+            keep = prune_by_importance(flat, d, imp)  # on the sampled rows: the count scales, the rule is the same
+        else:
+            keep = prune_to_density(flat, d)
         kept = int(np.count_nonzero(keep))
         if d is not None and kept >= nnz:
             continue  # no pruning beyond the zeros already there: the same as density None
@@ -113,8 +154,10 @@ def tensor_curve(array: np.ndarray, *, densities=DENSITIES, code_bits=CODE_BITS,
             continue
         seen_counts.add(kept)
         values = flat[keep].astype(np.float64)
-        pruned = signal - float(np.dot(values, values))
-        if min_snr_db is not None and pruned > signal * 10 ** (-min_snr_db / 10):
+        w_keep = None if imp is None else imp[keep]
+        pruned = signal - (float(np.dot(values, values)) if w_keep is None else float(np.dot(w_keep * values, values)))
+        sw = kw[keep] if imp is not None and kmeans_weights == "importance" else None
+        if min_snr_db is not None and hessian is None and pruned > signal * 10 ** (-min_snr_db / 10):
             continue  # pruning alone already loses more than allowed
         mask = keep.reshape(sub.shape)
         counts, skips = sizes.row_skips(mask)
@@ -127,11 +170,23 @@ def tensor_curve(array: np.ndarray, *, densities=DENSITIES, code_bits=CODE_BITS,
             q0 = max(bits[0], int((min_snr_db - 6.0) // 6.02))
             bits = [q for q in bits if q >= q0]
         for q in bits:
-            km = kmeans_1d(values, 1 << q, init=init, seed=seed)
+            km = kmeans_1d(values, 1 << q, init=init, seed=seed, sample_weight=sw)
             cents = km.centroids.astype(a.dtype).astype(np.float64)  # as the encoder rounds them
             labels = np.asarray(km.labels, dtype=np.int64)
-            diff = values - cents[labels]
-            err = (pruned + float(np.dot(diff, diff))) / signal
+            if hessian is not None:
+                stored = np.zeros(sub.size)
+                if factor is not None:  # GPTQ labels against the same codebook
+                    lab2 = compensated_labels(sub, mask, cents, None, factor=factor).reshape(-1)
+                    kept = lab2 >= 0
+                    stored[kept] = cents[lab2[kept]]
+                    labels = lab2[kept][cents[lab2[kept]] != 0]
+                else:
+                    stored[np.flatnonzero(keep)] = cents[labels]
+                d2 = sub64 - stored.reshape(sub.shape)
+                err = float(np.einsum("ij,ij->", d2 @ h64, d2)) / signal
+            else:
+                diff = values - cents[labels]
+                err = (pruned + (float(np.dot(diff, diff)) if w_keep is None else float(np.dot(w_keep * diff, diff)))) / signal
             hist = np.bincount(labels, minlength=cents.size)
             k = int(np.count_nonzero(hist))
             head = 2 + sizes.varint_len(k) + 4 * k
@@ -140,7 +195,7 @@ def tensor_curve(array: np.ndarray, *, densities=DENSITIES, code_bits=CODE_BITS,
             out.append(Candidate(d, q, b, total, max(err, 0.0)))
             if stop_at_target and min_snr_db is not None and err <= 10 ** (-min_snr_db / 10):
                 break
-            if err <= pruned / signal * 1.0000001 or (prev_err is not None and pruned > 0 and err > 0.98 * prev_err):
+            if err <= (0.0 if hessian is not None else pruned / signal) * 1.0000001 or (prev_err is not None and pruned > 0 and err > 0.98 * prev_err):
                 break  # the kept values are exact already, or pruning error dominates: more bits buy nothing
             prev_err = err
     return out
@@ -171,6 +226,15 @@ def vector_curve(array: np.ndarray, *, code_bits=range(1, 9), init: str = "linea
         if err == 0.0:
             break
     return out
+
+
+def hessian_error(array: np.ndarray, stored: np.ndarray, hessian: np.ndarray) -> float:
+    """Relative output error of a (rows, cols) weight for inputs with second moments H: Σ ΔW H ΔWᵀ / Σ W H Wᵀ."""
+    w = np.asarray(array, np.float64)
+    d = w - np.asarray(stored, np.float64)
+    h = np.asarray(hessian, np.float64)
+    sig = float(np.einsum("ij,ij->", w @ h, w))
+    return max(float(np.einsum("ij,ij->", d @ h, d)), 0.0) / sig if sig > 0 else 0.0
 
 
 def frontier(cands: list[Candidate]) -> list[Candidate]:

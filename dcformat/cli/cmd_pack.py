@@ -27,8 +27,10 @@ from . import InputError, UsageError
 from .progress import enabled, track
 
 CONFIG_FIELDS = ("preset", "encoding", "density", "threshold", "code_bits", "index_bits", "init", "huffman",
-                 "entropy", "raw_compression", "seed", "overrides")
+                 "entropy", "raw_compression", "seed", "prune_by", "kmeans_weights", "rounding", "overrides")
 _NONE_WORDS = ("none", "null", "off")
+# config-file keys that are not CompressionConfig settings: where per-tensor importance arrays come from
+IMPORTANCE_KEYS = ("importance", "calib_sha256")
 
 CONFIG_HELP = """\
 config file (--config, TOML or JSON): top-level keys are the settings below; the
@@ -44,6 +46,13 @@ config file (--config, TOML or JSON): top-level keys are the settings below; the
   index_bits = 8
 
 Command-line options override the file's top-level settings.
+
+calibration-aware settings (written by --target-output, which measures E[x^2]
+of every layer's inputs on --calib): prune_by = "importance" keeps the largest
+|w|*sqrt(E[x^2]) instead of |w|; kmeans_weights = "importance" weights k-means
+by E[x^2]; rounding = "gptq" (Python API, with per-layer Hessians) picks labels
+that compensate each rounding error. A config that uses them starts with
+importance = "calib" and the inputs' sha256: pack it with the same --calib.
 
 defaults (no flags): nothing is pruned beyond the zeros already in the weights;
 weight matrices and conv kernels get 8-bit codebooks (weights with <= 256
@@ -110,6 +119,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     f.add_argument("--keep-vectors", action="store_true",
                    help="--target-output: store 1-D float vectors (BatchNorm, biases) raw instead of letting the search "
                    "give them small codebooks")
+    f.add_argument("--no-importance", action="store_true",
+                   help="--target-output: prune by |w| and cluster unweighted, instead of using the calibration "
+                   "inputs' activations (E[x^2] per input channel) to prune by |w|*sqrt(E[x^2]) and weight k-means")
     f.add_argument("--probe-samples", metavar="N", type=int, default=32,
                    help="--target-output: calibration inputs for the per-layer sensitivity probes (default 32; the "
                    "verification of each allocation always uses all of them)")
@@ -151,8 +163,8 @@ def _parse_value(key: str, text: str) -> Any:
     return text
 
 
-def _normalise(values: dict[str, Any], where: str) -> dict[str, Any]:
-    unknown = set(values) - set(CONFIG_FIELDS)
+def _normalise(values: dict[str, Any], where: str, top: bool = False) -> dict[str, Any]:
+    unknown = set(values) - set(CONFIG_FIELDS) - (set(IMPORTANCE_KEYS) if top else set())
     if unknown:
         raise UsageError(f"{where}: unknown setting(s) {sorted(unknown)}; known: {', '.join(CONFIG_FIELDS)}")
     out = dict(values)
@@ -189,7 +201,9 @@ def read_config_file(path: str) -> dict[str, Any]:
         raise UsageError(f"config file {path}: {exc}") from None
     if not isinstance(doc, dict):
         raise UsageError(f"config file {path}: the top level must be a table/object")
-    doc = _normalise(doc, f"config file {path}")
+    doc = _normalise(doc, f"config file {path}", top=True)
+    if doc.get("importance", "none") not in ("none", "calib"):
+        raise UsageError(f"config file {path}: importance must be \"calib\" (recomputed from --calib) or \"none\"")
     overrides = doc.get("overrides", {})
     if not isinstance(overrides, dict) or not all(isinstance(v, dict) for v in overrides.values()):
         raise UsageError(f"config file {path}: overrides must map name patterns to tables of settings")
@@ -216,6 +230,8 @@ def build_config(args: argparse.Namespace, extra_overrides: dict[str, dict[str, 
     from dcformat import CompressionConfig  # noqa: PLC0415
 
     settings: dict[str, Any] = read_config_file(args.config) if args.config else {}
+    for key in IMPORTANCE_KEYS:
+        settings.pop(key, None)  # read by importance_source(); not a CompressionConfig setting
     overrides: dict[str, dict[str, Any]] = dict(settings.pop("overrides", {}))
     if args.density is not None:
         settings["density"] = _parse_value("density", args.density)
@@ -342,6 +358,43 @@ def _min_snr(args: argparse.Namespace) -> float | None:
         raise UsageError(f"--min-snr: {args.min_snr!r} is not a number or 'none'") from None
 
 
+def importance_source(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The --config file's importance keys when it was planned with calibration importance, else None."""
+    if not args.config:
+        return None
+    doc = read_config_file(args.config)
+    if doc.get("importance", "none") != "calib":
+        return None
+    return {k: doc.get(k) for k in IMPORTANCE_KEYS}
+
+
+def _config_importance(args: argparse.Namespace, config: Any, source: Any, specs) -> Any:
+    """Recompute the importance arrays a --config planned from calibration inputs needs (same --calib, same
+    arrays: graph_importance is deterministic), checking the inputs are the ones it was planned with."""
+    src = importance_source(args)
+    if src is None or args.target_output is not None or args.target_snr is not None:
+        return config
+    from dcformat.budget.importance import calib_digest, graph_importance  # noqa: PLC0415
+    from dcformat.config import with_importance  # noqa: PLC0415
+
+    if not args.calib:
+        raise UsageError(f"{args.config} was planned with importance from calibration inputs: give the same "
+                         "inputs with --calib SAMPLES.npz to reproduce it")
+    if source.graph is None:
+        raise UsageError(f"{args.input} carries no graph, so the importance {args.config} needs cannot be computed")
+    calib = _load_calib(args.calib)
+    digest = calib_digest(calib)
+    if src.get("calib_sha256") and src["calib_sha256"] != digest:
+        raise InputError(f"--calib {args.calib}: not the calibration inputs {args.config} was planned with "
+                         f"(sha256 {digest[:16]}..., expected {str(src['calib_sha256'])[:16]}...)")
+    tensors = {n: source.tensor(n) for n, _, _ in specs}
+    try:
+        imp = graph_importance(source.graph, tensors, calib)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    return with_importance(config, imp)
+
+
 def _check_targets(args: argparse.Namespace) -> None:
     if args.target_snr is not None and args.target_output is not None:
         raise UsageError("give either --target-snr or --target-output, not both")
@@ -350,8 +403,9 @@ def _check_targets(args: argparse.Namespace) -> None:
             raise UsageError("--target-output is a mean cosine similarity in (0, 1], e.g. 0.99")
         if not args.calib:
             raise UsageError("--target-output needs sample inputs: --calib samples.npz (one array per model input)")
-    elif args.calib:
-        raise UsageError("--calib is only used with --target-output")
+    elif args.calib and importance_source(args) is None:
+        raise UsageError("--calib is only used with --target-output, or with a --config planned from calibration "
+                         "inputs (importance = \"calib\")")
     if (args.target_snr is not None or args.target_output is not None) and (
             args.density is not None or args.threshold is not None or args.code_bits is not None):
         raise UsageError("--density/--threshold/--code-bits fix what --target-* chooses per layer; use --set "
@@ -381,6 +435,8 @@ def run(args: argparse.Namespace) -> int:
             specs.append((name, shape, dtype))
         if args.target_snr is not None or args.target_output is not None:
             config, plan_doc = _plan(args, config, source, specs, show=enabled(quiet), quiet=quiet)
+        else:
+            config = _config_importance(args, config, source, specs)
         floors = {n: f for n, shape, dtype in specs
                   if (f := _floor(args, config, n, shape, dtype, min_snr, plan_doc)) is not None}
         items = ((name, source.tensor(name)) for name in names)
@@ -451,9 +507,14 @@ def _plan(args, config, source, specs, *, show: bool, quiet: bool):
         calib = _load_calib(args.calib)
         tensors = {n: source.tensor(n) for n, _, _ in specs}
         try:
+            importance = None
+            if not args.no_importance:
+                from dcformat.budget.importance import graph_importance  # noqa: PLC0415
+
+                importance = graph_importance(source.graph, tensors, calib)
             plan = plan_compression(tensors, target_output=args.target_output, graph=source.graph, calib=calib,
                                     base=config, progress=show, log=say, plan_vectors=not args.keep_vectors,
-                                    probe_samples=max(1, args.probe_samples))
+                                    probe_samples=max(1, args.probe_samples), importance=importance)
         except ValueError as exc:
             raise InputError(str(exc)) from None
     if not quiet and not args.json:
@@ -481,7 +542,15 @@ def _report(args, output: str, specs, config, results, plan_doc, quiet: bool) ->
     if config_path:
         header = [f"written by: dcformat pack {os.path.basename(args.input)} -> {os.path.basename(output)}",
                   f"reproduce: dcformat pack {os.path.basename(args.input)} --config {os.path.basename(config_path)}"]
-        Path(config_path).write_text(pack_report.config_toml(effective, header), encoding="utf-8")
+        extra = {}
+        if getattr(config, "importance", None) and args.calib:
+            from dcformat.budget.importance import calib_digest  # noqa: PLC0415
+
+            extra = {"importance": "calib", "calib_sha256": calib_digest(_load_calib(args.calib))}
+            header.append(f"planned with importance from calibration inputs: reproduce with --calib "
+                          f"{os.path.basename(args.calib)} (the same inputs)")
+            header[1] += f" --calib {os.path.basename(args.calib)}"
+        Path(config_path).write_text(pack_report.config_toml(effective, header, extra), encoding="utf-8")
     # --target-output trades per-tensor SNR for size on purpose: warn per tensor only when asked to
     threshold = args.warn_snr if args.warn_snr is not None else (
         args.target_snr if args.target_snr is not None else

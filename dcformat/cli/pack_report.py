@@ -154,13 +154,18 @@ def _toml_value(key: str, v: Any) -> str | None:
     return json.dumps(str(v), ensure_ascii=False)
 
 
-def config_toml(config: Any, header: Iterable[str] = ()) -> str:
-    """``config`` as a TOML file ``pack --config`` reads back to the same settings (so the same bytes)."""
+def config_toml(config: Any, header: Iterable[str] = (), extra: Mapping[str, Any] | None = None) -> str:
+    """``config`` as a TOML file ``pack --config`` reads back to the same settings (so the same bytes).
+
+    ``extra``: top-level keys that are not settings (``importance = "calib"`` and the calibration inputs'
+    digest, for a config whose importance arrays ``pack --config ... --calib`` recomputes)."""
     from dataclasses import fields  # noqa: PLC0415
 
     lines = [f"# {h}" for h in header]
+    for k, v in (extra or {}).items():
+        lines.append(f"{k} = {_toml_value(k, v)}")
     for f in fields(config):
-        if f.name == "overrides":
+        if f.name in ("overrides", "importance", "hessian"):  # importance is data (recomputed from --calib), not a setting
             continue
         v = _toml_value(f.name, getattr(config, f.name))
         if v is not None:

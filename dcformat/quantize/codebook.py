@@ -65,7 +65,8 @@ def _lossless_labels(as32: np.ndarray, cb: np.ndarray) -> np.ndarray:
 
 
 def quantize_values(
-    values: np.ndarray, code_bits: int, init: str, seed: int, *, drop_zeros: bool
+    values: np.ndarray, code_bits: int, init: str, seed: int, *, drop_zeros: bool,
+    weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Codebook (float32, canonical order), per-value labels, and the mask of values kept.
 
@@ -74,6 +75,8 @@ def quantize_values(
     centroids). When the values already have at most 2**code_bits distinct
     float32-representable bit patterns, the codebook is those values: the
     lossless path, which makes re-encoding a decoded file idempotent.
+    ``weights`` (one per value, > 0): weighted k-means (``kmeans_1d(sample_weight=...)``)
+    when k-means is needed; the lossless path does not depend on them.
     """
     k = 1 << code_bits
     n = values.size
@@ -92,11 +95,14 @@ def quantize_values(
         # Equal values are bit-identical except -0.0/+0.0, whose order within the sort is the sort's own
         # business and reaches the centroids through k-means' clipping: with both zeros present, sort the
         # float64 copy as kmeans_1d does, so the bytes do not depend on which array was sorted.
-        both_zeros = int(np.count_nonzero(cb == 0)) == 2
-        xs64 = np.sort(as32.astype(np.float64)) if both_zeros else xs.astype(np.float64)
-        result = kmeans_sorted(xs64, as32, k, init=init, seed=seed)
+        if weights is not None:  # sorts (value, weight) pairs itself, labels from the same float32 values
+            result = kmeans_1d(as32, k, init=init, seed=seed, sample_weight=weights)
+        else:
+            both_zeros = int(np.count_nonzero(cb == 0)) == 2
+            xs64 = np.sort(as32.astype(np.float64)) if both_zeros else xs.astype(np.float64)
+            result = kmeans_sorted(xs64, as32, k, init=init, seed=seed)
     else:  # values float32 cannot hold exactly (or NaN/Inf, which k-means rejects)
-        result = kmeans_1d(values.astype(np.float64), k, init=init, seed=seed)
+        result = kmeans_1d(values.astype(np.float64), k, init=init, seed=seed, sample_weight=weights)
     centroids = result.centroids.astype(values.dtype).astype(np.float32)
     cb, remap = canonical_codebook(centroids)
     labels = remap[np.asarray(result.labels, dtype=np.intp)]

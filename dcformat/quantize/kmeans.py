@@ -183,13 +183,18 @@ def _init_sorted(xs: np.ndarray, first: np.ndarray, k: int, init: str, seed: int
     return np.unique(c)
 
 
+def _mass(cw: np.ndarray | None, s: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Total weight of sorted positions [s, e): the count when unweighted, else from the weight prefix sums."""
+    return (e - s).astype(np.float64) if cw is None else cw[e] - cw[s]
+
+
 def _split_candidates(
-    xs: np.ndarray, p: np.ndarray, s: np.ndarray, e: np.ndarray, means: np.ndarray
+    xs: np.ndarray, p: np.ndarray, s: np.ndarray, e: np.ndarray, means: np.ndarray, cw: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For every cluster: the means of its two halves when cut at its mean, and the SSE drop."""
     cut = np.clip(np.searchsorted(xs, means, side="right"), s, e)
-    nl = (cut - s).astype(np.float64)
-    nr = (e - cut).astype(np.float64)
+    nl = _mass(cw, s, cut)
+    nr = _mass(cw, cut, e)
     ok = (nl > 0) & (nr > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         ml = np.clip((p[cut] - p[s]) / nl, xs[s], xs[np.maximum(cut - 1, s)])
@@ -199,10 +204,10 @@ def _split_candidates(
 
 
 def _merge_candidates(
-    xs: np.ndarray, p: np.ndarray, s: np.ndarray, e: np.ndarray, means: np.ndarray
+    xs: np.ndarray, p: np.ndarray, s: np.ndarray, e: np.ndarray, means: np.ndarray, cw: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """For every adjacent pair (i, i+1): the mean of their union and the SSE increase of merging."""
-    n = (e - s).astype(np.float64)
+    n = _mass(cw, s, e)
     n1, n2 = n[:-1], n[1:]
     cost = n1 * n2 / (n1 + n2) * (means[1:] - means[:-1]) ** 2
     merged = np.clip((p[e[1:]] - p[s[:-1]]) / (n1 + n2), xs[s[:-1]], xs[e[1:] - 1])
@@ -210,7 +215,8 @@ def _merge_candidates(
 
 
 def _improve(
-    xs: np.ndarray, p: np.ndarray, s: np.ndarray, e: np.ndarray, means: np.ndarray, spare: int
+    xs: np.ndarray, p: np.ndarray, s: np.ndarray, e: np.ndarray, means: np.ndarray, spare: int,
+    cw: np.ndarray | None = None,
 ) -> tuple[np.ndarray, bool]:
     """Relocate free centroids by splitting, then swap (merge a pair + split a cluster) while that pays.
 
@@ -220,7 +226,7 @@ def _improve(
     one move are left alone by the others, so the SSE changes add up and each
     round strictly lowers the SSE of the partition (no cycling).
     """
-    ml, mr, gain = _split_candidates(xs, p, s, e, means)
+    ml, mr, gain = _split_candidates(xs, p, s, e, means, cw)
     order = np.argsort(-gain, kind="stable")  # best split first, ties to lower index
     order = order[gain[order] > 0]
     free = order[:spare]
@@ -229,7 +235,7 @@ def _improve(
     split[free] = True
     merge = np.zeros(max(means.size - 1, 0), dtype=bool)
     if rest.size and means.size > 2:
-        merged, cost = _merge_candidates(xs, p, s, e, means)
+        merged, cost = _merge_candidates(xs, p, s, e, means, cw)
         m_order = np.argsort(cost, kind="stable")
         used = split.copy()
         mi = 0
@@ -261,16 +267,22 @@ def _improve(
     return new, True
 
 
-def _lloyd(xs: np.ndarray, c: np.ndarray, k: int, max_iter: int, tol: float) -> tuple[np.ndarray, int]:
-    """Lloyd iterations on sorted data with relocation and swaps; returns centroids, steps."""
-    p = _prefix_sums(xs)
+def _lloyd(xs: np.ndarray, c: np.ndarray, k: int, max_iter: int, tol: float,
+           ws: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Lloyd iterations on sorted data with relocation and swaps; returns centroids, steps.
+
+    ``ws``: per-point weights (aligned with ``xs``, > 0) for the weighted objective Σ w·(x - c)²; cluster
+    means become weighted means and split/merge gains use cluster weights instead of counts.
+    """
+    p = _prefix_sums(xs) if ws is None else _prefix_sums(ws * xs)
+    cw = None if ws is None else _prefix_sums(ws)
     limit = tol * max(abs(xs[0]), abs(xs[-1]))
     n_iter = 0
     while n_iter < max_iter:
         starts, ends = _segments(xs, c)
         nonempty = ends > starts
         s, e = starts[nonempty], ends[nonempty]
-        means = np.clip((p[e] - p[s]) / (e - s), xs[s], xs[e - 1])
+        means = np.clip((p[e] - p[s]) / (e - s if cw is None else cw[e] - cw[s]), xs[s], xs[e - 1])
         n_iter += 1
         spare = k - s.size
         moved = float(np.max(np.abs(means - c[nonempty]))) > limit
@@ -278,7 +290,7 @@ def _lloyd(xs: np.ndarray, c: np.ndarray, k: int, max_iter: int, tol: float) -> 
             c = means  # plain Lloyd step
             continue
         # Empty clusters to relocate, or a Lloyd fixed point to try to escape.
-        c, changed = _improve(xs, p, s, e, means, spare)
+        c, changed = _improve(xs, p, s, e, means, spare, cw)
         if not changed and not moved:
             break
     return c, n_iter
@@ -354,6 +366,26 @@ def initial_centroids(x: np.ndarray, k: int, init: str = "linear", seed: int = 0
     return _init_sorted(xs, first, k, init, seed)
 
 
+def _check_weights(w: np.ndarray, n: int) -> tuple[np.ndarray, float]:
+    """Per-value weights as float64 (finite, > 0, one per value) rescaled by a power of two so that
+    max <= 1 (sums cannot overflow), and that power of two."""
+    a = np.asarray(w)
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"sample_weight must be real numbers, got dtype {a.dtype}")
+    a = a.astype(np.float64).ravel()
+    if a.size != n:
+        raise ValueError(f"sample_weight has {a.size} values for {n} data values")
+    if a.size and not (np.isfinite(a).all() and float(a.min()) > 0.0):
+        raise ValueError("sample_weight must be finite and > 0 (give unimportant values a small positive weight)")
+    factor = 1.0
+    if a.size:
+        factor = math.ldexp(1.0, math.frexp(float(a.max()))[1])
+        a = a / factor  # exact power-of-two rescale: max in [0.5, 1)
+        if float(a.min()) == 0.0:
+            raise ValueError("sample_weight spans too wide a range (the smallest underflows)")
+    return a, factor
+
+
 def kmeans_1d(
     x: np.ndarray,
     k: int,
@@ -362,6 +394,7 @@ def kmeans_1d(
     seed: int = 0,
     max_iter: int = 100,
     tol: float = 1e-7,
+    sample_weight: np.ndarray | None = None,
 ) -> KMeansResult:
     """Cluster the values of ``x`` (any shape, flattened in C order) into at most k shared values.
 
@@ -370,16 +403,31 @@ def kmeans_1d(
     exact fixed point). Raises ``ValueError`` for k < 1, an unknown init, or
     NaN/Inf in ``x``. Deterministic: the same data, k, init and seed give the
     same result.
+
+    ``sample_weight`` (same size as ``x``, finite, > 0) minimises the weighted
+    squared error Σ wᵢ·(xᵢ - c)² instead (sensitivity-weighted weight sharing:
+    values whose error costs the model more pull their centroid harder). The
+    assignment step is unchanged (nearest centroid), so clusters stay contiguous
+    runs of the sorted data; cluster means are weighted means; split and merge
+    gains use cluster weights in place of counts; ``inertia`` is the weighted
+    SSE. The initial centroids are those of the unweighted call. Without
+    weights the result is exactly the unweighted algorithm's, bit for bit.
     """
     _check_args(k, init, seed, max_iter, tol)
     flat = _flat_values(x)
     if flat.size == 0:
         return KMeansResult(np.zeros(0, np.float64), np.zeros(0, np.int32), 0.0, 0)
-    xs = _sorted64(flat)
     # Labels are computed from float32 (exact for float16/float32 inputs) or float64 values.
     work = flat if flat.dtype in (np.float32, np.float64) else flat.astype(
         np.float32 if flat.dtype == np.float16 else np.float64
     )
+    if sample_weight is not None:
+        _check_weights(sample_weight, flat.size)
+        xs = _sorted64(flat)  # also rejects NaN/Inf
+        order = np.argsort(flat.astype(np.float64), kind="stable")
+        w = np.asarray(sample_weight).ravel()[order]
+        return kmeans_sorted(xs, work, k, init=init, seed=seed, max_iter=max_iter, tol=tol, sorted_weight=w)
+    xs = _sorted64(flat)
     return kmeans_sorted(xs, work, k, init=init, seed=seed, max_iter=max_iter, tol=tol)
 
 
@@ -392,14 +440,16 @@ def kmeans_sorted(
     seed: int = 0,
     max_iter: int = 100,
     tol: float = 1e-7,
+    sorted_weight: np.ndarray | None = None,
 ) -> KMeansResult:
     """:func:`kmeans_1d` on data the caller has already sorted, so the one sort can be shared.
 
     ``xs``: the values sorted ascending as float64 (finite, non-empty); ``work``:
     the same values in their original order as float32 or float64, which the
-    final labels are computed from. The result is exactly ``kmeans_1d``'s (the
-    quantizer sorts once, counts distinct values on the sorted copy and comes
-    here only when k-means is needed).
+    final labels are computed from. ``sorted_weight``: the weights of ``xs`` in
+    its (sorted) order, finite and > 0, or None. The result is exactly
+    ``kmeans_1d``'s (the quantizer sorts once, counts distinct values on the
+    sorted copy and comes here only when k-means is needed).
     """
     _check_args(k, init, seed, max_iter, tol)
     first = _run_starts(xs)
@@ -407,6 +457,9 @@ def kmeans_sorted(
         values = xs[first] + 0.0  # + 0.0 turns -0.0 into 0.0
         labels = _count_below(work, values, xs[0], xs[-1])
         return KMeansResult(values, labels.astype(_label_dtype(values.size), copy=False), 0.0, 0)
+    ws, wscale = None, 1.0
+    if sorted_weight is not None:
+        ws, wscale = _check_weights(sorted_weight, xs.size)
 
     amax = max(abs(xs[0]), abs(xs[-1]))
     scale = 1.0
@@ -415,9 +468,9 @@ def kmeans_sorted(
         xs = xs / scale
         work = work.astype(np.float64) / scale  # the same per-element operations as xs
     c0 = _init_sorted(xs, first, k, init, seed)
-    c, n_iter = _lloyd(xs, c0, k, int(max_iter), float(tol))
+    c, n_iter = _lloyd(xs, c0, k, int(max_iter), float(tol), ws)
     c, counts = _drop_empty(xs, c)
     labels = _count_below(work, _midpoints(c), xs[0], xs[-1])
     d = xs - np.repeat(c, counts)
-    inertia = float(np.dot(d, d)) * scale * scale
+    inertia = float(np.dot(d, d)) * scale * scale if ws is None else float(np.dot(ws * d, d)) * scale * scale * wscale
     return KMeansResult(c * scale, labels.astype(_label_dtype(c.size), copy=False), inertia, n_iter)
