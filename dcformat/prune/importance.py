@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .magnitude import density_to_count, magnitudes
+from .magnitude import density_to_count, keep_largest, magnitudes
 
 
 def importance_weights(importance: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -45,24 +45,8 @@ def prune_by_importance(w: np.ndarray, density: float, importance: np.ndarray) -
     positive score, lowest index first. Zeros are never kept.
     """
     a = np.asarray(w)
-    n = a.size
-    k = density_to_count(density, n)
-    nonzero = magnitudes(a) != 0
-    nnz = int(np.count_nonzero(nonzero))
-    k = min(k, nnz)
-    if k == nnz:
-        return nonzero.reshape(a.shape)
-    if k == 0:
-        return np.zeros(a.shape, dtype=bool)
-    score = importance_scores(a, importance)
-    score[~nonzero] = -1.0  # below every nonzero weight's score (scores are >= 0)
-    cut = np.partition(score, n - k)[n - k]
-    keep = score > cut
-    need = k - int(np.count_nonzero(keep))
-    if need > 0:
-        tied = np.flatnonzero(score == cut)
-        keep[tied[:need]] = True
-    return keep.reshape(a.shape)
+    return keep_largest(importance_scores(a, importance), magnitudes(a) != 0,
+                        density_to_count(density, a.size)).reshape(a.shape)
 
 
 __all__ = ["importance_weights", "importance_scores", "prune_by_importance"]

@@ -123,21 +123,29 @@ def prune_to_density(w: np.ndarray, density: float) -> np.ndarray:
     tied positions are taken in index order.
     """
     a = np.asarray(w)
-    n = a.size
-    k = density_to_count(density, n)
     mag = magnitudes(a)
-    nonzero = mag != 0
+    return keep_largest(mag, mag != 0, density_to_count(density, a.size)).reshape(a.shape)
+
+
+def keep_largest(score: np.ndarray, nonzero: np.ndarray, k: int) -> np.ndarray:
+    """Flat keep-mask of the ``k`` largest ``score`` values among the ``nonzero`` positions (``k`` capped at their
+    count), ties at the cut to the lower flat index; every pruning rule ranks by a score and shares this cut.
+
+    ``score`` must be >= 0, and 0 where ``nonzero`` is False (so those sit at the bottom and the cut is the k-th
+    largest score of the nonzeros); zeros are never kept. The score keeps its dtype (exact for integer magnitudes).
+    """
+    score, nonzero = score.reshape(-1), nonzero.reshape(-1)
     nnz = int(np.count_nonzero(nonzero))
     k = min(k, nnz)
     if k == nnz:
-        return nonzero.reshape(a.shape)
+        return nonzero.copy()
     if k == 0:
-        return np.zeros(a.shape, dtype=bool)
-    # k-th largest magnitude; it is > 0 because k < nnz.
-    cut = np.partition(mag, n - k)[n - k]
-    keep = mag > cut
+        return np.zeros(nonzero.shape, dtype=bool)
+    n = score.size
+    cut = np.partition(score, n - k)[n - k]  # the k-th largest score
+    keep = score > cut
     need = k - int(np.count_nonzero(keep))
     if need > 0:
-        tied = np.flatnonzero(mag == cut)
+        tied = np.flatnonzero((score == cut) & nonzero)
         keep[tied[:need]] = True
-    return keep.reshape(a.shape)
+    return keep
