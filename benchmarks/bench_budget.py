@@ -525,7 +525,7 @@ def render_lines(n: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(xs), np.array(ys)
 
 
-def bench_ocr(quick: bool, workdir: Path, ocr_plain: bool = False) -> dict:
+def bench_ocr(quick: bool, workdir: Path, ocr_importance: bool = False) -> dict:
     from dcformat.inference import Model
     from dcformat.onnx_io import import_onnx
 
@@ -574,23 +574,25 @@ def bench_ocr(quick: bool, workdir: Path, ocr_plain: bool = False) -> dict:
     from dcformat.cli import main
 
     rows = []
-    for target, plain in [(t, False) for t in (0.99, 0.995, 0.999)] + ([(0.99, True)] if ocr_plain else []):
-        out = workdir / f"cls_{target}{'_plain' if plain else ''}.dc"
+    for target, plain in [(t, True) for t in (0.99, 0.995, 0.999)] + ([(0.99, False)] if ocr_importance else []):
+        out = workdir / f"cls_{target}{'' if plain else '_importance'}.dc"
         t0 = time.perf_counter()
+        config = workdir / f"cls_{target}{'' if plain else '_importance'}.toml"
         rc = main(["-q", "pack", str(onnx_path), "-o", str(out), "--target-output", str(target), "--calib",
-                   str(workdir / "calib.npz"), "--save-config", str(workdir / f"cls_{target}.toml")]
-                  + (["--no-importance"] if plain else []))
+                   str(workdir / "calib.npz"), "--save-config", str(config)]
+                  + ([] if plain else ["--importance"]))
         secs = time.perf_counter() - t0
         assert rc == 0
         again = workdir / f"cls_{target}_again.dc"
-        assert main(["-q", "pack", str(onnx_path), "-o", str(again), "--config", str(workdir / f"cls_{target}.toml"),
-                     "--calib", str(workdir / "calib.npz")]) == 0  # planned with importance from these inputs
+        # planned with importance: the config needs the same calibration inputs; without it, none
+        assert main(["-q", "pack", str(onnx_path), "-o", str(again), "--config", str(config)]
+                    + ([] if plain else ["--calib", str(workdir / "calib.npz")])) == 0
         same = out.read_bytes() == again.read_bytes()
         stored = dcformat.load(out)
-        row = {"target_output": target, "variant": "--no-importance" if plain else "importance",
+        row = {"target_output": target, "variant": "plain" if plain else "--importance",
                "bytes": out.stat().st_size, "config_reproduces": same, "plan_seconds": round(secs, 1), **score(stored)}
         rows.append(row)
-        print(f"  pack --target-output {target}{' --no-importance' if plain else ''}: {row['bytes']:,} B ({dense / row['bytes']:.1f}x)  cos cal "
+        print(f"  pack --target-output {target}{'' if plain else ' --importance'}: {row['bytes']:,} B ({dense / row['bytes']:.1f}x)  cos cal "
               f"{row['cos_cal']:.5f} held-out {row['cos_held']:.5f}  top-1 agreement {row['top1_held']:.3f}  "
               f"--config reproduces bytes: {same}  ({secs:.0f} s)", flush=True)
     results["output"] = rows
@@ -609,8 +611,8 @@ def main() -> None:
                     help="MiniLM planner variants, comma-separated, from " + ", ".join(VARIANTS)
                     + " (magnitude = no calibration importance; wkmeans = importance-weighted k-means; wanda = "
                     "importance pruning; both; +wide: densities down to 0.05)")
-    ap.add_argument("--ocr-plain", action="store_true",
-                    help="OCR: also plan --target-output 0.99 with --no-importance (magnitude pruning, plain k-means)")
+    ap.add_argument("--ocr-importance", action="store_true",
+                    help="OCR: also plan --target-output 0.99 with --importance (importance pruning, weighted k-means)")
     ap.add_argument("--skip-snr", action="store_true", help="MiniLM: skip the --target-snr plans")
     ap.add_argument("--no-plain-grid", action="store_true", help="MiniLM: skip the global grid, plain quantizer")
     ap.add_argument("--no-importance-grid", action="store_true",
@@ -621,7 +623,7 @@ def main() -> None:
     out = {}
     with tempfile.TemporaryDirectory() as d:
         if args.part in ("ocr", "all"):
-            out["ocr"] = bench_ocr(args.quick, Path(d), args.ocr_plain)
+            out["ocr"] = bench_ocr(args.quick, Path(d), args.ocr_importance)
         if args.part in ("minilm", "all"):
             variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
             unknown = [v for v in variants if v not in VARIANTS]

@@ -276,8 +276,8 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))))
 
 
-@pytest.mark.parametrize("target", [0.99, 0.999])
-def test_target_output_holds_on_held_out_inputs(tmp_path: Path, target: float) -> None:
+@pytest.mark.parametrize(("target", "importance"), [(0.99, False), (0.999, False), (0.99, True)])
+def test_target_output_holds_on_held_out_inputs(tmp_path: Path, target: float, importance: bool) -> None:
     from dcformat.inference import Model
     from dcformat.models import lenet_5
 
@@ -288,15 +288,20 @@ def test_target_output_holds_on_held_out_inputs(tmp_path: Path, target: float) -
     name = graph.inputs[0].name
     np.savez(tmp_path / "calib.npz", **{name: calib})
     assert main(["-q", "pack", str(tmp_path / "float.dc"), "-o", str(tmp_path / "t.dc"), "--target-output",
-                 str(target), "--calib", str(tmp_path / "calib.npz")]) == 0
+                 str(target), "--calib", str(tmp_path / "calib.npz")] + (["--importance"] if importance else [])) == 0
     ref = Model.open(tmp_path / "float.dc")(held)
     got = Model.open(tmp_path / "t.dc")(held)
     assert _cos(ref, got) >= target
     size = (tmp_path / "t.dc").stat().st_size
     assert size < (tmp_path / "float.dc").stat().st_size / 3
-    # the settings file reproduces the file; it was planned with importance from the calibration inputs, so it
-    # says so and needs the same inputs again
     cfg = (tmp_path / "t.config.toml").read_text()
+    if not importance:  # the settings file alone reproduces the file
+        assert "importance" not in cfg
+        assert main(["-q", "pack", str(tmp_path / "float.dc"), "-o", str(tmp_path / "t2.dc"), "--config",
+                     str(tmp_path / "t.config.toml")]) == 0
+        assert (tmp_path / "t2.dc").read_bytes() == (tmp_path / "t.dc").read_bytes()
+        return
+    # planned with importance from the calibration inputs: the file says so and needs the same inputs again
     assert 'importance = "calib"' in cfg and "calib_sha256" in cfg and 'prune_by = "importance"' in cfg
     assert main(["-q", "pack", str(tmp_path / "float.dc"), "-o", str(tmp_path / "t2.dc"), "--config",
                  str(tmp_path / "t.config.toml"), "--calib", str(tmp_path / "calib.npz")]) == 0

@@ -47,8 +47,8 @@ config file (--config, TOML or JSON): top-level keys are the settings below; the
 
 Command-line options override the file's top-level settings.
 
-calibration-aware settings (written by --target-output, which measures E[x^2]
-of every layer's inputs on --calib): prune_by = "importance" keeps the largest
+calibration-aware settings (written by --target-output --importance, which
+measures E[x^2] of every layer's inputs on --calib): prune_by = "importance" keeps the largest
 |w|*sqrt(E[x^2]) instead of |w|; kmeans_weights = "importance" weights k-means
 by E[x^2]; rounding = "gptq" (Python API, with per-layer Hessians) picks labels
 that compensate each rounding error. A config that uses them starts with
@@ -119,9 +119,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     f.add_argument("--keep-vectors", action="store_true",
                    help="--target-output: store 1-D float vectors (BatchNorm, biases) raw instead of letting the search "
                    "give them small codebooks")
-    f.add_argument("--no-importance", action="store_true",
-                   help="--target-output: prune by |w| and cluster unweighted, instead of using the calibration "
-                   "inputs' activations (E[x^2] per input channel) to prune by |w|*sqrt(E[x^2]) and weight k-means")
+    f.add_argument("--importance", action="store_true",
+                   help="--target-output: use the calibration inputs' activations (E[x^2] per input channel) to prune "
+                   "by |w|*sqrt(E[x^2]) and weight k-means, instead of |w| and unweighted k-means. Off by default: "
+                   "measured no smaller at equal held-out fidelity (MiniLM, OCR classifier), and its config needs the "
+                   "same --calib (and the same float arithmetic) to be reproduced")
     f.add_argument("--probe-samples", metavar="N", type=int, default=32,
                    help="--target-output: calibration inputs for the per-layer sensitivity probes (default 32; the "
                    "verification of each allocation always uses all of them)")
@@ -508,7 +510,7 @@ def _plan(args, config, source, specs, *, show: bool, quiet: bool):
         tensors = {n: source.tensor(n) for n, _, _ in specs}
         try:
             importance = None
-            if not args.no_importance:
+            if args.importance:
                 from dcformat.budget.importance import graph_importance  # noqa: PLC0415
 
                 importance = graph_importance(source.graph, tensors, calib)
