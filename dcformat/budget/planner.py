@@ -261,7 +261,7 @@ def plan_compression(
     probe_forward: Forward | None = None,
     probe_samples: int = PROBE_SAMPLES,
     plan_vectors: bool = True,
-    importance: Mapping[str, np.ndarray] | str | None = "auto",
+    importance: Mapping[str, np.ndarray] | str | None = None,
     prune_by: str = "importance",
     kmeans_weights: str = "importance",
     hessian: Mapping[str, np.ndarray] | None = None,
@@ -287,7 +287,8 @@ def plan_compression(
         margin_z: the output target must hold for the mean loss plus this many standard errors (0: the mean).
         importance: output target: per-tensor importance arrays (broadcastable to each weight, e.g. E[x_j²] of
             the layer's inputs, see ``dcformat.budget.importance``), "auto" (computed from ``graph`` and
-            ``calib`` when both are given, else none) or None. Layers with one are scanned with the
+            ``calib`` when both are given, else none) or None (the default: measured no smaller at equal held-out
+            fidelity on MiniLM and the OCR classifier, README "Packing to a target"). Layers with one are scanned with the
             importance-weighted error and packed with ``prune_by`` / ``kmeans_weights`` (default "importance"
             both; "magnitude" / "none" to switch either off); the returned config carries the arrays.
         hessian: output target: per-weight (in, in) second-moment matrices E[x xᵀ] of 2-D layers' inputs
