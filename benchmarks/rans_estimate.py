@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import default_minilm_path, lenet_300_100_case, minilm_linear_weights, pack_legacy_squeezenet  # noqa: E402
 
 import dcformat  # noqa: E402
+from dcformat.entropy.rans import normalise, table_bits  # noqa: E402  (the format's own table rules)
 from dcformat import CompressionConfig  # noqa: E402
 from dcformat.binary import varint  # noqa: E402
 from dcformat.container.payload import DensePayload, SparsePayload  # noqa: E402
@@ -47,39 +48,6 @@ L = 1 << 16  # lower bound of a state; states live in [L, 2**32)
 
 
 # --------------------------------------------------------------------------------------------- tables
-def normalise(counts: np.ndarray, k: int) -> np.ndarray:
-    """Frequencies summing to 2**k, >= 1 for every symbol that occurs (largest remainder, ties to lower symbol)."""
-    m = 1 << k
-    n = int(counts.sum())
-    present = counts > 0
-    if int(present.sum()) > m:
-        raise ValueError("alphabet larger than the table precision")
-    exact = counts.astype(np.float64) * m / n
-    f = np.floor(exact).astype(np.int64)
-    f[present & (f == 0)] = 1
-    rem = m - int(f.sum())
-    if rem > 0:
-        order = np.lexsort((np.arange(f.size), -(exact - np.floor(exact))))
-        order = order[present[order]]
-        f[order[:rem]] += 1
-    while rem < 0:  # min-1 bumps overshot: take from the symbols that lose least (largest f)
-        order = np.lexsort((np.arange(f.size), -f))
-        take = order[f[order] > 1][: -rem]
-        f[take] -= 1
-        rem = m - int(f.sum())
-    return f
-
-
-def table_bits(f: np.ndarray, k: int) -> int:
-    """Canonical table: T-1 frequencies, each in bit_length(remaining budget) bits; the last one is implied."""
-    remaining = 1 << k
-    bits = 0
-    for v in f[:-1].tolist():
-        bits += remaining.bit_length()
-        remaining -= v
-    return bits
-
-
 def table_bits_gamma(f: np.ndarray) -> int:
     """Alternative: Elias-gamma of f+1 per symbol, last implied."""
     v = f[:-1] + 1

@@ -18,7 +18,6 @@ from the spec, not by the encoder.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import struct
 import sys
@@ -29,8 +28,10 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
+sys.path.insert(0, str(HERE))  # vector_files, shared by the generators
 
 import dcformat  # noqa: E402
+from vector_files import OutputFiles  # noqa: E402
 from dcformat import CompressionConfig  # noqa: E402
 from dcformat.binary import varint  # noqa: E402
 from dcformat.container.format import SIGNATURE  # noqa: E402
@@ -223,18 +224,11 @@ def build_all() -> dict[str, tuple[bytes, dict[str, np.ndarray], dict]]:
     return out
 
 
-def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
-    return buf.getvalue()
-
-
 def main(check: bool = False) -> int:
     vectors = build_all()
     manifest = {}
-    changed = []
+    out = OutputFiles(check)
     for name, (data, expected, info) in sorted(vectors.items()):
-        exp = npz_bytes(expected)
         entry = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), **info}
         if "zstd" in json.dumps(info.get("settings", {})):
             # zstd's output bytes depend on the libzstd version; a different version may only decode the vector.
@@ -248,39 +242,12 @@ def main(check: bool = False) -> int:
                     manifest[name + ".dcf"] = old
                     continue
         manifest[name + ".dcf"] = entry
-        for path, content in ((HERE / f"{name}.dcf", data), (HERE / f"{name}.npz", None)):
-            if content is None:
-                # npz archives embed timestamps; compare arrays, not bytes
-                if path.exists():
-                    with np.load(path, allow_pickle=False) as old:
-                        same = set(old.files) == set(expected) and all(
-                            old[k].dtype == expected[k].dtype and old[k].tobytes() == np.asarray(expected[k]).tobytes()
-                            for k in expected
-                        )
-                    if same:
-                        continue
-                changed.append(path.name)
-                if not check:
-                    path.write_bytes(exp)
-                continue
-            if not path.exists() or path.read_bytes() != content:
-                changed.append(path.name)
-                if not check:
-                    path.write_bytes(content)
-    text = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-    mpath = HERE / "MANIFEST.json"
-    if not mpath.exists() or mpath.read_text() != text:
-        changed.append(mpath.name)
-        if not check:
-            mpath.write_text(text)
-    changed += write_example(check)
-    for c in changed:
-        print(("would change: " if check else "wrote: ") + c)
-    return 1 if (check and changed) else 0
-
-
-
-# --------------------------------------------------------------------------- worked example (spec/EXAMPLE.md)
+        out.bytes(HERE / f"{name}.dcf", data)
+        out.npz(HERE / f"{name}.npz", expected, lambda old, e=expected: set(old.files) == set(e) and all(
+            old[k].dtype == e[k].dtype and old[k].tobytes() == np.asarray(e[k]).tobytes() for k in e))
+    out.manifest(HERE / "MANIFEST.json", manifest, ensure_ascii=False)
+    out.changed += write_example(check)
+    return out.finish()
 
 
 def example_markdown(data: bytes) -> str:

@@ -17,8 +17,6 @@ newer int8_version, [UnsupportedFeature]); MANIFEST.json says which.
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import sys
 import tempfile
 import warnings
@@ -28,8 +26,10 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))
+sys.path.insert(0, str(HERE.parent))  # spec/vectors: vector_files, shared by the generators
 
 import dcformat  # noqa: E402
+from vector_files import OutputFiles  # noqa: E402
 from dcformat.config import CompressionConfig  # noqa: E402
 from dcformat.int8 import METADATA_KEY  # noqa: E402
 from dcformat.int8.calibrate import calibrate  # noqa: E402
@@ -111,47 +111,23 @@ def Model_open(path):  # noqa: N802 - the public entry point, named as users cal
     return Model.open(path, precision="int8")
 
 
-def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()
-
-
-def _same(path: Path, arrays: dict[str, np.ndarray]) -> bool:
-    with np.load(path, allow_pickle=False) as z:
-        return sorted(z.files) == sorted(arrays) and all(
-            z[k].dtype == arrays[k].dtype and (np.array_equal(z[k], arrays[k]) if z[k].dtype == np.int8
-                                               else np.allclose(z[k], arrays[k], rtol=1e-5, atol=1e-7)) for k in arrays)
+def _same(z, arrays: dict[str, np.ndarray]) -> bool:
+    return sorted(z.files) == sorted(arrays) and all(
+        z[k].dtype == arrays[k].dtype and (np.array_equal(z[k], arrays[k]) if z[k].dtype == np.int8
+                                           else np.allclose(z[k], arrays[k], rtol=1e-5, atol=1e-7)) for k in arrays)
 
 
 def main(check: bool = False) -> int:
     files = build_all()
     manifest: dict[str, dict] = {}
-    changed = []
+    out = OutputFiles(check)
     for name, (data, arrays, info) in files.items():
-        entry = dict(info, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
-        manifest[name] = entry
-        p = HERE / name
-        if not p.exists() or p.read_bytes() != data:
-            changed.append(p.name)
-            if not check:
-                p.write_bytes(data)
-        if arrays is not None:  # compared by content: .npz (zip) bytes carry a timestamp
-            q = HERE / name.replace(".dcf", ".npz")
-            if not q.exists() or not _same(q, arrays):
-                changed.append(q.name)
-                if not check:
-                    q.write_bytes(npz_bytes(arrays))
-    text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
-    mp = HERE / "MANIFEST.json"
-    if not mp.exists() or mp.read_text() != text:
-        changed.append(mp.name)
-        if not check:
-            mp.write_text(text)
-    if check and changed:
-        print("would change:", ", ".join(changed))
-        return 1
-    return 0
+        manifest[name] = dict(info, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+        out.bytes(HERE / name, data)
+        if arrays is not None:
+            out.npz(HERE / name.replace(".dcf", ".npz"), arrays, lambda z, a=arrays: _same(z, a))
+    out.manifest(HERE / "MANIFEST.json", manifest)
+    return out.finish()
 
 
 if __name__ == "__main__":

@@ -29,6 +29,9 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # spec/vectors: vector_files, shared by the generators (no library code)
+from vector_files import OutputFiles  # noqa: E402
+
 SIGNATURE = b"\x89DCF\r\n\x1a\n"
 SEED = 20261128  # every random byte in the vectors comes from np.random.default_rng(SEED)
 
@@ -1019,7 +1022,7 @@ def tensor_at_fault(name: str, data: bytes) -> str | None:
 def main(check: bool = False) -> int:
     vectors = all_vectors()
     manifest = {}
-    changed = []
+    out = OutputFiles(check)
     for name, (data, error, clause, desc) in sorted(vectors.items()):
         fname = f"{name}.dcf"
         manifest[fname] = {"error": error, "clause": clause, "description": desc, "bytes": len(data),
@@ -1029,25 +1032,11 @@ def main(check: bool = False) -> int:
         culprit = tensor_at_fault(name, data)
         if culprit is not None:
             manifest[fname]["tensor"] = culprit
-        path = HERE / fname
-        if not path.exists() or path.read_bytes() != data:
-            changed.append(fname)
-            if not check:
-                path.write_bytes(data)
-    stale = sorted(p.name for p in HERE.glob("x-*.dcf") if p.name not in manifest)
-    for name in stale:
-        changed.append(name + " (stale)")
-        if not check:
-            (HERE / name).unlink()
-    text = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-    mpath = HERE / "manifest.json"
-    if not mpath.exists() or mpath.read_text() != text:
-        changed.append(mpath.name)
-        if not check:
-            mpath.write_text(text)
-    for c in changed:
-        print(("would change: " if check else "wrote: ") + c)
-    return 1 if (check and changed) else 0
+        out.bytes(HERE / fname, data)
+    for name in sorted(p.name for p in HERE.glob("x-*.dcf") if p.name not in manifest):
+        out.remove(HERE / name)
+    out.manifest(HERE / "manifest.json", manifest, ensure_ascii=False)
+    return out.finish()
 
 
 if __name__ == "__main__":

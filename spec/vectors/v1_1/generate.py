@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import io
-import json
 import sys
 from pathlib import Path
 
@@ -29,6 +27,7 @@ ROOT = HERE.parents[2]
 _spec = importlib.util.spec_from_file_location("generate_invalid", HERE.parent / "invalid" / "generate_invalid.py")
 g = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(g)
+from vector_files import OutputFiles  # noqa: E402  (spec/vectors, on the path since generate_invalid loaded)
 SEED = 20261203
 
 
@@ -122,41 +121,18 @@ VECTORS = {
 }
 
 
-def npz_bytes(arrays: dict) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(v) for k, v in sorted(arrays.items())})
-    return buf.getvalue()
-
-
 def main(check: bool = False) -> int:
-    manifest, changed = {}, []
+    manifest, out = {}, OutputFiles(check)
     for name, (make, desc) in VECTORS.items():
         data, expected = make()
-        npz = npz_bytes(expected)
         manifest[name + ".dcf"] = {"description": desc, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
                                    "error_1_0": "UnsupportedFeatureError",
                                    "generator": "library" if name == "v11-library-writer" else "handmade"}
-        for path, blob in ((HERE / f"{name}.dcf", data), (HERE / f"{name}.npz", npz)):
-            if path.suffix == ".npz" and path.exists():  # npz (zip) bytes carry timestamps: compare contents
-                with np.load(path, allow_pickle=False) as old:
-                    same = sorted(old.files) == sorted(expected) and all(
-                        np.array_equal(old[k], np.asarray(expected[k])) for k in expected)
-                if same:
-                    continue
-            elif path.exists() and path.read_bytes() == blob:
-                continue
-            changed.append(path.name)
-            if not check:
-                path.write_bytes(blob)
-    text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
-    mpath = HERE / "MANIFEST.json"
-    if not mpath.exists() or mpath.read_text() != text:
-        changed.append(mpath.name)
-        if not check:
-            mpath.write_text(text)
-    for c in changed:
-        print(("would change: " if check else "wrote: ") + c)
-    return 1 if (check and changed) else 0
+        out.bytes(HERE / f"{name}.dcf", data)
+        out.npz(HERE / f"{name}.npz", expected, lambda old, e=expected: sorted(old.files) == sorted(e) and all(
+            np.array_equal(old[k], np.asarray(e[k])) for k in e))
+    out.manifest(HERE / "MANIFEST.json", manifest)
+    return out.finish()
 
 
 if __name__ == "__main__":
