@@ -75,9 +75,6 @@ def compensated_labels(w: np.ndarray, keep: np.ndarray, codebook: np.ndarray, h:
     return labels
 
 
-__all__ = ["compensated_labels", "hessian_factor", "DAMP"]
-
-
 def compensated_quantize(w: np.ndarray, keep: np.ndarray, codebook: np.ndarray, h: np.ndarray,
                          damp: float = DAMP) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(codebook of the entries used, their labels, flat C-order positions) of the nonzero stored weights.
@@ -96,4 +93,4 @@ def compensated_quantize(w: np.ndarray, keep: np.ndarray, codebook: np.ndarray, 
     return cb[used], remap[lab], pos
 
 
-__all__ += ["compensated_quantize"]
+__all__ = ["compensated_labels", "compensated_quantize", "hessian_factor", "DAMP"]
