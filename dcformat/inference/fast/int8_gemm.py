@@ -29,6 +29,8 @@ pairs over input rows widened once into a ring of int16 pair rows.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
@@ -745,28 +747,49 @@ def lane_params(bias: np.ndarray, m0: np.ndarray, left: np.ndarray, right: np.nd
 ROW_BLOCK_BYTES = 96 * 1024  # int16 patch rows per block: stays in L2 while every panel passes over it
 
 
+def qconv_prepare(shape: tuple[int, ...], zin: int, kh: int, kw: int, stride: tuple[int, int], dil: tuple[int, int],
+                  pads: tuple[int, ...], oh: int, ow: int, pk: QPacked, zp: int, lo: int, hi: int, out_cols: int,
+                  ocol: int = 0, cin0: int = 0) -> Callable[[np.ndarray, np.ndarray], None]:
+    """:func:`qconv` for inputs of one ``shape``, checked and its arguments built once: ``run(x, out)`` then costs
+    one compiled call (a model calls every layer once per run, so per-call Python work is the overhead of a
+    narrow layer)."""
+    if len(shape) != 4:
+        raise ValueError("qconv: input must be a C-contiguous 4-D int8 array")
+    n, h, w, c_all = shape
+    c = pk.k // max(1, kh * kw)
+    if kh * kw * c != pk.k or not 0 <= cin0 <= c_all - c or min(kh, kw, *stride, *dil) < 1 or min(oh, ow) < 0 or min(pads) < 0:
+        raise ValueError("qconv: operand shape mismatch")
+    if not 0 <= ocol <= out_cols - pk.o:
+        raise ValueError("qconv: output buffer shape/layout mismatch")
+    if not (-128 <= lo <= hi <= 127 and -128 <= zin <= 127):
+        raise ValueError("qconv: zero point or clamp outside int8")
+    rows = n * oh * ow
+    block = max(ROWS, (ROW_BLOCK_BYTES // (2 * pk.kp)) // ROWS * ROWS)
+    scratch = min(block, rows) * pk.kp
+    head = (h * w * c_all, w * c_all, c_all, cin0, n, h, w, c, kh, kw, stride[0], stride[1], dil[0], dil[1], pads[0], pads[1],
+            oh, ow, np.int16(zin))
+    tail = (block, pk.data, pk.kp, pk.npanel, pk.bias, pk.m0, pk.left, pk.right, pk.mode, pk.p32, pk.p64,
+            np.int64(zp), np.int64(lo), np.int64(hi))
+
+    def run(x: np.ndarray, out: np.ndarray) -> None:
+        if x.shape != shape or x.dtype != np.int8 or not x.flags.c_contiguous:
+            raise ValueError("qconv: input must be a C-contiguous 4-D int8 array of the prepared shape")
+        if out.dtype != np.int8 or out.shape != (rows, out_cols) or not out.flags.c_contiguous:
+            raise ValueError("qconv: output buffer shape/layout mismatch")
+        if rows:  # the patch-row buffer (allocated per call: tracemalloc sees it; the kernel zeroes an odd K's pad column)
+            _qconv(x.reshape(-1), *head, np.empty(scratch, np.int16), *tail, out.reshape(-1), out_cols, ocol, pk.o)
+
+    return run
+
+
 def qconv(x: np.ndarray, zin: int, kh: int, kw: int, stride: tuple[int, int], dil: tuple[int, int], pads: tuple[int, ...],
           oh: int, ow: int, pk: QPacked, zp: int, lo: int, hi: int, out: np.ndarray, ocol: int = 0, cin0: int = 0) -> None:
     """Requantized int8 convolution of channels cin0.. of C-contiguous NHWC int8 ``x`` into out[:, ocol:ocol+O]."""
     if x.dtype != np.int8 or x.ndim != 4 or not x.flags.c_contiguous:
         raise ValueError("qconv: input must be a C-contiguous 4-D int8 array")
-    n, h, w, c_all = x.shape
-    c = pk.k // max(1, kh * kw)
-    if kh * kw * c != pk.k or not 0 <= cin0 <= c_all - c or min(kh, kw, *stride, *dil) < 1 or min(oh, ow) < 0 or min(pads) < 0:
-        raise ValueError("qconv: operand shape mismatch")
-    if out.dtype != np.int8 or out.ndim != 2 or not out.flags.c_contiguous or out.shape[0] != n * oh * ow \
-            or not 0 <= ocol <= out.shape[1] - pk.o:
+    if out.ndim != 2:
         raise ValueError("qconv: output buffer shape/layout mismatch")
-    if not (-128 <= lo <= hi <= 127 and -128 <= zin <= 127):
-        raise ValueError("qconv: zero point or clamp outside int8")
-    if out.shape[0] == 0:
-        return
-    block = max(ROWS, (ROW_BLOCK_BYTES // (2 * pk.kp)) // ROWS * ROWS)
-    # the patch-row buffer (allocated here so tracemalloc sees it; the kernel zeroes the pad column of an odd K)
-    scratch = np.empty(min(block, out.shape[0]) * pk.kp, np.int16)
-    _qconv(x.reshape(-1), h * w * c_all, w * c_all, c_all, cin0, n, h, w, c, kh, kw, stride[0], stride[1], dil[0], dil[1],
-           pads[0], pads[1], oh, ow, np.int16(zin), scratch, block, pk.data, pk.kp, pk.npanel, pk.bias, pk.m0, pk.left, pk.right, pk.mode, pk.p32, pk.p64,
-           np.int64(zp), np.int64(lo), np.int64(hi), out.reshape(-1), out.shape[1], ocol, pk.o)
+    qconv_prepare(x.shape, zin, kh, kw, stride, dil, pads, oh, ow, pk, zp, lo, hi, out.shape[1], ocol, cin0)(x, out)
 
 
 @njit(cache=True, nogil=True)
@@ -853,25 +876,21 @@ def implicit_weights(wq: np.ndarray, dil_w: int = 1) -> np.ndarray:
     return wide.reshape(-1, o)
 
 
-def qconv_implicit(x: np.ndarray, zin: int, kh: int, kw: int, stride: tuple[int, int], dil: tuple[int, int], pads: tuple[int, ...],
-                   oh: int, ow: int, pk: QPacked, zp: int, lo: int, hi: int, out: np.ndarray) -> None:
-    """:func:`qconv` (groups 1) without im2col, for ``pk`` packed from :func:`implicit_weights`: the input is widened
-    once into a padded int16 image and the GEMM reads each tap's pairs from it in place."""
-    if x.dtype != np.int8 or x.ndim != 4 or not x.flags.c_contiguous:
+def qconv_implicit_prepare(shape: tuple[int, ...], zin: int, kh: int, kw: int, stride: tuple[int, int], dil: tuple[int, int],
+                           pads: tuple[int, ...], oh: int, ow: int, pk: QPacked, zp: int, lo: int, hi: int
+                           ) -> Callable[[np.ndarray, np.ndarray], None]:
+    """:func:`qconv_implicit` for inputs of one ``shape``, checked and its arguments built once (see :func:`qconv_prepare`)."""
+    if len(shape) != 4:
         raise ValueError("qconv_implicit: input must be a C-contiguous 4-D int8 array")
-    n, h, w, c = x.shape
+    n, h, w, c = shape
     ce, row = implicit_layout(kw, c, dil[1])
     if kh * row != pk.k or min(kh, kw, *stride, *dil) < 1 or min(oh, ow) < 0 or min(pads) < 0:
         raise ValueError("qconv_implicit: operand shape mismatch")
-    if out.dtype != np.int8 or out.shape != (n * oh * ow, pk.o) or not out.flags.c_contiguous:
-        raise ValueError("qconv_implicit: output buffer shape/layout mismatch")
     if not (-128 <= lo <= hi <= 127 and -128 <= zin <= 127):
         raise ValueError("qconv_implicit: zero point or clamp outside int8")
-    if out.shape[0] == 0:
-        return
+    rows = n * oh * ow
     hp = max(h + pads[0], (oh - 1) * stride[0] + (kh - 1) * dil[0] + 1)
     wpd = max(w + pads[1], (ow - 1) * stride[1] + (kw - 1) * dil[1] + 1)
-    img = np.empty(n * hp * wpd * ce + 2, np.int16)  # allocated here so tracemalloc sees it; +2: a run's pad pair
     if ce == c:  # pairs along each kernel row's contiguous run
         ti, j = np.meshgrid(np.arange(kh), np.arange(row // 2), indexing="ij")
         off = (ti * dil[0] * wpd * ce + 2 * j).reshape(-1).astype(np.int64)
@@ -879,9 +898,29 @@ def qconv_implicit(x: np.ndarray, zin: int, kh: int, kw: int, stride: tuple[int,
         ti, tj, q = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(ce // 2), indexing="ij")
         off = ((ti * dil[0] * wpd + tj * dil[1]) * ce + 2 * q).reshape(-1).astype(np.int64)
     block = max(ROWS, (ROW_BLOCK_BYTES // (2 * pk.kp)) // ROWS * ROWS)
-    _qconv_implicit(x.reshape(-1), n, h, w, c, ce, kh, kw, stride[0], stride[1], dil[0], dil[1], pads[0], pads[1], oh, ow,
-                    np.int16(zin), img, hp, wpd, off, block, pk.data, pk.kp // 2, pk.npanel, pk.bias, pk.m0, pk.left, pk.right,
-                    pk.mode, pk.p32, pk.p64, np.int64(zp), np.int64(lo), np.int64(hi), out.reshape(-1), out.shape[1], 0, pk.o)
+    head = (n, h, w, c, ce, kh, kw, stride[0], stride[1], dil[0], dil[1], pads[0], pads[1], oh, ow, np.int16(zin))
+    tail = (hp, wpd, off, block, pk.data, pk.kp // 2, pk.npanel, pk.bias, pk.m0, pk.left, pk.right,
+            pk.mode, pk.p32, pk.p64, np.int64(zp), np.int64(lo), np.int64(hi))
+    img = n * hp * wpd * ce + 2  # +2: a run's pad pair
+
+    def run(x: np.ndarray, out: np.ndarray) -> None:
+        if x.shape != shape or x.dtype != np.int8 or not x.flags.c_contiguous:
+            raise ValueError("qconv_implicit: input must be a C-contiguous 4-D int8 array of the prepared shape")
+        if out.dtype != np.int8 or out.shape != (rows, pk.o) or not out.flags.c_contiguous:
+            raise ValueError("qconv_implicit: output buffer shape/layout mismatch")
+        if rows:  # the int16 image is allocated per call, so tracemalloc sees it
+            _qconv_implicit(x.reshape(-1), *head, np.empty(img, np.int16), *tail, out.reshape(-1), pk.o, 0, pk.o)
+
+    return run
+
+
+def qconv_implicit(x: np.ndarray, zin: int, kh: int, kw: int, stride: tuple[int, int], dil: tuple[int, int], pads: tuple[int, ...],
+                   oh: int, ow: int, pk: QPacked, zp: int, lo: int, hi: int, out: np.ndarray) -> None:
+    """:func:`qconv` (groups 1) without im2col, for ``pk`` packed from :func:`implicit_weights`: the input is widened
+    once into a padded int16 image and the GEMM reads each tap's pairs from it in place."""
+    if x.dtype != np.int8 or x.ndim != 4 or not x.flags.c_contiguous:
+        raise ValueError("qconv_implicit: input must be a C-contiguous 4-D int8 array")
+    qconv_implicit_prepare(x.shape, zin, kh, kw, stride, dil, pads, oh, ow, pk, zp, lo, hi)(x, out)
 
 
 # ------------------------------------------------------------------ depthwise
@@ -1098,23 +1137,42 @@ class DWPacked:
         self.mode, self.p32, self.p64 = lane_params(self.bias, self.m0, self.left, self.right, -(-c // 8) * 8, self.kh * self.kw)
 
 
+def qdepthwise_prepare(shape: tuple[int, ...], zin: int, stride: tuple[int, int], dil: tuple[int, int], pads: tuple[int, ...],
+                       oh: int, ow: int, pk: DWPacked, zp: int, lo: int, hi: int) -> Callable[[np.ndarray], np.ndarray]:
+    """:func:`qdepthwise` for inputs of one ``shape``, checked and its arguments built once (see :func:`qconv_prepare`)."""
+    if len(shape) != 4 or shape[3] != pk.c:
+        raise ValueError("qdepthwise: input must be C-contiguous NHWC int8 with the layer's channels")
+    if min(*stride, *dil) < 1 or min(oh, ow) < 0 or min(pads) < 0 or not (-128 <= lo <= hi <= 127 and -128 <= zin <= 127):
+        raise ValueError("qdepthwise: bad geometry or range")
+    n, h, w, c = shape
+    geo = (n, h, w, c, pk.kh, pk.kw, stride[0], stride[1], dil[0], dil[1], pads[0], pads[1], oh, ow)
+    if pk.mode:
+        # input rows widened to int16 tap pairs: padded columns the outputs reach, a ring of rows (plus a zero row)
+        npos = (ow - 1) * stride[1] + (pk.kw - 1) * dil[1] + 1
+        nslot = (pk.kh - 1) * dil[0] + stride[0] + 2
+        ring = nslot * npos * -(-c // 8) * 8 * 2
+        mid = (np.int16(zin), pk.w2, pk.mode, pk.p32, pk.p64, np.int64(zp), np.int64(lo), np.int64(hi))
+    else:
+        mid = (np.int32(zin), pk.w32, pk.bias, pk.m0, pk.left, pk.right, np.int64(zp), np.int64(lo), np.int64(hi))
+
+    def run(x: np.ndarray) -> np.ndarray:
+        if x.shape != shape or x.dtype != np.int8 or not x.flags.c_contiguous:
+            raise ValueError("qdepthwise: input must be C-contiguous NHWC int8 of the prepared shape")
+        out = np.empty((n, oh, ow, c), np.int8)
+        if not out.size:
+            return out
+        if pk.mode:
+            _dw_pairs(x.reshape(-1), *geo, *mid, out.reshape(-1), np.empty(ring, np.int16), npos, nslot)
+        else:
+            _qdepthwise(x.reshape(-1), *geo, *mid, out.reshape(-1))
+        return out
+
+    return run
+
+
 def qdepthwise(x: np.ndarray, zin: int, stride: tuple[int, int], dil: tuple[int, int], pads: tuple[int, ...], oh: int, ow: int,
                pk: DWPacked, zp: int, lo: int, hi: int) -> np.ndarray:
     """Requantized int8 depthwise convolution of C-contiguous NHWC int8 ``x``; returns (N, OH, OW, C) int8."""
     if x.dtype != np.int8 or x.ndim != 4 or not x.flags.c_contiguous or x.shape[3] != pk.c:
         raise ValueError("qdepthwise: input must be C-contiguous NHWC int8 with the layer's channels")
-    if min(*stride, *dil) < 1 or min(oh, ow) < 0 or min(pads) < 0 or not (-128 <= lo <= hi <= 127 and -128 <= zin <= 127):
-        raise ValueError("qdepthwise: bad geometry or range")
-    n, h, w, c = x.shape
-    out = np.empty((n, oh, ow, c), np.int8)
-    if pk.mode and out.size:
-        # input rows widened to int16 tap pairs: padded columns the outputs reach, a ring of rows (plus a zero row)
-        npos = (ow - 1) * stride[1] + (pk.kw - 1) * dil[1] + 1
-        nslot = (pk.kh - 1) * dil[0] + stride[0] + 2
-        ring = np.empty(nslot * npos * -(-c // 8) * 8 * 2, np.int16)
-        _dw_pairs(x.reshape(-1), n, h, w, c, pk.kh, pk.kw, stride[0], stride[1], dil[0], dil[1], pads[0], pads[1], oh, ow,
-                  np.int16(zin), pk.w2, pk.mode, pk.p32, pk.p64, np.int64(zp), np.int64(lo), np.int64(hi), out.reshape(-1), ring, npos, nslot)
-        return out
-    _qdepthwise(x.reshape(-1), n, h, w, c, pk.kh, pk.kw, stride[0], stride[1], dil[0], dil[1], pads[0], pads[1], oh, ow,
-                np.int32(zin), pk.w32, pk.bias, pk.m0, pk.left, pk.right, np.int64(zp), np.int64(lo), np.int64(hi), out.reshape(-1))
-    return out
+    return qdepthwise_prepare(x.shape, zin, stride, dil, pads, oh, ow, pk, zp, lo, hi)(x)
