@@ -170,6 +170,24 @@ def test_qdepthwise_tap_pairs_any_kernel(kernel, c) -> None:
             assert np.array_equal(got, want)
 
 
+@pytest.mark.parametrize("stride, dil", [((2, 2), (1, 1)), ((1, 4), (1, 1)), ((2, 4), (1, 2)), ((1, 6), (1, 3)), ((3, 3), (1, 1))])
+def test_qdepthwise_strided_builds_only_the_columns_it_reads(stride, dil) -> None:
+    """Wide strides widen only the tap-pair columns gcd(stride, 2 * dilation) apart (the ones the outputs read);
+    left and right padding shift which input columns those are."""
+    rng = np.random.default_rng(stride[1] * 7 + dil[1])
+    c = 24
+    x = rng.integers(-128, 128, (1, 7, 19, c)).astype(np.int8)
+    wq = rng.integers(-127, 128, (3, 3, c)).astype(np.int8)
+    for pads in ((1, 1, 1, 1), (0, 3, 2, 0), (1, 0, 0, 2)):
+        oh = (7 + pads[0] + pads[2] - dil[0] * 2 - 1) // stride[0] + 1
+        ow = (19 + pads[1] + pads[3] - dil[1] * 2 - 1) // stride[1] + 1
+        bias = rng.integers(-(2**16), 2**16, c)
+        m0, sh = _mults(rng, c, 1e-5, 0.5)
+        want = oracle(x, 11, wq, bias, m0, sh, -2, -128, 127, stride, dil, pads, oh, ow, depthwise=True)
+        got = qdepthwise(x, 11, stride, dil, pads, oh, ow, DWPacked(wq, bias, m0, sh), -2, -128, 127)
+        assert np.array_equal(got, want)
+
+
 def test_quantize_to_nhwc_and_channel_sums_match_reference() -> None:
     """The compiled graph-input quantization (NCHW float -> NHWC int8) against QParams.quantize (ONNX
     QuantizeLinear in NumPy), ties and saturation included; GlobalAvgPool's sums against NumPy's."""

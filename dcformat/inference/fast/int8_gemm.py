@@ -983,10 +983,19 @@ def pairw(typingctx, x, ia, ib, z, pr, o):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _pair_row(xf, rowbase, w, c, c8, cp, pl, dw, npos, z, pr, pb):  # pragma: no cover - compiled
+def _gcd(a, b):  # pragma: no cover - compiled
+    while b:
+        a, b = b, a % b
+    return a
+
+
+@njit(cache=True, nogil=True)
+def _pair_row(xf, rowbase, w, c, c8, cp, pl, dw, npos, step, z, pr, pb):  # pragma: no cover - compiled
     """pr[pb + (ixp*cp + ch)*2 + (0, 1)] = centered input at columns ixp - pl and ixp - pl + dw of one input row
-    (0 outside the row, i.e. x_q = z_in, and for the pad channels c..cp-1), for ixp < npos. rowbase < 0: all zero."""
-    for ixp in range(npos):
+    (0 outside the row, i.e. x_q = z_in, and for the pad channels c..cp-1), for ixp < npos, ixp a multiple of
+    ``step`` (the only positions the outputs read: gcd(stride, 2 * dilation); half the work at stride 2).
+    rowbase < 0: all zero."""
+    for ixp in range(0, npos, step):
         ia = ixp - pl
         ib = ia + dw
         q = pb + ixp * cp * 2
@@ -1032,6 +1041,7 @@ def _dw_pairs(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w2, m
     tag = np.full(nslot, -(2**40), np.int64)
     sbase = np.empty(kh, np.int64)
     three = kh == 3 and kw2 == 2
+    step = _gcd(sw, 2 * dw)  # every column read below, ox*sw + 2*j*dw, is a multiple of it
     for b in range(n):
         tag[:] = -(2**40)
         for oy in range(oh):
@@ -1041,7 +1051,7 @@ def _dw_pairs(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w2, m
                 # rows in use span (kh-1)*dh+1 < nslot-1 consecutive iy: distinct slots; the last slot is the zero row
                 slot = iy % (nslot - 1) if key >= 0 else nslot - 1
                 if tag[slot] != key:
-                    _pair_row(xf, ((b * h + iy) * w) * c if key >= 0 else -1, w, c, c8, cp, pl, dw, npos, zin, pr, slot * rowlen)
+                    _pair_row(xf, ((b * h + iy) * w) * c if key >= 0 else -1, w, c, c8, cp, pl, dw, npos, step, zin, pr, slot * rowlen)
                     tag[slot] = key
                 sbase[ti] = slot * rowlen
             ob = ((b * oh + oy) * ow) * c
