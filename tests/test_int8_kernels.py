@@ -296,3 +296,34 @@ def test_concat_with_tables_matches_lookup() -> None:
     parts[0].reshape(-1)[:256] = np.arange(-128, 128)  # every table entry used
     want = np.concatenate([p if t is None else t[p.astype(np.int64) + 128] for p, t in zip(parts, luts)], axis=-1)
     assert np.array_equal(concat_last(parts, luts), want)
+
+
+@pytest.mark.parametrize("o", [8, 24, 25, 40])
+@pytest.mark.parametrize("implicit", [False, True])
+def test_half_panel_tile(o, implicit) -> None:
+    """A last panel of <= 8 channels is packed 8 wide and run by the half-panel tile (O = 8, 24, 40: exactly 8;
+    25: a full panel and a 9-channel one), in every epilogue mode: 2 (no saturation possible), 1 (biases near the
+    int32 limits), 0 (multipliers > 1)."""
+    from dcformat.inference.fast.int8_gemm import implicit_weights, qconv_implicit
+
+    rng = np.random.default_rng(o + 100 * implicit)
+    n, h, w, c = 2, 6, 7, 13
+    kh = kw = 3 if implicit else 1
+    x = rng.integers(-128, 128, (n, h, w, c)).astype(np.int8)
+    wq = rng.integers(-127, 128, (kh, kw, c, o)).astype(np.int8)
+    pads = (1, 1, 1, 1) if implicit else (0, 0, 0, 0)
+    for want_mode, bias, mrange in ((2, rng.integers(-5000, 5000, o), (1e-6, 0.5)),
+                                     (1, np.where(rng.random(o) < 0.5, 2**31 - 5000, -(2**31) + 5000), (1e-9, 0.9)),
+                                     (0, rng.integers(-5000, 5000, o), (1e-3, 3.0))):
+        m0, sh = _mults(rng, o, *mrange)
+        if want_mode == 0:
+            sh[0] = max(sh[0], 1)  # at least one multiplier >= 1
+        pk = QPacked(implicit_weights(wq, 1) if implicit else wq.reshape(-1, o), bias, m0, sh)
+        assert pk.mode == want_mode
+        want = oracle(x, -4, wq, bias, m0, sh, 6, -128, 127, (1, 1), (1, 1), pads, h, w)
+        out = np.empty((n * h * w, o), np.int8)
+        if implicit:
+            qconv_implicit(x, -4, kh, kw, (1, 1), (1, 1), pads, h, w, pk, 6, -128, 127, out)
+        else:
+            qconv(x, -4, kh, kw, (1, 1), (1, 1), pads, h, w, pk, 6, -128, 127, out)
+        assert np.array_equal(out.reshape(want.shape), want)

@@ -568,6 +568,51 @@ def _tile1(a, ab, m0, kp2, wp, wb, acc):  # pragma: no cover - compiled
     istore(acc, 8, iadd(c1, e1))
 
 
+def _make_tile8(offsets: bool):  # type: ignore[no-untyped-def]
+    """:func:`_tile` (``offsets`` False) or :func:`_tile_off` (True) for a half panel (the last <= 8 channels, packed
+    8 wide): acc[r*16 : r*16+8], no multiply-adds on the channels a 16-wide panel would pad with zeros."""
+
+    @njit(cache=True, nogil=True)
+    def tile8(a, ab, m0, nrows, off, kp2, wp, wb, acc):  # pragma: no cover - compiled
+        last = m0 + nrows - 1
+        a0 = ab[m0]
+        a1 = ab[min(m0 + 1, last)]
+        a2 = ab[min(m0 + 2, last)]
+        a3 = ab[min(m0 + 3, last)]
+        a4 = ab[min(m0 + 4, last)]
+        a5 = ab[min(m0 + 5, last)]
+        c0 = izero()
+        c1 = izero()
+        c2 = izero()
+        c3 = izero()
+        c4 = izero()
+        c5 = izero()
+        q = wb
+        for t in range(kp2):
+            w0 = wload(wp, q)
+            k = off[t] if offsets else 2 * t
+            c0 = madd(c0, pbcast(a, a0 + k), w0)
+            c1 = madd(c1, pbcast(a, a1 + k), w0)
+            c2 = madd(c2, pbcast(a, a2 + k), w0)
+            c3 = madd(c3, pbcast(a, a3 + k), w0)
+            c4 = madd(c4, pbcast(a, a4 + k), w0)
+            c5 = madd(c5, pbcast(a, a5 + k), w0)
+            q += 16
+        istore(acc, 0, c0)
+        istore(acc, 16, c1)
+        istore(acc, 32, c2)
+        istore(acc, 48, c3)
+        istore(acc, 64, c4)
+        istore(acc, 80, c5)
+
+    return tile8
+
+
+_tile8 = _make_tile8(False)
+_tile8_off = _make_tile8(True)
+_NO_OFF = np.zeros(1, np.int64)
+
+
 @njit(cache=True, nogil=True)
 def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, p64, zp, lo, hi, out, ob, nout):  # pragma: no cover
     """Requantized int8 rows out[ob[i] + c] for the mb patch rows of the block, channels c < nout."""
@@ -578,7 +623,9 @@ def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, p6
         n = min(PANEL, nout - c0)
         for r0 in range(0, mb, ROWS):
             nr = min(ROWS, mb - r0)
-            if nr == 1:
+            if n <= 8:
+                _tile8(a, ab, r0, nr, _NO_OFF, kp2, wp, wb, acc)
+            elif nr == 1:
                 _tile1(a, ab, r0, kp2, wp, wb, acc)
             else:
                 _tile(a, ab, r0, nr, kp2, wp, wb, acc)
@@ -592,7 +639,8 @@ def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, p6
                 for r in range(nr):
                     o = ob[r0 + r] + c0
                     put8(rq8(ivload(acc, r * PANEL), mode, p32, p64, c0, zp, lo, hi), out, o, n)
-                    put8(rq8(ivload(acc, r * PANEL + 8), mode, p32, p64, c0 + 8, zp, lo, hi), out, o + 8, n - 8)
+                    if n > 8:
+                        put8(rq8(ivload(acc, r * PANEL + 8), mode, p32, p64, c0 + 8, zp, lo, hi), out, o + 8, n - 8)
             else:
                 for r in range(nr):
                     requant_run(acc, r * PANEL, bias, m0, left, right, c0, n, zp, lo, hi, out, ob[r0 + r] + c0)
@@ -696,8 +744,13 @@ class QPacked:
         op = self.npanel * PANEL
         wide = np.zeros((self.kp, op), np.int16)
         wide[:k, :o] = wq
-        # [panel][pair t][channel j][2]: the pair (k=2t, 2t+1) of channel j adjacent
-        self.data = np.ascontiguousarray(wide.reshape(self.kp // 2, 2, self.npanel, PANEL).transpose(2, 0, 3, 1)).reshape(-1)
+        # [panel][pair t][channel j][2]: the pair (k=2t, 2t+1) of channel j adjacent; a last panel of <= 8 channels
+        # is packed 8 wide (the kernels' half-panel tile), so panel p still starts at p * kp * 16
+        panels = wide.reshape(self.kp // 2, 2, self.npanel, PANEL).transpose(2, 0, 3, 1)
+        if o - (self.npanel - 1) * PANEL <= 8:
+            self.data = np.concatenate([panels[:-1].reshape(-1), panels[-1, :, :8].reshape(-1)])
+        else:
+            self.data = np.ascontiguousarray(panels).reshape(-1)
         sh = np.asarray(shift, np.int64).reshape(-1)
         self.bias = np.ascontiguousarray(np.broadcast_to(np.asarray(bias, np.int64), (o,)))
         self.m0 = np.ascontiguousarray(np.broadcast_to(m0, (o,)))
@@ -836,7 +889,10 @@ def _qconv_implicit(xf, n, h, w, c, ce, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, 
             nc = min(PANEL, nout - c0)
             for t0 in range(0, mb, ROWS):
                 nr = min(ROWS, mb - t0)
-                _tile_off(img, ab, t0, nr, off, kp2, wp, wb, acc)
+                if nc <= 8:
+                    _tile8_off(img, ab, t0, nr, off, kp2, wp, wb, acc)
+                else:
+                    _tile_off(img, ab, t0, nr, off, kp2, wp, wb, acc)
                 if mode and nc == PANEL:
                     for r in range(nr):
                         if mode == 2:
@@ -847,7 +903,8 @@ def _qconv_implicit(xf, n, h, w, c, ce, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, 
                     for r in range(nr):
                         o = ob[t0 + r] + c0
                         put8(rq8(ivload(acc, r * PANEL), mode, p32, p64, c0, zp, lo, hi), out, o, nc)
-                        put8(rq8(ivload(acc, r * PANEL + 8), mode, p32, p64, c0 + 8, zp, lo, hi), out, o + 8, nc - 8)
+                        if nc > 8:
+                            put8(rq8(ivload(acc, r * PANEL + 8), mode, p32, p64, c0 + 8, zp, lo, hi), out, o + 8, nc - 8)
                 else:
                     for r in range(nr):
                         requant_run(acc, r * PANEL, bias, m0, left, right, c0, nc, zp, lo, hi, out, ob[t0 + r] + c0)
