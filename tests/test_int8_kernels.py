@@ -142,11 +142,11 @@ def test_vector_requantization_matches_reference(mode) -> None:
         near = np.rint(2.0 ** (30 - shifts.clip(-31, 0)) * extra / np.maximum(m0, 1)) * rng.choice([-1, 1], width) - bias
         acc[8 + extra] = np.clip(near + rng.integers(-2, 3, width), *((-(2**31), 2**31 - 1) if mode == 1 else (-bound, bound)))
     z = np.zeros(width, np.int64)
-    got_mode, p32, p64 = lane_params(bias, m0, z, -shifts, width, k)
+    got_mode, p32 = lane_params(bias, m0, z, -shifts, width, k)
     assert got_mode == mode
     for zp, lo, hi in ((0, -128, 127), (-100, -90, 100), (127, -128, 127)):
         out = np.empty(acc.size, np.int8)
-        requant_lanes(np.ascontiguousarray(acc, dtype=np.int32).reshape(-1), mode, p32, p64, zp, lo, hi, out)
+        requant_lanes(np.ascontiguousarray(acc, dtype=np.int32).reshape(-1), mode, p32, zp, lo, hi, out)
         want = np.clip(mbqm(np.clip(acc + bias, -(2**31), 2**31 - 1), m0, shifts) + zp, lo, hi).astype(np.int8)
         assert np.array_equal(out.reshape(acc.shape), want)
 

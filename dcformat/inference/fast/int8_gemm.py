@@ -205,49 +205,45 @@ def _splat32(builder, x):  # type: ignore[no-untyped-def]
     return builder.shuffle_vector(v, ir.Constant(_V8I32, ir.Undefined), ir.Constant(_V8I32, [0] * 8))
 
 
-def _rq_lanes(context, builder, sig, args, acc, k32, k64, kc, kzp, extra, saturate):  # type: ignore[no-untyped-def]
+def _rq_lanes(context, builder, sig, args, acc, k32, kc, kzp, extra, saturate):  # type: ignore[no-untyped-def]
     """IR of ``zp + MBQM(sat32(acc + bias), M0, -n)`` (unclamped) for the 8 channels at args[kc] (+ ``extra``), with
-    the parameters of :func:`lane_params` in args[k32] (int32) and args[k64] (int64); see :func:`_rq8_intrinsic`."""
+    the parameters of :func:`lane_params` in args[k32]; see :func:`_rq8_intrinsic`."""
     i64 = ir.IntType(64)
     v4 = ir.VectorType(i64, 4)
     c = context.cast(builder, args[kc], sig.args[kc], types.intp)
     if extra is not None:
         c = builder.add(c, ir.Constant(i64, extra))
-    base = builder.mul(c, ir.Constant(i64, 3))
+    base = builder.mul(c, ir.Constant(i64, RQ_VECTORS))
+    ary = context.make_array(sig.args[k32])(context, builder, args[k32])
 
-    def load(k, vt, off):  # type: ignore[no-untyped-def]
-        ary = context.make_array(sig.args[k])(context, builder, args[k])
+    def load(off):  # type: ignore[no-untyped-def]
         ptr = builder.gep(ary.data, [builder.add(base, ir.Constant(i64, off))])
-        return builder.load(builder.bitcast(ptr, vt.as_pointer()), align=4)
+        return builder.load(builder.bitcast(ptr, _V8I32.as_pointer()), align=4)
 
-    b, m, e = load(k32, _V8I32, 0), load(k32, _V8I32, 8), load(k32, _V8I32, 16)
-    ce, co, de, do, se, so = (load(k64, v4, off) for off in (0, 4, 8, 12, 16, 20))
+    b, m, mo, mask, half, n = (load(8 * j) for j in range(RQ_VECTORS))
     if saturate:
         sat = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V8I32, [_V8I32, _V8I32]), "llvm.sadd.sat.v8i32")
         x = builder.call(sat, [acc, b])
     else:
         x = builder.add(acc, b)
     c32 = ir.Constant(v4, [32] * 4)
-    odd = ir.Constant(_V8I32, [1, 1, 3, 3, 5, 5, 7, 7])
     und = ir.Constant(_V8I32, ir.Undefined)
 
     def sext_low(v):  # type: ignore[no-untyped-def]  # the shl/ashr pair that selects vpmuldq
         return builder.ashr(builder.shl(builder.bitcast(v, v4), c32), c32)
 
-    xe, xo = sext_low(x), sext_low(builder.shuffle_vector(x, und, odd))
-    me, mo = sext_low(m), sext_low(builder.shuffle_vector(m, und, odd))
-    lim = ir.Constant(v4, [-(1 << 30)] * 4)
-    zero = ir.Constant(v4, [0] * 4)
-
-    def half(xv, mv, cv, dv, sv):  # type: ignore[no-untyped-def]
-        p = builder.mul(xv, mv)
-        adj = builder.select(builder.icmp_signed("<", p, lim), dv, zero)
-        return builder.lshr(builder.add(p, builder.add(cv, adj)), sv)
-
-    re = builder.bitcast(half(xe, me, ce, de, se), _V8I32)
-    ro = builder.bitcast(half(xo, mo, co, do, so), _V8I32)
-    y = builder.shuffle_vector(re, ro, ir.Constant(_V8I32, [0, 8, 2, 10, 4, 12, 6, 14]))
-    y = builder.add(y, e)
+    nudge = ir.Constant(v4, [1 << 30] * 4)
+    xo = builder.shuffle_vector(x, und, ir.Constant(_V8I32, [1, 1, 3, 3, 5, 5, 7, 7]))
+    qe = builder.add(builder.mul(sext_low(x), sext_low(m)), nudge)  # p + 2^30, even lanes
+    qo = builder.add(builder.mul(sext_low(xo), sext_low(mo)), nudge)  # odd lanes
+    # SRDHM = (p + 2^30) >> 31 fits int32: bits 31..62, the low half of qe >> 31 and the high half of qo << 1
+    re = builder.bitcast(builder.lshr(qe, ir.Constant(v4, [31] * 4)), _V8I32)
+    ro = builder.bitcast(builder.shl(qo, ir.Constant(v4, [1] * 4)), _V8I32)
+    r = builder.shuffle_vector(re, ro, ir.Constant(_V8I32, [0, 9, 2, 11, 4, 13, 6, 15]))
+    # RDBPOT(r, n) in int32 lanes: (r >> n) + [(r & mask) > (mask >> 1) + [r < 0]]
+    thr = builder.sub(half, builder.ashr(r, ir.Constant(_V8I32, [31] * 8)))
+    up = builder.icmp_signed(">", builder.and_(r, mask), thr)
+    y = builder.sub(builder.ashr(r, n), builder.sext(up, _V8I32))
     return builder.add(y, _splat32(builder, context.cast(builder, args[kzp], sig.args[kzp], types.int32)))
 
 
@@ -283,8 +279,8 @@ def _rq16_intrinsic(saturate: bool):  # type: ignore[no-untyped-def]
     """out[o:o+16] = clamp(zp + MBQM(sat32(acc[i:i+16] + bias), M0, -n), lo, hi) for channels c..c+15."""
 
     @intrinsic
-    def rq16(typingctx, acc, i, p32, p64, c, zp, lo, hi, out, o):  # type: ignore[no-untyped-def]
-        if not (_flat(acc, types.int32) and _flat(p32, types.int32) and _flat(p64, types.int64) and _flat(out, types.int8)
+    def rq16(typingctx, acc, i, p32, c, zp, lo, hi, out, o):  # type: ignore[no-untyped-def]
+        if not (_flat(acc, types.int32) and _flat(p32, types.int32) and _flat(out, types.int8)
                 and isinstance(c, types.Integer) and isinstance(i, types.Integer) and isinstance(o, types.Integer)):
             return None
 
@@ -293,11 +289,11 @@ def _rq16_intrinsic(saturate: bool):  # type: ignore[no-untyped-def]
             for h in (0, 8):
                 p = _ptr(context, builder, sig.args[0], args[0], builder.add(args[1], ir.Constant(args[1].type, h)), sig.args[1])
                 a = builder.load(builder.bitcast(p, _V8I32.as_pointer()), align=4)
-                ys.append(_rq_lanes(context, builder, sig, args, a, 2, 3, 4, 5, h, saturate))
-            _pack16_store(context, builder, sig, args, ys, 6, 7, 8, 9)
+                ys.append(_rq_lanes(context, builder, sig, args, a, 2, 3, 4, h, saturate))
+            _pack16_store(context, builder, sig, args, ys, 5, 6, 7, 8)
             return context.get_dummy_value()
 
-        return types.void(acc, i, p32, p64, c, zp, lo, hi, out, o), codegen
+        return types.void(acc, i, p32, c, zp, lo, hi, out, o), codegen
 
     return rq16
 
@@ -306,17 +302,17 @@ def _rq16v_intrinsic(saturate: bool):  # type: ignore[no-untyped-def]
     """As :func:`_rq16_intrinsic`, the 16 accumulators given as two vectors (channels c..c+7, c+8..c+15)."""
 
     @intrinsic
-    def rq16v(typingctx, a0, a1, p32, p64, c, zp, lo, hi, out, o):  # type: ignore[no-untyped-def]
-        if not (a0 == IVEC and a1 == IVEC and _flat(p32, types.int32) and _flat(p64, types.int64) and _flat(out, types.int8)
+    def rq16v(typingctx, a0, a1, p32, c, zp, lo, hi, out, o):  # type: ignore[no-untyped-def]
+        if not (a0 == IVEC and a1 == IVEC and _flat(p32, types.int32) and _flat(out, types.int8)
                 and isinstance(c, types.Integer) and isinstance(o, types.Integer)):
             return None
 
         def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
-            ys = [_rq_lanes(context, builder, sig, args, args[k], 2, 3, 4, 5, h, saturate) for k, h in ((0, 0), (1, 8))]
-            _pack16_store(context, builder, sig, args, ys, 6, 7, 8, 9)
+            ys = [_rq_lanes(context, builder, sig, args, args[k], 2, 3, 4, h, saturate) for k, h in ((0, 0), (1, 8))]
+            _pack16_store(context, builder, sig, args, ys, 5, 6, 7, 8)
             return context.get_dummy_value()
 
-        return types.void(a0, a1, p32, p64, c, zp, lo, hi, out, o), codegen
+        return types.void(a0, a1, p32, c, zp, lo, hi, out, o), codegen
 
     return rq16v
 
@@ -334,32 +330,28 @@ def _rq8_intrinsic(saturate: bool):  # type: ignore[no-untyped-def]
     n <= 31 (n >= 32 is stored as M0 = 0, the same zero result), with p = x*M0
     (64-bit, ``vpmuldq`` on even and odd lanes):
 
-        SRDHM = floor((p + 2^30) / 2^31), negative iff p < -2^30;
-        RDBPOT(r, n) = floor((r + off - [r < 0 and n > 0]) / 2^n), off = 2^n >> 1;
-        so y = floor((p + 2^30 + (off - [p < -2^30 and n > 0]) * 2^31) / 2^(31+n))
+        SRDHM = floor((p + 2^30) / 2^31)  (= the spec's rounding, M0 >= 0; spec/INT8.md §3),
+        which fits int32, so it is bits 31..62 of p + 2^30 (a logical 64-bit shift suffices);
+        RDBPOT(r, n) = (r >> n) + [(r & (2^n - 1)) > ((2^n - 1) >> 1) + [r < 0]]  in int32 lanes,
 
-    (an integer added inside a floor commutes with the division). The 64-bit
-    arithmetic shift AVX2 lacks is a logical shift of q + 2^63 (non-negative),
-    which adds 2^(63-s) to the quotient; its low 32 bits are subtracted again.
-    Per 8-channel block at 3*c the parameters are int32 [bias | M0 | -lo32(2^(63-s))]
-    and int64 [2^30 + off*2^31 + 2^63 | -2^31*[n>0] | s], the 64-bit ones in lane
-    order (0, 2, 4, 6, 1, 3, 5, 7). ``saturate`` False: the caller has proven
+    the spec's formula itself (arithmetic shift, ``vpsravd``). Parameters: :func:`lane_params`.
+    ``saturate`` False: the caller has proven
     |acc + bias| < 2^31 (no saturation needed).
     """
 
     @intrinsic
-    def rq8(typingctx, acc, p32, p64, c, zp, lo, hi):  # type: ignore[no-untyped-def]
-        if not (acc == IVEC and _flat(p32, types.int32) and _flat(p64, types.int64) and isinstance(c, types.Integer)):
+    def rq8(typingctx, acc, p32, c, zp, lo, hi):  # type: ignore[no-untyped-def]
+        if not (acc == IVEC and _flat(p32, types.int32) and isinstance(c, types.Integer)):
             return None
 
         def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
-            y = _rq_lanes(context, builder, sig, args, args[0], 1, 2, 3, 4, None, saturate)
-            lo_v = _splat32(builder, context.cast(builder, args[5], sig.args[5], types.int32))
-            hi_v = _splat32(builder, context.cast(builder, args[6], sig.args[6], types.int32))
+            y = _rq_lanes(context, builder, sig, args, args[0], 1, 2, 3, None, saturate)
+            lo_v = _splat32(builder, context.cast(builder, args[4], sig.args[4], types.int32))
+            hi_v = _splat32(builder, context.cast(builder, args[5], sig.args[5], types.int32))
             y = builder.select(builder.icmp_signed("<", y, lo_v), lo_v, y)
             return builder.select(builder.icmp_signed(">", y, hi_v), hi_v, y)
 
-        return IVEC(acc, p32, p64, c, zp, lo, hi), codegen
+        return IVEC(acc, p32, c, zp, lo, hi), codegen
 
     return rq8
 
@@ -369,20 +361,20 @@ rq8n = _rq8_intrinsic(False)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def rq8(v, mode, p32, p64, c, zp, lo, hi):  # pragma: no cover - compiled
+def rq8(v, mode, p32, c, zp, lo, hi):  # pragma: no cover - compiled
     """:func:`rq8n` when ``mode`` is 2 (no saturation possible), else :func:`rq8s`."""
     if mode == 2:
-        return rq8n(v, p32, p64, c, zp, lo, hi)
-    return rq8s(v, p32, p64, c, zp, lo, hi)
+        return rq8n(v, p32, c, zp, lo, hi)
+    return rq8s(v, p32, c, zp, lo, hi)
 
 
 @njit(cache=True, nogil=True)
-def requant_lanes(acc, mode, p32, p64, zp, lo, hi, out):  # pragma: no cover - compiled
+def requant_lanes(acc, mode, p32, zp, lo, hi, out):  # pragma: no cover - compiled
     """out[i] = rq8 of acc[i] (channel i % width): the vector epilogue alone, for tests against the reference."""
-    width = p32.size // 3
+    width = p32.size // RQ_VECTORS
     for i in range(0, acc.size, 8):
         c = i % width
-        bstore8(out, i, rq8(ivload(acc, i), mode, p32, p64, c, zp, lo, hi))
+        bstore8(out, i, rq8(ivload(acc, i), mode, p32, c, zp, lo, hi))
 
 
 @njit(cache=True, nogil=True)
@@ -614,7 +606,7 @@ _NO_OFF = np.zeros(1, np.int64)
 
 
 @njit(cache=True, nogil=True)
-def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, p64, zp, lo, hi, out, ob, nout):  # pragma: no cover
+def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, zp, lo, hi, out, ob, nout):  # pragma: no cover
     """Requantized int8 rows out[ob[i] + c] for the mb patch rows of the block, channels c < nout."""
     acc = np.empty(ROWS * PANEL, np.int32)
     for p in range(npanel):
@@ -632,15 +624,15 @@ def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, p6
             if mode and n == PANEL:
                 for r in range(nr):
                     if mode == 2:
-                        rq16n(acc, r * PANEL, p32, p64, c0, zp, lo, hi, out, ob[r0 + r] + c0)
+                        rq16n(acc, r * PANEL, p32, c0, zp, lo, hi, out, ob[r0 + r] + c0)
                     else:
-                        rq16s(acc, r * PANEL, p32, p64, c0, zp, lo, hi, out, ob[r0 + r] + c0)
+                        rq16s(acc, r * PANEL, p32, c0, zp, lo, hi, out, ob[r0 + r] + c0)
             elif mode:
                 for r in range(nr):
                     o = ob[r0 + r] + c0
-                    put8(rq8(ivload(acc, r * PANEL), mode, p32, p64, c0, zp, lo, hi), out, o, n)
+                    put8(rq8(ivload(acc, r * PANEL), mode, p32, c0, zp, lo, hi), out, o, n)
                     if n > 8:
-                        put8(rq8(ivload(acc, r * PANEL + 8), mode, p32, p64, c0 + 8, zp, lo, hi), out, o + 8, n - 8)
+                        put8(rq8(ivload(acc, r * PANEL + 8), mode, p32, c0 + 8, zp, lo, hi), out, o + 8, n - 8)
             else:
                 for r in range(nr):
                     requant_run(acc, r * PANEL, bias, m0, left, right, c0, n, zp, lo, hi, out, ob[r0 + r] + c0)
@@ -648,7 +640,7 @@ def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, p6
 
 @njit(cache=True, nogil=True)
 def _qconv(xf, sb, sy, sx, cin0, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, a, block,
-           wp, kp, npanel, bias, m0, left, right, mode, p32, p64, zp, lo, hi, out, ldo, ocol, nout):  # pragma: no cover - compiled
+           wp, kp, npanel, bias, m0, left, right, mode, p32, zp, lo, hi, out, ldo, ocol, nout):  # pragma: no cover - compiled
     """int8 convolution of channels cin0..cin0+c of flat NHWC int8 ``xf`` (strides sb, sy, sx; channel stride 1).
 
     Patch rows (taps in (KH, KW, C) order, then zeros up to the even length
@@ -682,7 +674,7 @@ def _qconv(xf, sb, sy, sx, cin0, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh,
                     q = i * kp
                     for cc in range(c):
                         a[q + cc] = np.int16(xf[src + cc]) - zin
-            _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, p64, zp, lo, hi, out, ob, nout)
+            _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, zp, lo, hi, out, ob, nout)
             continue
         b = r0 // (oh * ow)
         rem = r0 - b * (oh * ow)
@@ -724,13 +716,13 @@ def _qconv(xf, sb, sy, sx, cin0, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh,
                 if oy == oh:
                     oy = 0
                     b += 1
-        _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, p64, zp, lo, hi, out, ob, nout)
+        _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, zp, lo, hi, out, ob, nout)
 
 
 class QPacked:
     """An int8 layer's weights packed for :func:`qconv`, with its requantization parameters (int64 per channel)."""
 
-    __slots__ = ("k", "kp", "o", "npanel", "data", "bias", "m0", "left", "right", "mode", "p32", "p64")
+    __slots__ = ("k", "kp", "o", "npanel", "data", "bias", "m0", "left", "right", "mode", "p32")
 
     def __init__(self, wq: np.ndarray, bias: np.ndarray, m0: np.ndarray, shift: np.ndarray) -> None:
         """``wq``: (K, O) int8 with K in (KH, KW, C) order; ``bias``, ``m0``, ``shift``: (O,) integers, m0 >= 0."""
@@ -756,13 +748,13 @@ class QPacked:
         self.m0 = np.ascontiguousarray(np.broadcast_to(m0, (o,)))
         self.left = np.ascontiguousarray(np.broadcast_to(np.maximum(sh, 0), (o,)))
         self.right = np.ascontiguousarray(np.broadcast_to(np.maximum(-sh, 0), (o,)))
-        self.mode, self.p32, self.p64 = lane_params(self.bias, self.m0, self.left, self.right, self.npanel * PANEL, k)
+        self.mode, self.p32 = lane_params(self.bias, self.m0, self.left, self.right, self.npanel * PANEL, k)
 
 
-_LANE_ORDER = np.array([0, 2, 4, 6, 1, 3, 5, 7])
+RQ_VECTORS = 6  # int32 vectors of requantization parameters per 8 channels (see lane_params)
 
 
-def lane_params(bias: np.ndarray, m0: np.ndarray, left: np.ndarray, right: np.ndarray, width: int, k: int) -> tuple[int, np.ndarray, np.ndarray]:
+def lane_params(bias: np.ndarray, m0: np.ndarray, left: np.ndarray, right: np.ndarray, width: int, k: int) -> tuple[int, np.ndarray]:
     """Per-channel parameters of :func:`rq8` for ``width`` (a multiple of 8) channels, and the epilogue mode.
 
     Mode 0: some channel has a left shift (multiplier >= 1), the generic
@@ -770,7 +762,10 @@ def lane_params(bias: np.ndarray, m0: np.ndarray, left: np.ndarray, right: np.nd
     every accumulator of a reduction of length ``k`` plus its bias stays
     within int32 (|x - z| <= 255, |w| <= 127), so no saturation can happen.
     A right shift n >= 32 always gives 0 (|SRDHM| < 2^31), as does M0 = 0 with
-    n = 0, so such channels are stored that way to keep shifts within 31 + 31.
+    n = 0, so such channels are stored that way to keep shifts within 0..31.
+    Per 8-channel block (at RQ_VECTORS * c) six int32 vectors: bias, M0 (its
+    even lanes are read), M0 of the odd lanes moved to the even ones, 2^n - 1,
+    (2^n - 1) >> 1, n.
     """
     o = bias.shape[0]
     b, m, n = (np.zeros(width, np.int64) for _ in range(3))
@@ -778,23 +773,20 @@ def lane_params(bias: np.ndarray, m0: np.ndarray, left: np.ndarray, right: np.nd
     b[:o] = bias
     m[:o] = np.where(big, 0, m0)
     n[:o] = np.where(big, 0, right)
-    s = 31 + n
-    e = -((np.int64(1) << (63 - s)) & 0xFFFFFFFF)  # -lo32(2^(63-s)), wrapped to int32 below
-    e = ((e + 2**31) % 2**32) - 2**31
-    off = (np.int64(1) << n) >> 1
-    # 2^30 + off*2^31 + 2^63 in wrapping int64 (off <= 2^30, so the first two terms stay below 2^62)
-    cpos = ((np.int64(1) << 30) + (off << 31)) ^ np.int64(-(2**63))
-    dneg = np.where(n > 0, np.int64(-(2**31)), np.int64(0))
-    p32 = np.stack([b, m, e], 1).reshape(-1, 8, 3).transpose(0, 2, 1).reshape(-1).astype(np.int32)
-    blocks = [a.reshape(-1, 8)[:, _LANE_ORDER] for a in (cpos, dneg, s)]
-    p64 = np.ascontiguousarray(np.stack(blocks, 1).reshape(-1))
+    mo = m.reshape(-1, 4, 2)[:, :, 1].repeat(2, axis=1).reshape(-1)  # lanes (1, 1, 3, 3, 5, 5, 7, 7)
+    mask = (np.int64(1) << n) - 1
+    vecs = [b, m, mo, mask, mask >> 1, n]
+    assert len(vecs) == RQ_VECTORS
+    p32 = np.stack([v.reshape(-1, 8) for v in vecs], 1).reshape(-1)
     if np.any(left):
         mode = 0
     elif k * 127 * 255 + int(np.max(np.abs(bias), initial=0)) < 2**31:
         mode = 2
     else:
         mode = 1
-    return mode, np.ascontiguousarray(p32), p64
+    # m0 < 2^31 and the masks < 2^31: every value is an int32 (M0 as its two's complement bits: vpmuldq reads it signed,
+    # so M0 >= 2^31 would be wrong; QPacked rejects it)
+    return mode, np.ascontiguousarray(p32.astype(np.int32))
 
 
 ROW_BLOCK_BYTES = 96 * 1024  # int16 patch rows per block: stays in L2 while every panel passes over it
@@ -821,7 +813,7 @@ def qconv_prepare(shape: tuple[int, ...], zin: int, kh: int, kw: int, stride: tu
     scratch = min(block, rows) * pk.kp
     head = (h * w * c_all, w * c_all, c_all, cin0, n, h, w, c, kh, kw, stride[0], stride[1], dil[0], dil[1], pads[0], pads[1],
             oh, ow, np.int16(zin))
-    tail = (block, pk.data, pk.kp, pk.npanel, pk.bias, pk.m0, pk.left, pk.right, pk.mode, pk.p32, pk.p64,
+    tail = (block, pk.data, pk.kp, pk.npanel, pk.bias, pk.m0, pk.left, pk.right, pk.mode, pk.p32,
             np.int64(zp), np.int64(lo), np.int64(hi))
 
     def run(x: np.ndarray, out: np.ndarray) -> None:
@@ -847,7 +839,7 @@ def qconv(x: np.ndarray, zin: int, kh: int, kw: int, stride: tuple[int, int], di
 
 @njit(cache=True, nogil=True)
 def _qconv_implicit(xf, n, h, w, c, ce, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, img, hp, wpd, off, block,
-                    wp, kp2, npanel, bias, m0, left, right, mode, p32, p64, zp, lo, hi, out, ldo, ocol, nout):  # pragma: no cover
+                    wp, kp2, npanel, bias, m0, left, right, mode, p32, zp, lo, hi, out, ldo, ocol, nout):  # pragma: no cover
     """int8 convolution over the whole input widened once into ``img``: (N, hp, wpd, ce) int16, centered, zero
     padding around it and in the channel pad ce - c; patch row (b, oy, ox) starts at its window origin and pair t
     lies off[t] further (implicit GEMM: no patch rows are copied)."""
@@ -896,15 +888,15 @@ def _qconv_implicit(xf, n, h, w, c, ce, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, 
                 if mode and nc == PANEL:
                     for r in range(nr):
                         if mode == 2:
-                            rq16n(acc, r * PANEL, p32, p64, c0, zp, lo, hi, out, ob[t0 + r] + c0)
+                            rq16n(acc, r * PANEL, p32, c0, zp, lo, hi, out, ob[t0 + r] + c0)
                         else:
-                            rq16s(acc, r * PANEL, p32, p64, c0, zp, lo, hi, out, ob[t0 + r] + c0)
+                            rq16s(acc, r * PANEL, p32, c0, zp, lo, hi, out, ob[t0 + r] + c0)
                 elif mode:
                     for r in range(nr):
                         o = ob[t0 + r] + c0
-                        put8(rq8(ivload(acc, r * PANEL), mode, p32, p64, c0, zp, lo, hi), out, o, nc)
+                        put8(rq8(ivload(acc, r * PANEL), mode, p32, c0, zp, lo, hi), out, o, nc)
                         if nc > 8:
-                            put8(rq8(ivload(acc, r * PANEL + 8), mode, p32, p64, c0 + 8, zp, lo, hi), out, o + 8, nc - 8)
+                            put8(rq8(ivload(acc, r * PANEL + 8), mode, p32, c0 + 8, zp, lo, hi), out, o + 8, nc - 8)
                 else:
                     for r in range(nr):
                         requant_run(acc, r * PANEL, bias, m0, left, right, c0, nc, zp, lo, hi, out, ob[t0 + r] + c0)
@@ -957,7 +949,7 @@ def qconv_implicit_prepare(shape: tuple[int, ...], zin: int, kh: int, kw: int, s
     block = max(ROWS, (ROW_BLOCK_BYTES // (2 * pk.kp)) // ROWS * ROWS)
     head = (n, h, w, c, ce, kh, kw, stride[0], stride[1], dil[0], dil[1], pads[0], pads[1], oh, ow, np.int16(zin))
     tail = (hp, wpd, off, block, pk.data, pk.kp // 2, pk.npanel, pk.bias, pk.m0, pk.left, pk.right,
-            pk.mode, pk.p32, pk.p64, np.int64(zp), np.int64(lo), np.int64(hi))
+            pk.mode, pk.p32, np.int64(zp), np.int64(lo), np.int64(hi))
     img = n * hp * wpd * ce + 2  # +2: a run's pad pair
 
     def run(x: np.ndarray, out: np.ndarray) -> None:
@@ -1082,7 +1074,7 @@ def _pair_row(xf, rowbase, w, c, c8, cp, pl, dw, npos, step, z, pr, pb):  # prag
 
 
 @njit(cache=True, nogil=True)
-def _dw_pairs(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w2, mode, p32, p64, zp, lo, hi, of, pr, npos, nslot):  # pragma: no cover
+def _dw_pairs(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w2, mode, p32, zp, lo, hi, of, pr, npos, nslot):  # pragma: no cover
     """Depthwise int8 convolution with ``vpmaddwd`` on horizontal tap pairs (tj, tj+1) of each kernel row.
 
     Every input row the outputs need is widened once into ``pr`` (a ring of
@@ -1145,9 +1137,9 @@ def _dw_pairs(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w2, m
                     e = madd(e, wload(pr, r2 + q + 16), wb20)
                     e = madd(e, wload(pr, r2 + q + d2 + 16), wb21)
                     if mode == 2:
-                        rq16vn(a, e, p32, p64, c0, zp, lo, hi, of, ob + ox * c + c0)
+                        rq16vn(a, e, p32, c0, zp, lo, hi, of, ob + ox * c + c0)
                     else:
-                        rq16vs(a, e, p32, p64, c0, zp, lo, hi, of, ob + ox * c + c0)
+                        rq16vs(a, e, p32, c0, zp, lo, hi, of, ob + ox * c + c0)
             for c0 in range(c16, cp, 8):
                 nl = min(8, c - c0)
                 if three:
@@ -1169,20 +1161,20 @@ def _dw_pairs(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w2, m
                         a = madd(a, wload(pr, r1 + q + d2), wv11)
                         a = madd(a, wload(pr, r2 + q), wv20)
                         a = madd(a, wload(pr, r2 + q + d2), wv21)
-                        put8(rq8(a, mode, p32, p64, c0, zp, lo, hi), of, ob + ox * c + c0, nl)
+                        put8(rq8(a, mode, p32, c0, zp, lo, hi), of, ob + ox * c + c0, nl)
                 else:
                     for ox in range(ow):
                         a = izero()
                         for ti in range(kh):
                             for j in range(kw2):
                                 a = madd(a, wload(pr, sbase[ti] + ((ox * sw + 2 * j * dw) * cp + c0) * 2), wload(w2, ((ti * kw2 + j) * cp + c0) * 2))
-                        put8(rq8(a, mode, p32, p64, c0, zp, lo, hi), of, ob + ox * c + c0, nl)
+                        put8(rq8(a, mode, p32, c0, zp, lo, hi), of, ob + ox * c + c0, nl)
 
 
 class DWPacked:
     """A depthwise layer's (KH, KW, C) int8 weights as int32 and its requantization parameters."""
 
-    __slots__ = ("kh", "kw", "c", "w32", "w2", "bias", "m0", "left", "right", "mode", "p32", "p64")
+    __slots__ = ("kh", "kw", "c", "w32", "w2", "bias", "m0", "left", "right", "mode", "p32")
 
     def __init__(self, wq: np.ndarray, bias: np.ndarray, m0: np.ndarray, shift: np.ndarray) -> None:
         self.kh, self.kw, self.c = wq.shape
@@ -1201,7 +1193,7 @@ class DWPacked:
         self.m0 = np.ascontiguousarray(np.broadcast_to(m0, (c,)))
         self.left = np.ascontiguousarray(np.broadcast_to(np.maximum(sh, 0), (c,)))
         self.right = np.ascontiguousarray(np.broadcast_to(np.maximum(-sh, 0), (c,)))
-        self.mode, self.p32, self.p64 = lane_params(self.bias, self.m0, self.left, self.right, -(-c // 8) * 8, self.kh * self.kw)
+        self.mode, self.p32 = lane_params(self.bias, self.m0, self.left, self.right, -(-c // 8) * 8, self.kh * self.kw)
 
 
 def qdepthwise_prepare(shape: tuple[int, ...], zin: int, stride: tuple[int, int], dil: tuple[int, int], pads: tuple[int, ...],
@@ -1218,7 +1210,7 @@ def qdepthwise_prepare(shape: tuple[int, ...], zin: int, stride: tuple[int, int]
         npos = (ow - 1) * stride[1] + (pk.kw - 1) * dil[1] + 1
         nslot = (pk.kh - 1) * dil[0] + stride[0] + 2
         ring = nslot * npos * -(-c // 8) * 8 * 2
-        mid = (np.int16(zin), pk.w2, pk.mode, pk.p32, pk.p64, np.int64(zp), np.int64(lo), np.int64(hi))
+        mid = (np.int16(zin), pk.w2, pk.mode, pk.p32, np.int64(zp), np.int64(lo), np.int64(hi))
     else:
         mid = (np.int32(zin), pk.w32, pk.bias, pk.m0, pk.left, pk.right, np.int64(zp), np.int64(lo), np.int64(hi))
 
