@@ -202,6 +202,28 @@ def test_quantize_to_nhwc_and_channel_sums_match_reference() -> None:
     assert np.array_equal(quantize_to_nhwc(x, p.scale, p.zero_point), want)
     q = rng.integers(-128, 128, (2, 7, 5, 33)).astype(np.int8)
     assert np.array_equal(channel_sums(q), q.astype(np.int64).sum(axis=(1, 2), keepdims=True))
+    for pos in ((0, 0, 0, 0), (1, 2, 8, 12)):  # a NaN anywhere (first / last element) is left to the reference
+        y = x.copy()
+        y[pos] = np.nan
+        with pytest.raises(ValueError, match="NaN"):
+            quantize_to_nhwc(y, p.scale, p.zero_point)
+
+
+@pytest.mark.parametrize("shift", [-3, -20, -40, 2])
+def test_global_avg_pool_matches_reference(shift) -> None:
+    """GlobalAvgPool in one pass (sums and requantization fused) against the NumPy reference of spec/INT8.md §4."""
+    from dcformat.inference.fast.int8 import global_avg_pool
+    from dcformat.int8.kernels import requantize
+
+    rng = np.random.default_rng(abs(shift))
+    x = rng.integers(-128, 128, (2, 7, 7, 40)).astype(np.int8)
+    x[0, :, :, 0] = 127  # every position at the top: the largest sum
+    x[1, :, :, 1] = -128
+    m0 = int(rng.integers(2**30, 2**31))
+    for zin, zp in ((-128, 0), (5, -7), (127, 127)):
+        s = x.astype(np.int64).sum(axis=(1, 2), keepdims=True) - zin * 49
+        want = requantize(s, np.int64(m0), np.int64(shift), zp, -128, 127)
+        assert np.array_equal(global_avg_pool(x, zin, m0, shift, zp), want)
 
 
 @pytest.mark.parametrize("geo", [((3, 3), (2, 2), (0, 0, 1, 1)), ((2, 3), (1, 2), (1, 1, 1, 2)), ((3, 3), (3, 3), (2, 2, 2, 2))])
