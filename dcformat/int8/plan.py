@@ -244,11 +244,17 @@ class Int8Planner:
             wt = np.ascontiguousarray(wq.reshape(wq.shape[0], -1).T)
             pk_lin = G.QPacked(wt, bq, m0, sh) if G is not None else None
 
+            lin_calls: dict[tuple[int, ...], Callable[[np.ndarray, np.ndarray], None]] = {}  # input shape -> compiled call
+
             def lin(a: np.ndarray) -> np.ndarray:
                 if pk_lin is not None and a.ndim == 2:
+                    x4 = np.ascontiguousarray(a).reshape(a.shape[0], 1, 1, -1)
+                    call = lin_calls.get(x4.shape)
+                    if call is None:
+                        call = lin_calls[x4.shape] = G.qconv_prepare(x4.shape, zin, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0), 1, 1,
+                                                                     pk_lin, zout, lo, hi, pk_lin.o)
                     y = np.empty((a.shape[0], pk_lin.o), np.int8)
-                    G.qconv(np.ascontiguousarray(a).reshape(a.shape[0], 1, 1, -1), zin, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0), 1, 1,
-                            pk_lin, zout, lo, hi, y)
+                    call(x4, y)
                     return y
                 return finish(QK.linear(a, zin, wt))
 
