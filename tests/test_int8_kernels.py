@@ -142,11 +142,11 @@ def test_vector_requantization_matches_reference(mode) -> None:
         near = np.rint(2.0 ** (30 - shifts.clip(-31, 0)) * extra / np.maximum(m0, 1)) * rng.choice([-1, 1], width) - bias
         acc[8 + extra] = np.clip(near + rng.integers(-2, 3, width), *((-(2**31), 2**31 - 1) if mode == 1 else (-bound, bound)))
     z = np.zeros(width, np.int64)
-    got_mode, p32, p64 = lane_params(bias, m0, z, -shifts, width, k)
+    got_mode, p32 = lane_params(bias, m0, z, -shifts, width, k)
     assert got_mode == mode
     for zp, lo, hi in ((0, -128, 127), (-100, -90, 100), (127, -128, 127)):
         out = np.empty(acc.size, np.int8)
-        requant_lanes(np.ascontiguousarray(acc, dtype=np.int32).reshape(-1), mode, p32, p64, zp, lo, hi, out)
+        requant_lanes(np.ascontiguousarray(acc, dtype=np.int32).reshape(-1), mode, p32, zp, lo, hi, out)
         want = np.clip(mbqm(np.clip(acc + bias, -(2**31), 2**31 - 1), m0, shifts) + zp, lo, hi).astype(np.int8)
         assert np.array_equal(out.reshape(acc.shape), want)
 
@@ -170,6 +170,24 @@ def test_qdepthwise_tap_pairs_any_kernel(kernel, c) -> None:
             assert np.array_equal(got, want)
 
 
+@pytest.mark.parametrize("stride, dil", [((2, 2), (1, 1)), ((1, 4), (1, 1)), ((2, 4), (1, 2)), ((1, 6), (1, 3)), ((3, 3), (1, 1))])
+def test_qdepthwise_strided_builds_only_the_columns_it_reads(stride, dil) -> None:
+    """Wide strides widen only the tap-pair columns gcd(stride, 2 * dilation) apart (the ones the outputs read);
+    left and right padding shift which input columns those are."""
+    rng = np.random.default_rng(stride[1] * 7 + dil[1])
+    c = 24
+    x = rng.integers(-128, 128, (1, 7, 19, c)).astype(np.int8)
+    wq = rng.integers(-127, 128, (3, 3, c)).astype(np.int8)
+    for pads in ((1, 1, 1, 1), (0, 3, 2, 0), (1, 0, 0, 2)):
+        oh = (7 + pads[0] + pads[2] - dil[0] * 2 - 1) // stride[0] + 1
+        ow = (19 + pads[1] + pads[3] - dil[1] * 2 - 1) // stride[1] + 1
+        bias = rng.integers(-(2**16), 2**16, c)
+        m0, sh = _mults(rng, c, 1e-5, 0.5)
+        want = oracle(x, 11, wq, bias, m0, sh, -2, -128, 127, stride, dil, pads, oh, ow, depthwise=True)
+        got = qdepthwise(x, 11, stride, dil, pads, oh, ow, DWPacked(wq, bias, m0, sh), -2, -128, 127)
+        assert np.array_equal(got, want)
+
+
 def test_quantize_to_nhwc_and_channel_sums_match_reference() -> None:
     """The compiled graph-input quantization (NCHW float -> NHWC int8) against QParams.quantize (ONNX
     QuantizeLinear in NumPy), ties and saturation included; GlobalAvgPool's sums against NumPy's."""
@@ -184,6 +202,28 @@ def test_quantize_to_nhwc_and_channel_sums_match_reference() -> None:
     assert np.array_equal(quantize_to_nhwc(x, p.scale, p.zero_point), want)
     q = rng.integers(-128, 128, (2, 7, 5, 33)).astype(np.int8)
     assert np.array_equal(channel_sums(q), q.astype(np.int64).sum(axis=(1, 2), keepdims=True))
+    for pos in ((0, 0, 0, 0), (1, 2, 8, 12)):  # a NaN anywhere (first / last element) is left to the reference
+        y = x.copy()
+        y[pos] = np.nan
+        with pytest.raises(ValueError, match="NaN"):
+            quantize_to_nhwc(y, p.scale, p.zero_point)
+
+
+@pytest.mark.parametrize("shift", [-3, -20, -40, 2])
+def test_global_avg_pool_matches_reference(shift) -> None:
+    """GlobalAvgPool in one pass (sums and requantization fused) against the NumPy reference of spec/INT8.md §4."""
+    from dcformat.inference.fast.int8 import global_avg_pool
+    from dcformat.int8.kernels import requantize
+
+    rng = np.random.default_rng(abs(shift))
+    x = rng.integers(-128, 128, (2, 7, 7, 40)).astype(np.int8)
+    x[0, :, :, 0] = 127  # every position at the top: the largest sum
+    x[1, :, :, 1] = -128
+    m0 = int(rng.integers(2**30, 2**31))
+    for zin, zp in ((-128, 0), (5, -7), (127, 127)):
+        s = x.astype(np.int64).sum(axis=(1, 2), keepdims=True) - zin * 49
+        want = requantize(s, np.int64(m0), np.int64(shift), zp, -128, 127)
+        assert np.array_equal(global_avg_pool(x, zin, m0, shift, zp), want)
 
 
 @pytest.mark.parametrize("geo", [((3, 3), (2, 2), (0, 0, 1, 1)), ((2, 3), (1, 2), (1, 1, 1, 2)), ((3, 3), (3, 3), (2, 2, 2, 2))])
@@ -278,3 +318,34 @@ def test_concat_with_tables_matches_lookup() -> None:
     parts[0].reshape(-1)[:256] = np.arange(-128, 128)  # every table entry used
     want = np.concatenate([p if t is None else t[p.astype(np.int64) + 128] for p, t in zip(parts, luts)], axis=-1)
     assert np.array_equal(concat_last(parts, luts), want)
+
+
+@pytest.mark.parametrize("o", [8, 24, 25, 40])
+@pytest.mark.parametrize("implicit", [False, True])
+def test_half_panel_tile(o, implicit) -> None:
+    """A last panel of <= 8 channels is packed 8 wide and run by the half-panel tile (O = 8, 24, 40: exactly 8;
+    25: a full panel and a 9-channel one), in every epilogue mode: 2 (no saturation possible), 1 (biases near the
+    int32 limits), 0 (multipliers > 1)."""
+    from dcformat.inference.fast.int8_gemm import implicit_weights, qconv_implicit
+
+    rng = np.random.default_rng(o + 100 * implicit)
+    n, h, w, c = 2, 6, 7, 13
+    kh = kw = 3 if implicit else 1
+    x = rng.integers(-128, 128, (n, h, w, c)).astype(np.int8)
+    wq = rng.integers(-127, 128, (kh, kw, c, o)).astype(np.int8)
+    pads = (1, 1, 1, 1) if implicit else (0, 0, 0, 0)
+    for want_mode, bias, mrange in ((2, rng.integers(-5000, 5000, o), (1e-6, 0.5)),
+                                     (1, np.where(rng.random(o) < 0.5, 2**31 - 5000, -(2**31) + 5000), (1e-9, 0.9)),
+                                     (0, rng.integers(-5000, 5000, o), (1e-3, 3.0))):
+        m0, sh = _mults(rng, o, *mrange)
+        if want_mode == 0:
+            sh[0] = max(sh[0], 1)  # at least one multiplier >= 1
+        pk = QPacked(implicit_weights(wq, 1) if implicit else wq.reshape(-1, o), bias, m0, sh)
+        assert pk.mode == want_mode
+        want = oracle(x, -4, wq, bias, m0, sh, 6, -128, 127, (1, 1), (1, 1), pads, h, w)
+        out = np.empty((n * h * w, o), np.int8)
+        if implicit:
+            qconv_implicit(x, -4, kh, kw, (1, 1), (1, 1), pads, h, w, pk, 6, -128, 127, out)
+        else:
+            qconv(x, -4, kh, kw, (1, 1), (1, 1), pads, h, w, pk, 6, -128, 127, out)
+        assert np.array_equal(out.reshape(want.shape), want)

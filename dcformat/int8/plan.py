@@ -244,11 +244,17 @@ class Int8Planner:
             wt = np.ascontiguousarray(wq.reshape(wq.shape[0], -1).T)
             pk_lin = G.QPacked(wt, bq, m0, sh) if G is not None else None
 
+            lin_calls: dict[tuple[int, ...], Callable[[np.ndarray, np.ndarray], None]] = {}  # input shape -> compiled call
+
             def lin(a: np.ndarray) -> np.ndarray:
                 if pk_lin is not None and a.ndim == 2:
+                    x4 = np.ascontiguousarray(a).reshape(a.shape[0], 1, 1, -1)
+                    call = lin_calls.get(x4.shape)
+                    if call is None:
+                        call = lin_calls[x4.shape] = G.qconv_prepare(x4.shape, zin, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0), 1, 1,
+                                                                     pk_lin, zout, lo, hi, pk_lin.o)
                     y = np.empty((a.shape[0], pk_lin.o), np.int8)
-                    G.qconv(np.ascontiguousarray(a).reshape(a.shape[0], 1, 1, -1), zin, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0), 1, 1,
-                            pk_lin, zout, lo, hi, y)
+                    call(x4, y)
                     return y
                 return finish(QK.linear(a, zin, wt))
 
@@ -275,22 +281,36 @@ class Int8Planner:
                 part = slice(gi * og, (gi + 1) * og)
                 packs.append(G.QPacked(wm[gi] if kind == "grouped" else wm, bq[part], m0[part], sh[part]))
 
-        def conv(a: np.ndarray) -> np.ndarray:
-            oh, ow = geo.out_size(a.shape[1], a.shape[2])
+        prepared: dict[tuple[int, ...], Callable[[np.ndarray], np.ndarray]] = {}  # input shape -> compiled call
+
+        def prepare(shape: tuple[int, ...]) -> Callable[[np.ndarray], np.ndarray]:
+            """The compiled kernel call for inputs of ``shape``, its checks and arguments done once."""
+            oh, ow = geo.out_size(shape[1], shape[2])
+            out_shape, rows, o = (shape[0], oh, ow, geo.out_channels), shape[0] * oh * ow, geo.out_channels
+            if kind == "depthwise":
+                return G.qdepthwise_prepare(shape, zin, geo.stride, geo.dil, geo.pads, oh, ow, dw, zout, lo, hi)
             if implicit is not None:
+                calls = [G.qconv_implicit_prepare(shape, zin, geo.kh, geo.kw, geo.stride, geo.dil, geo.pads, oh, ow, implicit, zout, lo, hi)]
+            else:
+                calls = [G.qconv_prepare(shape, zin, geo.kh, geo.kw, geo.stride, geo.dil, geo.pads, oh, ow, pk, zout, lo, hi, o,
+                                         ocol=gi * pk.o, cin0=gi * geo.group_channels) for gi, pk in enumerate(packs)]
+
+            def run(a: np.ndarray) -> np.ndarray:
+                y = np.empty((rows, o), np.int8)
+                for call in calls:
+                    call(a, y)
+                return y.reshape(out_shape)
+
+            return run
+
+        def conv(a: np.ndarray) -> np.ndarray:
+            if G is not None:
                 a = np.ascontiguousarray(a)
-                y = np.empty((a.shape[0] * oh * ow, geo.out_channels), np.int8)
-                G.qconv_implicit(a, zin, geo.kh, geo.kw, geo.stride, geo.dil, geo.pads, oh, ow, implicit, zout, lo, hi, y)
-                return y.reshape(a.shape[0], oh, ow, geo.out_channels)
-            if packs:
-                a = np.ascontiguousarray(a)
-                y = np.empty((a.shape[0] * oh * ow, geo.out_channels), np.int8)
-                for gi, pk in enumerate(packs):
-                    G.qconv(a, zin, geo.kh, geo.kw, geo.stride, geo.dil, geo.pads, oh, ow, pk, zout, lo, hi, y,
-                            ocol=gi * pk.o, cin0=gi * geo.group_channels)
-                return y.reshape(a.shape[0], oh, ow, geo.out_channels)
-            if G is not None and kind == "depthwise":
-                return G.qdepthwise(np.ascontiguousarray(a), zin, geo.stride, geo.dil, geo.pads, oh, ow, dw, zout, lo, hi)
+                call = prepared.get(a.shape)
+                if call is None:
+                    call = prepared[a.shape] = prepare(a.shape)
+                return call(a)
+            oh, ow = geo.out_size(a.shape[1], a.shape[2])
             return finish(QK.conv(a, zin, wm, kind, geo, oh, ow))
 
         P.simple(LNode(n.op, n.name, [x], [out], {}), [x], NHWC, conv)
@@ -344,13 +364,16 @@ class Int8Planner:
         x = self.qin(v, NHWC)
 
         F = QK.fast_int8()
+        mults: dict[int, tuple[int, int]] = {}  # window size -> multiplier (shapes are fixed per run)
 
         def run(t: np.ndarray) -> np.ndarray:
             cnt = t.shape[1] * t.shape[2]
-            s = (F.channel_sums(t) if F is not None else t.sum(axis=(1, 2), keepdims=True, dtype=I64)) - I64(pin.zero_point * cnt)
-            m0, sh = quantize_multiplier(pin.scale / (pout.scale * cnt))
+            if cnt not in mults:
+                mults[cnt] = quantize_multiplier(pin.scale / (pout.scale * cnt))
+            m0, sh = mults[cnt]
             if F is not None:
-                return F.requantize(s, 0, m0, sh, pout.zero_point, -128, 127)
+                return F.global_avg_pool(t, pin.zero_point, m0, sh, pout.zero_point)
+            s = t.sum(axis=(1, 2), keepdims=True, dtype=I64) - I64(pin.zero_point * cnt)
             return QK.requantize(s, np.int64(m0), np.int64(sh), pout.zero_point, -128, 127)
 
         self.P.simple(LNode(n.op, n.name, [x], [out], {}), [x], NHWC, run)

@@ -198,6 +198,33 @@ def _channel_sums(x, hw, c, out):  # pragma: no cover - compiled
                 out[b * c + ch] += x[base + ch]
 
 
+@nb.njit(cache=True, nogil=True)
+def _gap(x, hw, c, zin, m0, left, right, zp, sums, out):  # pragma: no cover - compiled
+    n = x.size // (hw * c)
+    for b in range(n):
+        for ch in range(c):
+            sums[ch] = 0
+        for p in range(hw):
+            base = (b * hw + p) * c
+            for ch in range(c):
+                sums[ch] += x[base + ch]
+        for ch in range(c):
+            r = _mbqm(sums[ch] - zin * hw, m0, left, right) + zp
+            out[b * c + ch] = min(max(r, -128), 127)
+
+
+def global_avg_pool(x: np.ndarray, zin: int, m0: int, shift: int, zp: int) -> np.ndarray:
+    """int8 GlobalAvgPool of NHWC ``x`` (spec/INT8.md §4): ``saturate(zp + MBQM(sum(x - zin), m0, shift))`` per
+    channel, (N, 1, 1, C); one pass (sums and requantization fused, ``m0``/``shift`` those of the window size)."""
+    if x.dtype != np.int8 or x.ndim != 4 or not 0 <= m0 < 2**31:
+        raise ValueError("global_avg_pool: 4-D int8 input and a multiplier in [0, 2^31) are needed")
+    n, h, w, c = x.shape
+    out = np.empty((n, 1, 1, c), np.int8)
+    _gap(np.ascontiguousarray(x).reshape(-1), h * w, c, np.int64(zin), np.int64(m0), np.int64(max(shift, 0)),
+         np.int64(max(-shift, 0)), np.int64(zp), np.empty(c, np.int64), out.reshape(-1))
+    return out
+
+
 def channel_sums(x: np.ndarray) -> np.ndarray:
     """int64 sums over H and W of NHWC int8 ``x``: (N, 1, 1, C) (the reduction of GlobalAvgPool)."""
     n, h, w, c = x.shape

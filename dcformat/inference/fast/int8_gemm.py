@@ -8,9 +8,11 @@ pair sum is at most 64 770 in magnitude and the int32 accumulator is exact for
 K <= 66 000 (spec/INT8.md §2): the result is bit-identical to the NumPy
 reference, which tests/test_int8.py checks.
 
-Layout: weights are packed once (at model load) into panels of 16 output
+Layout: weights are packed once (at model load) into int8 panels of 16 output
 channels, each reduction pair (k, k+1) of a channel stored next to each other,
-so one aligned 32-byte load gives two vectors' worth of pairs. Patch rows are
+so one 16-byte sign-extending load (``vpmovsxbw``) gives two vectors' worth of
+pairs (int8 rather than int16 panels: a batch-1 run streams every weight from
+memory once, and the late, weight-heavy layers run 5-25% faster). Patch rows are
 widened and centered into a small int16 buffer block by block (zero for
 padding, which is ``x_q = z_in``), so the GEMM tile reads a broadcast 32-bit
 pair per row; a dense convolution with a window skips that copy
@@ -28,6 +30,8 @@ pairs over input rows widened once into a ring of int16 pair rows.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 from llvmlite import ir
@@ -91,6 +95,20 @@ def wload(typingctx, arr, i):  # type: ignore[no-untyped-def]
         p = _ptr(context, builder, sig.args[0], args[0], args[1], sig.args[1])
         v = builder.load(builder.bitcast(p, _V16I16.as_pointer()), align=2)
         return builder.bitcast(v, _V8I32)
+
+    return IVEC(arr, i), codegen
+
+
+@intrinsic
+def wload8(typingctx, arr, i):  # type: ignore[no-untyped-def]
+    """16 int8 at arr[i:] sign-extended to int16 (``vpmovsxbw``: 8 channel pairs, as :func:`wload` gives them)."""
+    if not (_flat(arr, types.int8) and isinstance(i, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        p = _ptr(context, builder, sig.args[0], args[0], args[1], sig.args[1])
+        v = builder.load(builder.bitcast(p, ir.VectorType(ir.IntType(8), 16).as_pointer()), align=1)
+        return builder.bitcast(builder.sext(v, _V16I16), _V8I32)
 
     return IVEC(arr, i), codegen
 
@@ -203,49 +221,45 @@ def _splat32(builder, x):  # type: ignore[no-untyped-def]
     return builder.shuffle_vector(v, ir.Constant(_V8I32, ir.Undefined), ir.Constant(_V8I32, [0] * 8))
 
 
-def _rq_lanes(context, builder, sig, args, acc, k32, k64, kc, kzp, extra, saturate):  # type: ignore[no-untyped-def]
+def _rq_lanes(context, builder, sig, args, acc, k32, kc, kzp, extra, saturate):  # type: ignore[no-untyped-def]
     """IR of ``zp + MBQM(sat32(acc + bias), M0, -n)`` (unclamped) for the 8 channels at args[kc] (+ ``extra``), with
-    the parameters of :func:`lane_params` in args[k32] (int32) and args[k64] (int64); see :func:`_rq8_intrinsic`."""
+    the parameters of :func:`lane_params` in args[k32]; see :func:`_rq8_intrinsic`."""
     i64 = ir.IntType(64)
     v4 = ir.VectorType(i64, 4)
     c = context.cast(builder, args[kc], sig.args[kc], types.intp)
     if extra is not None:
         c = builder.add(c, ir.Constant(i64, extra))
-    base = builder.mul(c, ir.Constant(i64, 3))
+    base = builder.mul(c, ir.Constant(i64, RQ_VECTORS))
+    ary = context.make_array(sig.args[k32])(context, builder, args[k32])
 
-    def load(k, vt, off):  # type: ignore[no-untyped-def]
-        ary = context.make_array(sig.args[k])(context, builder, args[k])
+    def load(off):  # type: ignore[no-untyped-def]
         ptr = builder.gep(ary.data, [builder.add(base, ir.Constant(i64, off))])
-        return builder.load(builder.bitcast(ptr, vt.as_pointer()), align=4)
+        return builder.load(builder.bitcast(ptr, _V8I32.as_pointer()), align=4)
 
-    b, m, e = load(k32, _V8I32, 0), load(k32, _V8I32, 8), load(k32, _V8I32, 16)
-    ce, co, de, do, se, so = (load(k64, v4, off) for off in (0, 4, 8, 12, 16, 20))
+    b, m, mo, mask, half, n = (load(8 * j) for j in range(RQ_VECTORS))
     if saturate:
         sat = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V8I32, [_V8I32, _V8I32]), "llvm.sadd.sat.v8i32")
         x = builder.call(sat, [acc, b])
     else:
         x = builder.add(acc, b)
     c32 = ir.Constant(v4, [32] * 4)
-    odd = ir.Constant(_V8I32, [1, 1, 3, 3, 5, 5, 7, 7])
     und = ir.Constant(_V8I32, ir.Undefined)
 
     def sext_low(v):  # type: ignore[no-untyped-def]  # the shl/ashr pair that selects vpmuldq
         return builder.ashr(builder.shl(builder.bitcast(v, v4), c32), c32)
 
-    xe, xo = sext_low(x), sext_low(builder.shuffle_vector(x, und, odd))
-    me, mo = sext_low(m), sext_low(builder.shuffle_vector(m, und, odd))
-    lim = ir.Constant(v4, [-(1 << 30)] * 4)
-    zero = ir.Constant(v4, [0] * 4)
-
-    def half(xv, mv, cv, dv, sv):  # type: ignore[no-untyped-def]
-        p = builder.mul(xv, mv)
-        adj = builder.select(builder.icmp_signed("<", p, lim), dv, zero)
-        return builder.lshr(builder.add(p, builder.add(cv, adj)), sv)
-
-    re = builder.bitcast(half(xe, me, ce, de, se), _V8I32)
-    ro = builder.bitcast(half(xo, mo, co, do, so), _V8I32)
-    y = builder.shuffle_vector(re, ro, ir.Constant(_V8I32, [0, 8, 2, 10, 4, 12, 6, 14]))
-    y = builder.add(y, e)
+    nudge = ir.Constant(v4, [1 << 30] * 4)
+    xo = builder.shuffle_vector(x, und, ir.Constant(_V8I32, [1, 1, 3, 3, 5, 5, 7, 7]))
+    qe = builder.add(builder.mul(sext_low(x), sext_low(m)), nudge)  # p + 2^30, even lanes
+    qo = builder.add(builder.mul(sext_low(xo), sext_low(mo)), nudge)  # odd lanes
+    # SRDHM = (p + 2^30) >> 31 fits int32: bits 31..62, the low half of qe >> 31 and the high half of qo << 1
+    re = builder.bitcast(builder.lshr(qe, ir.Constant(v4, [31] * 4)), _V8I32)
+    ro = builder.bitcast(builder.shl(qo, ir.Constant(v4, [1] * 4)), _V8I32)
+    r = builder.shuffle_vector(re, ro, ir.Constant(_V8I32, [0, 9, 2, 11, 4, 13, 6, 15]))
+    # RDBPOT(r, n) in int32 lanes: (r >> n) + [(r & mask) > (mask >> 1) + [r < 0]]
+    thr = builder.sub(half, builder.ashr(r, ir.Constant(_V8I32, [31] * 8)))
+    up = builder.icmp_signed(">", builder.and_(r, mask), thr)
+    y = builder.sub(builder.ashr(r, n), builder.sext(up, _V8I32))
     return builder.add(y, _splat32(builder, context.cast(builder, args[kzp], sig.args[kzp], types.int32)))
 
 
@@ -281,8 +295,8 @@ def _rq16_intrinsic(saturate: bool):  # type: ignore[no-untyped-def]
     """out[o:o+16] = clamp(zp + MBQM(sat32(acc[i:i+16] + bias), M0, -n), lo, hi) for channels c..c+15."""
 
     @intrinsic
-    def rq16(typingctx, acc, i, p32, p64, c, zp, lo, hi, out, o):  # type: ignore[no-untyped-def]
-        if not (_flat(acc, types.int32) and _flat(p32, types.int32) and _flat(p64, types.int64) and _flat(out, types.int8)
+    def rq16(typingctx, acc, i, p32, c, zp, lo, hi, out, o):  # type: ignore[no-untyped-def]
+        if not (_flat(acc, types.int32) and _flat(p32, types.int32) and _flat(out, types.int8)
                 and isinstance(c, types.Integer) and isinstance(i, types.Integer) and isinstance(o, types.Integer)):
             return None
 
@@ -291,11 +305,11 @@ def _rq16_intrinsic(saturate: bool):  # type: ignore[no-untyped-def]
             for h in (0, 8):
                 p = _ptr(context, builder, sig.args[0], args[0], builder.add(args[1], ir.Constant(args[1].type, h)), sig.args[1])
                 a = builder.load(builder.bitcast(p, _V8I32.as_pointer()), align=4)
-                ys.append(_rq_lanes(context, builder, sig, args, a, 2, 3, 4, 5, h, saturate))
-            _pack16_store(context, builder, sig, args, ys, 6, 7, 8, 9)
+                ys.append(_rq_lanes(context, builder, sig, args, a, 2, 3, 4, h, saturate))
+            _pack16_store(context, builder, sig, args, ys, 5, 6, 7, 8)
             return context.get_dummy_value()
 
-        return types.void(acc, i, p32, p64, c, zp, lo, hi, out, o), codegen
+        return types.void(acc, i, p32, c, zp, lo, hi, out, o), codegen
 
     return rq16
 
@@ -304,17 +318,17 @@ def _rq16v_intrinsic(saturate: bool):  # type: ignore[no-untyped-def]
     """As :func:`_rq16_intrinsic`, the 16 accumulators given as two vectors (channels c..c+7, c+8..c+15)."""
 
     @intrinsic
-    def rq16v(typingctx, a0, a1, p32, p64, c, zp, lo, hi, out, o):  # type: ignore[no-untyped-def]
-        if not (a0 == IVEC and a1 == IVEC and _flat(p32, types.int32) and _flat(p64, types.int64) and _flat(out, types.int8)
+    def rq16v(typingctx, a0, a1, p32, c, zp, lo, hi, out, o):  # type: ignore[no-untyped-def]
+        if not (a0 == IVEC and a1 == IVEC and _flat(p32, types.int32) and _flat(out, types.int8)
                 and isinstance(c, types.Integer) and isinstance(o, types.Integer)):
             return None
 
         def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
-            ys = [_rq_lanes(context, builder, sig, args, args[k], 2, 3, 4, 5, h, saturate) for k, h in ((0, 0), (1, 8))]
-            _pack16_store(context, builder, sig, args, ys, 6, 7, 8, 9)
+            ys = [_rq_lanes(context, builder, sig, args, args[k], 2, 3, 4, h, saturate) for k, h in ((0, 0), (1, 8))]
+            _pack16_store(context, builder, sig, args, ys, 5, 6, 7, 8)
             return context.get_dummy_value()
 
-        return types.void(a0, a1, p32, p64, c, zp, lo, hi, out, o), codegen
+        return types.void(a0, a1, p32, c, zp, lo, hi, out, o), codegen
 
     return rq16v
 
@@ -332,32 +346,28 @@ def _rq8_intrinsic(saturate: bool):  # type: ignore[no-untyped-def]
     n <= 31 (n >= 32 is stored as M0 = 0, the same zero result), with p = x*M0
     (64-bit, ``vpmuldq`` on even and odd lanes):
 
-        SRDHM = floor((p + 2^30) / 2^31), negative iff p < -2^30;
-        RDBPOT(r, n) = floor((r + off - [r < 0 and n > 0]) / 2^n), off = 2^n >> 1;
-        so y = floor((p + 2^30 + (off - [p < -2^30 and n > 0]) * 2^31) / 2^(31+n))
+        SRDHM = floor((p + 2^30) / 2^31)  (= the spec's rounding, M0 >= 0; spec/INT8.md §3),
+        which fits int32, so it is bits 31..62 of p + 2^30 (a logical 64-bit shift suffices);
+        RDBPOT(r, n) = (r >> n) + [(r & (2^n - 1)) > ((2^n - 1) >> 1) + [r < 0]]  in int32 lanes,
 
-    (an integer added inside a floor commutes with the division). The 64-bit
-    arithmetic shift AVX2 lacks is a logical shift of q + 2^63 (non-negative),
-    which adds 2^(63-s) to the quotient; its low 32 bits are subtracted again.
-    Per 8-channel block at 3*c the parameters are int32 [bias | M0 | -lo32(2^(63-s))]
-    and int64 [2^30 + off*2^31 + 2^63 | -2^31*[n>0] | s], the 64-bit ones in lane
-    order (0, 2, 4, 6, 1, 3, 5, 7). ``saturate`` False: the caller has proven
+    the spec's formula itself (arithmetic shift, ``vpsravd``). Parameters: :func:`lane_params`.
+    ``saturate`` False: the caller has proven
     |acc + bias| < 2^31 (no saturation needed).
     """
 
     @intrinsic
-    def rq8(typingctx, acc, p32, p64, c, zp, lo, hi):  # type: ignore[no-untyped-def]
-        if not (acc == IVEC and _flat(p32, types.int32) and _flat(p64, types.int64) and isinstance(c, types.Integer)):
+    def rq8(typingctx, acc, p32, c, zp, lo, hi):  # type: ignore[no-untyped-def]
+        if not (acc == IVEC and _flat(p32, types.int32) and isinstance(c, types.Integer)):
             return None
 
         def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
-            y = _rq_lanes(context, builder, sig, args, args[0], 1, 2, 3, 4, None, saturate)
-            lo_v = _splat32(builder, context.cast(builder, args[5], sig.args[5], types.int32))
-            hi_v = _splat32(builder, context.cast(builder, args[6], sig.args[6], types.int32))
+            y = _rq_lanes(context, builder, sig, args, args[0], 1, 2, 3, None, saturate)
+            lo_v = _splat32(builder, context.cast(builder, args[4], sig.args[4], types.int32))
+            hi_v = _splat32(builder, context.cast(builder, args[5], sig.args[5], types.int32))
             y = builder.select(builder.icmp_signed("<", y, lo_v), lo_v, y)
             return builder.select(builder.icmp_signed(">", y, hi_v), hi_v, y)
 
-        return IVEC(acc, p32, p64, c, zp, lo, hi), codegen
+        return IVEC(acc, p32, c, zp, lo, hi), codegen
 
     return rq8
 
@@ -367,20 +377,20 @@ rq8n = _rq8_intrinsic(False)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def rq8(v, mode, p32, p64, c, zp, lo, hi):  # pragma: no cover - compiled
+def rq8(v, mode, p32, c, zp, lo, hi):  # pragma: no cover - compiled
     """:func:`rq8n` when ``mode`` is 2 (no saturation possible), else :func:`rq8s`."""
     if mode == 2:
-        return rq8n(v, p32, p64, c, zp, lo, hi)
-    return rq8s(v, p32, p64, c, zp, lo, hi)
+        return rq8n(v, p32, c, zp, lo, hi)
+    return rq8s(v, p32, c, zp, lo, hi)
 
 
 @njit(cache=True, nogil=True)
-def requant_lanes(acc, mode, p32, p64, zp, lo, hi, out):  # pragma: no cover - compiled
+def requant_lanes(acc, mode, p32, zp, lo, hi, out):  # pragma: no cover - compiled
     """out[i] = rq8 of acc[i] (channel i % width): the vector epilogue alone, for tests against the reference."""
-    width = p32.size // 3
+    width = p32.size // RQ_VECTORS
     for i in range(0, acc.size, 8):
         c = i % width
-        bstore8(out, i, rq8(ivload(acc, i), mode, p32, p64, c, zp, lo, hi))
+        bstore8(out, i, rq8(ivload(acc, i), mode, p32, c, zp, lo, hi))
 
 
 @njit(cache=True, nogil=True)
@@ -443,8 +453,8 @@ def _tile(a, ab, m0, nrows, kp2, wp, wb, acc):  # pragma: no cover - compiled
     c51 = izero()
     q = wb
     for t in range(kp2):
-        w0 = wload(wp, q)
-        w1 = wload(wp, q + 16)
+        w0 = wload8(wp, q)
+        w1 = wload8(wp, q + 16)
         k = 2 * t
         x = pbcast(a, a0 + k)
         c00 = madd(c00, x, w0)
@@ -503,8 +513,8 @@ def _tile_off(a, ab, m0, nrows, off, kp2, wp, wb, acc):  # pragma: no cover - co
     c51 = izero()
     q = wb
     for t in range(kp2):
-        w0 = wload(wp, q)
-        w1 = wload(wp, q + 16)
+        w0 = wload8(wp, q)
+        w1 = wload8(wp, q + 16)
         k = off[t]
         x = pbcast(a, a0 + k)
         c00 = madd(c00, x, w0)
@@ -551,23 +561,68 @@ def _tile1(a, ab, m0, kp2, wp, wb, acc):  # pragma: no cover - compiled
     t = 0
     while t + 1 < kp2:  # two pairs per step: two independent accumulator chains
         x = pbcast(a, a0 + 2 * t)
-        c0 = madd(c0, x, wload(wp, q))
-        c1 = madd(c1, x, wload(wp, q + 16))
+        c0 = madd(c0, x, wload8(wp, q))
+        c1 = madd(c1, x, wload8(wp, q + 16))
         x = pbcast(a, a0 + 2 * t + 2)
-        e0 = madd(e0, x, wload(wp, q + 32))
-        e1 = madd(e1, x, wload(wp, q + 48))
+        e0 = madd(e0, x, wload8(wp, q + 32))
+        e1 = madd(e1, x, wload8(wp, q + 48))
         q += 64
         t += 2
     if t < kp2:
         x = pbcast(a, a0 + 2 * t)
-        c0 = madd(c0, x, wload(wp, q))
-        c1 = madd(c1, x, wload(wp, q + 16))
+        c0 = madd(c0, x, wload8(wp, q))
+        c1 = madd(c1, x, wload8(wp, q + 16))
     istore(acc, 0, iadd(c0, e0))
     istore(acc, 8, iadd(c1, e1))
 
 
+def _make_tile8(offsets: bool):  # type: ignore[no-untyped-def]
+    """:func:`_tile` (``offsets`` False) or :func:`_tile_off` (True) for a half panel (the last <= 8 channels, packed
+    8 wide): acc[r*16 : r*16+8], no multiply-adds on the channels a 16-wide panel would pad with zeros."""
+
+    @njit(cache=True, nogil=True)
+    def tile8(a, ab, m0, nrows, off, kp2, wp, wb, acc):  # pragma: no cover - compiled
+        last = m0 + nrows - 1
+        a0 = ab[m0]
+        a1 = ab[min(m0 + 1, last)]
+        a2 = ab[min(m0 + 2, last)]
+        a3 = ab[min(m0 + 3, last)]
+        a4 = ab[min(m0 + 4, last)]
+        a5 = ab[min(m0 + 5, last)]
+        c0 = izero()
+        c1 = izero()
+        c2 = izero()
+        c3 = izero()
+        c4 = izero()
+        c5 = izero()
+        q = wb
+        for t in range(kp2):
+            w0 = wload8(wp, q)
+            k = off[t] if offsets else 2 * t
+            c0 = madd(c0, pbcast(a, a0 + k), w0)
+            c1 = madd(c1, pbcast(a, a1 + k), w0)
+            c2 = madd(c2, pbcast(a, a2 + k), w0)
+            c3 = madd(c3, pbcast(a, a3 + k), w0)
+            c4 = madd(c4, pbcast(a, a4 + k), w0)
+            c5 = madd(c5, pbcast(a, a5 + k), w0)
+            q += 16
+        istore(acc, 0, c0)
+        istore(acc, 16, c1)
+        istore(acc, 32, c2)
+        istore(acc, 48, c3)
+        istore(acc, 64, c4)
+        istore(acc, 80, c5)
+
+    return tile8
+
+
+_tile8 = _make_tile8(False)
+_tile8_off = _make_tile8(True)
+_NO_OFF = np.zeros(1, np.int64)
+
+
 @njit(cache=True, nogil=True)
-def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, p64, zp, lo, hi, out, ob, nout):  # pragma: no cover
+def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, zp, lo, hi, out, ob, nout):  # pragma: no cover
     """Requantized int8 rows out[ob[i] + c] for the mb patch rows of the block, channels c < nout."""
     acc = np.empty(ROWS * PANEL, np.int32)
     for p in range(npanel):
@@ -576,21 +631,24 @@ def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, p6
         n = min(PANEL, nout - c0)
         for r0 in range(0, mb, ROWS):
             nr = min(ROWS, mb - r0)
-            if nr == 1:
+            if n <= 8:
+                _tile8(a, ab, r0, nr, _NO_OFF, kp2, wp, wb, acc)
+            elif nr == 1:
                 _tile1(a, ab, r0, kp2, wp, wb, acc)
             else:
                 _tile(a, ab, r0, nr, kp2, wp, wb, acc)
             if mode and n == PANEL:
                 for r in range(nr):
                     if mode == 2:
-                        rq16n(acc, r * PANEL, p32, p64, c0, zp, lo, hi, out, ob[r0 + r] + c0)
+                        rq16n(acc, r * PANEL, p32, c0, zp, lo, hi, out, ob[r0 + r] + c0)
                     else:
-                        rq16s(acc, r * PANEL, p32, p64, c0, zp, lo, hi, out, ob[r0 + r] + c0)
+                        rq16s(acc, r * PANEL, p32, c0, zp, lo, hi, out, ob[r0 + r] + c0)
             elif mode:
                 for r in range(nr):
                     o = ob[r0 + r] + c0
-                    put8(rq8(ivload(acc, r * PANEL), mode, p32, p64, c0, zp, lo, hi), out, o, n)
-                    put8(rq8(ivload(acc, r * PANEL + 8), mode, p32, p64, c0 + 8, zp, lo, hi), out, o + 8, n - 8)
+                    put8(rq8(ivload(acc, r * PANEL), mode, p32, c0, zp, lo, hi), out, o, n)
+                    if n > 8:
+                        put8(rq8(ivload(acc, r * PANEL + 8), mode, p32, c0 + 8, zp, lo, hi), out, o + 8, n - 8)
             else:
                 for r in range(nr):
                     requant_run(acc, r * PANEL, bias, m0, left, right, c0, n, zp, lo, hi, out, ob[r0 + r] + c0)
@@ -598,7 +656,7 @@ def _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, p6
 
 @njit(cache=True, nogil=True)
 def _qconv(xf, sb, sy, sx, cin0, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, a, block,
-           wp, kp, npanel, bias, m0, left, right, mode, p32, p64, zp, lo, hi, out, ldo, ocol, nout):  # pragma: no cover - compiled
+           wp, kp, npanel, bias, m0, left, right, mode, p32, zp, lo, hi, out, ldo, ocol, nout):  # pragma: no cover - compiled
     """int8 convolution of channels cin0..cin0+c of flat NHWC int8 ``xf`` (strides sb, sy, sx; channel stride 1).
 
     Patch rows (taps in (KH, KW, C) order, then zeros up to the even length
@@ -632,7 +690,7 @@ def _qconv(xf, sb, sy, sx, cin0, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh,
                     q = i * kp
                     for cc in range(c):
                         a[q + cc] = np.int16(xf[src + cc]) - zin
-            _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, p64, zp, lo, hi, out, ob, nout)
+            _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, zp, lo, hi, out, ob, nout)
             continue
         b = r0 // (oh * ow)
         rem = r0 - b * (oh * ow)
@@ -674,13 +732,13 @@ def _qconv(xf, sb, sy, sx, cin0, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh,
                 if oy == oh:
                     oy = 0
                     b += 1
-        _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, p64, zp, lo, hi, out, ob, nout)
+        _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, zp, lo, hi, out, ob, nout)
 
 
 class QPacked:
     """An int8 layer's weights packed for :func:`qconv`, with its requantization parameters (int64 per channel)."""
 
-    __slots__ = ("k", "kp", "o", "npanel", "data", "bias", "m0", "left", "right", "mode", "p32", "p64")
+    __slots__ = ("k", "kp", "o", "npanel", "data", "bias", "m0", "left", "right", "mode", "p32")
 
     def __init__(self, wq: np.ndarray, bias: np.ndarray, m0: np.ndarray, shift: np.ndarray) -> None:
         """``wq``: (K, O) int8 with K in (KH, KW, C) order; ``bias``, ``m0``, ``shift``: (O,) integers, m0 >= 0."""
@@ -692,22 +750,27 @@ class QPacked:
         self.kp = k + (k & 1)
         self.npanel = -(-o // PANEL)
         op = self.npanel * PANEL
-        wide = np.zeros((self.kp, op), np.int16)
+        wide = np.zeros((self.kp, op), np.int8)  # int8 panels: half the bytes a layer streams from memory
         wide[:k, :o] = wq
-        # [panel][pair t][channel j][2]: the pair (k=2t, 2t+1) of channel j adjacent
-        self.data = np.ascontiguousarray(wide.reshape(self.kp // 2, 2, self.npanel, PANEL).transpose(2, 0, 3, 1)).reshape(-1)
+        # [panel][pair t][channel j][2]: the pair (k=2t, 2t+1) of channel j adjacent; a last panel of <= 8 channels
+        # is packed 8 wide (the kernels' half-panel tile), so panel p still starts at p * kp * 16
+        panels = wide.reshape(self.kp // 2, 2, self.npanel, PANEL).transpose(2, 0, 3, 1)
+        if o - (self.npanel - 1) * PANEL <= 8:
+            self.data = np.concatenate([panels[:-1].reshape(-1), panels[-1, :, :8].reshape(-1)])
+        else:
+            self.data = np.ascontiguousarray(panels).reshape(-1)
         sh = np.asarray(shift, np.int64).reshape(-1)
         self.bias = np.ascontiguousarray(np.broadcast_to(np.asarray(bias, np.int64), (o,)))
         self.m0 = np.ascontiguousarray(np.broadcast_to(m0, (o,)))
         self.left = np.ascontiguousarray(np.broadcast_to(np.maximum(sh, 0), (o,)))
         self.right = np.ascontiguousarray(np.broadcast_to(np.maximum(-sh, 0), (o,)))
-        self.mode, self.p32, self.p64 = lane_params(self.bias, self.m0, self.left, self.right, self.npanel * PANEL, k)
+        self.mode, self.p32 = lane_params(self.bias, self.m0, self.left, self.right, self.npanel * PANEL, k)
 
 
-_LANE_ORDER = np.array([0, 2, 4, 6, 1, 3, 5, 7])
+RQ_VECTORS = 6  # int32 vectors of requantization parameters per 8 channels (see lane_params)
 
 
-def lane_params(bias: np.ndarray, m0: np.ndarray, left: np.ndarray, right: np.ndarray, width: int, k: int) -> tuple[int, np.ndarray, np.ndarray]:
+def lane_params(bias: np.ndarray, m0: np.ndarray, left: np.ndarray, right: np.ndarray, width: int, k: int) -> tuple[int, np.ndarray]:
     """Per-channel parameters of :func:`rq8` for ``width`` (a multiple of 8) channels, and the epilogue mode.
 
     Mode 0: some channel has a left shift (multiplier >= 1), the generic
@@ -715,7 +778,10 @@ def lane_params(bias: np.ndarray, m0: np.ndarray, left: np.ndarray, right: np.nd
     every accumulator of a reduction of length ``k`` plus its bias stays
     within int32 (|x - z| <= 255, |w| <= 127), so no saturation can happen.
     A right shift n >= 32 always gives 0 (|SRDHM| < 2^31), as does M0 = 0 with
-    n = 0, so such channels are stored that way to keep shifts within 31 + 31.
+    n = 0, so such channels are stored that way to keep shifts within 0..31.
+    Per 8-channel block (at RQ_VECTORS * c) six int32 vectors: bias, M0 (its
+    even lanes are read), M0 of the odd lanes moved to the even ones, 2^n - 1,
+    (2^n - 1) >> 1, n.
     """
     o = bias.shape[0]
     b, m, n = (np.zeros(width, np.int64) for _ in range(3))
@@ -723,26 +789,58 @@ def lane_params(bias: np.ndarray, m0: np.ndarray, left: np.ndarray, right: np.nd
     b[:o] = bias
     m[:o] = np.where(big, 0, m0)
     n[:o] = np.where(big, 0, right)
-    s = 31 + n
-    e = -((np.int64(1) << (63 - s)) & 0xFFFFFFFF)  # -lo32(2^(63-s)), wrapped to int32 below
-    e = ((e + 2**31) % 2**32) - 2**31
-    off = (np.int64(1) << n) >> 1
-    # 2^30 + off*2^31 + 2^63 in wrapping int64 (off <= 2^30, so the first two terms stay below 2^62)
-    cpos = ((np.int64(1) << 30) + (off << 31)) ^ np.int64(-(2**63))
-    dneg = np.where(n > 0, np.int64(-(2**31)), np.int64(0))
-    p32 = np.stack([b, m, e], 1).reshape(-1, 8, 3).transpose(0, 2, 1).reshape(-1).astype(np.int32)
-    blocks = [a.reshape(-1, 8)[:, _LANE_ORDER] for a in (cpos, dneg, s)]
-    p64 = np.ascontiguousarray(np.stack(blocks, 1).reshape(-1))
+    mo = m.reshape(-1, 4, 2)[:, :, 1].repeat(2, axis=1).reshape(-1)  # lanes (1, 1, 3, 3, 5, 5, 7, 7)
+    mask = (np.int64(1) << n) - 1
+    vecs = [b, m, mo, mask, mask >> 1, n]
+    assert len(vecs) == RQ_VECTORS
+    p32 = np.stack([v.reshape(-1, 8) for v in vecs], 1).reshape(-1)
     if np.any(left):
         mode = 0
     elif k * 127 * 255 + int(np.max(np.abs(bias), initial=0)) < 2**31:
         mode = 2
     else:
         mode = 1
-    return mode, np.ascontiguousarray(p32), p64
+    # m0 < 2^31 and the masks < 2^31: every value is an int32 (M0 as its two's complement bits: vpmuldq reads it signed,
+    # so M0 >= 2^31 would be wrong; QPacked rejects it)
+    return mode, np.ascontiguousarray(p32.astype(np.int32))
 
 
 ROW_BLOCK_BYTES = 96 * 1024  # int16 patch rows per block: stays in L2 while every panel passes over it
+
+
+def qconv_prepare(shape: tuple[int, ...], zin: int, kh: int, kw: int, stride: tuple[int, int], dil: tuple[int, int],
+                  pads: tuple[int, ...], oh: int, ow: int, pk: QPacked, zp: int, lo: int, hi: int, out_cols: int,
+                  ocol: int = 0, cin0: int = 0) -> Callable[[np.ndarray, np.ndarray], None]:
+    """:func:`qconv` for inputs of one ``shape``, checked and its arguments built once: ``run(x, out)`` then costs
+    one compiled call (a model calls every layer once per run, so per-call Python work is the overhead of a
+    narrow layer)."""
+    if len(shape) != 4:
+        raise ValueError("qconv: input must be a C-contiguous 4-D int8 array")
+    n, h, w, c_all = shape
+    c = pk.k // max(1, kh * kw)
+    if kh * kw * c != pk.k or not 0 <= cin0 <= c_all - c or min(kh, kw, *stride, *dil) < 1 or min(oh, ow) < 0 or min(pads) < 0:
+        raise ValueError("qconv: operand shape mismatch")
+    if not 0 <= ocol <= out_cols - pk.o:
+        raise ValueError("qconv: output buffer shape/layout mismatch")
+    if not (-128 <= lo <= hi <= 127 and -128 <= zin <= 127):
+        raise ValueError("qconv: zero point or clamp outside int8")
+    rows = n * oh * ow
+    block = max(ROWS, (ROW_BLOCK_BYTES // (2 * pk.kp)) // ROWS * ROWS)
+    scratch = min(block, rows) * pk.kp
+    head = (h * w * c_all, w * c_all, c_all, cin0, n, h, w, c, kh, kw, stride[0], stride[1], dil[0], dil[1], pads[0], pads[1],
+            oh, ow, np.int16(zin))
+    tail = (block, pk.data, pk.kp, pk.npanel, pk.bias, pk.m0, pk.left, pk.right, pk.mode, pk.p32,
+            np.int64(zp), np.int64(lo), np.int64(hi))
+
+    def run(x: np.ndarray, out: np.ndarray) -> None:
+        if x.shape != shape or x.dtype != np.int8 or not x.flags.c_contiguous:
+            raise ValueError("qconv: input must be a C-contiguous 4-D int8 array of the prepared shape")
+        if out.dtype != np.int8 or out.shape != (rows, out_cols) or not out.flags.c_contiguous:
+            raise ValueError("qconv: output buffer shape/layout mismatch")
+        if rows:  # the patch-row buffer (allocated per call: tracemalloc sees it; the kernel zeroes an odd K's pad column)
+            _qconv(x.reshape(-1), *head, np.empty(scratch, np.int16), *tail, out.reshape(-1), out_cols, ocol, pk.o)
+
+    return run
 
 
 def qconv(x: np.ndarray, zin: int, kh: int, kw: int, stride: tuple[int, int], dil: tuple[int, int], pads: tuple[int, ...],
@@ -750,28 +848,14 @@ def qconv(x: np.ndarray, zin: int, kh: int, kw: int, stride: tuple[int, int], di
     """Requantized int8 convolution of channels cin0.. of C-contiguous NHWC int8 ``x`` into out[:, ocol:ocol+O]."""
     if x.dtype != np.int8 or x.ndim != 4 or not x.flags.c_contiguous:
         raise ValueError("qconv: input must be a C-contiguous 4-D int8 array")
-    n, h, w, c_all = x.shape
-    c = pk.k // max(1, kh * kw)
-    if kh * kw * c != pk.k or not 0 <= cin0 <= c_all - c or min(kh, kw, *stride, *dil) < 1 or min(oh, ow) < 0 or min(pads) < 0:
-        raise ValueError("qconv: operand shape mismatch")
-    if out.dtype != np.int8 or out.ndim != 2 or not out.flags.c_contiguous or out.shape[0] != n * oh * ow \
-            or not 0 <= ocol <= out.shape[1] - pk.o:
+    if out.ndim != 2:
         raise ValueError("qconv: output buffer shape/layout mismatch")
-    if not (-128 <= lo <= hi <= 127 and -128 <= zin <= 127):
-        raise ValueError("qconv: zero point or clamp outside int8")
-    if out.shape[0] == 0:
-        return
-    block = max(ROWS, (ROW_BLOCK_BYTES // (2 * pk.kp)) // ROWS * ROWS)
-    # the patch-row buffer (allocated here so tracemalloc sees it; the kernel zeroes the pad column of an odd K)
-    scratch = np.empty(min(block, out.shape[0]) * pk.kp, np.int16)
-    _qconv(x.reshape(-1), h * w * c_all, w * c_all, c_all, cin0, n, h, w, c, kh, kw, stride[0], stride[1], dil[0], dil[1],
-           pads[0], pads[1], oh, ow, np.int16(zin), scratch, block, pk.data, pk.kp, pk.npanel, pk.bias, pk.m0, pk.left, pk.right, pk.mode, pk.p32, pk.p64,
-           np.int64(zp), np.int64(lo), np.int64(hi), out.reshape(-1), out.shape[1], ocol, pk.o)
+    qconv_prepare(x.shape, zin, kh, kw, stride, dil, pads, oh, ow, pk, zp, lo, hi, out.shape[1], ocol, cin0)(x, out)
 
 
 @njit(cache=True, nogil=True)
 def _qconv_implicit(xf, n, h, w, c, ce, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, img, hp, wpd, off, block,
-                    wp, kp2, npanel, bias, m0, left, right, mode, p32, p64, zp, lo, hi, out, ldo, ocol, nout):  # pragma: no cover
+                    wp, kp2, npanel, bias, m0, left, right, mode, p32, zp, lo, hi, out, ldo, ocol, nout):  # pragma: no cover
     """int8 convolution over the whole input widened once into ``img``: (N, hp, wpd, ce) int16, centered, zero
     padding around it and in the channel pad ce - c; patch row (b, oy, ox) starts at its window origin and pair t
     lies off[t] further (implicit GEMM: no patch rows are copied)."""
@@ -813,18 +897,22 @@ def _qconv_implicit(xf, n, h, w, c, ce, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, 
             nc = min(PANEL, nout - c0)
             for t0 in range(0, mb, ROWS):
                 nr = min(ROWS, mb - t0)
-                _tile_off(img, ab, t0, nr, off, kp2, wp, wb, acc)
+                if nc <= 8:
+                    _tile8_off(img, ab, t0, nr, off, kp2, wp, wb, acc)
+                else:
+                    _tile_off(img, ab, t0, nr, off, kp2, wp, wb, acc)
                 if mode and nc == PANEL:
                     for r in range(nr):
                         if mode == 2:
-                            rq16n(acc, r * PANEL, p32, p64, c0, zp, lo, hi, out, ob[t0 + r] + c0)
+                            rq16n(acc, r * PANEL, p32, c0, zp, lo, hi, out, ob[t0 + r] + c0)
                         else:
-                            rq16s(acc, r * PANEL, p32, p64, c0, zp, lo, hi, out, ob[t0 + r] + c0)
+                            rq16s(acc, r * PANEL, p32, c0, zp, lo, hi, out, ob[t0 + r] + c0)
                 elif mode:
                     for r in range(nr):
                         o = ob[t0 + r] + c0
-                        put8(rq8(ivload(acc, r * PANEL), mode, p32, p64, c0, zp, lo, hi), out, o, nc)
-                        put8(rq8(ivload(acc, r * PANEL + 8), mode, p32, p64, c0 + 8, zp, lo, hi), out, o + 8, nc - 8)
+                        put8(rq8(ivload(acc, r * PANEL), mode, p32, c0, zp, lo, hi), out, o, nc)
+                        if nc > 8:
+                            put8(rq8(ivload(acc, r * PANEL + 8), mode, p32, c0 + 8, zp, lo, hi), out, o + 8, nc - 8)
                 else:
                     for r in range(nr):
                         requant_run(acc, r * PANEL, bias, m0, left, right, c0, nc, zp, lo, hi, out, ob[t0 + r] + c0)
@@ -853,25 +941,21 @@ def implicit_weights(wq: np.ndarray, dil_w: int = 1) -> np.ndarray:
     return wide.reshape(-1, o)
 
 
-def qconv_implicit(x: np.ndarray, zin: int, kh: int, kw: int, stride: tuple[int, int], dil: tuple[int, int], pads: tuple[int, ...],
-                   oh: int, ow: int, pk: QPacked, zp: int, lo: int, hi: int, out: np.ndarray) -> None:
-    """:func:`qconv` (groups 1) without im2col, for ``pk`` packed from :func:`implicit_weights`: the input is widened
-    once into a padded int16 image and the GEMM reads each tap's pairs from it in place."""
-    if x.dtype != np.int8 or x.ndim != 4 or not x.flags.c_contiguous:
+def qconv_implicit_prepare(shape: tuple[int, ...], zin: int, kh: int, kw: int, stride: tuple[int, int], dil: tuple[int, int],
+                           pads: tuple[int, ...], oh: int, ow: int, pk: QPacked, zp: int, lo: int, hi: int
+                           ) -> Callable[[np.ndarray, np.ndarray], None]:
+    """:func:`qconv_implicit` for inputs of one ``shape``, checked and its arguments built once (see :func:`qconv_prepare`)."""
+    if len(shape) != 4:
         raise ValueError("qconv_implicit: input must be a C-contiguous 4-D int8 array")
-    n, h, w, c = x.shape
+    n, h, w, c = shape
     ce, row = implicit_layout(kw, c, dil[1])
     if kh * row != pk.k or min(kh, kw, *stride, *dil) < 1 or min(oh, ow) < 0 or min(pads) < 0:
         raise ValueError("qconv_implicit: operand shape mismatch")
-    if out.dtype != np.int8 or out.shape != (n * oh * ow, pk.o) or not out.flags.c_contiguous:
-        raise ValueError("qconv_implicit: output buffer shape/layout mismatch")
     if not (-128 <= lo <= hi <= 127 and -128 <= zin <= 127):
         raise ValueError("qconv_implicit: zero point or clamp outside int8")
-    if out.shape[0] == 0:
-        return
+    rows = n * oh * ow
     hp = max(h + pads[0], (oh - 1) * stride[0] + (kh - 1) * dil[0] + 1)
     wpd = max(w + pads[1], (ow - 1) * stride[1] + (kw - 1) * dil[1] + 1)
-    img = np.empty(n * hp * wpd * ce + 2, np.int16)  # allocated here so tracemalloc sees it; +2: a run's pad pair
     if ce == c:  # pairs along each kernel row's contiguous run
         ti, j = np.meshgrid(np.arange(kh), np.arange(row // 2), indexing="ij")
         off = (ti * dil[0] * wpd * ce + 2 * j).reshape(-1).astype(np.int64)
@@ -879,9 +963,29 @@ def qconv_implicit(x: np.ndarray, zin: int, kh: int, kw: int, stride: tuple[int,
         ti, tj, q = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(ce // 2), indexing="ij")
         off = ((ti * dil[0] * wpd + tj * dil[1]) * ce + 2 * q).reshape(-1).astype(np.int64)
     block = max(ROWS, (ROW_BLOCK_BYTES // (2 * pk.kp)) // ROWS * ROWS)
-    _qconv_implicit(x.reshape(-1), n, h, w, c, ce, kh, kw, stride[0], stride[1], dil[0], dil[1], pads[0], pads[1], oh, ow,
-                    np.int16(zin), img, hp, wpd, off, block, pk.data, pk.kp // 2, pk.npanel, pk.bias, pk.m0, pk.left, pk.right,
-                    pk.mode, pk.p32, pk.p64, np.int64(zp), np.int64(lo), np.int64(hi), out.reshape(-1), out.shape[1], 0, pk.o)
+    head = (n, h, w, c, ce, kh, kw, stride[0], stride[1], dil[0], dil[1], pads[0], pads[1], oh, ow, np.int16(zin))
+    tail = (hp, wpd, off, block, pk.data, pk.kp // 2, pk.npanel, pk.bias, pk.m0, pk.left, pk.right,
+            pk.mode, pk.p32, np.int64(zp), np.int64(lo), np.int64(hi))
+    img = n * hp * wpd * ce + 2  # +2: a run's pad pair
+
+    def run(x: np.ndarray, out: np.ndarray) -> None:
+        if x.shape != shape or x.dtype != np.int8 or not x.flags.c_contiguous:
+            raise ValueError("qconv_implicit: input must be a C-contiguous 4-D int8 array of the prepared shape")
+        if out.dtype != np.int8 or out.shape != (rows, pk.o) or not out.flags.c_contiguous:
+            raise ValueError("qconv_implicit: output buffer shape/layout mismatch")
+        if rows:  # the int16 image is allocated per call, so tracemalloc sees it
+            _qconv_implicit(x.reshape(-1), *head, np.empty(img, np.int16), *tail, out.reshape(-1), pk.o, 0, pk.o)
+
+    return run
+
+
+def qconv_implicit(x: np.ndarray, zin: int, kh: int, kw: int, stride: tuple[int, int], dil: tuple[int, int], pads: tuple[int, ...],
+                   oh: int, ow: int, pk: QPacked, zp: int, lo: int, hi: int, out: np.ndarray) -> None:
+    """:func:`qconv` (groups 1) without im2col, for ``pk`` packed from :func:`implicit_weights`: the input is widened
+    once into a padded int16 image and the GEMM reads each tap's pairs from it in place."""
+    if x.dtype != np.int8 or x.ndim != 4 or not x.flags.c_contiguous:
+        raise ValueError("qconv_implicit: input must be a C-contiguous 4-D int8 array")
+    qconv_implicit_prepare(x.shape, zin, kh, kw, stride, dil, pads, oh, ow, pk, zp, lo, hi)(x, out)
 
 
 # ------------------------------------------------------------------ depthwise
@@ -944,10 +1048,19 @@ def pairw(typingctx, x, ia, ib, z, pr, o):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _pair_row(xf, rowbase, w, c, c8, cp, pl, dw, npos, z, pr, pb):  # pragma: no cover - compiled
+def _gcd(a, b):  # pragma: no cover - compiled
+    while b:
+        a, b = b, a % b
+    return a
+
+
+@njit(cache=True, nogil=True)
+def _pair_row(xf, rowbase, w, c, c8, cp, pl, dw, npos, step, z, pr, pb):  # pragma: no cover - compiled
     """pr[pb + (ixp*cp + ch)*2 + (0, 1)] = centered input at columns ixp - pl and ixp - pl + dw of one input row
-    (0 outside the row, i.e. x_q = z_in, and for the pad channels c..cp-1), for ixp < npos. rowbase < 0: all zero."""
-    for ixp in range(npos):
+    (0 outside the row, i.e. x_q = z_in, and for the pad channels c..cp-1), for ixp < npos, ixp a multiple of
+    ``step`` (the only positions the outputs read: gcd(stride, 2 * dilation); half the work at stride 2).
+    rowbase < 0: all zero."""
+    for ixp in range(0, npos, step):
         ia = ixp - pl
         ib = ia + dw
         q = pb + ixp * cp * 2
@@ -977,7 +1090,7 @@ def _pair_row(xf, rowbase, w, c, c8, cp, pl, dw, npos, z, pr, pb):  # pragma: no
 
 
 @njit(cache=True, nogil=True)
-def _dw_pairs(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w2, mode, p32, p64, zp, lo, hi, of, pr, npos, nslot):  # pragma: no cover
+def _dw_pairs(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w2, mode, p32, zp, lo, hi, of, pr, npos, nslot):  # pragma: no cover
     """Depthwise int8 convolution with ``vpmaddwd`` on horizontal tap pairs (tj, tj+1) of each kernel row.
 
     Every input row the outputs need is widened once into ``pr`` (a ring of
@@ -993,6 +1106,7 @@ def _dw_pairs(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w2, m
     tag = np.full(nslot, -(2**40), np.int64)
     sbase = np.empty(kh, np.int64)
     three = kh == 3 and kw2 == 2
+    step = _gcd(sw, 2 * dw)  # every column read below, ox*sw + 2*j*dw, is a multiple of it
     for b in range(n):
         tag[:] = -(2**40)
         for oy in range(oh):
@@ -1002,7 +1116,7 @@ def _dw_pairs(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w2, m
                 # rows in use span (kh-1)*dh+1 < nslot-1 consecutive iy: distinct slots; the last slot is the zero row
                 slot = iy % (nslot - 1) if key >= 0 else nslot - 1
                 if tag[slot] != key:
-                    _pair_row(xf, ((b * h + iy) * w) * c if key >= 0 else -1, w, c, c8, cp, pl, dw, npos, zin, pr, slot * rowlen)
+                    _pair_row(xf, ((b * h + iy) * w) * c if key >= 0 else -1, w, c, c8, cp, pl, dw, npos, step, zin, pr, slot * rowlen)
                     tag[slot] = key
                 sbase[ti] = slot * rowlen
             ob = ((b * oh + oy) * ow) * c
@@ -1039,9 +1153,9 @@ def _dw_pairs(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w2, m
                     e = madd(e, wload(pr, r2 + q + 16), wb20)
                     e = madd(e, wload(pr, r2 + q + d2 + 16), wb21)
                     if mode == 2:
-                        rq16vn(a, e, p32, p64, c0, zp, lo, hi, of, ob + ox * c + c0)
+                        rq16vn(a, e, p32, c0, zp, lo, hi, of, ob + ox * c + c0)
                     else:
-                        rq16vs(a, e, p32, p64, c0, zp, lo, hi, of, ob + ox * c + c0)
+                        rq16vs(a, e, p32, c0, zp, lo, hi, of, ob + ox * c + c0)
             for c0 in range(c16, cp, 8):
                 nl = min(8, c - c0)
                 if three:
@@ -1063,20 +1177,20 @@ def _dw_pairs(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w2, m
                         a = madd(a, wload(pr, r1 + q + d2), wv11)
                         a = madd(a, wload(pr, r2 + q), wv20)
                         a = madd(a, wload(pr, r2 + q + d2), wv21)
-                        put8(rq8(a, mode, p32, p64, c0, zp, lo, hi), of, ob + ox * c + c0, nl)
+                        put8(rq8(a, mode, p32, c0, zp, lo, hi), of, ob + ox * c + c0, nl)
                 else:
                     for ox in range(ow):
                         a = izero()
                         for ti in range(kh):
                             for j in range(kw2):
                                 a = madd(a, wload(pr, sbase[ti] + ((ox * sw + 2 * j * dw) * cp + c0) * 2), wload(w2, ((ti * kw2 + j) * cp + c0) * 2))
-                        put8(rq8(a, mode, p32, p64, c0, zp, lo, hi), of, ob + ox * c + c0, nl)
+                        put8(rq8(a, mode, p32, c0, zp, lo, hi), of, ob + ox * c + c0, nl)
 
 
 class DWPacked:
     """A depthwise layer's (KH, KW, C) int8 weights as int32 and its requantization parameters."""
 
-    __slots__ = ("kh", "kw", "c", "w32", "w2", "bias", "m0", "left", "right", "mode", "p32", "p64")
+    __slots__ = ("kh", "kw", "c", "w32", "w2", "bias", "m0", "left", "right", "mode", "p32")
 
     def __init__(self, wq: np.ndarray, bias: np.ndarray, m0: np.ndarray, shift: np.ndarray) -> None:
         self.kh, self.kw, self.c = wq.shape
@@ -1095,7 +1209,40 @@ class DWPacked:
         self.m0 = np.ascontiguousarray(np.broadcast_to(m0, (c,)))
         self.left = np.ascontiguousarray(np.broadcast_to(np.maximum(sh, 0), (c,)))
         self.right = np.ascontiguousarray(np.broadcast_to(np.maximum(-sh, 0), (c,)))
-        self.mode, self.p32, self.p64 = lane_params(self.bias, self.m0, self.left, self.right, -(-c // 8) * 8, self.kh * self.kw)
+        self.mode, self.p32 = lane_params(self.bias, self.m0, self.left, self.right, -(-c // 8) * 8, self.kh * self.kw)
+
+
+def qdepthwise_prepare(shape: tuple[int, ...], zin: int, stride: tuple[int, int], dil: tuple[int, int], pads: tuple[int, ...],
+                       oh: int, ow: int, pk: DWPacked, zp: int, lo: int, hi: int) -> Callable[[np.ndarray], np.ndarray]:
+    """:func:`qdepthwise` for inputs of one ``shape``, checked and its arguments built once (see :func:`qconv_prepare`)."""
+    if len(shape) != 4 or shape[3] != pk.c:
+        raise ValueError("qdepthwise: input must be C-contiguous NHWC int8 with the layer's channels")
+    if min(*stride, *dil) < 1 or min(oh, ow) < 0 or min(pads) < 0 or not (-128 <= lo <= hi <= 127 and -128 <= zin <= 127):
+        raise ValueError("qdepthwise: bad geometry or range")
+    n, h, w, c = shape
+    geo = (n, h, w, c, pk.kh, pk.kw, stride[0], stride[1], dil[0], dil[1], pads[0], pads[1], oh, ow)
+    if pk.mode:
+        # input rows widened to int16 tap pairs: padded columns the outputs reach, a ring of rows (plus a zero row)
+        npos = (ow - 1) * stride[1] + (pk.kw - 1) * dil[1] + 1
+        nslot = (pk.kh - 1) * dil[0] + stride[0] + 2
+        ring = nslot * npos * -(-c // 8) * 8 * 2
+        mid = (np.int16(zin), pk.w2, pk.mode, pk.p32, np.int64(zp), np.int64(lo), np.int64(hi))
+    else:
+        mid = (np.int32(zin), pk.w32, pk.bias, pk.m0, pk.left, pk.right, np.int64(zp), np.int64(lo), np.int64(hi))
+
+    def run(x: np.ndarray) -> np.ndarray:
+        if x.shape != shape or x.dtype != np.int8 or not x.flags.c_contiguous:
+            raise ValueError("qdepthwise: input must be C-contiguous NHWC int8 of the prepared shape")
+        out = np.empty((n, oh, ow, c), np.int8)
+        if not out.size:
+            return out
+        if pk.mode:
+            _dw_pairs(x.reshape(-1), *geo, *mid, out.reshape(-1), np.empty(ring, np.int16), npos, nslot)
+        else:
+            _qdepthwise(x.reshape(-1), *geo, *mid, out.reshape(-1))
+        return out
+
+    return run
 
 
 def qdepthwise(x: np.ndarray, zin: int, stride: tuple[int, int], dil: tuple[int, int], pads: tuple[int, ...], oh: int, ow: int,
@@ -1103,18 +1250,4 @@ def qdepthwise(x: np.ndarray, zin: int, stride: tuple[int, int], dil: tuple[int,
     """Requantized int8 depthwise convolution of C-contiguous NHWC int8 ``x``; returns (N, OH, OW, C) int8."""
     if x.dtype != np.int8 or x.ndim != 4 or not x.flags.c_contiguous or x.shape[3] != pk.c:
         raise ValueError("qdepthwise: input must be C-contiguous NHWC int8 with the layer's channels")
-    if min(*stride, *dil) < 1 or min(oh, ow) < 0 or min(pads) < 0 or not (-128 <= lo <= hi <= 127 and -128 <= zin <= 127):
-        raise ValueError("qdepthwise: bad geometry or range")
-    n, h, w, c = x.shape
-    out = np.empty((n, oh, ow, c), np.int8)
-    if pk.mode and out.size:
-        # input rows widened to int16 tap pairs: padded columns the outputs reach, a ring of rows (plus a zero row)
-        npos = (ow - 1) * stride[1] + (pk.kw - 1) * dil[1] + 1
-        nslot = (pk.kh - 1) * dil[0] + stride[0] + 2
-        ring = np.empty(nslot * npos * -(-c // 8) * 8 * 2, np.int16)
-        _dw_pairs(x.reshape(-1), n, h, w, c, pk.kh, pk.kw, stride[0], stride[1], dil[0], dil[1], pads[0], pads[1], oh, ow,
-                  np.int16(zin), pk.w2, pk.mode, pk.p32, pk.p64, np.int64(zp), np.int64(lo), np.int64(hi), out.reshape(-1), ring, npos, nslot)
-        return out
-    _qdepthwise(x.reshape(-1), n, h, w, c, pk.kh, pk.kw, stride[0], stride[1], dil[0], dil[1], pads[0], pads[1], oh, ow,
-                np.int32(zin), pk.w32, pk.bias, pk.m0, pk.left, pk.right, np.int64(zp), np.int64(lo), np.int64(hi), out.reshape(-1))
-    return out
+    return qdepthwise_prepare(x.shape, zin, stride, dil, pads, oh, ow, pk, zp, lo, hi)(x)
