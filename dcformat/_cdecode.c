@@ -53,109 +53,44 @@ static void *cdec_malloc(size_t size) {
 #define CDEC_HAVE_THREADS 0
 #endif
 
-/* ---- two-thread SPARSE float32 decode ----------------------------------------------------------------------------
+/* ---- the second thread of dcf_decode_payload_dense_threads --------------------------------------------------------
  * Why: writing a large dense output is mostly page faults (the kernel zeroes every page on first touch: ~7 ms of CPU
- * for 64 MiB on 2 MiB pages, more than the streams' decode), and they parallelise. The streams are decoded and
- * checked by one thread exactly as dcf_decode_payload_dense does; then the rows are written by two threads, rows
- * [0, mid) by the caller and [mid, rows) by a second thread, each with its own cursor and error. An invalid row in
- * the first half is reported before one in the second (the one-thread walk's order), so the status and message are
- * the same as the one-thread decode's. */
-/* The row walk's state at row `mid` (for the thread that walks rows [mid, rows)): the entry number and, per class
- * stream, the symbol after the last entry of the rows before `mid` (a stream's entries are its non-zero symbols;
- * dcf__sparse_read checked that each class stream holds exactly its rows' entries, so every scan ends inside it). */
-static void cdec_walk_state(const dcf_tensor_info *t, const dcf__sparse *sp, uint64_t mid, uint64_t *j, uint64_t pos[16]) {
-    uint64_t before[16] = {0}, r, total = 0;
-    unsigned k;
-    for (r = 0; r < mid && r < t->rows; r++) {
-        uint32_t n = sp->counts[r];
-        if (n) before[sp->classes == 1 ? 0 : dcf__class_of(sp, n)] += n;
-        total += n;
-    }
-    *j = total;
-    for (k = 0; k < 16; k++) {
-        const uint16_t *g = sp->gaps[k];
-        uint64_t i = 0, seen = 0;
-        pos[k] = 0;
-        if (k >= sp->classes || !before[k]) continue;
-        while (seen < before[k]) { /* blocks of 64 symbols while the target lies beyond them */
-            if (before[k] - seen > 64 && i + 64 <= sp->gap_n[k]) {
-                unsigned q, nz = 0;
-                for (q = 0; q < 64; q++) nz += g[i + q] != 0;
-                seen += nz;
-                i += 64;
-            } else {
-                seen += g[i++] != 0;
-            }
-        }
-        pos[k] = i;
-    }
-}
-
+ * for 64 MiB on 2 MiB pages, more than the streams' decode), and they parallelise; so do a SPARSE tensor's gap and
+ * value streams, which are independent. The header does the splitting (same result, status and message as one
+ * thread); this is its dcf_threads on POSIX threads (elsewhere none is started and the work runs on one thread). */
 typedef struct {
-    dcf__cur c;
-    dcf_error err;
-    const dcf_tensor_info *t;
-    const dcf__quant *qh;
-    const dcf__sparse *sp;
-    uint64_t mid;
-    float *out;
-    dcf_status s;
-} cdec_upper;
+#if CDEC_HAVE_THREADS
+    pthread_t th;
+#endif
+    void (*fn)(void *);
+    void *arg;
+} cdec_thread;
 
-static void *cdec_walk_upper(void *arg) {
-    cdec_upper *u = (cdec_upper *)arg;
-    uint64_t j, pos[16];
-    cdec_walk_state(u->t, u->sp, u->mid, &j, pos);
-    u->s = dcf__walk_f32(&u->c, u->t, u->qh, u->sp, u->mid, u->t->rows, j, pos, u->out);
+#if CDEC_HAVE_THREADS
+static void *cdec_trampoline(void *p) {
+    cdec_thread *t = (cdec_thread *)p;
+    t->fn(t->arg);
     return NULL;
 }
+#endif
 
-static dcf_status cdec_sparse_f32_threads(const void *payload, size_t len, const char *name, uint32_t ndim,
-                                          const uint64_t *shape, uint32_t file_flags, const dcf_limits *limits,
-                                          void *out, size_t out_size, int out_is_zero, dcf_error *err) {
-    dcf_file f;
-    dcf_tensor_info ti;
-    const dcf_tensor_info *t;
-    dcf__cur cc, *c = &cc;
-    dcf__quant *qh;
-    dcf__sparse sp;
-    dcf_status s = dcf__payload_file(&f, &ti, payload, len, name, DCF_FLOAT32, DCF_SPARSE, ndim, shape, file_flags,
-                                     limits, err);
-    if (s || (s = dcf__tensor_begin(&f, 0, c, err, &t))) return s;
-    if (out_size < t->nbytes || (!out && t->nbytes))
-        return dcf__fail(err, DCF_E_ARGUMENT, t->name, "", 0, 0, "output buffer of %llu bytes < %llu", (unsigned long long)out_size, (unsigned long long)t->nbytes);
-    qh = (dcf__quant *)dcf__alloc(&f, sizeof *qh);
-    if (!qh) return DCF__FAIL(c, DCF_E_LIMIT, "payload", c->pos, "allocation failed");
-    memset(qh, 0, sizeof *qh);
-    if (!(s = dcf__sparse_read(&f, c, t, qh, &sp, NULL))) {
-        cdec_upper u;
-        int started = 0;
+static int cdec_start(void *self, void (*fn)(void *), void *arg) {
+    cdec_thread *t = (cdec_thread *)self;
+    t->fn = fn;
+    t->arg = arg;
 #if CDEC_HAVE_THREADS
-        pthread_t th;
+    return pthread_create(&t->th, NULL, cdec_trampoline, t) == 0;
+#else
+    return 0;
 #endif
-        if (t->nbytes && !out_is_zero) memset(out, 0, (size_t)t->nbytes);
-        dcf__cb_convert(qh, t->dtype, qh->lut.f32);
-        memset(&u, 0, sizeof u);
-        u.c = cc;
-        u.c.err = &u.err;
-        u.t = t; u.qh = qh; u.sp = &sp; u.mid = t->rows / 2; u.out = (float *)out;
+}
+
+static void cdec_join(void *self) {
 #if CDEC_HAVE_THREADS
-        started = pthread_create(&th, NULL, cdec_walk_upper, &u) == 0;
+    pthread_join(((cdec_thread *)self)->th, NULL);
+#else
+    (void)self;
 #endif
-        s = dcf__walk_f32(c, t, qh, &sp, 0, u.mid, 0, dcf__walk_origin, (float *)out);
-#if CDEC_HAVE_THREADS
-        if (started) pthread_join(th, NULL);
-#endif
-        if (!started && !s) cdec_walk_upper(&u); /* no thread: the upper half after the lower one */
-        if (!s && u.s) {
-            s = u.s;
-            *err = u.err;
-        }
-    }
-    dcf__sparse_free(&f, &sp);
-    dcf__release(&f, qh->mem);
-    dcf__release(&f, qh);
-    return s;
 }
 
 /* The tensor description shared by both entry points: name, dtype, encoding, shape, limits. */
@@ -225,13 +160,15 @@ static PyObject *cdec_dense(PyObject *self, PyObject *args) {
         return NULL;
     }
     Py_BEGIN_ALLOW_THREADS
-    if (threads >= 2 && d.dtype == DCF_FLOAT32 && d.encoding == DCF_SPARSE)
-        s = cdec_sparse_f32_threads(payload.buf, (size_t)payload.len, d.name, d.ndim, d.shape, (uint32_t)file_flags,
-                                    &d.limits, out.buf, (size_t)out.len, out_is_zero, &err);
-    else
-        s = dcf_decode_payload_dense(payload.buf, (size_t)payload.len, d.name, (dcf_dtype)d.dtype,
-                                     (dcf_encoding)d.encoding, d.ndim, d.shape, (uint32_t)file_flags, &d.limits,
-                                     out.buf, (size_t)out.len, out_is_zero, &err);
+    {
+        cdec_thread th;
+        dcf_threads second = {cdec_start, cdec_join, NULL};
+        second.self = &th;
+        s = dcf_decode_payload_dense_threads(payload.buf, (size_t)payload.len, d.name, (dcf_dtype)d.dtype,
+                                             (dcf_encoding)d.encoding, d.ndim, d.shape, (uint32_t)file_flags,
+                                             &d.limits, out.buf, (size_t)out.len, out_is_zero,
+                                             threads >= 2 ? &second : NULL, &err);
+    }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&payload);
     PyBuffer_Release(&out);

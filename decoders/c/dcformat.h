@@ -111,6 +111,15 @@ typedef struct {
 
 typedef struct dcf_file dcf_file;
 
+/* A second thread for dcf_decode_dense_threads: start(self, fn, arg) runs fn(arg) on another thread and returns
+ * non-zero, or returns 0 (nothing started: the work then runs on the calling thread); join(self) waits for the
+ * started fn. At most one fn is started at a time. */
+typedef struct {
+    int (*start)(void *self, void (*fn)(void *), void *arg);
+    void (*join)(void *self);
+    void *self;
+} dcf_threads;
+
 void dcf_default_limits(dcf_limits *limits);
 size_t dcf_dtype_size(dcf_dtype dtype);
 const char *dcf_status_name(dcf_status code); /* "BadMagic", "Truncated", ... (the spec's class names) */
@@ -136,6 +145,12 @@ const uint8_t *dcf_graph(const dcf_file *file, size_t *len);
 
 /* Decode tensor `index` into `out` (`out_size` >= info->nbytes bytes): native-endian elements of its dtype, C order. */
 dcf_status dcf_decode_dense(const dcf_file *file, size_t index, void *out, size_t out_size, dcf_error *err);
+/* Same result, status and message, with the work of a SPARSE float32 tensor shared with a second thread (`threads`;
+ * NULL: one thread): its last gap stream and its value stream are decoded at the same time, then rows [0, rows / 2)
+ * and [rows / 2, rows) are written at the same time (each half from the state the row walk has there). Pays off
+ * for large outputs, whose first-touch page faults are most of the cost; other tensors decode as dcf_decode_dense. */
+dcf_status dcf_decode_dense_threads(const dcf_file *file, size_t index, void *out, size_t out_size,
+                                    const dcf_threads *threads, dcf_error *err);
 /* CSR of a DENSE or SPARSE tensor seen as rows x cols (SPARSE: straight from the streams, never numel elements;
  * DENSE: the elements whose value is not zero). Arrays come from the file's allocator; free with dcf_csr_free. */
 dcf_status dcf_decode_csr(const dcf_file *file, size_t index, dcf_csr *out, dcf_error *err);
@@ -159,6 +174,11 @@ dcf_status dcf_decode_payload_dense(const void *payload, size_t len, const char 
 dcf_status dcf_decode_payload_csr(const void *payload, size_t len, const char *name, dcf_dtype dtype,
                                   dcf_encoding encoding, uint32_t ndim, const uint64_t *shape, uint32_t file_flags,
                                   const dcf_limits *limits, dcf_csr *out, dcf_error *err);
+/* dcf_decode_payload_dense with a second thread (dcf_decode_dense_threads; NULL: one thread). */
+dcf_status dcf_decode_payload_dense_threads(const void *payload, size_t len, const char *name, dcf_dtype dtype,
+                                            dcf_encoding encoding, uint32_t ndim, const uint64_t *shape,
+                                            uint32_t file_flags, const dcf_limits *limits, void *out, size_t out_size,
+                                            int out_is_zero, const dcf_threads *threads, dcf_error *err);
 
 #ifdef __cplusplus
 }
@@ -2034,19 +2054,22 @@ static dcf_status dcf__rans_decode(dcf__cur *c, dcf__job *j, void *out) {
          * likely as a symbol's bits / 16 (~40 % on codebook indices), so the branch of the checked loop below
          * mispredicts often; this loop measured 2.3x faster on the 4096 x 4096 FC (benchmarks/bench_c_decode.py). */
         uint64_t z = 0, tf = last < S ? last : S;
-        for (t = 0; t < tf && p + N <= nwords; t++) {
-            uint16_t *o = o16 + t;
-            for (l = 0; l < N; l++) {
-                uint32_t xv = x[l], w = DCF__LE16(words + 2 * p), rn;
-                uint64_t e = lut[xv & mask];
-                xv = (uint32_t)(e >> 32) * (xv >> K) + ((uint32_t)(e >> 16) & 0xFFFFu);
-                rn = xv < DCF_RANS_L;
-                x[l] = xv << (rn << 4) | (w & (0u - rn)); /* arithmetic, not ?: (compiled to a branch) */
-                p += rn;
-                o[l * S] = (uint16_t)e;
-                z += (uint16_t)e == 0;
-            }
+#define DCF__RANS_FAST(ZC)                                                                                            \
+        for (t = 0; t < tf && p + N <= nwords; t++) {                                                                 \
+            uint16_t *o = o16 + t;                                                                                    \
+            for (l = 0; l < N; l++) {                                                                                 \
+                uint32_t xv = x[l], w = DCF__LE16(words + 2 * p), rn;                                                 \
+                uint64_t e = lut[xv & mask];                                                                          \
+                xv = (uint32_t)(e >> 32) * (xv >> K) + ((uint32_t)(e >> 16) & 0xFFFFu);                               \
+                rn = xv < DCF_RANS_L;                                                                                 \
+                x[l] = xv << (rn << 4) | (w & (0u - rn)); /* arithmetic, not ?: (compiled to a branch) */             \
+                p += rn;                                                                                              \
+                o[l * S] = (uint16_t)e;                                                                               \
+                if (ZC) z += (uint16_t)e == 0;                                                                        \
+            }                                                                                                         \
         }
+        if (j->zeros_skipped) { DCF__RANS_FAST(0) } else { DCF__RANS_FAST(1) } /* the value stream's 0s: not needed */
+#undef DCF__RANS_FAST
         for (; t < S && !bad; t++) {
             unsigned live = t < last ? (unsigned)N : (unsigned)N - 1;
             uint16_t *o = o16 + t;
@@ -2059,7 +2082,7 @@ static dcf_status dcf__rans_decode(dcf__cur *c, dcf__job *j, void *out) {
             }
         }
         j->zeros = z;
-        j->zeros_known = 1;
+        j->zeros_known = !j->zeros_skipped;
     } else {
         for (t = 0; t < S && !bad; t++) {
             unsigned live = t < last ? (unsigned)N : (unsigned)N - 1;
@@ -2269,6 +2292,51 @@ fail:
     if (b && !dst_b) dcf__release(f, *out_b);
     *out_a = NULL;
     if (b) *out_b = NULL;
+    return s;
+}
+
+/* dcf__job_decode of jobs a and b with b decoded on a second thread (its own cursor and error): same outputs,
+ * status and message (a's failure first, as dcf__job_decode reports it). */
+typedef struct {
+    dcf__cur c;
+    dcf_error err;
+    dcf__job *j;
+    void *out;
+    dcf_status s;
+} dcf__par_job;
+
+static void dcf__par_run(void *arg) {
+    dcf__par_job *pj = (dcf__par_job *)arg;
+    pj->s = dcf__job_finish(&pj->c, pj->j, pj->out, 0, 0);
+}
+
+static dcf_status dcf__job_decode2(const dcf_file *f, dcf__cur *c, dcf__job *a, void **out_a, dcf__job *b,
+                                   void *dst_b, void **out_b, const dcf_threads *th) {
+    dcf__par_job pj;
+    dcf_status s;
+    int started;
+    *out_a = *out_b = NULL;
+    if ((s = dcf__job_out(f, c, a, NULL, out_a))) return s;
+    if ((s = dcf__job_out(f, c, b, dst_b, out_b))) goto fail;
+    memset(&pj, 0, sizeof pj);
+    pj.c = *c;
+    pj.c.err = &pj.err;
+    pj.j = b;
+    pj.out = *out_b;
+    b->zeros_skipped = 1; /* as dcf__job_decode: the value stream's zeros are not needed */
+    started = th->start(th->self, dcf__par_run, &pj);
+    s = dcf__job_finish(c, a, *out_a, 0, 0);
+    if (started) th->join(th->self);
+    else if (!s) dcf__par_run(&pj);
+    if (!s && pj.s) {
+        s = pj.s;
+        *c->err = pj.err;
+    }
+    if (!s) return DCF_OK;
+fail:
+    dcf__release(f, *out_a);
+    if (!dst_b) dcf__release(f, *out_b);
+    *out_a = *out_b = NULL;
     return s;
 }
 
@@ -2500,7 +2568,7 @@ static unsigned dcf__class_of(const dcf__sparse *sp, uint32_t count) {
 }
 
 static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_tensor_info *t, dcf__quant *qh,
-                                   dcf__sparse *sp, dcf_csr *csr) {
+                                   dcf__sparse *sp, dcf_csr *csr, const dcf_threads *th) {
     uint64_t r, at, rows_c[16] = {0}, F;
     unsigned k, nc;
     dcf_status s;
@@ -2557,7 +2625,8 @@ static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_ten
                 vj.r->rc_counts = sp->counts; vj.r->rc_class_min = sp->class_min;
                 vj.r->rc_rows = t->rows; vj.r->rc_classes = nc;
             }
-            if (!s) s = dcf__job_decode(f, c, &gj, NULL, &syms, &vj, csr ? csr->codes : NULL, &vsyms);
+            if (!s && th) s = dcf__job_decode2(f, c, &gj, &syms, &vj, csr ? csr->codes : NULL, &vsyms, th);
+            else if (!s) s = dcf__job_decode(f, c, &gj, NULL, &syms, &vj, csr ? csr->codes : NULL, &vsyms);
             if (!s) { sp->gaps[k] = (uint16_t *)syms; sp->values = (uint16_t *)vsyms; }
         } else if (!s) {
             s = dcf__job_decode(f, c, &gj, NULL, &syms, NULL, NULL, NULL);
@@ -2583,14 +2652,13 @@ static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_ten
  * stream; columns rise strictly within a row, so checking a row's last column against cols checks them all (the
  * sink may already have stored a column >= cols of a row that is then rejected: sinks write inside their arrays
  * only, which the dense sink guarantees by its own check). DCF__WALK_RANGE walks rows [R0, R1) from the state the
- * whole walk has at row R0: entry number J0 and symbol POS[k] of each class stream k (dcformat/_cdecode.c computes
- * it to walk two row ranges on two threads). */
+ * whole walk has at row R0: entry number J0 and symbol POS[k] of each class stream k (dcf__walk_state). */
 #define DCF__WALK_RANGE(SINK, R0, R1, J0, POS)                                                                      \
     do {                                                                                                            \
         uint64_t r_, j_ = (J0), F_ = ((uint64_t)1 << qh->b) - 1, cols_ = t->cols, r1_ = (R1);                       \
         const uint16_t *p_[16];                                                                                     \
         unsigned k_;                                                                                                \
-        for (k_ = 0; k_ < sp->classes; k_++) p_[k_] = sp->gaps[k_] + (POS)[k_];                                     \
+        for (k_ = 0; k_ < sp->classes; k_++) p_[k_] = sp->gaps[k_] ? sp->gaps[k_] + (POS)[k_] : NULL; /* NULL: empty */ \
         for (r_ = (R0); r_ < r1_; r_++) {                                                                           \
             uint64_t jend_ = j_ + sp->counts[r_], cur_ = 0; /* cur_: the column after the last entry */             \
             unsigned cl_;                                                                                           \
@@ -2609,6 +2677,37 @@ static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_ten
     } while (0)
 static const uint64_t dcf__walk_origin[16] = {0};
 #define DCF__WALK(SINK) DCF__WALK_RANGE(SINK, 0, t->rows, 0, dcf__walk_origin)
+
+/* The walk's state at row `mid` (for a second thread that walks rows [mid, rows)): the entry number and, per class
+ * stream, the symbol after the last entry of the rows before `mid` (a stream's entries are its non-zero symbols;
+ * dcf__sparse_read checked that each class stream holds exactly its rows' entries, so every scan ends inside it). */
+static void dcf__walk_state(const dcf_tensor_info *t, const dcf__sparse *sp, uint64_t mid, uint64_t *j, uint64_t pos[16]) {
+    uint64_t before[16] = {0}, r, total = 0;
+    unsigned k;
+    for (r = 0; r < mid && r < t->rows; r++) {
+        uint32_t n = sp->counts[r];
+        if (n) before[sp->classes == 1 ? 0 : dcf__class_of(sp, n)] += n;
+        total += n;
+    }
+    *j = total;
+    for (k = 0; k < 16; k++) {
+        const uint16_t *g = sp->gaps[k];
+        uint64_t i = 0, seen = 0;
+        pos[k] = 0;
+        if (k >= sp->classes || !before[k]) continue;
+        while (seen < before[k]) { /* blocks of 64 symbols while the target lies beyond them */
+            if (before[k] - seen > 64 && i + 64 <= sp->gap_n[k]) {
+                unsigned q, nz = 0;
+                for (q = 0; q < 64; q++) nz += g[i + q] != 0;
+                seen += nz;
+                i += 64;
+            } else {
+                seen += g[i++] != 0;
+            }
+        }
+        pos[k] = i;
+    }
+}
 
 /* Rows [r0, r1) of a decoded SPARSE float32 tensor into `o` (zero already), from the walk state (j0, pos) at r0; the
  * codebook look-up table qh->lut.f32 is filled (dcf__cb_convert). Threads may walk disjoint row ranges at once,
@@ -2637,13 +2736,58 @@ static dcf_status dcf__tensor_begin(const dcf_file *f, size_t index, dcf__cur *c
 }
 
 static dcf_status dcf__decode_dense(const dcf_file *f, size_t index, void *out_v, size_t out_size, int out_is_zero,
-                                    dcf_error *err);
+                                    const dcf_threads *th, dcf_error *err);
 dcf_status dcf_decode_dense(const dcf_file *f, size_t index, void *out_v, size_t out_size, dcf_error *err) {
-    return dcf__decode_dense(f, index, out_v, out_size, 0, err);
+    return dcf__decode_dense(f, index, out_v, out_size, 0, NULL, err);
+}
+dcf_status dcf_decode_dense_threads(const dcf_file *f, size_t index, void *out_v, size_t out_size,
+                                    const dcf_threads *threads, dcf_error *err) {
+    return dcf__decode_dense(f, index, out_v, out_size, 0, threads, err);
+}
+
+/* The second thread's half of the row walk (dcf__decode_dense with threads). */
+typedef struct {
+    dcf__cur c;
+    dcf_error err;
+    const dcf_tensor_info *t;
+    const dcf__quant *qh;
+    const dcf__sparse *sp;
+    uint64_t mid;
+    float *out;
+    dcf_status s;
+} dcf__upper;
+
+static void dcf__walk_upper(void *arg) {
+    dcf__upper *u = (dcf__upper *)arg;
+    uint64_t j, pos[16];
+    dcf__walk_state(u->t, u->sp, u->mid, &j, pos);
+    u->s = dcf__walk_f32(&u->c, u->t, u->qh, u->sp, u->mid, u->t->rows, j, pos, u->out);
+}
+
+/* Rows [0, mid) here and [mid, rows) on the second thread; the first half's failure is reported first (the row
+ * order of the one-thread walk), so status and message are the one-thread walk's. */
+static dcf_status dcf__walk_f32_threads(dcf__cur *c, const dcf_tensor_info *t, const dcf__quant *qh,
+                                        const dcf__sparse *sp, float *out, const dcf_threads *th) {
+    dcf__upper u;
+    dcf_status s;
+    int started;
+    memset(&u, 0, sizeof u);
+    u.c = *c;
+    u.c.err = &u.err;
+    u.t = t; u.qh = qh; u.sp = sp; u.mid = t->rows / 2; u.out = out;
+    started = th->start(th->self, dcf__walk_upper, &u);
+    s = dcf__walk_f32(c, t, qh, sp, 0, u.mid, 0, dcf__walk_origin, out);
+    if (started) th->join(th->self);
+    else if (!s) dcf__walk_upper(&u); /* nothing started: the upper half after the lower one */
+    if (!s && u.s) {
+        s = u.s;
+        *c->err = u.err;
+    }
+    return s;
 }
 
 static dcf_status dcf__decode_dense(const dcf_file *f, size_t index, void *out_v, size_t out_size, int out_is_zero,
-                                    dcf_error *err) {
+                                    const dcf_threads *th, dcf_error *err) {
     const dcf_tensor_info *t;
     dcf__cur cc, *c = &cc;
     dcf__quant *qh = NULL;
@@ -2670,11 +2814,13 @@ static dcf_status dcf__decode_dense(const dcf_file *f, size_t index, void *out_v
         dcf__release(f, vals);
     } else {
         dcf__sparse spv, *sp = &spv;
-        if ((s = dcf__sparse_read(f, c, t, qh, sp, NULL))) { dcf__sparse_free(f, sp); goto out; }
+        if ((s = dcf__sparse_read(f, c, t, qh, sp, NULL, th))) { dcf__sparse_free(f, sp); goto out; }
         if (t->nbytes && !out_is_zero) memset(out, 0, (size_t)t->nbytes);
         if (t->dtype == DCF_FLOAT32) {
             dcf__cb_convert(qh, t->dtype, qh->lut.f32);
-            if ((s = dcf__walk_f32(c, t, qh, sp, 0, t->rows, 0, dcf__walk_origin, (float *)out))) goto walk_fail;
+            if (th) s = dcf__walk_f32_threads(c, t, qh, sp, (float *)out, th);
+            else s = dcf__walk_f32(c, t, qh, sp, 0, t->rows, 0, dcf__walk_origin, (float *)out);
+            if (s) goto walk_fail;
         } else if (t->dtype == DCF_FLOAT64) {
             double *o = (double *)out;
             const uint16_t *v = sp->values;
@@ -2758,7 +2904,7 @@ dcf_status dcf_decode_csr(const dcf_file *f, size_t index, dcf_csr *csr, dcf_err
     } else {
         dcf__sparse spv, *sp = &spv;
         uint32_t *idx;
-        if ((s = dcf__sparse_read(f, c, t, qh, sp, csr))) { dcf__sparse_free(f, sp); goto out; }
+        if ((s = dcf__sparse_read(f, c, t, qh, sp, csr, NULL))) { dcf__sparse_free(f, sp); goto out; }
         csr->nnz = sp->nnz;
         csr->indptr = (uint64_t *)dcf__alloc_n(f, t->rows + 1, 8);
         csr->indices = (uint32_t *)dcf__alloc_n(f, sp->nnz, 4);
@@ -2857,7 +3003,17 @@ dcf_status dcf_decode_payload_dense(const void *payload, size_t len, const char 
     dcf_file f;
     dcf_tensor_info t;
     dcf_status s = dcf__payload_file(&f, &t, payload, len, name, dtype, encoding, ndim, shape, file_flags, limits, err);
-    return s ? s : dcf__decode_dense(&f, 0, out, out_size, out_is_zero, err);
+    return s ? s : dcf__decode_dense(&f, 0, out, out_size, out_is_zero, NULL, err);
+}
+
+dcf_status dcf_decode_payload_dense_threads(const void *payload, size_t len, const char *name, dcf_dtype dtype,
+                                            dcf_encoding encoding, uint32_t ndim, const uint64_t *shape,
+                                            uint32_t file_flags, const dcf_limits *limits, void *out, size_t out_size,
+                                            int out_is_zero, const dcf_threads *threads, dcf_error *err) {
+    dcf_file f;
+    dcf_tensor_info t;
+    dcf_status s = dcf__payload_file(&f, &t, payload, len, name, dtype, encoding, ndim, shape, file_flags, limits, err);
+    return s ? s : dcf__decode_dense(&f, 0, out, out_size, out_is_zero, threads, err);
 }
 
 dcf_status dcf_decode_payload_csr(const void *payload, size_t len, const char *name, dcf_dtype dtype,

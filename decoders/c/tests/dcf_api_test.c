@@ -35,6 +35,13 @@ static void count_free(void *user, void *ptr) {
     free(p);
 }
 
+/* dcf_threads without threads: "start" runs fn at once (then join has nothing to wait for), or starts nothing
+ * (then the decoder runs the work itself); either way the split work (two row ranges, two streams) is exercised. */
+static int runs = 0;
+static int start_now(void *self, void (*fn)(void *), void *arg) { (void)self; runs++; fn(arg); return 1; }
+static int start_never(void *self, void (*fn)(void *), void *arg) { (void)self; (void)fn; (void)arg; return 0; }
+static void join_none(void *self) { (void)self; }
+
 int main(int argc, char **argv) {
     dcf_file *f = NULL;
     dcf_error err;
@@ -63,6 +70,19 @@ int main(int argc, char **argv) {
     CHECK(dcf_decode_dense(f, 0, buf, (size_t)t->nbytes - 1, &err) == DCF_E_ARGUMENT); /* buffer too small */
     CHECK(dcf_decode_dense(f, dcf_tensor_count(f), buf, (size_t)t->nbytes, &err) == DCF_E_ARGUMENT);
     CHECK(dcf_decode_dense(f, 0, buf, (size_t)t->nbytes, &err) == DCF_OK && err.code == DCF_OK);
+    { /* dcf_decode_dense_threads: the same bytes (this SPARSE float32 tensor: both of its splits run) */
+        dcf_threads now = {start_now, join_none, NULL}, never = {start_never, join_none, NULL};
+        float *two = (float *)malloc((size_t)t->nbytes + 1);
+        CHECK(two != NULL && t->encoding == DCF_SPARSE && t->dtype == DCF_FLOAT32 && t->rows >= 2);
+        memset(two, 0xA5, (size_t)t->nbytes);
+        CHECK(dcf_decode_dense_threads(f, 0, two, (size_t)t->nbytes, &now, &err) == DCF_OK && runs == 2);
+        CHECK(memcmp(buf, two, (size_t)t->nbytes) == 0);
+        memset(two, 0xA5, (size_t)t->nbytes);
+        CHECK(dcf_decode_dense_threads(f, 0, two, (size_t)t->nbytes, &never, &err) == DCF_OK);
+        CHECK(memcmp(buf, two, (size_t)t->nbytes) == 0);
+        CHECK(dcf_decode_dense_threads(f, 0, two, (size_t)t->nbytes - 1, &now, &err) == DCF_E_ARGUMENT);
+        free(two);
+    }
     CHECK(dcf_decode_csr(f, 0, &csr, &err) == DCF_OK);
     CHECK(csr.indptr[csr.rows] == csr.nnz && csr.rows == t->rows && csr.cols == t->cols);
     for (i = 0; i < csr.nnz; i++) CHECK(csr.indices[i] < csr.cols && csr.codes[i] < csr.codebook_size);
