@@ -500,8 +500,9 @@ def test_two_thread_walk_rejects_like_one_thread() -> None:
 
 
 def test_load_uses_two_threads_for_large_sparse_float32(monkeypatch) -> None:
-    """The reader asks for two threads from THREADS_MIN_BYTES on (DCFORMAT_CDECODE_THREADS=1: one), and load()
-    returns the NumPy path's arrays either way (the threshold lowered so that test-sized tensors cross it)."""
+    """The reader asks for two threads from THREADS_MIN_BYTES on when it may use two CPUs (DCFORMAT_CDECODE_THREADS=1:
+    one), and load() returns the NumPy path's arrays either way (the threshold lowered so that test-sized tensors
+    cross it)."""
     from dcformat.container import materialize
 
     c = accel.cdecode()
@@ -512,6 +513,9 @@ def test_load_uses_two_threads_for_large_sparse_float32(monkeypatch) -> None:
         entry = f.entry("classes")
     assert materialize._threads(c, entry) == 1  # 2.4 MB < 8 MiB
     monkeypatch.setattr(materialize, "THREADS_MIN_BYTES", 0)
+    monkeypatch.setattr(materialize, "_cpus", lambda: 1)
+    assert materialize._threads(c, entry) == 1  # one CPU: no second thread
+    monkeypatch.setattr(materialize, "_cpus", lambda: 2)
     assert materialize._threads(c, entry) == 2
     for data in _threaded_cases():
         same_with_and_without_c(data)

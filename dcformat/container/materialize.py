@@ -100,10 +100,19 @@ THREADS_MIN_BYTES = 8 << 20
 THREADS_ENV = "DCFORMAT_CDECODE_THREADS"
 
 
+def _cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def _threads(c, entry: TableEntry) -> int:
-    """Threads for the C extension's dense decode of ``entry``: 2 for large SPARSE float32 tensors, else 1."""
+    """Threads for the C extension's dense decode of ``entry``: 2 for large SPARSE float32 tensors when the process
+    may use two CPUs, else 1."""
     if (entry.encoding != Encoding.SPARSE or entry.np_dtype != np.float32 or getattr(c, "ABI", 1) < _CDECODE_THREADS_ABI
-            or entry.numel * 4 < THREADS_MIN_BYTES or os.environ.get(THREADS_ENV, "").strip() == "1"):
+            or entry.numel * 4 < THREADS_MIN_BYTES or os.environ.get(THREADS_ENV, "").strip() == "1" or _cpus() < 2):
         return 1
     return 2
 
