@@ -427,3 +427,97 @@ def test_rans_mutants_behind_fixed_crcs_agree() -> None:
         rejected += isinstance(got, tuple) or any(v[0] != "ok" for k, v in got.items() if k != "decode" and
                                                   isinstance(v, tuple))
     assert rejected > 10
+
+
+# ------------------------------------------------------------------------------------------ two-thread row walk
+
+def _dense_call(c, entry, body: bytes, rans: bool, threads: int) -> tuple:
+    """c.dense on a fresh zeroed output: (status, message, output bytes when decoded)."""
+    out = np.zeros(entry.shape, entry.np_dtype)
+    status, msg = c.dense(body, entry.name, int(entry.dtype), int(entry.encoding), entry.shape,
+                          Limits().max_tensor_elements, Limits().max_tensor_bytes, out, True, int(rans), threads)
+    return status, msg, out.tobytes() if status == 0 else None
+
+
+def _threaded_cases() -> list[bytes]:
+    """SPARSE float32 tensors with the shapes that stress a row split: 1-3 rows, empty rows around the middle,
+    fillers (long gaps), several row classes; Huffman and rANS streams (PREV_GAP, ROW_CLASS, NONE)."""
+    rng = np.random.default_rng(77)
+    tensors = {"one_row": (rng.standard_normal((1, 5000)) * 0.05).astype(np.float32),
+               "two_rows": (rng.standard_normal((2, 3000)) * 0.05).astype(np.float32),
+               "three_rows": (rng.standard_normal((3, 900)) * 0.05).astype(np.float32)}
+    w = (rng.laplace(size=(401, 1500)) * 0.05).astype(np.float32)
+    w[195:206] = 0  # empty rows around the middle row
+    w[rng.random(401) < 0.3] *= rng.random((1, 1500)) < 0.01  # very sparse rows next to dense ones: row classes
+    tensors["classes"] = w
+    tensors["fillers"] = np.where(rng.random((64, 4000)) < 0.004, rng.standard_normal((64, 4000)), 0).astype(np.float32)
+    return [dcformat.encode(tensors, config=dcformat.CompressionConfig(density=0.1, code_bits=5, index_bits=3,
+                                                                       entropy=e)) for e in ("huffman", "rans")]
+
+
+def test_two_thread_walk_equals_one_thread_and_numpy() -> None:
+    """threads=2 (rows [0, mid) and [mid, rows) written by two threads, the second starting from the walk state it
+    computes at mid) gives the one-thread decode's bytes, and those are the NumPy path's."""
+    c = accel.cdecode()
+    if getattr(c, "ABI", 1) < 3:
+        pytest.skip("stale build of dcformat._cdecode (python setup.py build_ext --inplace)")
+    checked = 0
+    for data in _threaded_cases():
+        rans = rans_allowed(data)
+        for entry, body, offset in payloads(data):
+            if entry.encoding.name != "SPARSE":
+                continue
+            one, two = _dense_call(c, entry, body, rans, 1), _dense_call(c, entry, body, rans, 2)
+            assert one[0] == 0 and two == one, entry.name
+            assert two[2] == numpy_dense(entry, body, offset, rans=rans).tobytes(), entry.name
+            checked += 1
+    assert checked == 10
+
+
+def test_two_thread_walk_rejects_like_one_thread() -> None:
+    """Hostile payloads (bit flips and byte overwrites, most in the gap and value streams): the two-thread decode
+    returns the one-thread decode's status and message (the first bad row in row order), and its output when valid."""
+    c = accel.cdecode()
+    if getattr(c, "ABI", 1) < 3:
+        pytest.skip("stale build of dcformat._cdecode (python setup.py build_ext --inplace)")
+    rng = random.Random(4242)
+    bodies = [(e, b, rans_allowed(d)) for d in _threaded_cases() for e, b, _ in payloads(d)
+              if e.encoding.name == "SPARSE" and e.numel >= 1000]
+    statuses = set()
+    for _ in range(300):
+        entry, body, rans = rng.choice(bodies)
+        data = bytearray(body)
+        for _ in range(rng.choice((1, 1, 2, 4))):
+            at = rng.randrange(len(data) // 3, len(data))
+            if rng.random() < 0.7:
+                data[at] ^= 1 << rng.randrange(8)
+            else:
+                data[at] = rng.choice((0, 1, 0x7F, 0x80, 0xFF))
+        one = _dense_call(c, entry, bytes(data), rans, 1)
+        assert _dense_call(c, entry, bytes(data), rans, 2) == one
+        statuses.add(one[1].split(":")[0] if one[0] else "ok")
+    assert len(statuses) > 3, statuses
+
+
+def test_load_uses_two_threads_for_large_sparse_float32(monkeypatch) -> None:
+    """The reader asks for two threads from THREADS_MIN_BYTES on when it may use two CPUs (DCFORMAT_CDECODE_THREADS=1:
+    one), and load() returns the NumPy path's arrays either way (the threshold lowered so that test-sized tensors
+    cross it)."""
+    from dcformat.container import materialize
+
+    c = accel.cdecode()
+    if getattr(c, "ABI", 1) < 3:
+        pytest.skip("stale build of dcformat._cdecode (python setup.py build_ext --inplace)")
+    data = _threaded_cases()[0]
+    with DCFile(data) as f:
+        entry = f.entry("classes")
+    assert materialize._threads(c, entry) == 1  # 2.4 MB < 8 MiB
+    monkeypatch.setattr(materialize, "THREADS_MIN_BYTES", 0)
+    monkeypatch.setattr(materialize, "_cpus", lambda: 1)
+    assert materialize._threads(c, entry) == 1  # one CPU: no second thread
+    monkeypatch.setattr(materialize, "_cpus", lambda: 2)
+    assert materialize._threads(c, entry) == 2
+    for data in _threaded_cases():
+        same_with_and_without_c(data)
+    monkeypatch.setenv(materialize.THREADS_ENV, "1")
+    assert materialize._threads(c, entry) == 1

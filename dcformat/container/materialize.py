@@ -22,6 +22,7 @@ error with its message.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import NamedTuple
 
@@ -90,6 +91,30 @@ def to_csr(payload: Payload, limits: Limits) -> tuple[CsrArrays, Positions | Non
 
 # The extension's ABI from which it decodes RANS streams (it takes the file's header flags, FORMAT.md §6.1.1 check 1).
 _CDECODE_RANS_ABI = 2
+# ... and from which dense() takes `threads` (a SPARSE float32 tensor's rows written by two threads).
+_CDECODE_THREADS_ABI = 3
+# Outputs from this size on are written by two threads: most of their cost is the kernel zeroing fresh pages on
+# first touch, which parallelises (benchmarks/bench_decode.py, wall-clock column); below it a thread's start-up
+# (~0.1 ms) is not repaid. DCFORMAT_CDECODE_THREADS=1 keeps one thread (read on every call).
+THREADS_MIN_BYTES = 8 << 20
+THREADS_ENV = "DCFORMAT_CDECODE_THREADS"
+
+
+def _cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _threads(c, entry: TableEntry) -> int:
+    """Threads for the C extension's dense decode of ``entry``: 2 for large SPARSE float32 tensors when the process
+    may use two CPUs, else 1."""
+    if (entry.encoding != Encoding.SPARSE or entry.np_dtype != np.float32 or getattr(c, "ABI", 1) < _CDECODE_THREADS_ABI
+            or entry.numel * 4 < THREADS_MIN_BYTES or os.environ.get(THREADS_ENV, "").strip() == "1" or _cpus() < 2):
+        return 1
+    return 2
 
 
 def _c_decoder(entry: TableEntry, limits: Limits, rans_allowed: bool):
@@ -126,8 +151,10 @@ def compiled_dense(data: bytes | memoryview, entry: TableEntry, limits: Limits, 
         out = (np.zeros if sparse else np.empty)(entry.shape, entry.np_dtype)
     except MemoryError:  # e.g. under an address-space cap: the NumPy path checks the payload before it allocates,
         return None  # so a defect in it is still reported as that defect
+    threads = _threads(c, entry)
+    extra = (*(_flags(rans_allowed) or (0,)), threads) if threads > 1 else _flags(rans_allowed)
     status, _ = c.dense(data, entry.name, int(entry.dtype), int(entry.encoding), entry.shape,
-                        limits.max_tensor_elements, limits.max_tensor_bytes, out, sparse, *_flags(rans_allowed))
+                        limits.max_tensor_elements, limits.max_tensor_bytes, out, sparse, *extra)
     return out if status == 0 else None
 
 
@@ -153,4 +180,4 @@ def compiled_csr(data: bytes | memoryview, entry: TableEntry, limits: Limits, *,
     return CsrArrays(indptr, indices, cb[symbols])
 
 
-__all__ = ["CsrArrays", "compiled_csr", "compiled_dense", "to_csr", "to_dense"]
+__all__ = ["THREADS_ENV", "THREADS_MIN_BYTES", "CsrArrays", "compiled_csr", "compiled_dense", "to_csr", "to_dense"]

@@ -111,6 +111,15 @@ typedef struct {
 
 typedef struct dcf_file dcf_file;
 
+/* A second thread for dcf_decode_dense_threads: start(self, fn, arg) runs fn(arg) on another thread and returns
+ * non-zero, or returns 0 (nothing started: the work then runs on the calling thread); join(self) waits for the
+ * started fn. At most one fn is started at a time. */
+typedef struct {
+    int (*start)(void *self, void (*fn)(void *), void *arg);
+    void (*join)(void *self);
+    void *self;
+} dcf_threads;
+
 void dcf_default_limits(dcf_limits *limits);
 size_t dcf_dtype_size(dcf_dtype dtype);
 const char *dcf_status_name(dcf_status code); /* "BadMagic", "Truncated", ... (the spec's class names) */
@@ -136,6 +145,12 @@ const uint8_t *dcf_graph(const dcf_file *file, size_t *len);
 
 /* Decode tensor `index` into `out` (`out_size` >= info->nbytes bytes): native-endian elements of its dtype, C order. */
 dcf_status dcf_decode_dense(const dcf_file *file, size_t index, void *out, size_t out_size, dcf_error *err);
+/* Same result, status and message, with the work of a SPARSE float32 tensor shared with a second thread (`threads`;
+ * NULL: one thread): its last gap stream and its value stream are decoded at the same time (unless both are HUFFMAN:
+ * those one thread decodes interleaved), then rows [0, rows / 2) and [rows / 2, rows) are written at the same time (each half from the state the row walk has there). Pays off
+ * for large outputs, whose first-touch page faults are most of the cost; other tensors decode as dcf_decode_dense. */
+dcf_status dcf_decode_dense_threads(const dcf_file *file, size_t index, void *out, size_t out_size,
+                                    const dcf_threads *threads, dcf_error *err);
 /* CSR of a DENSE or SPARSE tensor seen as rows x cols (SPARSE: straight from the streams, never numel elements;
  * DENSE: the elements whose value is not zero). Arrays come from the file's allocator; free with dcf_csr_free. */
 dcf_status dcf_decode_csr(const dcf_file *file, size_t index, dcf_csr *out, dcf_error *err);
@@ -150,7 +165,7 @@ dcf_status dcf_verify(const dcf_file *file, dcf_error *err);
  * §2.2, §6.1.1 check 1; the caller has checked the preamble). Same checks and results as dcf_decode_dense /
  * dcf_decode_csr on a file holding this one tensor, under the per-tensor limits of `limits` (NULL: defaults); error
  * offsets are relative to the payload. The CSR arrays
- * come from malloc: free them with dcf_csr_free(NULL, csr). `out_is_zero`: the caller's buffer is already all zero
+ * come from malloc (DCF_MALLOC): free them with dcf_csr_free(NULL, csr). `out_is_zero`: the caller's buffer is already all zero
  * bits (fresh pages from calloc/mmap), so a SPARSE tensor's zeros are not written a second time. */
 dcf_status dcf_decode_payload_dense(const void *payload, size_t len, const char *name, dcf_dtype dtype,
                                     dcf_encoding encoding, uint32_t ndim, const uint64_t *shape, uint32_t file_flags,
@@ -159,6 +174,11 @@ dcf_status dcf_decode_payload_dense(const void *payload, size_t len, const char 
 dcf_status dcf_decode_payload_csr(const void *payload, size_t len, const char *name, dcf_dtype dtype,
                                   dcf_encoding encoding, uint32_t ndim, const uint64_t *shape, uint32_t file_flags,
                                   const dcf_limits *limits, dcf_csr *out, dcf_error *err);
+/* dcf_decode_payload_dense with a second thread (dcf_decode_dense_threads; NULL: one thread). */
+dcf_status dcf_decode_payload_dense_threads(const void *payload, size_t len, const char *name, dcf_dtype dtype,
+                                            dcf_encoding encoding, uint32_t ndim, const uint64_t *shape,
+                                            uint32_t file_flags, const dcf_limits *limits, void *out, size_t out_size,
+                                            int out_is_zero, const dcf_threads *threads, dcf_error *err);
 
 #ifdef __cplusplus
 }
@@ -201,8 +221,15 @@ struct dcf_file {
 
 /* ---- small helpers ------------------------------------------------------------------------------------------- */
 
-static void *dcf__malloc(void *user, size_t size) { (void)user; return malloc(size ? size : 1); }
-static void dcf__free(void *user, void *ptr) { (void)user; free(ptr); }
+/* The default allocator (no dcf_allocator given, and the payload entry points): malloc/free, unless the including
+ * file defines DCF_MALLOC(size) and DCF_FREE(ptr) before DCFORMAT_IMPLEMENTATION (both or neither; the Python
+ * extension backs large scratch arrays with huge pages this way). */
+#ifndef DCF_MALLOC
+#define DCF_MALLOC(size) malloc(size)
+#define DCF_FREE(ptr) free(ptr)
+#endif
+static void *dcf__malloc(void *user, size_t size) { (void)user; return DCF_MALLOC(size ? size : 1); }
+static void dcf__free(void *user, void *ptr) { (void)user; DCF_FREE(ptr); }
 
 static int dcf__mul(uint64_t a, uint64_t b, uint64_t *out) {
     if (a != 0 && b > DCF_U64_MAX / a) return 0;
@@ -532,6 +559,17 @@ static uint64_t dcf__be64_fast(const uint8_t *p) {
 #define DCF__BE64(p) dcf__be64_fast(p)
 #else
 #define DCF__BE64(p) dcf__be64(p)
+#endif
+/* A little-endian u16 (rANS words): one load on little-endian GCC/Clang targets. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define DCF__LE16(p) dcf__le16_fast(p)
+static uint32_t dcf__le16_fast(const uint8_t *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+#else
+#define DCF__LE16(p) ((uint32_t)(p)[0] | (uint32_t)(p)[1] << 8)
 #endif
 static int dcf__host_is_le(void) {
     const uint16_t one = 1;
@@ -2009,12 +2047,30 @@ static dcf_status dcf__rans_decode(dcf__cur *c, dcf__job *j, void *out) {
         }
     }
     if (r->model == DCF__M_NONE && lut && !j->wide) {
-        /* The common case, without contexts. (A branch-free renormalisation, every lane reading the next word and
-         * keeping it when its state fell below L, measured no faster on the 4096 x 4096 FC: the 32 independent
-         * lanes hide the mispredictions, and it costs 25 % more instructions.) Zeros are counted on the way: a
-         * gap stream's fillers (dcf__sparse_read). */
-        uint64_t z = 0;
-        for (t = 0; t < S && !bad; t++) {
+        /* The common case, without contexts. Zeros are counted on the way: a gap stream's fillers
+         * (dcf__sparse_read). First the steps where every lane is live and at least N words remain (a step reads at
+         * most one word per lane): no bounds check, and a branch-free renormalisation, every lane reading the next
+         * word and keeping it when its state fell below L (p advances by that comparison). A renormalisation is as
+         * likely as a symbol's bits / 16 (~40 % on codebook indices), so the branch of the checked loop below
+         * mispredicts often; this loop measured 2.3x faster on the 4096 x 4096 FC (benchmarks/bench_c_decode.py). */
+        uint64_t z = 0, tf = last < S ? last : S;
+#define DCF__RANS_FAST(ZC)                                                                                            \
+        for (t = 0; t < tf && p + N <= nwords; t++) {                                                                 \
+            uint16_t *o = o16 + t;                                                                                    \
+            for (l = 0; l < N; l++) {                                                                                 \
+                uint32_t xv = x[l], w = DCF__LE16(words + 2 * p), rn;                                                 \
+                uint64_t e = lut[xv & mask];                                                                          \
+                xv = (uint32_t)(e >> 32) * (xv >> K) + ((uint32_t)(e >> 16) & 0xFFFFu);                               \
+                rn = xv < DCF_RANS_L;                                                                                 \
+                x[l] = xv << (rn << 4) | (w & (0u - rn)); /* arithmetic, not ?: (compiled to a branch) */             \
+                p += rn;                                                                                              \
+                o[l * S] = (uint16_t)e;                                                                               \
+                if (ZC) z += (uint16_t)e == 0;                                                                        \
+            }                                                                                                         \
+        }
+        if (j->zeros_skipped) { DCF__RANS_FAST(0) } else { DCF__RANS_FAST(1) } /* the value stream's 0s: not needed */
+#undef DCF__RANS_FAST
+        for (; t < S && !bad; t++) {
             unsigned live = t < last ? (unsigned)N : (unsigned)N - 1;
             uint16_t *o = o16 + t;
             for (l = 0; l < live; l++) {
@@ -2026,7 +2082,7 @@ static dcf_status dcf__rans_decode(dcf__cur *c, dcf__job *j, void *out) {
             }
         }
         j->zeros = z;
-        j->zeros_known = 1;
+        j->zeros_known = !j->zeros_skipped;
     } else {
         for (t = 0; t < S && !bad; t++) {
             unsigned live = t < last ? (unsigned)N : (unsigned)N - 1;
@@ -2236,6 +2292,51 @@ fail:
     if (b && !dst_b) dcf__release(f, *out_b);
     *out_a = NULL;
     if (b) *out_b = NULL;
+    return s;
+}
+
+/* dcf__job_decode of jobs a and b with b decoded on a second thread (its own cursor and error): same outputs,
+ * status and message (a's failure first, as dcf__job_decode reports it). */
+typedef struct {
+    dcf__cur c;
+    dcf_error err;
+    dcf__job *j;
+    void *out;
+    dcf_status s;
+} dcf__par_job;
+
+static void dcf__par_run(void *arg) {
+    dcf__par_job *pj = (dcf__par_job *)arg;
+    pj->s = dcf__job_finish(&pj->c, pj->j, pj->out, 0, 0);
+}
+
+static dcf_status dcf__job_decode2(const dcf_file *f, dcf__cur *c, dcf__job *a, void **out_a, dcf__job *b,
+                                   void *dst_b, void **out_b, const dcf_threads *th) {
+    dcf__par_job pj;
+    dcf_status s;
+    int started;
+    *out_a = *out_b = NULL;
+    if ((s = dcf__job_out(f, c, a, NULL, out_a))) return s;
+    if ((s = dcf__job_out(f, c, b, dst_b, out_b))) goto fail;
+    memset(&pj, 0, sizeof pj);
+    pj.c = *c;
+    pj.c.err = &pj.err;
+    pj.j = b;
+    pj.out = *out_b;
+    b->zeros_skipped = 1; /* as dcf__job_decode: the value stream's zeros are not needed */
+    started = th->start(th->self, dcf__par_run, &pj);
+    s = dcf__job_finish(c, a, *out_a, 0, 0);
+    if (started) th->join(th->self);
+    else if (!s) dcf__par_run(&pj);
+    if (!s && pj.s) {
+        s = pj.s;
+        *c->err = pj.err;
+    }
+    if (!s) return DCF_OK;
+fail:
+    dcf__release(f, *out_a);
+    if (!dst_b) dcf__release(f, *out_b);
+    *out_a = *out_b = NULL;
     return s;
 }
 
@@ -2467,7 +2568,7 @@ static unsigned dcf__class_of(const dcf__sparse *sp, uint32_t count) {
 }
 
 static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_tensor_info *t, dcf__quant *qh,
-                                   dcf__sparse *sp, dcf_csr *csr) {
+                                   dcf__sparse *sp, dcf_csr *csr, const dcf_threads *th) {
     uint64_t r, at, rows_c[16] = {0}, F;
     unsigned k, nc;
     dcf_status s;
@@ -2524,7 +2625,11 @@ static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_ten
                 vj.r->rc_counts = sp->counts; vj.r->rc_class_min = sp->class_min;
                 vj.r->rc_rows = t->rows; vj.r->rc_classes = nc;
             }
-            if (!s) s = dcf__job_decode(f, c, &gj, NULL, &syms, &vj, csr ? csr->codes : NULL, &vsyms);
+            /* two narrow HUFFMAN streams: one thread decoding both interleaved (dcf__huff_fast2) measured as fast
+             * as two threads each decoding one, at less CPU time; otherwise one stream per thread */
+            if (!s && th && !(gj.coding == 1 && vj.coding == 1 && !gj.wide && !vj.wide))
+                s = dcf__job_decode2(f, c, &gj, &syms, &vj, csr ? csr->codes : NULL, &vsyms, th);
+            else if (!s) s = dcf__job_decode(f, c, &gj, NULL, &syms, &vj, csr ? csr->codes : NULL, &vsyms);
             if (!s) { sp->gaps[k] = (uint16_t *)syms; sp->values = (uint16_t *)vsyms; }
         } else if (!s) {
             s = dcf__job_decode(f, c, &gj, NULL, &syms, NULL, NULL, NULL);
@@ -2549,14 +2654,15 @@ static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_ten
  * exactly nnz_c entries and end with one (checked in dcf__sparse_read), so every row finds its entries in its class
  * stream; columns rise strictly within a row, so checking a row's last column against cols checks them all (the
  * sink may already have stored a column >= cols of a row that is then rejected: sinks write inside their arrays
- * only, which the dense sink guarantees by its own check). */
-#define DCF__WALK(SINK)                                                                                             \
+ * only, which the dense sink guarantees by its own check). DCF__WALK_RANGE walks rows [R0, R1) from the state the
+ * whole walk has at row R0: entry number J0 and symbol POS[k] of each class stream k (dcf__walk_state). */
+#define DCF__WALK_RANGE(SINK, R0, R1, J0, POS)                                                                      \
     do {                                                                                                            \
-        uint64_t r_, j_ = 0, F_ = ((uint64_t)1 << qh->b) - 1, cols_ = t->cols;                                      \
+        uint64_t r_, j_ = (J0), F_ = ((uint64_t)1 << qh->b) - 1, cols_ = t->cols, r1_ = (R1);                       \
         const uint16_t *p_[16];                                                                                     \
         unsigned k_;                                                                                                \
-        for (k_ = 0; k_ < sp->classes; k_++) p_[k_] = sp->gaps[k_];                                                 \
-        for (r_ = 0; r_ < t->rows; r_++) {                                                                          \
+        for (k_ = 0; k_ < sp->classes; k_++) p_[k_] = sp->gaps[k_] ? sp->gaps[k_] + (POS)[k_] : NULL; /* NULL: empty */ \
+        for (r_ = (R0); r_ < r1_; r_++) {                                                                           \
             uint64_t jend_ = j_ + sp->counts[r_], cur_ = 0; /* cur_: the column after the last entry */             \
             unsigned cl_;                                                                                           \
             const uint16_t *p;                                                                                      \
@@ -2572,6 +2678,53 @@ static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_ten
             p_[cl_] = p;                                                                                            \
         }                                                                                                           \
     } while (0)
+static const uint64_t dcf__walk_origin[16] = {0};
+#define DCF__WALK(SINK) DCF__WALK_RANGE(SINK, 0, t->rows, 0, dcf__walk_origin)
+
+/* The walk's state at row `mid` (for a second thread that walks rows [mid, rows)): the entry number and, per class
+ * stream, the symbol after the last entry of the rows before `mid` (a stream's entries are its non-zero symbols;
+ * dcf__sparse_read checked that each class stream holds exactly its rows' entries, so every scan ends inside it). */
+static void dcf__walk_state(const dcf_tensor_info *t, const dcf__sparse *sp, uint64_t mid, uint64_t *j, uint64_t pos[16]) {
+    uint64_t before[16] = {0}, r, total = 0;
+    unsigned k;
+    for (r = 0; r < mid && r < t->rows; r++) {
+        uint32_t n = sp->counts[r];
+        if (n) before[sp->classes == 1 ? 0 : dcf__class_of(sp, n)] += n;
+        total += n;
+    }
+    *j = total;
+    for (k = 0; k < 16; k++) {
+        const uint16_t *g = sp->gaps[k];
+        uint64_t i = 0, seen = 0;
+        pos[k] = 0;
+        if (k >= sp->classes || !before[k]) continue;
+        while (seen < before[k]) { /* blocks of 64 symbols while the target lies beyond them */
+            if (before[k] - seen > 64 && i + 64 <= sp->gap_n[k]) {
+                unsigned q, nz = 0;
+                for (q = 0; q < 64; q++) nz += g[i + q] != 0;
+                seen += nz;
+                i += 64;
+            } else {
+                seen += g[i++] != 0;
+            }
+        }
+        pos[k] = i;
+    }
+}
+
+/* Rows [r0, r1) of a decoded SPARSE float32 tensor into `o` (zero already), from the walk state (j0, pos) at r0; the
+ * codebook look-up table qh->lut.f32 is filled (dcf__cb_convert). Threads may walk disjoint row ranges at once,
+ * each with its own cursor `c` (its own error). */
+static dcf_status dcf__walk_f32(dcf__cur *c, const dcf_tensor_info *t, const dcf__quant *qh, const dcf__sparse *sp,
+                                uint64_t r0, uint64_t r1, uint64_t j0, const uint64_t *pos, float *o) {
+    const float *lut = qh->lut.f32;
+    const uint16_t *v = sp->values;
+    dcf_status s = DCF_OK;
+#define DCF__SINK_F32(r, col, j) if ((col) < cols_) o[(r) * cols_ + (col)] = lut[v[j]]
+    DCF__WALK_RANGE(DCF__SINK_F32, r0, r1, j0, pos);
+walk_fail:
+    return s;
+}
 
 static dcf_status dcf__tensor_begin(const dcf_file *f, size_t index, dcf__cur *c, dcf_error *err, const dcf_tensor_info **t) {
     dcf__ok(err);
@@ -2586,13 +2739,58 @@ static dcf_status dcf__tensor_begin(const dcf_file *f, size_t index, dcf__cur *c
 }
 
 static dcf_status dcf__decode_dense(const dcf_file *f, size_t index, void *out_v, size_t out_size, int out_is_zero,
-                                    dcf_error *err);
+                                    const dcf_threads *th, dcf_error *err);
 dcf_status dcf_decode_dense(const dcf_file *f, size_t index, void *out_v, size_t out_size, dcf_error *err) {
-    return dcf__decode_dense(f, index, out_v, out_size, 0, err);
+    return dcf__decode_dense(f, index, out_v, out_size, 0, NULL, err);
+}
+dcf_status dcf_decode_dense_threads(const dcf_file *f, size_t index, void *out_v, size_t out_size,
+                                    const dcf_threads *threads, dcf_error *err) {
+    return dcf__decode_dense(f, index, out_v, out_size, 0, threads, err);
+}
+
+/* The second thread's half of the row walk (dcf__decode_dense with threads). */
+typedef struct {
+    dcf__cur c;
+    dcf_error err;
+    const dcf_tensor_info *t;
+    const dcf__quant *qh;
+    const dcf__sparse *sp;
+    uint64_t mid;
+    float *out;
+    dcf_status s;
+} dcf__upper;
+
+static void dcf__walk_upper(void *arg) {
+    dcf__upper *u = (dcf__upper *)arg;
+    uint64_t j, pos[16];
+    dcf__walk_state(u->t, u->sp, u->mid, &j, pos);
+    u->s = dcf__walk_f32(&u->c, u->t, u->qh, u->sp, u->mid, u->t->rows, j, pos, u->out);
+}
+
+/* Rows [0, mid) here and [mid, rows) on the second thread; the first half's failure is reported first (the row
+ * order of the one-thread walk), so status and message are the one-thread walk's. */
+static dcf_status dcf__walk_f32_threads(dcf__cur *c, const dcf_tensor_info *t, const dcf__quant *qh,
+                                        const dcf__sparse *sp, float *out, const dcf_threads *th) {
+    dcf__upper u;
+    dcf_status s;
+    int started;
+    memset(&u, 0, sizeof u);
+    u.c = *c;
+    u.c.err = &u.err;
+    u.t = t; u.qh = qh; u.sp = sp; u.mid = t->rows / 2; u.out = out;
+    started = th->start(th->self, dcf__walk_upper, &u);
+    s = dcf__walk_f32(c, t, qh, sp, 0, u.mid, 0, dcf__walk_origin, out);
+    if (started) th->join(th->self);
+    else if (!s) dcf__walk_upper(&u); /* nothing started: the upper half after the lower one */
+    if (!s && u.s) {
+        s = u.s;
+        *c->err = u.err;
+    }
+    return s;
 }
 
 static dcf_status dcf__decode_dense(const dcf_file *f, size_t index, void *out_v, size_t out_size, int out_is_zero,
-                                    dcf_error *err) {
+                                    const dcf_threads *th, dcf_error *err) {
     const dcf_tensor_info *t;
     dcf__cur cc, *c = &cc;
     dcf__quant *qh = NULL;
@@ -2619,15 +2817,13 @@ static dcf_status dcf__decode_dense(const dcf_file *f, size_t index, void *out_v
         dcf__release(f, vals);
     } else {
         dcf__sparse spv, *sp = &spv;
-        if ((s = dcf__sparse_read(f, c, t, qh, sp, NULL))) { dcf__sparse_free(f, sp); goto out; }
+        if ((s = dcf__sparse_read(f, c, t, qh, sp, NULL, th))) { dcf__sparse_free(f, sp); goto out; }
         if (t->nbytes && !out_is_zero) memset(out, 0, (size_t)t->nbytes);
         if (t->dtype == DCF_FLOAT32) {
-            float *o = (float *)out;
-            const float *lut = qh->lut.f32;
-            const uint16_t *v = sp->values;
             dcf__cb_convert(qh, t->dtype, qh->lut.f32);
-#define DCF__SINK_F32(r, col, j) if ((col) < cols_) o[(r) * cols_ + (col)] = lut[v[j]]
-            DCF__WALK(DCF__SINK_F32);
+            if (th) s = dcf__walk_f32_threads(c, t, qh, sp, (float *)out, th);
+            else s = dcf__walk_f32(c, t, qh, sp, 0, t->rows, 0, dcf__walk_origin, (float *)out);
+            if (s) goto walk_fail;
         } else if (t->dtype == DCF_FLOAT64) {
             double *o = (double *)out;
             const uint16_t *v = sp->values;
@@ -2654,7 +2850,7 @@ out:
 void dcf_csr_free(const dcf_file *f, dcf_csr *csr) {
     if (!csr) return;
     if (!f) { /* arrays of dcf_decode_payload_csr (malloc) */
-        free(csr->indptr); free(csr->indices); free(csr->codes); free(csr->codebook);
+        DCF_FREE(csr->indptr); DCF_FREE(csr->indices); DCF_FREE(csr->codes); DCF_FREE(csr->codebook);
         memset(csr, 0, sizeof *csr);
         return;
     }
@@ -2711,7 +2907,7 @@ dcf_status dcf_decode_csr(const dcf_file *f, size_t index, dcf_csr *csr, dcf_err
     } else {
         dcf__sparse spv, *sp = &spv;
         uint32_t *idx;
-        if ((s = dcf__sparse_read(f, c, t, qh, sp, csr))) { dcf__sparse_free(f, sp); goto out; }
+        if ((s = dcf__sparse_read(f, c, t, qh, sp, csr, NULL))) { dcf__sparse_free(f, sp); goto out; }
         csr->nnz = sp->nnz;
         csr->indptr = (uint64_t *)dcf__alloc_n(f, t->rows + 1, 8);
         csr->indices = (uint32_t *)dcf__alloc_n(f, sp->nnz, 4);
@@ -2810,7 +3006,17 @@ dcf_status dcf_decode_payload_dense(const void *payload, size_t len, const char 
     dcf_file f;
     dcf_tensor_info t;
     dcf_status s = dcf__payload_file(&f, &t, payload, len, name, dtype, encoding, ndim, shape, file_flags, limits, err);
-    return s ? s : dcf__decode_dense(&f, 0, out, out_size, out_is_zero, err);
+    return s ? s : dcf__decode_dense(&f, 0, out, out_size, out_is_zero, NULL, err);
+}
+
+dcf_status dcf_decode_payload_dense_threads(const void *payload, size_t len, const char *name, dcf_dtype dtype,
+                                            dcf_encoding encoding, uint32_t ndim, const uint64_t *shape,
+                                            uint32_t file_flags, const dcf_limits *limits, void *out, size_t out_size,
+                                            int out_is_zero, const dcf_threads *threads, dcf_error *err) {
+    dcf_file f;
+    dcf_tensor_info t;
+    dcf_status s = dcf__payload_file(&f, &t, payload, len, name, dtype, encoding, ndim, shape, file_flags, limits, err);
+    return s ? s : dcf__decode_dense(&f, 0, out, out_size, out_is_zero, threads, err);
 }
 
 dcf_status dcf_decode_payload_csr(const void *payload, size_t len, const char *name, dcf_dtype dtype,

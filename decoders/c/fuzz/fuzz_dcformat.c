@@ -9,10 +9,14 @@
  * Build and run: see decoders/c/README.md ("Fuzzing"). Limits are lowered so that a fuzzed shape cannot ask for
  * more than 128 KiB per tensor (large sizes exercise no other
  * code than small ones, and they slow the run down); any crash, sanitizer report, leak or timeout is a finding.
+ *
+ * Every dense decode also runs through dcf_decode_dense_threads with a second POSIX thread (a SPARSE float32 tensor's
+ * streams and rows split between two threads): it must return the same status, message and bytes.
  */
 #define DCFORMAT_IMPLEMENTATION
 #include "../dcformat.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +42,28 @@ static void fix_crcs(uint8_t *d, size_t size) {
 }
 
 static void one(const uint8_t *data, size_t size);
+
+/* dcf_threads on POSIX threads */
+typedef struct {
+    pthread_t th;
+    void (*fn)(void *);
+    void *arg;
+} second_thread;
+
+static void *trampoline(void *p) {
+    second_thread *t = (second_thread *)p;
+    t->fn(t->arg);
+    return NULL;
+}
+
+static int start_second(void *self, void (*fn)(void *), void *arg) {
+    second_thread *t = (second_thread *)self;
+    t->fn = fn;
+    t->arg = arg;
+    return pthread_create(&t->th, NULL, trampoline, t) == 0;
+}
+
+static void join_second(void *self) { pthread_join(((second_thread *)self)->th, NULL); }
 
 /* The file of generate_invalid.graph_file() before and after its GRPH section. */
 static const uint8_t graph_head[64] = {0x89, 0x44, 0x43, 0x46, 0x0D, 0x0A, 0x1A, 0x0A, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x57, 0x1D, 0x12, 0x6F, 0x54, 0x41, 0x42, 0x4C, 0x00, 0x00, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x04, 0x66, 0x63, 0x2E, 0x77, 0x01, 0x00, 0x02, 0x03, 0x04, 0x04, 0x66, 0x63, 0x2E, 0x62, 0x01, 0x00, 0x01, 0x03, 0x2C, 0x27, 0x8C, 0xB9};
@@ -86,11 +112,21 @@ static void one(const uint8_t *data, size_t size) {
     }
     for (i = 0; i < dcf_tensor_count(f); i++) {
         const dcf_tensor_info *t = dcf_tensor(f, i);
-        void *buf = malloc(t->nbytes ? (size_t)t->nbytes : 1);
-        dcf_status dense, sparse = DCF_OK;
-        if (!buf) break;
+        size_t nb = t->nbytes ? (size_t)t->nbytes : 1;
+        void *buf = malloc(nb), *buf2 = malloc(nb);
+        dcf_status dense, dense2, sparse = DCF_OK;
+        second_thread th;
+        dcf_threads two = {start_second, join_second, NULL};
+        dcf_error err2;
+        if (!buf || !buf2) { free(buf); free(buf2); break; }
+        two.self = &th;
         dense = dcf_decode_dense(f, i, buf, (size_t)t->nbytes, &err);
+        dense2 = dcf_decode_dense_threads(f, i, buf2, (size_t)t->nbytes, &two, &err2);
+        if (dense2 != dense || strcmp(err.message, err2.message) ||
+            (dense == DCF_OK && t->nbytes && memcmp(buf, buf2, (size_t)t->nbytes)))
+            abort(); /* two threads: the one-thread decode's status, message and bytes */
         free(buf);
+        free(buf2);
         if (t->encoding != DCF_RAW) {
             dcf_csr csr;
             sparse = dcf_decode_csr(f, i, &csr, &err);
