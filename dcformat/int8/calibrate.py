@@ -57,6 +57,7 @@ def mse_range(values: np.ndarray, lo: float, hi: float) -> QParams:
     tail trades a few large errors for many small ones, and the squared error says where that pays.
     """
     x = np.asarray(values, dtype=np.float32).ravel()
+    x = x[x != 0]  # every candidate holds 0 exactly (choose covers it), so zeros (half a ReLU output) add nothing
     best, best_err = choose(lo, hi), np.inf
     if x.size == 0:
         return best
@@ -64,7 +65,7 @@ def mse_range(values: np.ndarray, lo: float, hi: float) -> QParams:
     for k in range(MSE_STEPS, 0, -1):
         f = k / MSE_STEPS
         p = choose(lo * f, hi * f)
-        err = float(np.mean((p.dequantize(p.quantize(x)).astype(np.float64) - x64) ** 2))
+        err = float(np.sum((p.dequantize(p.quantize(x)).astype(np.float64) - x64) ** 2))
         if err < best_err:
             best, best_err = p, err
     return best
@@ -83,6 +84,9 @@ def calibrate(graph: Graph, tensors: Mapping[str, np.ndarray], samples: Mapping[
     scores into ties.
     ``shared_concat``: a Concat input read by nothing else gets the Concat output's parameters
     (:func:`share_concat_params`), so its producer requantizes straight to the output grid and the Concat copies.
+    ``input_ranges``: {graph input: (lo, hi)}, the range an input's preprocessing guarantees (8-bit pixels minus the
+    channel means, say), used instead of an estimate: calibration images rarely reach every extreme (pure black in
+    the red channel), and an input value outside the calibrated range is clipped before the first layer.
     """
     from ..inference.model import Model
 
@@ -180,7 +184,9 @@ def share_concat_params(graph: Graph, acts: dict[str, QParams]) -> None:
     Why: spec/INT8.md §4 requantizes a Concat input whose parameters differ from the output's, a second rounding
     on top of its producer's; with shared parameters the producer (a conv, typically: SqueezeNet's fire modules
     concatenate two expand convs) rounds once, straight to the output grid, and the Concat is a copy (TFLite's
-    int8 scheme requires this sharing). The output's range covers every input's, so nothing is clipped that was not.
+    int8 scheme requires this sharing). Under ``minmax`` the output's range covers every input's, so nothing is clipped
+    that was not; under ``mse`` the clipping is the one chosen for the concatenated values. (An input the engine
+    gives its producer's parameters, a MaxPool's output say, keeps being requantized: its entry is not read.)
     Concats are visited from the last to the first, so a chain of them shares the outermost range.
     """
     readers: dict[str, int] = {}
