@@ -198,8 +198,8 @@ def _session(model_proto):
 TUNED = {"method": "mse", "shared_concat": True, "float_outputs": True}  # the options the SqueezeNet accuracy test uses
 
 
-@pytest.mark.parametrize("name, options", [(n, {}) for n in sorted(CASES)]
-                         + [(n, TUNED) for n in ("lenet_5", "squeezenet1_0", "shufflenet_v2")])
+@pytest.mark.parametrize("name, options", [pytest.param(n, {}, id=n) for n in sorted(CASES)]
+                         + [pytest.param(n, TUNED, id=n + "-tuned") for n in ("lenet_5", "squeezenet1_0", "shufflenet_v2")])
 def test_int8_matches_onnxruntime_qdq_node_by_node(name: str, options: dict) -> None:
     pytest.importorskip("onnx")
     from dcformat.int8.onnx_qdq import to_qdq_model
