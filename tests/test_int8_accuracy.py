@@ -190,7 +190,7 @@ def test_squeezenet_int8_keeps_every_clear_decision(squeezenet) -> None:
     """What holds on nine photos (four scored one at a time, calibrated on the others; five more calibrated without
     them): int8 keeps the top-1 wherever float's lead exceeds CLEAR_LEAD, never swaps two of the float top-10 whose
     float scores differ by more than CLEAR_GAP, and keeps at least three of the float top-5 (four on the four photos).
-    Closer calls go either way: the int8 scores are off by 0.09-0.29 rms, up to 1.4 (23-32 dB)."""
+    Closer calls go either way: the int8 scores are off by 0.09-0.29 rms, up to 1.4 (19-32 dB SNR)."""
     photos, more = squeezenet["photos"], squeezenet["more"]
     assert photos[0].top_f[0] == 285  # the float path itself is right: chelsea is an Egyptian cat
     clear = 0
@@ -211,7 +211,7 @@ def test_squeezenet_int8_keeps_every_clear_decision(squeezenet) -> None:
 
 @pytest.mark.slow
 @pytest.mark.xfail(reason="issue 11 goal not met: per-tensor int8 activations and per-channel int8 weights leave logit "
-                   "errors of ~0.1-0.3 rms (up to ~1.5 on a top score; ~25-30 dB), and the float top-5s hold near ties "
+                   "errors of ~0.1-0.3 rms (up to ~1.5 on a top score; 19-32 dB), and the float top-5s hold near ties "
                    "(rocket 744/668 differ by 0.004, astronaut 521/859 by 0.017, coffee's 5th/6th by 0.22): int8 "
                    "weights alone (float activations) already reorder them (see README)", strict=False)
 def test_squeezenet_top5_unchanged(squeezenet) -> None:
