@@ -22,7 +22,7 @@ import dcformat
 from dcformat.errors import FormatError, MetadataError, UnsupportedFeatureError
 from dcformat.inference import Model
 from dcformat.int8 import METADATA_KEY, Int8Params, QParams
-from dcformat.int8.calibrate import calibrate, choose, write_with_params
+from dcformat.int8.calibrate import calibrate, choose, mse_range, output_values, write_with_params
 from dcformat.int8.fixedpoint import mbqm, quantize_multiplier, rdbpot, srdhm
 from dcformat.int8.model import Int8Model
 from dcformat.int8.plan import weight_int8
@@ -118,10 +118,10 @@ def _small(name: str = "lenet_5"):
     return g, t, shape
 
 
-def _params(name: str = "lenet_5", n: int = 4, seed: int = 0):
+def _params(name: str = "lenet_5", n: int = 4, seed: int = 0, **options):
     g, t, shape = _small(name)
     x = np.random.default_rng(seed).standard_normal((n, *shape)).astype(np.float32)
-    return g, t, x, calibrate(g, t, {g.inputs[0].name: x})
+    return g, t, x, calibrate(g, t, {g.inputs[0].name: x}, **options)
 
 
 @pytest.mark.parametrize(
@@ -195,12 +195,16 @@ def _session(model_proto):
     return ort.InferenceSession(model_proto.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_int8_matches_onnxruntime_qdq_node_by_node(name: str) -> None:
+TUNED = {"method": "mse", "shared_concat": True, "float_outputs": True}  # the options the SqueezeNet accuracy test uses
+
+
+@pytest.mark.parametrize("name, options", [pytest.param(n, {}, id=n) for n in sorted(CASES)]
+                         + [pytest.param(n, TUNED, id=n + "-tuned") for n in ("lenet_5", "squeezenet1_0", "shufflenet_v2")])
+def test_int8_matches_onnxruntime_qdq_node_by_node(name: str, options: dict) -> None:
     pytest.importorskip("onnx")
     from dcformat.int8.onnx_qdq import to_qdq_model
 
-    g, t, x, p = _params(name, n=3, seed=5)
+    g, t, x, p = _params(name, n=3, seed=5, **options)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = Int8Model(g, t, p)
@@ -223,6 +227,65 @@ def test_int8_matches_onnxruntime_qdq_node_by_node(name: str) -> None:
     yf = Model.from_graph(g, t)(x)
     yq = model(x)
     assert np.abs(yq - yf).max() <= 0.2 * np.abs(yf).max()
+
+
+# ---------------------------------------------------------------- calibration options (spec/INT8.md §5)
+
+def _roundtrip_error(x: np.ndarray, p: QParams) -> float:
+    """Mean squared error of spec §3's quantize-dequantize, written out here (binary32 division, half to even)."""
+    q = np.clip(np.rint(x.astype(np.float32) / np.float32(p.scale)) + np.float32(p.zero_point), -128, 127)
+    back = (q - np.float32(p.zero_point)) * np.float32(p.scale)
+    return float(np.mean((back.astype(np.float64) - x.astype(np.float64)) ** 2))
+
+
+def test_mse_range_is_the_least_error_shrink_of_the_min_max_range() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.lognormal(0.0, 1.0, 60_000).astype(np.float32)  # a long-tailed activation
+    lo, hi = float(x.min()), float(x.max())
+    errors = {k: _roundtrip_error(x, choose(lo * k / 100, hi * k / 100)) for k in range(1, 101)}
+    best = min(errors.values())
+    k_best = max(k for k, e in errors.items() if e == best)
+    got = mse_range(x, lo, hi)
+    assert got == choose(lo * k_best / 100, hi * k_best / 100)
+    assert k_best <= 95  # the tail is clipped ...
+    assert _roundtrip_error(x, got) < 0.95 * _roundtrip_error(x, choose(lo, hi))  # ... and that pays
+    u = rng.uniform(-1.0, 3.0, 60_000).astype(np.float32)  # no tail: clipping never pays, the full range stays
+    assert mse_range(u, float(u.min()), float(u.max())) == choose(float(u.min()), float(u.max()))
+
+
+def test_calibration_options_give_what_they_promise() -> None:
+    g, t, x, plain = _params("squeezenet1_0", n=3, seed=1)
+    _, _, _, p = _params("squeezenet1_0", n=3, seed=1, method="mse", shared_concat=True, float_outputs=True,
+                         input_ranges={"input": (-5.0, 5.0)})
+    assert p.calibration == {"method": "mse", "samples": 3, "float_outputs": True, "shared_concat": True,
+                             "input_ranges": {"input": [-5.0, 5.0]}}
+    assert p.activations["input"] == choose(-5.0, 5.0)
+    # float outputs: no parameters for the output nor for the GlobalAvgPool -> Flatten path computing it
+    assert set(output_values(g)) == {"logits", "pool10"}
+    assert not set(output_values(g)) & set(p.activations) and set(output_values(g)) <= set(plain.activations)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = Int8Model(g, t, p)
+    assert {d.op for d in m.precision_report() if d.precision == "float"} == {"GlobalAvgPool", "Flatten"}
+    # the float output is the float mean of the dequantized int8 input (NumPy, not the engine's GAP)
+    gap = next(n for n in g.nodes if n.op == "GlobalAvgPool")
+    q = m.run_int8({"input": x})[gap.inputs[0]]
+    pin = p.activations[gap.inputs[0]]
+    want = ((q.astype(np.float64) - pin.zero_point) * pin.scale).mean(axis=(2, 3))
+    np.testing.assert_allclose(m(x), want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
+    # shared concat: each Concat input read only by it has the output's parameters, so the Concat only copies
+    readers = [v for n in g.nodes for v in n.inputs]
+    concats = [n for n in g.nodes if n.op == "Concat"]
+    assert concats
+    for n in concats:
+        for v in n.inputs:
+            if readers.count(v) == 1:
+                assert p.activations[v] == p.activations[n.outputs[0]], v
+    assert any(plain.activations[v] != plain.activations[n.outputs[0]] for n in concats for v in n.inputs)
+    with pytest.raises(ValueError, match="not a graph input"):
+        calibrate(g, t, {"input": x}, input_ranges={"nope": (0.0, 1.0)})
+    with pytest.raises(ValueError, match="method"):
+        calibrate(g, t, {"input": x}, method="kl")
 
 
 def test_fallback_nodes_are_reported_and_warned() -> None:
@@ -272,6 +335,16 @@ def test_cli_quantize_and_run_int8(tmp_path: Path) -> None:
     assert r.returncode == 1 and "quantize-activations" in r.stderr
     r = _cli("quantize-activations", "m.dc", "--calib", "x.npy", "-o", "bad.dc", cwd=tmp_path)
     assert r.returncode == 1
+    r = _cli("quantize-activations", "m.dc", "--calib", "calib.npz", "-o", "m8t.dc", "--method", "mse", "--float-outputs",
+             "--shared-concat", "--input-range=-4,4", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "float: " in r.stdout  # the output nodes, reported
+    with dcformat.open(tmp_path / "m8t.dc") as f:
+        rec = f.metadata[METADATA_KEY]
+    assert rec["calibration"]["method"] == "mse" and rec["calibration"]["input_ranges"] == {"input": [-4.0, 4.0]}
+    assert rec["activations"]["input"] == [choose(-4.0, 4.0).scale, choose(-4.0, 4.0).zero_point]
+    r = _cli("quantize-activations", "m.dc", "--calib", "calib.npz", "-o", "bad.dc", "--input-range", "1", cwd=tmp_path)
+    assert r.returncode == 2 and "LO,HI" in r.stderr
 
 
 def test_compiled_requantization_is_bit_identical() -> None:

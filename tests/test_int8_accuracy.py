@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +28,8 @@ DATA = Path(dcformat.__file__).parent / "data"
 SQUEEZE = Path(__file__).parents[1].parent / "shared" / "data" / "songhan-squeezenet"
 
 
-def _int8(g, t, calib):
-    p = calibrate(g, t, {g.inputs[0].name: calib})
+def _int8(g, t, calib, **options):
+    p = calibrate(g, t, {g.inputs[0].name: calib}, **options)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return Int8Model(g, t, p)
@@ -99,6 +100,9 @@ def test_rapidocr_text_direction_within_1_point() -> None:
     assert abs(right_q - right_f) * 100 <= len(ys), (right_f, right_q, len(ys))  # within 1 point (integer counts)
 
 
+CAFFE_MEANS = np.array([104.0, 117.0, 123.0])  # BGR
+
+
 def _photo(img: np.ndarray, size: int) -> np.ndarray:
     """Caffe SqueezeNet preprocessing: centre square crop, resize, BGR, minus the ImageNet channel means."""
     from skimage.transform import resize
@@ -110,11 +114,38 @@ def _photo(img: np.ndarray, size: int) -> np.ndarray:
     s = min(h, w)
     img = img[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
     img = resize(img, (size, size), order=1, anti_aliasing=True, preserve_range=True)
-    return (img[..., ::-1] - np.array([104.0, 117.0, 123.0])).transpose(2, 0, 1).astype(np.float32)
+    return (img[..., ::-1] - CAFFE_MEANS).transpose(2, 0, 1).astype(np.float32)
+
+
+def _recipe(name: str) -> dict:
+    """The calibration for SqueezeNet (spec/INT8.md §5): MSE ranges, float outputs (an int8 logit saturates at the
+    calibrated maximum: coffee's five best logits, 19.2-24.5, all exceed the 19.0 its calibration photos reach, and
+    tie), Concat inputs sharing the output's grid, and the input range the preprocessing guarantees (8-bit pixels
+    minus the channel means) rather than the calibration photos' (which miss pure black, say)."""
+    return {"method": "mse", "float_outputs": True, "shared_concat": True,
+            "input_ranges": {name: (-float(CAFFE_MEANS.max()), 255.0 - float(CAFFE_MEANS.min()))}}
+
+
+@dataclass
+class Scored:
+    name: str
+    y_float: np.ndarray  # (1000,) scores
+    y_int8: np.ndarray
+
+    def top(self, y: np.ndarray, k: int = 5) -> list[int]:
+        return np.argsort(-y, kind="stable")[:k].tolist()
+
+    @property
+    def top_f(self) -> list[int]:
+        return self.top(self.y_float)
+
+    @property
+    def top_q(self) -> list[int]:
+        return self.top(self.y_int8)
 
 
 @pytest.fixture(scope="module")
-def squeezenet(tmp_path_factory: pytest.TempPathFactory):
+def squeezenet(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Scored]]:
     net, proto = SQUEEZE / "compressed_SqueezeNet.net", SQUEEZE / "SqueezeNet_deploy.prototxt"
     if not net.exists() or not proto.exists():
         pytest.skip("../shared/data/songhan-squeezenet absent")
@@ -127,34 +158,62 @@ def squeezenet(tmp_path_factory: pytest.TempPathFactory):
         g, t = f.graph, {k: f.tensor(k) for k in f.graph.tensor_refs(f.keys())}
     import skimage.data as d
 
-    size = g.inputs[0].shape[2]
+    size, inp = g.inputs[0].shape[2], g.inputs[0].name
     names = ["chelsea", "coffee", "astronaut", "rocket"]  # Egyptian cat, espresso, ..., scored one at a time
     photos = np.stack([_photo(getattr(d, n)(), size) for n in names])
-    extra = [_photo(d.stereo_motorcycle()[0], size), _photo(d.hubble_deep_field(), size), _photo(d.immunohistochemistry(), size)]
-    yf = Model.from_graph(g, t)(photos).reshape(len(names), -1)
+    motorcycle = _photo(d.stereo_motorcycle()[0], size)
+    extra = [_photo(d.hubble_deep_field(), size), _photo(d.immunohistochemistry(), size)]
+    float_model = Model.from_graph(g, t)
+    yf = float_model(photos).reshape(len(names), -1)
     rows = []
     for i in range(len(names)):  # calibrate on the *other* photos (and their mirror images) plus three more images
         others = [photos[j] for j in range(len(names)) if j != i]
-        calib = np.stack(others + [o[:, :, ::-1].copy() for o in others] + extra)
-        yq = _int8(g, t, calib)(photos[i : i + 1]).reshape(-1)
-        rows.append((names[i], np.argsort(-yf[i], kind="stable")[:5].tolist(), np.argsort(-yq, kind="stable")[:5].tolist()))
-    return rows
+        calib = np.stack(others + [o[:, :, ::-1].copy() for o in others] + [motorcycle] + extra)
+        yq = _int8(g, t, calib, **_recipe(inp))(photos[i : i + 1]).reshape(-1)
+        rows.append(Scored(names[i], yf[i], yq))
+    # five more skimage photos (the other ones are textures, drawings or micrographs), scored in one batch, calibrated
+    # on the four above, their mirror images and the two non-photos: the right frame of the motorcycle pair ...
+    more = ["stereo_motorcycle", "camera", "clock", "coins", "moon"]
+    shots = np.stack([_photo(d.stereo_motorcycle()[1], size)] + [_photo(getattr(d, n)(), size) for n in more[1:]])
+    calib = np.stack(list(photos) + [p[:, :, ::-1].copy() for p in photos] + extra)  # ... so not its left frame
+    yq = _int8(g, t, calib, **_recipe(inp))(shots).reshape(len(more), -1)
+    yf = float_model(shots).reshape(len(more), -1)
+    return {"photos": rows, "more": [Scored(n, yf[i], yq[i]) for i, n in enumerate(more)]}
+
+
+CLEAR_LEAD = 0.5  # a float top-1 ahead of the runner-up by more than this (2-4 % of these photos' top scores) ...
+CLEAR_GAP = 1.5  # ... and two of the float top-10 further apart than this: int8 keeps their order (measured: <= 1.2)
 
 
 @pytest.mark.slow
-def test_squeezenet_int8_keeps_top1_on_clear_photos(squeezenet) -> None:
-    """What holds (measured): the clear-cut photos (cat, rocket) keep their top-1 (the cat its whole top-5), every
-    photo keeps at least two of its float top-5; the issue's goal (top-5 unchanged) is the xfail below."""
-    assert squeezenet[0][1][0] == 285  # the float path itself is right: chelsea is an Egyptian cat
-    assert sum(f[0] == q[0] for _, f, q in squeezenet) >= 2
-    assert squeezenet[0][1] == squeezenet[0][2]
-    assert all(len(set(f) & set(q)) >= 2 for _, f, q in squeezenet), squeezenet
+def test_squeezenet_int8_keeps_every_clear_decision(squeezenet) -> None:
+    """What holds on nine photos (four scored one at a time, calibrated on the others; five more calibrated without
+    them): int8 keeps the top-1 wherever float's lead exceeds CLEAR_LEAD, never swaps two of the float top-10 whose
+    float scores differ by more than CLEAR_GAP, and keeps at least three of the float top-5 (four on the four photos).
+    Closer calls go either way: the int8 scores are off by 0.09-0.29 rms, up to 1.4 (19-32 dB SNR)."""
+    photos, more = squeezenet["photos"], squeezenet["more"]
+    assert photos[0].top_f[0] == 285  # the float path itself is right: chelsea is an Egyptian cat
+    clear = 0
+    for r in photos + more:
+        why = (r.name, r.top_f, r.top_q)
+        lead = np.diff(np.sort(r.y_float)[-2:])[0]
+        if lead > CLEAR_LEAD:
+            clear += 1
+            assert r.top_q[0] == r.top_f[0], why
+        top10 = r.top(r.y_float, 10)
+        for i in top10:
+            for j in top10:
+                if r.y_float[i] - r.y_float[j] > CLEAR_GAP:
+                    assert r.y_int8[i] > r.y_int8[j], (why, i, j)
+        assert len(set(r.top_f) & set(r.top_q)) >= (4 if r in photos else 3), why
+    assert clear >= 6  # the rule is not vacuous: six of the nine photos have a clear top-1 (coffee's lead is 3.9)
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="issue 11 goal not met: int8 changes the top-5 of 3 of 4 photos; int8 weights alone (float "
-                   "activations) already do, so the loss is the uniform per-channel grid, not calibration (see README)",
-                   strict=False)
+@pytest.mark.xfail(reason="issue 11 goal not met: per-tensor int8 activations and per-channel int8 weights leave logit "
+                   "errors of ~0.1-0.3 rms (up to ~1.5 on a top score; 19-32 dB), and the float top-5s hold near ties "
+                   "(rocket 744/668 differ by 0.004, astronaut 521/859 by 0.017, coffee's 5th/6th by 0.22): int8 "
+                   "weights alone (float activations) already reorder them (see README)", strict=False)
 def test_squeezenet_top5_unchanged(squeezenet) -> None:
-    for name, top_f, top_q in squeezenet:
-        assert top_f == top_q, (name, top_f, top_q)
+    for r in squeezenet["photos"]:
+        assert r.top_f == r.top_q, (r.name, r.top_f, r.top_q)

@@ -2,12 +2,14 @@
 
 The float graph runs with every node output exposed (so nothing is fused away
 and every value is observed as the graph defines it); per value the minimum and
-maximum (or percentiles) over all samples give (scale, zero_point).
+maximum (or percentiles, or the range minimising the quantization error) over
+all samples give (scale, zero_point).
 """
 
 from __future__ import annotations
 
 import glob
+import math
 import os
 from typing import Any, Mapping
 
@@ -15,9 +17,11 @@ import numpy as np
 
 from ..graph.core import Graph, ValueInfo
 from ..graph.shapes import infer_shapes
-from .params import METADATA_KEY, QParams, Int8Params
+from .params import METADATA_KEY, METHODS, QParams, Int8Params
 
 MAX_PERCENTILE_SAMPLES = 1 << 18  # values per tensor and batch kept for percentile estimation (evenly strided)
+MAX_MSE_SAMPLES = 1 << 16  # values per tensor and batch kept for the MSE range search (evenly strided)
+MSE_STEPS = 100  # candidate ranges: the min/max range shrunk by k / MSE_STEPS, k = 1..MSE_STEPS
 
 
 def trace_graph(graph: Graph, tensors: Mapping[str, np.ndarray]) -> Graph:
@@ -44,13 +48,50 @@ def choose(lo: float, hi: float) -> QParams:
     return QParams(scale, zp)
 
 
+def mse_range(values: np.ndarray, lo: float, hi: float) -> QParams:
+    """The parameters, among [lo, hi] shrunk by k / MSE_STEPS (k = 1 .. MSE_STEPS), whose quantize-dequantize round
+    trip (spec/INT8.md §3) has the smallest mean squared error on ``values`` (ties: the wider range).
+
+    Why: a min/max range spends the 256 levels on the rare extremes of a long-tailed activation (ReLU outputs of a
+    net without normalisation, such as Caffe's SqueezeNet), so the typical values get a coarse grid; clipping the
+    tail trades a few large errors for many small ones, and the squared error says where that pays.
+    """
+    x = np.asarray(values, dtype=np.float32).ravel()
+    x = x[x != 0]  # every candidate holds 0 exactly (choose covers it), so zeros (half a ReLU output) add nothing
+    best, best_err = choose(lo, hi), np.inf
+    if x.size == 0:
+        return best
+    x64 = x.astype(np.float64)
+    for k in range(MSE_STEPS, 0, -1):
+        f = k / MSE_STEPS
+        p = choose(lo * f, hi * f)
+        err = float(np.sum((p.dequantize(p.quantize(x)).astype(np.float64) - x64) ** 2))
+        if err < best_err:
+            best, best_err = p, err
+    return best
+
+
 def calibrate(graph: Graph, tensors: Mapping[str, np.ndarray], samples: Mapping[str, np.ndarray], *, method: str = "minmax",
-              percentile: float = 99.99, batch: int = 8) -> Int8Params:
-    """Int8 parameters for every graph input and node output from ``samples`` ({input name: array, batch first})."""
+              percentile: float = 99.99, batch: int = 8, float_outputs: bool = False,
+              shared_concat: bool = False, input_ranges: Mapping[str, tuple[float, float]] | None = None) -> Int8Params:
+    """Int8 parameters for every graph input and node output from ``samples`` ({input name: array, batch first}).
+
+    ``method``: ``minmax`` (the observed range), ``percentile`` (the mean over batches of the (100 − p)-th / p-th
+    percentiles) or ``mse`` (the min/max range shrunk to minimise the quantization error, :func:`mse_range`).
+    ``float_outputs``: store no parameters for the graph outputs, so the nodes producing them run in float on
+    dequantized int8 inputs (spec/INT8.md §4) and return full-resolution scores: an int8 output is capped at its
+    calibrated range and has 256 levels, so a more confident input than any calibration sample saturates its top
+    scores into ties.
+    ``shared_concat``: a Concat input read by nothing else gets the Concat output's parameters
+    (:func:`share_concat_params`), so its producer requantizes straight to the output grid and the Concat copies.
+    ``input_ranges``: {graph input: (lo, hi)}, the range an input's preprocessing guarantees (8-bit pixels minus the
+    channel means, say), used instead of an estimate: calibration images rarely reach every extreme (pure black in
+    the red channel), and an input value outside the calibrated range is clipped before the first layer.
+    """
     from ..inference.model import Model
 
-    if method not in ("minmax", "percentile"):
-        raise ValueError(f"method must be 'minmax' or 'percentile', got {method!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if not 50.0 < percentile <= 100.0:
         raise ValueError(f"percentile must be in (50, 100], got {percentile}")
     names = [v.name for v in graph.inputs]
@@ -64,6 +105,7 @@ def calibrate(graph: Graph, tensors: Mapping[str, np.ndarray], samples: Mapping[
     model = Model.from_graph(tg, tensors)
     lows: dict[str, list[float]] = {}
     highs: dict[str, list[float]] = {}
+    kept: dict[str, list[np.ndarray]] = {}  # method "mse": an evenly strided subsample of every value
     for i in range(0, n, batch):
         feeds = {k: np.asarray(samples[k][i : i + batch], dtype=np.float32) for k in names}
         values = dict(feeds)
@@ -72,20 +114,92 @@ def calibrate(graph: Graph, tensors: Mapping[str, np.ndarray], samples: Mapping[
             a = np.asarray(a, dtype=np.float32).ravel()
             if a.size == 0:
                 continue
-            if method == "minmax":
+            if method != "percentile":
                 lo, hi = float(a.min()), float(a.max())
+                if method == "mse":
+                    kept.setdefault(k, []).append(a[:: max(1, a.size // MAX_MSE_SAMPLES)].copy())
             else:
                 step = max(1, a.size // MAX_PERCENTILE_SAMPLES)
                 lo, hi = (float(x) for x in np.percentile(a[::step], [100.0 - percentile, percentile]))
             lows.setdefault(k, []).append(lo)
             highs.setdefault(k, []).append(hi)
-    agg_lo = (min if method == "minmax" else lambda v: float(np.mean(v)))
-    agg_hi = (max if method == "minmax" else lambda v: float(np.mean(v)))
-    acts = {k: choose(agg_lo(lows[k]), agg_hi(highs[k])) for k in sorted(lows)}
+    if method == "percentile":
+        acts = {k: choose(float(np.mean(lows[k])), float(np.mean(highs[k]))) for k in sorted(lows)}
+    elif method == "mse":
+        acts = {k: mse_range(np.concatenate(kept[k]), min(lows[k]), max(highs[k])) for k in sorted(lows)}
+    else:
+        acts = {k: choose(min(lows[k]), max(highs[k])) for k in sorted(lows)}
+    for k, (lo, hi) in (input_ranges or {}).items():
+        if k not in names:
+            raise ValueError(f"input_ranges names {k!r}, which is not a graph input (inputs: {names})")
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+            raise ValueError(f"input range of {k!r} must be finite with lo <= hi, got ({lo}, {hi})")
+        acts[k] = choose(lo, hi)
+    if shared_concat:
+        share_concat_params(graph, acts)
+    if float_outputs:
+        for v in output_values(graph):
+            acts.pop(v, None)
     cal: dict[str, Any] = {"method": method, "samples": n}
+    if float_outputs:
+        cal["float_outputs"] = True
+    if shared_concat:
+        cal["shared_concat"] = True
+    if input_ranges:
+        cal["input_ranges"] = {k: [float(lo), float(hi)] for k, (lo, hi) in sorted(input_ranges.items())}
     if method == "percentile":
         cal["percentile"] = percentile
     return Int8Params(acts, cal)
+
+
+def output_values(graph: Graph) -> list[str]:
+    """The graph outputs and, back through the movement ops and clamps that produce them (which inherit their input's
+    parameters, spec/INT8.md §4), every value read only on that path: without parameters for all of them, the node
+    computing an output (a GlobalAvgPool before a Flatten, say) runs in float."""
+    from .plan import CLAMPS, MOVEMENT
+
+    producer = {o: n for n in graph.nodes for o in n.outputs}
+    readers: dict[str, int] = {}
+    for n in graph.nodes:
+        for v in n.inputs:
+            readers[v] = readers.get(v, 0) + 1
+    outs = {v.name for v in graph.outputs}
+    chain: list[str] = []
+    for v in graph.outputs:
+        name = v.name
+        chain.append(name)
+        n = producer.get(name)
+        while n is not None and (n.op in MOVEMENT or n.op in CLAMPS) and len(n.outputs) == 1:
+            src = n.inputs[0]
+            if readers.get(src, 0) != 1 or src in outs or src not in producer:
+                break
+            chain.append(src)
+            n = producer[src]
+    return chain
+
+
+def share_concat_params(graph: Graph, acts: dict[str, QParams]) -> None:
+    """Give every Concat input that only that Concat reads (and that is no graph output) the output's parameters.
+
+    Why: spec/INT8.md §4 requantizes a Concat input whose parameters differ from the output's, a second rounding
+    on top of its producer's; with shared parameters the producer (a conv, typically: SqueezeNet's fire modules
+    concatenate two expand convs) rounds once, straight to the output grid, and the Concat is a copy (TFLite's
+    int8 scheme requires this sharing). Under ``minmax`` the output's range covers every input's, so nothing is clipped
+    that was not; under ``mse`` the clipping is the one chosen for the concatenated values. (An input the engine
+    gives its producer's parameters, a MaxPool's output say, keeps being requantized: its entry is not read.)
+    Concats are visited from the last to the first, so a chain of them shares the outermost range.
+    """
+    readers: dict[str, int] = {}
+    for n in graph.nodes:
+        for v in n.inputs:
+            readers[v] = readers.get(v, 0) + 1
+    outputs = {v.name for v in graph.outputs}
+    for n in reversed(graph.nodes):
+        if n.op != "Concat" or n.outputs[0] not in acts:
+            continue
+        for v in n.inputs:
+            if v in acts and readers.get(v, 0) == 1 and v not in outputs:
+                acts[v] = acts[n.outputs[0]]
 
 
 def write_with_params(src: str | os.PathLike[str], dst: str | os.PathLike[str], params: Int8Params) -> None:

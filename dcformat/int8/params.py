@@ -17,7 +17,7 @@ from ..errors import MetadataError, UnsupportedFeatureError
 
 METADATA_KEY = "dcformat.int8"
 INT8_VERSION = 1
-METHODS = ("minmax", "percentile")
+METHODS = ("minmax", "percentile", "mse")  # calibration methods of the reference tool (informative, spec/INT8.md §5)
 SCALE_MIN, SCALE_MAX = 2.0**-40, 2.0**40
 
 
