@@ -358,6 +358,34 @@ def test_target_output_python_api_with_forward_callback() -> None:
     assert len(dcformat.encode(w, config=plan.config)) < len(dcformat.encode(w))
 
 
+def test_measured_refinement_only_shrinks_and_still_meets_the_target() -> None:
+    """The refinement after the rounds: never a larger file; what the codec stores still meets the target on
+    the calibration inputs by the search's own criterion (mean - 2 standard errors, recomputed here) and on
+    held-out inputs."""
+    r = np.random.default_rng(4)
+    w = {f"l{i}": (r.standard_normal((48, 48)) / 7).astype(np.float32) for i in range(4)}
+    x = r.standard_normal((400, 48)).astype(np.float32)
+
+    def fwd(t, xx):
+        for i in range(4):
+            xx = np.tanh(xx @ t[f"l{i}"].T)
+        return xx
+
+    cal, held = x[:150], x[150:]
+    kw = dict(target_output=0.99, forward=lambda t: [fwd(t, cal)], plan_vectors=False)
+    plain = plan_compression(w, refine_steps=0, **kw)
+    refined = plan_compression(w, **kw)
+    assert not any(h.get("refine") for h in plain.history)
+    assert any(h.get("refine") for h in refined.history)
+    size = {k: len(dcformat.encode(w, config=p.config)) for k, p in (("plain", plain), ("refined", refined))}
+    assert size["refined"] <= size["plain"]
+    stored = dcformat.decode(dcformat.encode(w, config=refined.config))
+    a, b = fwd(w, cal).astype(np.float64), fwd(stored, cal).astype(np.float64)
+    loss = 1 - np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    assert loss.mean() + 2 * loss.std(ddof=1) / math.sqrt(len(loss)) <= 0.01
+    assert _cos(fwd(w, held), fwd(stored, held)) >= 0.99
+
+
 # ----------------------------------------------------------------------------- 1-D vectors and determinism
 
 
