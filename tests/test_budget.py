@@ -372,7 +372,7 @@ def test_measured_refinement_only_shrinks_and_still_meets_the_target() -> None:
         return xx
 
     cal, held = x[:150], x[150:]
-    kw = dict(target_output=0.99, forward=lambda t: [fwd(t, cal)], plan_vectors=False)
+    kw = dict(target_output=0.98, forward=lambda t: [fwd(t, cal)], plan_vectors=False)
     plain = plan_compression(w, refine_steps=0, **kw)
     refined = plan_compression(w, **kw)
     assert not any(h.get("refine") for h in plain.history)
@@ -382,8 +382,8 @@ def test_measured_refinement_only_shrinks_and_still_meets_the_target() -> None:
     stored = dcformat.decode(dcformat.encode(w, config=refined.config))
     a, b = fwd(w, cal).astype(np.float64), fwd(stored, cal).astype(np.float64)
     loss = 1 - np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
-    assert loss.mean() + 2 * loss.std(ddof=1) / math.sqrt(len(loss)) <= 0.01
-    assert _cos(fwd(w, held), fwd(stored, held)) >= 0.99
+    assert loss.mean() + 2 * loss.std(ddof=1) / math.sqrt(len(loss)) <= 0.02
+    assert _cos(fwd(w, held), fwd(stored, held)) >= 0.98
 
 
 # ----------------------------------------------------------------------------- 1-D vectors and determinism
