@@ -616,7 +616,8 @@ def main() -> None:
                     help="OCR: also plan --target-output 0.99 with --importance (importance pruning, weighted k-means)")
     ap.add_argument("--skip-snr", action="store_true", help="MiniLM: skip the --target-snr plans")
     ap.add_argument("--refine-steps", type=int, default=REFINE_STEPS,
-                    help=f"MiniLM: measured refinement steps after the planner's rounds (default {REFINE_STEPS}; 0: off)")
+                    help=f"MiniLM: measured refinement steps after the planner's rounds (default {REFINE_STEPS}; "
+                    "0: off)")
     ap.add_argument("--no-plain-grid", action="store_true", help="MiniLM: skip the global grid, plain quantizer")
     ap.add_argument("--no-importance-grid", action="store_true",
                     help="MiniLM: skip the global grid with the importance-aware quantizer")
