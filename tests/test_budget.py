@@ -277,7 +277,7 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize(("target", "importance"), [(0.99, False), (0.999, False), (0.99, True)])
-def test_target_output_holds_on_held_out_inputs(tmp_path: Path, target: float, importance: bool) -> None:
+def test_target_output_holds_on_held_out_inputs(tmp_path: Path, target: float, importance: bool | str) -> None:
     from dcformat.inference import Model
     from dcformat.models import lenet_5
 
@@ -288,7 +288,8 @@ def test_target_output_holds_on_held_out_inputs(tmp_path: Path, target: float, i
     name = graph.inputs[0].name
     np.savez(tmp_path / "calib.npz", **{name: calib})
     assert main(["-q", "pack", str(tmp_path / "float.dc"), "-o", str(tmp_path / "t.dc"), "--target-output",
-                 str(target), "--calib", str(tmp_path / "calib.npz")] + (["--importance"] if importance else [])) == 0
+                 str(target), "--calib", str(tmp_path / "calib.npz")]
+                + (["--gptq"] if importance == "gptq" else ["--importance"] if importance else [])) == 0
     ref = Model.open(tmp_path / "float.dc")(held)
     got = Model.open(tmp_path / "t.dc")(held)
     assert _cos(ref, got) >= target
@@ -315,6 +316,32 @@ def test_target_output_holds_on_held_out_inputs(tmp_path: Path, target: float, i
     assert not (tmp_path / "t3.dc").exists()
 
 
+def test_target_output_gptq_from_the_cli_holds_on_held_out_and_config_reproduces(tmp_path: Path) -> None:
+    """pack --target-output --gptq: Hessians of each Linear's input from --calib, error-compensating rounding;
+    held-out inputs meet the target; --config with the same --calib reproduces the bytes."""
+    from dcformat.inference import Model
+    from dcformat.models._builder import Builder
+
+    b = Builder(5, "input", ("N", 24))
+    x = b.op1("ReLU", [b.linear("input", 96, name="fc1")], "r1")
+    x = b.op1("ReLU", [b.linear(x, 48, name="fc2")], "r2")
+    graph, tensors = b.finish({"out": b.linear(x, 10, name="fc3")})
+    r = np.random.default_rng(7)
+    xs = r.standard_normal((400, 24)).astype(np.float32)
+    dcformat.save(tmp_path / "float.dc", tensors, graph=graph, config=CompressionConfig(encoding="raw"))
+    np.savez(tmp_path / "calib.npz", input=xs[:200])
+    args = ["-q", "pack", str(tmp_path / "float.dc"), "--target-output", "0.99", "--calib", str(tmp_path / "calib.npz")]
+    assert main(args + ["-o", str(tmp_path / "g.dc"), "--gptq"]) == 0
+    cfg = (tmp_path / "g.config.toml").read_text()
+    assert 'rounding = "gptq"' in cfg and 'importance = "calib"' in cfg
+    ref = Model.open(tmp_path / "float.dc")(xs[200:])
+    assert _cos(ref, Model.open(tmp_path / "g.dc")(xs[200:])) >= 0.99
+    assert main(["-q", "pack", str(tmp_path / "float.dc"), "-o", str(tmp_path / "g2.dc"), "--config",
+                 str(tmp_path / "g.config.toml"), "--calib", str(tmp_path / "calib.npz")]) == 0
+    assert (tmp_path / "g2.dc").read_bytes() == (tmp_path / "g.dc").read_bytes()
+    assert main(args[:3] + ["-o", str(tmp_path / "g3.dc"), "--gptq"]) == 2  # --gptq without a target
+
+
 def test_target_output_python_api_with_forward_callback() -> None:
     r = np.random.default_rng(2)
     w = {"a": (r.standard_normal((64, 32)) / 6).astype(np.float32),
@@ -329,6 +356,34 @@ def test_target_output_python_api_with_forward_callback() -> None:
     assert _cos(fwd(w, x[60:]), fwd(stored, x[60:])) >= 0.995
     assert all(lp.sensitivity is not None and lp.curve for lp in plan.layers.values())
     assert len(dcformat.encode(w, config=plan.config)) < len(dcformat.encode(w))
+
+
+def test_measured_refinement_only_shrinks_and_still_meets_the_target() -> None:
+    """The refinement after the rounds: never a larger file; what the codec stores still meets the target on
+    the calibration inputs by the search's own criterion (mean - 2 standard errors, recomputed here) and on
+    held-out inputs."""
+    r = np.random.default_rng(4)
+    w = {f"l{i}": (r.standard_normal((48, 48)) / 7).astype(np.float32) for i in range(4)}
+    x = r.standard_normal((400, 48)).astype(np.float32)
+
+    def fwd(t, xx):
+        for i in range(4):
+            xx = np.tanh(xx @ t[f"l{i}"].T)
+        return xx
+
+    cal, held = x[:150], x[150:]
+    kw = dict(target_output=0.98, forward=lambda t: [fwd(t, cal)], plan_vectors=False)
+    plain = plan_compression(w, refine_steps=0, **kw)
+    refined = plan_compression(w, **kw)
+    assert not any(h.get("refine") for h in plain.history)
+    assert any(h.get("refine") for h in refined.history)
+    size = {k: len(dcformat.encode(w, config=p.config)) for k, p in (("plain", plain), ("refined", refined))}
+    assert size["refined"] <= size["plain"]
+    stored = dcformat.decode(dcformat.encode(w, config=refined.config))
+    a, b = fwd(w, cal).astype(np.float64), fwd(stored, cal).astype(np.float64)
+    loss = 1 - np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    assert loss.mean() + 2 * loss.std(ddof=1) / math.sqrt(len(loss)) <= 0.02
+    assert _cos(fwd(w, held), fwd(stored, held)) >= 0.98
 
 
 # ----------------------------------------------------------------------------- 1-D vectors and determinism

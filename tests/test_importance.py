@@ -183,6 +183,33 @@ def test_graph_importance_is_the_second_moment_of_each_layers_input() -> None:
     assert np.allclose(imp[lin.inputs[1]], np.mean(feat ** 2, axis=0)[None, :], rtol=1e-4, atol=1e-9)  # float32 runs
 
 
+def test_graph_hessians_are_the_second_moment_matrix_of_each_linear_input() -> None:
+    """E[x xᵀ] of each Linear's input against the activations of a truncated graph; convolutions get none;
+    the importance of the same pass is graph_importance's, bit for bit."""
+    from dcformat.budget.importance import graph_hessians, graph_importance, graph_statistics
+    from dcformat.graph.core import Graph, ValueInfo
+    from dcformat.inference import Model
+    from dcformat.models import lenet_5
+
+    graph, tensors = lenet_5(seed=4)
+    x = np.random.default_rng(1).standard_normal((19, 1, 28, 28)).astype(np.float32)
+    feeds = {graph.inputs[0].name: x}
+    assert graph_hessians(graph, tensors, feeds, batch=5) == {}  # 19 rows for 800 / 500 inputs: rank-deficient
+    hess = graph_hessians(graph, tensors, feeds, batch=5, min_rows_per_input=0)
+    linears = [n for n in graph.nodes if n.op == "Linear"]
+    assert set(hess) == {n.inputs[1] for n in linears} and len(hess) >= 2
+    for lin in linears:
+        cut = Graph(graph.inputs, [ValueInfo(lin.inputs[0], (None, None))], graph.nodes)
+        feat = Model.from_graph(cut, tensors).run(feeds)[lin.inputs[0]].astype(np.float64)
+        h = hess[lin.inputs[1]]
+        assert h.shape == (tensors[lin.inputs[1]].shape[1],) * 2
+        assert np.allclose(h, feat.T @ feat / len(feat), rtol=1e-4, atol=1e-6 * float(h.max()))  # float32 runs
+    imp, hess2 = graph_statistics(graph, tensors, feeds, batch=5, hessians=True, min_rows_per_input=0)
+    ref = graph_importance(graph, tensors, feeds, batch=5)
+    assert set(imp) == set(ref) and all(np.array_equal(imp[k], ref[k]) for k in ref)
+    assert all(np.array_equal(hess[k], hess2[k]) for k in hess)
+
+
 def test_grouped_conv_importance_maps_each_output_to_its_groups_channels() -> None:
     from dcformat.budget.importance import activation_importance
 

@@ -50,8 +50,8 @@ Command-line options override the file's top-level settings.
 calibration-aware settings (written by --target-output --importance, which
 measures E[x^2] of every layer's inputs on --calib): prune_by = "importance" keeps the largest
 |w|*sqrt(E[x^2]) instead of |w|; kmeans_weights = "importance" weights k-means
-by E[x^2]; rounding = "gptq" (Python API, with per-layer Hessians) picks labels
-that compensate each rounding error. A config that uses them starts with
+by E[x^2]; rounding = "gptq" (written by --target-output --gptq, with each Linear
+layer's E[x x^T] on --calib) picks labels that compensate each rounding error. A config that uses them starts with
 importance = "calib" and the inputs' sha256: pack it with the same --calib.
 
 defaults (no flags): nothing is pruned beyond the zeros already in the weights;
@@ -124,6 +124,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "by |w|*sqrt(E[x^2]) and weight k-means, instead of |w| and unweighted k-means. Off by default: "
                    "measured no smaller at equal held-out fidelity (MiniLM, OCR classifier), and its config needs the "
                    "same --calib (and the same float arithmetic) to be reproduced")
+    f.add_argument("--gptq", action="store_true",
+                   help="--target-output: error-compensating rounding to each Linear layer's k-means codebook "
+                   "(GPTQ-style, from E[x x^T] of the layer's inputs on --calib) and pruning by |w|*sqrt(E[x^2]); "
+                   "the config file then needs the same --calib to be reproduced")
     f.add_argument("--probe-samples", metavar="N", type=int, default=32,
                    help="--target-output: calibration inputs for the per-layer sensitivity probes (default 32; the "
                    "verification of each allocation always uses all of them)")
@@ -376,7 +380,7 @@ def _config_importance(args: argparse.Namespace, config: Any, source: Any, specs
     src = importance_source(args)
     if src is None or args.target_output is not None or args.target_snr is not None:
         return config
-    from dcformat.budget.importance import calib_digest, graph_importance  # noqa: PLC0415
+    from dcformat.budget.importance import calib_digest, graph_statistics  # noqa: PLC0415
     from dcformat.config import with_importance  # noqa: PLC0415
 
     if not args.calib:
@@ -390,11 +394,12 @@ def _config_importance(args: argparse.Namespace, config: Any, source: Any, specs
         raise InputError(f"--calib {args.calib}: not the calibration inputs {args.config} was planned with "
                          f"(sha256 {digest[:16]}..., expected {str(src['calib_sha256'])[:16]}...)")
     tensors = {n: source.tensor(n) for n, _, _ in specs}
+    gptq = any(v.get("rounding") == "gptq" for v in config.overrides.values()) or config.rounding == "gptq"
     try:
-        imp = graph_importance(source.graph, tensors, calib)
+        imp, hess = graph_statistics(source.graph, tensors, calib, hessians=gptq)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    return with_importance(config, imp)
+    return with_importance(config, imp, hess)
 
 
 def _check_targets(args: argparse.Namespace) -> None:
@@ -405,6 +410,9 @@ def _check_targets(args: argparse.Namespace) -> None:
             raise UsageError("--target-output is a mean cosine similarity in (0, 1], e.g. 0.99")
         if not args.calib:
             raise UsageError("--target-output needs sample inputs: --calib samples.npz (one array per model input)")
+    elif getattr(args, "gptq", False) or getattr(args, "importance", False):
+        raise UsageError("--gptq and --importance choose how --target-output quantizes; give --target-output COS "
+                         "--calib SAMPLES.npz")
     elif args.calib and importance_source(args) is None:
         raise UsageError("--calib is only used with --target-output, or with a --config planned from calibration "
                          "inputs (importance = \"calib\")")
@@ -509,14 +517,16 @@ def _plan(args, config, source, specs, *, show: bool, quiet: bool):
         calib = _load_calib(args.calib)
         tensors = {n: source.tensor(n) for n, _, _ in specs}
         try:
-            importance = None
-            if args.importance:
-                from dcformat.budget.importance import graph_importance  # noqa: PLC0415
+            importance, hessian = None, None
+            if args.importance or args.gptq:
+                from dcformat.budget.importance import graph_statistics  # noqa: PLC0415
 
-                importance = graph_importance(source.graph, tensors, calib)
+                importance, hessian = graph_statistics(source.graph, tensors, calib, hessians=args.gptq)
             plan = plan_compression(tensors, target_output=args.target_output, graph=source.graph, calib=calib,
                                     base=config, progress=show, log=say, plan_vectors=not args.keep_vectors,
-                                    probe_samples=max(1, args.probe_samples), importance=importance)
+                                    probe_samples=max(1, args.probe_samples), importance=importance,
+                                    hessian=hessian or None, prune_by="importance",
+                                    kmeans_weights="importance" if args.importance else "none")
         except ValueError as exc:
             raise InputError(str(exc)) from None
     if not quiet and not args.json:
@@ -545,7 +555,7 @@ def _report(args, output: str, specs, config, results, plan_doc, quiet: bool) ->
         header = [f"written by: dcformat pack {os.path.basename(args.input)} -> {os.path.basename(output)}",
                   f"reproduce: dcformat pack {os.path.basename(args.input)} --config {os.path.basename(config_path)}"]
         extra = {}
-        if getattr(config, "importance", None) and args.calib:
+        if (getattr(config, "importance", None) or getattr(config, "hessian", None)) and args.calib:
             from dcformat.budget.importance import calib_digest  # noqa: PLC0415
 
             extra = {"importance": "calib", "calib_sha256": calib_digest(_load_calib(args.calib))}
