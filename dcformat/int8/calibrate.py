@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import math
 import os
+from collections import Counter
 from typing import Any, Mapping
 
 import numpy as np
@@ -152,6 +153,11 @@ def calibrate(graph: Graph, tensors: Mapping[str, np.ndarray], samples: Mapping[
     return Int8Params(acts, cal)
 
 
+def reader_counts(graph: Graph) -> Counter[str]:
+    """How many node inputs read each value (a value read twice by one node counts twice)."""
+    return Counter(v for n in graph.nodes for v in n.inputs)
+
+
 def output_values(graph: Graph) -> list[str]:
     """The graph outputs and, back through the movement ops and clamps that produce them (which inherit their input's
     parameters, spec/INT8.md §4), every value read only on that path: without parameters for all of them, the node
@@ -159,10 +165,7 @@ def output_values(graph: Graph) -> list[str]:
     from .plan import CLAMPS, MOVEMENT
 
     producer = {o: n for n in graph.nodes for o in n.outputs}
-    readers: dict[str, int] = {}
-    for n in graph.nodes:
-        for v in n.inputs:
-            readers[v] = readers.get(v, 0) + 1
+    readers = reader_counts(graph)
     outs = {v.name for v in graph.outputs}
     chain: list[str] = []
     for v in graph.outputs:
@@ -189,10 +192,7 @@ def share_concat_params(graph: Graph, acts: dict[str, QParams]) -> None:
     gives its producer's parameters, a MaxPool's output say, keeps being requantized: its entry is not read.)
     Concats are visited from the last to the first, so a chain of them shares the outermost range.
     """
-    readers: dict[str, int] = {}
-    for n in graph.nodes:
-        for v in n.inputs:
-            readers[v] = readers.get(v, 0) + 1
+    readers = reader_counts(graph)
     outputs = {v.name for v in graph.outputs}
     for n in reversed(graph.nodes):
         if n.op != "Concat" or n.outputs[0] not in acts:

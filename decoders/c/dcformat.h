@@ -3003,10 +3003,8 @@ dcf_status dcf_decode_payload_dense(const void *payload, size_t len, const char 
                                     dcf_encoding encoding, uint32_t ndim, const uint64_t *shape, uint32_t file_flags,
                                     const dcf_limits *limits, void *out, size_t out_size, int out_is_zero,
                                     dcf_error *err) {
-    dcf_file f;
-    dcf_tensor_info t;
-    dcf_status s = dcf__payload_file(&f, &t, payload, len, name, dtype, encoding, ndim, shape, file_flags, limits, err);
-    return s ? s : dcf__decode_dense(&f, 0, out, out_size, out_is_zero, NULL, err);
+    return dcf_decode_payload_dense_threads(payload, len, name, dtype, encoding, ndim, shape, file_flags, limits, out,
+                                            out_size, out_is_zero, NULL, err);
 }
 
 dcf_status dcf_decode_payload_dense_threads(const void *payload, size_t len, const char *name, dcf_dtype dtype,
