@@ -211,6 +211,31 @@ def speed(rounds: int) -> None:
             ratio = statistics.median(a / b for a, b in zip(ts, times[0]))
             print(f"    {label(o)}  {statistics.median(ts) * 1e3:7.2f} ms median  {min(ts) * 1e3:7.2f} ms fastest  "
                   f"{ratio:.3f}x")
+        # less sensitive to a loaded machine: each step's fastest time over the rounds, summed, and the steps that
+        # differ from the reference's (by name: the output nodes' float steps, the Concat copies or requantizations)
+        steps = [step_profile(m, x, rounds) for m in models]
+        print(f"    per step, fastest of {rounds} rounds:")
+        for o, st in zip(opts, steps):
+            extra = {k: v for k, v in st.items() if k not in steps[0]}
+            gone = {k: v for k, v in steps[0].items() if k not in st}
+            print(f"    {label(o)}  sum {sum(st.values()):7.2f} ms; steps not in the reference "
+                  f"{sum(extra.values()):.3f} ms ({', '.join(f'{k} {v:.3f}' for k, v in extra.items()) or '-'}); "
+                  f"reference steps it drops {sum(gone.values()):.3f} ms ({', '.join(f'{k} {v:.3f}' for k, v in gone.items()) or '-'})")
+            print(f"    {'':38s}  last steps: {', '.join(f'{k} {v:.3f}' for k, v in list(st.items())[-3:])}")
+
+
+def step_profile(model, x: np.ndarray, rounds: int) -> dict[str, float]:
+    """The engine's per-step times (fastest of ``rounds``), in ms."""
+    times: dict[str, list[float]] = {}
+    name = model.graph.inputs[0].name
+    for _ in range(rounds):
+        env = dict(model._const_env)
+        env.update(model._bind({name: x}))
+        for s in model._steps:
+            t0 = time.perf_counter()
+            s.run(env)
+            times.setdefault(s.name, []).append((time.perf_counter() - t0) * 1e3)
+    return {k: min(v) for k, v in times.items()}
 
 
 def main() -> None:
