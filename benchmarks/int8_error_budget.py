@@ -1,9 +1,10 @@
 """Where int8 loses accuracy on the authors' SqueezeNet: an error budget against a float64 fake-quantization model.
 
-    python benchmarks/int8_error_budget.py [--photo coffee] [--recipe]
+    python benchmarks/int8_error_budget.py [--photo coffee] [--first-release]
 
-Packs ``../shared/data/songhan-squeezenet``, calibrates on the other test photos (as tests/test_int8_accuracy.py
-does) and prints, for the scored photo:
+Packs ``../shared/data/songhan-squeezenet``, calibrates on the other test photos with the default calibration (as
+tests/test_int8_accuracy.py does; ``--first-release``: minmax ranges, separately calibrated Concat inputs, int8
+outputs) and prints, for the scored photo:
 
 1. per conv layer, the SNR of its int8 per-channel weights (spec/INT8.md §2) and of the scores with only that
    layer's weights rounded;
@@ -95,10 +96,11 @@ class FakeQuant:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--photo", default="coffee", choices=["chelsea", "coffee", "astronaut", "rocket"])
-    ap.add_argument("--recipe", action="store_true", help="calibrate as the accuracy test does (mse, float outputs, ...)")
+    ap.add_argument("--first-release", action="store_true",
+                    help="calibrate as the first release did (minmax, separate Concat inputs, int8 outputs), not with the defaults")
     args = ap.parse_args()
     import skimage.data as d
-    from test_int8_accuracy import _photo, _recipe
+    from test_int8_accuracy import _photo
 
     sq = ROOT.parent / "shared" / "data" / "songhan-squeezenet"
     out = Path(tempfile.mkdtemp()) / "sq.dc"
@@ -113,7 +115,8 @@ def main() -> None:
     others = [p for j, p in enumerate(photos) if j != i]
     extra = [_photo(d.stereo_motorcycle()[0], 227), _photo(d.hubble_deep_field(), 227), _photo(d.immunohistochemistry(), 227)]
     calib = np.stack(others + [o[:, :, ::-1].copy() for o in others] + extra)
-    params = calibrate(g, t, {"data": calib}, **(_recipe("data") if args.recipe else {}))
+    first = {"method": "minmax", "shared_concat": False, "float_outputs": False}
+    params = calibrate(g, t, {"data": calib}, **(first if args.first_release else {}))
     x = photos[i][None]
     fq = FakeQuant(g, t)
     yf = fq.run(x)

@@ -44,7 +44,7 @@ def test_lenet5_digits_within_0_2_points() -> None:
     calib, xs, ys = x[:100], x[100:], y[100:]
     acc_f = float((Model.from_graph(g, t)(xs).argmax(1) == ys).mean())
     q = _int8(g, t, calib)
-    assert not q.float_nodes()
+    assert q.float_nodes() == [n.name for n in g.nodes if g.outputs[0].name in n.outputs]  # float outputs, the default
     acc_q = float((q(xs).argmax(1) == ys).mean())
     assert acc_f > 0.97
     assert abs(acc_q - acc_f) * 100 <= 0.2, (acc_f, acc_q)
@@ -117,15 +117,6 @@ def _photo(img: np.ndarray, size: int) -> np.ndarray:
     return (img[..., ::-1] - CAFFE_MEANS).transpose(2, 0, 1).astype(np.float32)
 
 
-def _recipe(name: str) -> dict:
-    """The calibration for SqueezeNet (spec/INT8.md §5): MSE ranges, float outputs (an int8 logit saturates at the
-    calibrated maximum: coffee's five best logits, 19.2-24.5, all exceed the 19.0 its calibration photos reach, and
-    tie), Concat inputs sharing the output's grid, and the input range the preprocessing guarantees (8-bit pixels
-    minus the channel means) rather than the calibration photos' (which miss pure black, say)."""
-    return {"method": "mse", "float_outputs": True, "shared_concat": True,
-            "input_ranges": {name: (-float(CAFFE_MEANS.max()), 255.0 - float(CAFFE_MEANS.min()))}}
-
-
 @dataclass
 class Scored:
     name: str
@@ -158,7 +149,7 @@ def squeezenet(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Score
         g, t = f.graph, {k: f.tensor(k) for k in f.graph.tensor_refs(f.keys())}
     import skimage.data as d
 
-    size, inp = g.inputs[0].shape[2], g.inputs[0].name
+    size = g.inputs[0].shape[2]
     names = ["chelsea", "coffee", "astronaut", "rocket"]  # Egyptian cat, espresso, ..., scored one at a time
     photos = np.stack([_photo(getattr(d, n)(), size) for n in names])
     motorcycle = _photo(d.stereo_motorcycle()[0], size)
@@ -169,14 +160,14 @@ def squeezenet(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Score
     for i in range(len(names)):  # calibrate on the *other* photos (and their mirror images) plus three more images
         others = [photos[j] for j in range(len(names)) if j != i]
         calib = np.stack(others + [o[:, :, ::-1].copy() for o in others] + [motorcycle] + extra)
-        yq = _int8(g, t, calib, **_recipe(inp))(photos[i : i + 1]).reshape(-1)
+        yq = _int8(g, t, calib)(photos[i : i + 1]).reshape(-1)  # the default calibration (spec/INT8.md §5)
         rows.append(Scored(names[i], yf[i], yq))
     # five more skimage photos (the other ones are textures, drawings or micrographs), scored in one batch, calibrated
     # on the four above, their mirror images and the two non-photos: the right frame of the motorcycle pair ...
     more = ["stereo_motorcycle", "camera", "clock", "coins", "moon"]
     shots = np.stack([_photo(d.stereo_motorcycle()[1], size)] + [_photo(getattr(d, n)(), size) for n in more[1:]])
     calib = np.stack(list(photos) + [p[:, :, ::-1].copy() for p in photos] + extra)  # ... so not its left frame
-    yq = _int8(g, t, calib, **_recipe(inp))(shots).reshape(len(more), -1)
+    yq = _int8(g, t, calib)(shots).reshape(len(more), -1)
     yf = float_model(shots).reshape(len(more), -1)
     return {"photos": rows, "more": [Scored(n, yf[i], yq[i]) for i, n in enumerate(more)]}
 
@@ -190,7 +181,8 @@ def test_squeezenet_int8_keeps_every_clear_decision(squeezenet) -> None:
     """What holds on nine photos (four scored one at a time, calibrated on the others; five more calibrated without
     them): int8 keeps the top-1 wherever float's lead exceeds CLEAR_LEAD, never swaps two of the float top-10 whose
     float scores differ by more than CLEAR_GAP, and keeps at least three of the float top-5 (four on the four photos).
-    Closer calls go either way: the int8 scores are off by 0.09-0.29 rms, up to 1.4 (19-32 dB SNR)."""
+    Closer calls go either way: with the default calibration the int8 scores are off by 0.09-0.31 rms, up to 1.1 on
+    a float top-10 score (19-33 dB SNR, 26.6 dB mean)."""
     photos, more = squeezenet["photos"], squeezenet["more"]
     assert photos[0].top_f[0] == 285  # the float path itself is right: chelsea is an Egyptian cat
     clear = 0
@@ -209,11 +201,23 @@ def test_squeezenet_int8_keeps_every_clear_decision(squeezenet) -> None:
     assert clear >= 6  # the rule is not vacuous: six of the nine photos have a clear top-1 (coffee's lead is 3.9)
 
 
+# measured with the default calibration (benchmarks/int8_calibration.py --models squeezenet --detail)
+NOT_KEPT = ("issue 11 goal not met with the default calibration: of the four photos, chelsea and coffee keep their "
+            "float top-5 set and order, astronaut and rocket do not. astronaut's top-6 spans 0.52 (505/550/521/859 "
+            "within 0.215, 5th-6th margin 0.106) and rocket's 744/668 differ by 0.004 while its 6th (437) rises by "
+            "0.45 past the 5th (margin 0.402): int8 logit errors reach 0.9 on those top-10 scores (rms 0.19-0.31 over "
+            "the 1000), and rounding only the weights to int8 (activations float) already reorders them (README)")
+
+
 @pytest.mark.slow
-@pytest.mark.xfail(reason="issue 11 goal not met: per-tensor int8 activations and per-channel int8 weights leave logit "
-                   "errors of ~0.1-0.3 rms (up to ~1.5 on a top score; 19-32 dB), and the float top-5s hold near ties "
-                   "(rocket 744/668 differ by 0.004, astronaut 521/859 by 0.017, coffee's 5th/6th by 0.22): int8 "
-                   "weights alone (float activations) already reorder them (see README)", strict=False)
+@pytest.mark.xfail(reason=NOT_KEPT, strict=False)
+def test_squeezenet_top5_set_unchanged(squeezenet) -> None:
+    for r in squeezenet["photos"]:
+        assert set(r.top_f) == set(r.top_q), (r.name, r.top_f, r.top_q)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason=NOT_KEPT, strict=False)
 def test_squeezenet_top5_unchanged(squeezenet) -> None:
     for r in squeezenet["photos"]:
         assert r.top_f == r.top_q, (r.name, r.top_f, r.top_q)

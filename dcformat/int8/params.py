@@ -18,6 +18,8 @@ from ..errors import MetadataError, UnsupportedFeatureError
 METADATA_KEY = "dcformat.int8"
 INT8_VERSION = 1
 METHODS = ("minmax", "percentile", "mse")  # calibration methods of the reference tool (informative, spec/INT8.md §5)
+# the reference tool's default calibration (measured: dcformat/int8/calibrate.py, DEFAULTS; informative, §5)
+CALIBRATION_DEFAULTS = {"method": "mse", "shared_concat": True, "float_outputs": True}
 SCALE_MIN, SCALE_MAX = 2.0**-40, 2.0**40
 
 
