@@ -60,7 +60,7 @@ static void join_second(void *self) { pthread_join(((second_thread *)self)->th, 
 /* Whole-file decode into one caller buffer (tensors back to back); returns 0 or the dcf_status. threads: 1 or 2. */
 int bench_dense(const void *data, size_t size, void *out, size_t out_size, int threads) {
     dcf_file *f; dcf_error err; size_t i, at = 0; int s;
-    second_thread th; dcf_threads two = {start_second, join_second, NULL};
+    second_thread th; dcf_threads two = {start_second, join_second, NULL, NULL};
     two.self = &th;
     if ((s = dcf_open_memory(&f, data, size, NULL, NULL, &err))) return s;
     for (i = 0; i < dcf_tensor_count(f); i++) {

@@ -113,11 +113,17 @@ typedef struct dcf_file dcf_file;
 
 /* A second thread for dcf_decode_dense_threads: start(self, fn, arg) runs fn(arg) on another thread and returns
  * non-zero, or returns 0 (nothing started: the work then runs on the calling thread); join(self) waits for the
- * started fn. At most one fn is started at a time. */
+ * started fn. At most one fn is started at a time.
+ * populate (optional, NULL: none; used only by dcf_decode_payload_dense_threads with out_is_zero): make the pages of
+ * [addr, addr + len) present and writable without changing a byte (Linux: madvise MADV_POPULATE_WRITE on the pages
+ * inside the range), safe while other threads write there. The second thread runs it on the output rows while the
+ * first decodes two HUFFMAN streams, so that the row walk afterwards finds its pages faulted in (see
+ * dcf__sparse_read for which rows). */
 typedef struct {
     int (*start)(void *self, void (*fn)(void *), void *arg);
     void (*join)(void *self);
     void *self;
+    void (*populate)(void *self, void *addr, size_t len);
 } dcf_threads;
 
 void dcf_default_limits(dcf_limits *limits);
@@ -2567,8 +2573,32 @@ static unsigned dcf__class_of(const dcf__sparse *sp, uint32_t count) {
     return c;
 }
 
+/* The second thread's page population of a dense float32 output while the first decodes the last two streams
+ * (dcf__sparse_read with pf_out): the rows with at least one entry per 1024 columns (4 KiB of float32 per entry:
+ * for the walk of a valid payload with these row counts, at least one entry per page on average), in runs of
+ * consecutive such rows. So a payload that is then rejected made at most 4 KiB per entry its row counts claim
+ * present, never more than its output, and the rows that the walk touches sparsely keep their untouched pages. */
+typedef struct {
+    const dcf_threads *th;
+    const uint32_t *counts;
+    uint64_t rows, cols;
+    float *out;
+} dcf__populate_job;
+
+static void dcf__populate_rows(void *arg) {
+    const dcf__populate_job *p = (const dcf__populate_job *)arg;
+    uint64_t r = 0, need = p->cols / 1024 + (p->cols % 1024 != 0);
+    while (r < p->rows) {
+        uint64_t r0;
+        while (r < p->rows && (p->counts[r] == 0 || p->counts[r] < need)) r++;
+        r0 = r;
+        while (r < p->rows && p->counts[r] && p->counts[r] >= need) r++;
+        if (r > r0) p->th->populate(p->th->self, p->out + r0 * p->cols, (size_t)((r - r0) * p->cols * 4));
+    }
+}
+
 static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_tensor_info *t, dcf__quant *qh,
-                                   dcf__sparse *sp, dcf_csr *csr, const dcf_threads *th) {
+                                   dcf__sparse *sp, dcf_csr *csr, const dcf_threads *th, float *pf_out) {
     uint64_t r, at, rows_c[16] = {0}, F;
     unsigned k, nc;
     dcf_status s;
@@ -2626,10 +2656,20 @@ static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_ten
                 vj.r->rc_rows = t->rows; vj.r->rc_classes = nc;
             }
             /* two narrow HUFFMAN streams: one thread decoding both interleaved (dcf__huff_fast2) measured as fast
-             * as two threads each decoding one, at less CPU time; otherwise one stream per thread */
+             * as two threads each decoding one, at less CPU time, so the second thread (if any) populates the
+             * output's pages meanwhile (pf_out); otherwise one stream per thread */
             if (!s && th && !(gj.coding == 1 && vj.coding == 1 && !gj.wide && !vj.wide))
                 s = dcf__job_decode2(f, c, &gj, &syms, &vj, csr ? csr->codes : NULL, &vsyms, th);
-            else if (!s) s = dcf__job_decode(f, c, &gj, NULL, &syms, &vj, csr ? csr->codes : NULL, &vsyms);
+            else if (!s) {
+                dcf__populate_job pj;
+                int started = 0;
+                if (th && th->populate && pf_out) {
+                    pj.th = th; pj.counts = sp->counts; pj.rows = t->rows; pj.cols = t->cols; pj.out = pf_out;
+                    started = th->start(th->self, dcf__populate_rows, &pj);
+                }
+                s = dcf__job_decode(f, c, &gj, NULL, &syms, &vj, csr ? csr->codes : NULL, &vsyms);
+                if (started) th->join(th->self);
+            }
             if (!s) { sp->gaps[k] = (uint16_t *)syms; sp->values = (uint16_t *)vsyms; }
         } else if (!s) {
             s = dcf__job_decode(f, c, &gj, NULL, &syms, NULL, NULL, NULL);
@@ -2817,7 +2857,8 @@ static dcf_status dcf__decode_dense(const dcf_file *f, size_t index, void *out_v
         dcf__release(f, vals);
     } else {
         dcf__sparse spv, *sp = &spv;
-        if ((s = dcf__sparse_read(f, c, t, qh, sp, NULL, th))) { dcf__sparse_free(f, sp); goto out; }
+        float *pf = out_is_zero && t->dtype == DCF_FLOAT32 ? (float *)out : NULL; /* fresh pages: populate them */
+        if ((s = dcf__sparse_read(f, c, t, qh, sp, NULL, th, pf))) { dcf__sparse_free(f, sp); goto out; }
         if (t->nbytes && !out_is_zero) memset(out, 0, (size_t)t->nbytes);
         if (t->dtype == DCF_FLOAT32) {
             dcf__cb_convert(qh, t->dtype, qh->lut.f32);
@@ -2907,7 +2948,7 @@ dcf_status dcf_decode_csr(const dcf_file *f, size_t index, dcf_csr *csr, dcf_err
     } else {
         dcf__sparse spv, *sp = &spv;
         uint32_t *idx;
-        if ((s = dcf__sparse_read(f, c, t, qh, sp, csr, NULL))) { dcf__sparse_free(f, sp); goto out; }
+        if ((s = dcf__sparse_read(f, c, t, qh, sp, csr, NULL, NULL))) { dcf__sparse_free(f, sp); goto out; }
         csr->nnz = sp->nnz;
         csr->indptr = (uint64_t *)dcf__alloc_n(f, t->rows + 1, 8);
         csr->indices = (uint32_t *)dcf__alloc_n(f, sp->nnz, 4);

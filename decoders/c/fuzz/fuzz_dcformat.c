@@ -116,7 +116,7 @@ static void one(const uint8_t *data, size_t size) {
         void *buf = malloc(nb), *buf2 = malloc(nb);
         dcf_status dense, dense2, sparse = DCF_OK;
         second_thread th;
-        dcf_threads two = {start_second, join_second, NULL};
+        dcf_threads two = {start_second, join_second, NULL, NULL};
         dcf_error err2;
         if (!buf || !buf2) { free(buf); free(buf2); break; }
         two.self = &th;
