@@ -180,7 +180,9 @@ dcf_status dcf_decode_payload_dense(const void *payload, size_t len, const char 
 dcf_status dcf_decode_payload_csr(const void *payload, size_t len, const char *name, dcf_dtype dtype,
                                   dcf_encoding encoding, uint32_t ndim, const uint64_t *shape, uint32_t file_flags,
                                   const dcf_limits *limits, dcf_csr *out, dcf_error *err);
-/* dcf_decode_payload_dense with a second thread (dcf_decode_dense_threads; NULL: one thread). */
+/* dcf_decode_payload_dense with a second thread (dcf_decode_dense_threads; NULL: one thread). With out_is_zero and
+ * threads->populate, the second thread populates the output rows' pages while the first decodes two HUFFMAN streams
+ * (dcf_threads). */
 dcf_status dcf_decode_payload_dense_threads(const void *payload, size_t len, const char *name, dcf_dtype dtype,
                                             dcf_encoding encoding, uint32_t ndim, const uint64_t *shape,
                                             uint32_t file_flags, const dcf_limits *limits, void *out, size_t out_size,
