@@ -146,7 +146,10 @@ def compiled_dense(data: bytes | memoryview, entry: TableEntry, limits: Limits, 
 
     The output is allocated before the payload is validated, but only within ``limits.max_tensor_bytes`` and
     untouched (``np.zeros``/``np.empty`` of a large array commit no pages) until the C decoder has checked every
-    stream.
+    stream; one exception: with two threads and two HUFFMAN streams, the second thread makes present (never writes)
+    the pages of the rows whose counts claim >= 1 entry per 1024 columns while the first decodes the streams, after
+    their headers passed (each of the n entries needs >= 1 bit of the value stream's data, checked): at most 4 KiB per
+    claimed entry, so 32 KiB per payload byte, and never more than the output.
     """
     c = _c_decoder(entry, limits, rans_allowed)
     if c is None:

@@ -2579,7 +2579,8 @@ static unsigned dcf__class_of(const dcf__sparse *sp, uint32_t count) {
  * (dcf__sparse_read with pf_out): the rows with at least one entry per 1024 columns (4 KiB of float32 per entry:
  * for the walk of a valid payload with these row counts, at least one entry per page on average), in runs of
  * consecutive such rows. So a payload that is then rejected made at most 4 KiB per entry its row counts claim
- * present, never more than its output, and the rows that the walk touches sparsely keep their untouched pages. */
+ * present (and its entries are <= 8 x its value stream's bytes: dcf__job_open checked that before this starts), never
+ * more than its output, and the rows that the walk touches sparsely keep their untouched pages. */
 typedef struct {
     const dcf_threads *th;
     const uint32_t *counts;
