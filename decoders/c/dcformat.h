@@ -206,6 +206,13 @@ dcf_status dcf_decode_payload_dense_threads(const void *payload, size_t len, con
 #include <zstd.h>
 #endif
 
+/* DCF_TRACE(label): a time stamp at the phases of a SPARSE float32 dense decode on one or two threads (labels "A: ..."
+ * on the calling thread, "B: ..." on the second); none unless defined before including (benchmarks/bench_c_decode.py
+ * --timeline). */
+#ifndef DCF_TRACE
+#define DCF_TRACE(label) ((void)0)
+#endif
+
 #define DCF_MAX_CODE_LEN 24
 #define DCF_FLAG_RANS_STREAMS 1u  /* header flag bit 0 (§2.2) */
 #define DCF_RANS_L 65536u         /* the lower bound of a rANS state (§6.1) */
@@ -2315,7 +2322,9 @@ typedef struct {
 
 static void dcf__par_run(void *arg) {
     dcf__par_job *pj = (dcf__par_job *)arg;
+    DCF_TRACE("B: stream begin");
     pj->s = dcf__job_finish(&pj->c, pj->j, pj->out, 0, 0);
+    DCF_TRACE("B: stream end");
 }
 
 static dcf_status dcf__job_decode2(const dcf_file *f, dcf__cur *c, dcf__job *a, void **out_a, dcf__job *b,
@@ -2333,7 +2342,9 @@ static dcf_status dcf__job_decode2(const dcf_file *f, dcf__cur *c, dcf__job *a, 
     pj.out = *out_b;
     b->zeros_skipped = 1; /* as dcf__job_decode: the value stream's zeros are not needed */
     started = th->start(th->self, dcf__par_run, &pj);
+    DCF_TRACE("A: stream begin");
     s = dcf__job_finish(c, a, *out_a, 0, 0);
+    DCF_TRACE("A: stream end");
     if (started) th->join(th->self);
     else if (!s) dcf__par_run(&pj);
     if (!s && pj.s) {
@@ -2591,6 +2602,7 @@ typedef struct {
 static void dcf__populate_rows(void *arg) {
     const dcf__populate_job *p = (const dcf__populate_job *)arg;
     uint64_t r = 0, need = p->cols / 1024 + (p->cols % 1024 != 0);
+    DCF_TRACE("B: populate begin");
     while (r < p->rows) {
         uint64_t r0;
         while (r < p->rows && (p->counts[r] == 0 || p->counts[r] < need)) r++;
@@ -2598,6 +2610,7 @@ static void dcf__populate_rows(void *arg) {
         while (r < p->rows && p->counts[r] && p->counts[r] >= need) r++;
         if (r > r0) p->th->populate(p->th->self, p->out + r0 * p->cols, (size_t)((r - r0) * p->cols * 4));
     }
+    DCF_TRACE("B: populate end");
 }
 
 static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_tensor_info *t, dcf__quant *qh,
@@ -2609,6 +2622,7 @@ static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_ten
     memset(sp, 0, sizeof *sp);
     if ((s = dcf__quant_head(f, c, t, qh))) return s;
     if (t->cols >= ((uint64_t)1 << 32)) return DCF__FAIL(c, DCF_E_LIMIT, "row_counts", c->pos, "cols + 1 = %llu + 1 > 2^32", (unsigned long long)t->cols);
+    DCF_TRACE("A: streams begin");
     if ((s = dcf__stream(f, c, t->rows, t->cols + 1, "row_counts", 1, NULL, &syms))) return s;
     sp->counts = (uint32_t *)syms;
     for (r = 0; r < t->rows; r++) sp->nnz += sp->counts[r];
@@ -2670,7 +2684,9 @@ static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_ten
                     pj.th = th; pj.counts = sp->counts; pj.rows = t->rows; pj.cols = t->cols; pj.out = pf_out;
                     started = th->start(th->self, dcf__populate_rows, &pj);
                 }
+                DCF_TRACE("A: fast2 begin");
                 s = dcf__job_decode(f, c, &gj, NULL, &syms, &vj, csr ? csr->codes : NULL, &vsyms);
+                DCF_TRACE("A: fast2 end");
                 if (started) th->join(th->self);
             }
             if (!s) { sp->gaps[k] = (uint16_t *)syms; sp->values = (uint16_t *)vsyms; }
@@ -2690,6 +2706,7 @@ static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_ten
         if (n && g[n - 1] == 0)
             return DCF__FAIL(c, DCF_E_SPARSE_INDEX, what, sp->gap_at[k], "class %u: its gap stream ends with a filler", k);
     }
+    DCF_TRACE("A: streams checked");
     return dcf__end(c);
 }
 
@@ -2806,8 +2823,10 @@ typedef struct {
 static void dcf__walk_upper(void *arg) {
     dcf__upper *u = (dcf__upper *)arg;
     uint64_t j, pos[16];
+    DCF_TRACE("B: walk begin");
     dcf__walk_state(u->t, u->sp, u->mid, &j, pos);
     u->s = dcf__walk_f32(&u->c, u->t, u->qh, u->sp, u->mid, u->t->rows, j, pos, u->out);
+    DCF_TRACE("B: walk end");
 }
 
 /* Rows [0, mid) here and [mid, rows) on the second thread; the first half's failure is reported first (the row
@@ -2822,9 +2841,12 @@ static dcf_status dcf__walk_f32_threads(dcf__cur *c, const dcf_tensor_info *t, c
     u.c.err = &u.err;
     u.t = t; u.qh = qh; u.sp = sp; u.mid = t->rows / 2; u.out = out;
     started = th->start(th->self, dcf__walk_upper, &u);
+    DCF_TRACE("A: walk begin");
     s = dcf__walk_f32(c, t, qh, sp, 0, u.mid, 0, dcf__walk_origin, out);
+    DCF_TRACE("A: walk end");
     if (started) th->join(th->self);
     else if (!s) dcf__walk_upper(&u); /* nothing started: the upper half after the lower one */
+    DCF_TRACE("A: walk joined");
     if (!s && u.s) {
         s = u.s;
         *c->err = u.err;
