@@ -14,7 +14,8 @@ runs plain `dcformat.load()` of the 4096x4096 FC at 10 % in a new interpreter pe
 file (dcformat's lazy imports; numba: its kernels loaded), and prints the first and the best load's nonzeros/s, each
 against np.load of the same dense array as .npy timed alternately in that same process (the anchor), wall and CPU.
 "C" is the default (a tensor this large is written by two threads, dcformat/container/materialize.py), "C 1t" the
-same with DCFORMAT_CDECODE_THREADS=1. The wall clock is what a user sees and what the goal (issue 9: >= 150 M
+same with DCFORMAT_CDECODE_THREADS=1; the "C" process also times, alternately, two threads without populating the
+output's pages while the HUFFMAN streams decode (DCFORMAT_CDECODE_POPULATE=0; nothing changes for rANS files). The wall clock is what a user sees and what the goal (issue 9: >= 150 M
 nonzeros/s) is about; the CPU time (all threads) is printed because on a shared machine it is the steadier number,
 and it is the one-thread figures' measure (two threads cost a little more CPU time, and save wall time only when a
 second core is free: the first line printed measures whether one is).
@@ -43,7 +44,7 @@ from dcformat import CompressionConfig, accel  # noqa: E402
 
 
 MODES = {  # decoder -> environment that selects it (DCFORMAT_ACCEL / DCFORMAT_CDECODE / ..._THREADS, read on every call)
-    "C": {"DCFORMAT_ACCEL": "1", "DCFORMAT_CDECODE": "1", "DCFORMAT_CDECODE_THREADS": ""},  # the default
+    "C": {"DCFORMAT_ACCEL": "1", "DCFORMAT_CDECODE": "1", "DCFORMAT_CDECODE_THREADS": "", "DCFORMAT_CDECODE_POPULATE": ""},  # default
     "C 1t": {"DCFORMAT_ACCEL": "1", "DCFORMAT_CDECODE": "1", "DCFORMAT_CDECODE_THREADS": "1"},
     "numba": {"DCFORMAT_ACCEL": "1", "DCFORMAT_CDECODE": "0"},
     "numpy": {"DCFORMAT_ACCEL": "0", "DCFORMAT_CDECODE": "0"},
@@ -78,14 +79,18 @@ t = time.perf_counter()
 out = dcformat.load(path)
 first = time.perf_counter() - t
 del out
-best, best_npy, cpu, cpu_npy = (float("inf"),) * 4
-for _ in range(repeat):  # alternate the two sides; wall and CPU time (the CPU time is less hit by other processes)
+best, best_npy, cpu, cpu_npy, best_nopop = (float("inf"),) * 5
+for _ in range(repeat):  # alternate the sides; wall and CPU time (the CPU time is less hit by other processes)
     t, c = time.perf_counter(), time.process_time(); np.load(npy, allow_pickle=False)
     best_npy, cpu_npy = min(best_npy, time.perf_counter() - t), min(cpu_npy, time.process_time() - c)
     t, c = time.perf_counter(), time.process_time(); dcformat.load(path)
     best, cpu = min(best, time.perf_counter() - t), min(cpu, time.process_time() - c)
+    if mode == "C":  # the same without the page-populating second thread (A/B in this process)
+        os.environ["DCFORMAT_CDECODE_POPULATE"] = "0"
+        t = time.perf_counter(); dcformat.load(path); best_nopop = min(best_nopop, time.perf_counter() - t)
+        os.environ["DCFORMAT_CDECODE_POPULATE"] = ""
 print(json.dumps({"import": t_import, "warm_up": warm_up, "first": first, "best": best, "npy": best_npy, "cpu": cpu, "cpu_npy": cpu_npy,
-                  "numba": "numba" in sys.modules}))
+                  "numba": "numba" in sys.modules, "best_nopop": best_nopop}))
 """
 
 
@@ -127,6 +132,10 @@ def fresh_process_speeds(label: str, path: Path, npy: Path, nnz: int, repeat: in
                   f"({r['best'] / r['npy']:4.2f}x np.load {r['npy'] * 1e3:5.1f} ms)  CPU time {r['cpu'] * 1e3:5.1f} ms = "
                   f"{nnz / r['cpu'] / 1e6:5.1f} M/s ({r['cpu'] / r['cpu_npy']:4.2f}x np.load's)  numba loaded: "
                   f"{r['numba']}")
+            if mode == "C":
+                print(f"{'':<28} {'':<20} without populating pages (DCFORMAT_CDECODE_POPULATE=0): best "
+                      f"{r['best_nopop'] * 1e3:6.1f} ms = {nnz / r['best_nopop'] / 1e6:5.1f} M nonzeros/s; with / without "
+                      f"{r['best'] / r['best_nopop']:4.2f}x")
 
 
 

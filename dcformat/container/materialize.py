@@ -98,6 +98,11 @@ _CDECODE_THREADS_ABI = 3
 # (~0.1 ms) is not repaid. DCFORMAT_CDECODE_THREADS=1 keeps one thread (read on every call).
 THREADS_MIN_BYTES = 8 << 20
 THREADS_ENV = "DCFORMAT_CDECODE_THREADS"
+# ... and from which dense() takes `populate`: with two threads, the second makes the output's pages present (the
+# kernel zeroing them) while the first decodes two HUFFMAN streams, which one thread does interleaved.
+# DCFORMAT_CDECODE_POPULATE=0 turns that off (read on every call; for A/B measurements: the result is the same).
+_CDECODE_POPULATE_ABI = 4
+POPULATE_ENV = "DCFORMAT_CDECODE_POPULATE"
 
 
 def _cpus() -> int:
@@ -141,7 +146,10 @@ def compiled_dense(data: bytes | memoryview, entry: TableEntry, limits: Limits, 
 
     The output is allocated before the payload is validated, but only within ``limits.max_tensor_bytes`` and
     untouched (``np.zeros``/``np.empty`` of a large array commit no pages) until the C decoder has checked every
-    stream.
+    stream; one exception: with two threads and two HUFFMAN streams, the second thread makes present (never writes)
+    the pages of the rows whose counts claim >= 1 entry per 1024 columns while the first decodes the streams, after
+    their headers passed (each of the n entries needs >= 1 bit of the value stream's data, checked): at most 4 KiB per
+    claimed entry, so 32 KiB per payload byte, and never more than the output.
     """
     c = _c_decoder(entry, limits, rans_allowed)
     if c is None:
@@ -153,6 +161,8 @@ def compiled_dense(data: bytes | memoryview, entry: TableEntry, limits: Limits, 
         return None  # so a defect in it is still reported as that defect
     threads = _threads(c, entry)
     extra = (*(_flags(rans_allowed) or (0,)), threads) if threads > 1 else _flags(rans_allowed)
+    if threads > 1 and getattr(c, "ABI", 1) >= _CDECODE_POPULATE_ABI and os.environ.get(POPULATE_ENV, "").strip() == "0":
+        extra = (*extra, 0)
     status, _ = c.dense(data, entry.name, int(entry.dtype), int(entry.encoding), entry.shape,
                         limits.max_tensor_elements, limits.max_tensor_bytes, out, sparse, *extra)
     return out if status == 0 else None
@@ -180,4 +190,4 @@ def compiled_csr(data: bytes | memoryview, entry: TableEntry, limits: Limits, *,
     return CsrArrays(indptr, indices, cb[symbols])
 
 
-__all__ = ["THREADS_ENV", "THREADS_MIN_BYTES", "CsrArrays", "compiled_csr", "compiled_dense", "to_csr", "to_dense"]
+__all__ = ["POPULATE_ENV", "THREADS_ENV", "THREADS_MIN_BYTES", "CsrArrays", "compiled_csr", "compiled_dense", "to_csr", "to_dense"]

@@ -113,11 +113,17 @@ typedef struct dcf_file dcf_file;
 
 /* A second thread for dcf_decode_dense_threads: start(self, fn, arg) runs fn(arg) on another thread and returns
  * non-zero, or returns 0 (nothing started: the work then runs on the calling thread); join(self) waits for the
- * started fn. At most one fn is started at a time. */
+ * started fn. At most one fn is started at a time.
+ * populate (optional, NULL: none; used only by dcf_decode_payload_dense_threads with out_is_zero): make the pages of
+ * [addr, addr + len) present and writable without changing a byte (Linux: madvise MADV_POPULATE_WRITE on the pages
+ * inside the range), safe while other threads write there. The second thread runs it on the output rows while the
+ * first decodes two HUFFMAN streams, so that the row walk afterwards finds its pages faulted in (see
+ * dcf__sparse_read for which rows). */
 typedef struct {
     int (*start)(void *self, void (*fn)(void *), void *arg);
     void (*join)(void *self);
     void *self;
+    void (*populate)(void *self, void *addr, size_t len);
 } dcf_threads;
 
 void dcf_default_limits(dcf_limits *limits);
@@ -174,7 +180,9 @@ dcf_status dcf_decode_payload_dense(const void *payload, size_t len, const char 
 dcf_status dcf_decode_payload_csr(const void *payload, size_t len, const char *name, dcf_dtype dtype,
                                   dcf_encoding encoding, uint32_t ndim, const uint64_t *shape, uint32_t file_flags,
                                   const dcf_limits *limits, dcf_csr *out, dcf_error *err);
-/* dcf_decode_payload_dense with a second thread (dcf_decode_dense_threads; NULL: one thread). */
+/* dcf_decode_payload_dense with a second thread (dcf_decode_dense_threads; NULL: one thread). With out_is_zero and
+ * threads->populate, the second thread populates the output rows' pages while the first decodes two HUFFMAN streams
+ * (dcf_threads). */
 dcf_status dcf_decode_payload_dense_threads(const void *payload, size_t len, const char *name, dcf_dtype dtype,
                                             dcf_encoding encoding, uint32_t ndim, const uint64_t *shape,
                                             uint32_t file_flags, const dcf_limits *limits, void *out, size_t out_size,
@@ -196,6 +204,13 @@ dcf_status dcf_decode_payload_dense_threads(const void *payload, size_t len, con
 #include <string.h>
 #ifdef DCFORMAT_WITH_ZSTD
 #include <zstd.h>
+#endif
+
+/* DCF_TRACE(label): a time stamp at the phases of a SPARSE float32 dense decode on one or two threads (labels "A: ..."
+ * on the calling thread, "B: ..." on the second); none unless defined before including (benchmarks/bench_c_decode.py
+ * --timeline). */
+#ifndef DCF_TRACE
+#define DCF_TRACE(label) ((void)0)
 #endif
 
 #define DCF_MAX_CODE_LEN 24
@@ -2307,7 +2322,9 @@ typedef struct {
 
 static void dcf__par_run(void *arg) {
     dcf__par_job *pj = (dcf__par_job *)arg;
+    DCF_TRACE("B: stream begin");
     pj->s = dcf__job_finish(&pj->c, pj->j, pj->out, 0, 0);
+    DCF_TRACE("B: stream end");
 }
 
 static dcf_status dcf__job_decode2(const dcf_file *f, dcf__cur *c, dcf__job *a, void **out_a, dcf__job *b,
@@ -2325,7 +2342,9 @@ static dcf_status dcf__job_decode2(const dcf_file *f, dcf__cur *c, dcf__job *a, 
     pj.out = *out_b;
     b->zeros_skipped = 1; /* as dcf__job_decode: the value stream's zeros are not needed */
     started = th->start(th->self, dcf__par_run, &pj);
+    DCF_TRACE("A: stream begin");
     s = dcf__job_finish(c, a, *out_a, 0, 0);
+    DCF_TRACE("A: stream end");
     if (started) th->join(th->self);
     else if (!s) dcf__par_run(&pj);
     if (!s && pj.s) {
@@ -2567,8 +2586,35 @@ static unsigned dcf__class_of(const dcf__sparse *sp, uint32_t count) {
     return c;
 }
 
+/* The second thread's page population of a dense float32 output while the first decodes the last two streams
+ * (dcf__sparse_read with pf_out): the rows with at least one entry per 1024 columns (4 KiB of float32 per entry:
+ * for the walk of a valid payload with these row counts, at least one entry per page on average), in runs of
+ * consecutive such rows. So a payload that is then rejected made at most 4 KiB per entry its row counts claim
+ * present (and its entries are <= 8 x its value stream's bytes: dcf__job_open checked that before this starts), never
+ * more than its output, and the rows that the walk touches sparsely keep their untouched pages. */
+typedef struct {
+    const dcf_threads *th;
+    const uint32_t *counts;
+    uint64_t rows, cols;
+    float *out;
+} dcf__populate_job;
+
+static void dcf__populate_rows(void *arg) {
+    const dcf__populate_job *p = (const dcf__populate_job *)arg;
+    uint64_t r = 0, need = p->cols / 1024 + (p->cols % 1024 != 0);
+    DCF_TRACE("B: populate begin");
+    while (r < p->rows) {
+        uint64_t r0;
+        while (r < p->rows && (p->counts[r] == 0 || p->counts[r] < need)) r++;
+        r0 = r;
+        while (r < p->rows && p->counts[r] && p->counts[r] >= need) r++;
+        if (r > r0) p->th->populate(p->th->self, p->out + r0 * p->cols, (size_t)((r - r0) * p->cols * 4));
+    }
+    DCF_TRACE("B: populate end");
+}
+
 static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_tensor_info *t, dcf__quant *qh,
-                                   dcf__sparse *sp, dcf_csr *csr, const dcf_threads *th) {
+                                   dcf__sparse *sp, dcf_csr *csr, const dcf_threads *th, float *pf_out) {
     uint64_t r, at, rows_c[16] = {0}, F;
     unsigned k, nc;
     dcf_status s;
@@ -2576,6 +2622,7 @@ static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_ten
     memset(sp, 0, sizeof *sp);
     if ((s = dcf__quant_head(f, c, t, qh))) return s;
     if (t->cols >= ((uint64_t)1 << 32)) return DCF__FAIL(c, DCF_E_LIMIT, "row_counts", c->pos, "cols + 1 = %llu + 1 > 2^32", (unsigned long long)t->cols);
+    DCF_TRACE("A: streams begin");
     if ((s = dcf__stream(f, c, t->rows, t->cols + 1, "row_counts", 1, NULL, &syms))) return s;
     sp->counts = (uint32_t *)syms;
     for (r = 0; r < t->rows; r++) sp->nnz += sp->counts[r];
@@ -2626,10 +2673,22 @@ static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_ten
                 vj.r->rc_rows = t->rows; vj.r->rc_classes = nc;
             }
             /* two narrow HUFFMAN streams: one thread decoding both interleaved (dcf__huff_fast2) measured as fast
-             * as two threads each decoding one, at less CPU time; otherwise one stream per thread */
+             * as two threads each decoding one, at less CPU time, so the second thread (if any) populates the
+             * output's pages meanwhile (pf_out); otherwise one stream per thread */
             if (!s && th && !(gj.coding == 1 && vj.coding == 1 && !gj.wide && !vj.wide))
                 s = dcf__job_decode2(f, c, &gj, &syms, &vj, csr ? csr->codes : NULL, &vsyms, th);
-            else if (!s) s = dcf__job_decode(f, c, &gj, NULL, &syms, &vj, csr ? csr->codes : NULL, &vsyms);
+            else if (!s) {
+                dcf__populate_job pj;
+                int started = 0;
+                if (th && th->populate && pf_out) {
+                    pj.th = th; pj.counts = sp->counts; pj.rows = t->rows; pj.cols = t->cols; pj.out = pf_out;
+                    started = th->start(th->self, dcf__populate_rows, &pj);
+                }
+                DCF_TRACE("A: fast2 begin");
+                s = dcf__job_decode(f, c, &gj, NULL, &syms, &vj, csr ? csr->codes : NULL, &vsyms);
+                DCF_TRACE("A: fast2 end");
+                if (started) th->join(th->self);
+            }
             if (!s) { sp->gaps[k] = (uint16_t *)syms; sp->values = (uint16_t *)vsyms; }
         } else if (!s) {
             s = dcf__job_decode(f, c, &gj, NULL, &syms, NULL, NULL, NULL);
@@ -2647,6 +2706,7 @@ static dcf_status dcf__sparse_read(const dcf_file *f, dcf__cur *c, const dcf_ten
         if (n && g[n - 1] == 0)
             return DCF__FAIL(c, DCF_E_SPARSE_INDEX, what, sp->gap_at[k], "class %u: its gap stream ends with a filler", k);
     }
+    DCF_TRACE("A: streams checked");
     return dcf__end(c);
 }
 
@@ -2763,8 +2823,10 @@ typedef struct {
 static void dcf__walk_upper(void *arg) {
     dcf__upper *u = (dcf__upper *)arg;
     uint64_t j, pos[16];
+    DCF_TRACE("B: walk begin");
     dcf__walk_state(u->t, u->sp, u->mid, &j, pos);
     u->s = dcf__walk_f32(&u->c, u->t, u->qh, u->sp, u->mid, u->t->rows, j, pos, u->out);
+    DCF_TRACE("B: walk end");
 }
 
 /* Rows [0, mid) here and [mid, rows) on the second thread; the first half's failure is reported first (the row
@@ -2779,9 +2841,12 @@ static dcf_status dcf__walk_f32_threads(dcf__cur *c, const dcf_tensor_info *t, c
     u.c.err = &u.err;
     u.t = t; u.qh = qh; u.sp = sp; u.mid = t->rows / 2; u.out = out;
     started = th->start(th->self, dcf__walk_upper, &u);
+    DCF_TRACE("A: walk begin");
     s = dcf__walk_f32(c, t, qh, sp, 0, u.mid, 0, dcf__walk_origin, out);
+    DCF_TRACE("A: walk end");
     if (started) th->join(th->self);
     else if (!s) dcf__walk_upper(&u); /* nothing started: the upper half after the lower one */
+    DCF_TRACE("A: walk joined");
     if (!s && u.s) {
         s = u.s;
         *c->err = u.err;
@@ -2817,7 +2882,8 @@ static dcf_status dcf__decode_dense(const dcf_file *f, size_t index, void *out_v
         dcf__release(f, vals);
     } else {
         dcf__sparse spv, *sp = &spv;
-        if ((s = dcf__sparse_read(f, c, t, qh, sp, NULL, th))) { dcf__sparse_free(f, sp); goto out; }
+        float *pf = out_is_zero && t->dtype == DCF_FLOAT32 ? (float *)out : NULL; /* fresh pages: populate them */
+        if ((s = dcf__sparse_read(f, c, t, qh, sp, NULL, th, pf))) { dcf__sparse_free(f, sp); goto out; }
         if (t->nbytes && !out_is_zero) memset(out, 0, (size_t)t->nbytes);
         if (t->dtype == DCF_FLOAT32) {
             dcf__cb_convert(qh, t->dtype, qh->lut.f32);
@@ -2907,7 +2973,7 @@ dcf_status dcf_decode_csr(const dcf_file *f, size_t index, dcf_csr *csr, dcf_err
     } else {
         dcf__sparse spv, *sp = &spv;
         uint32_t *idx;
-        if ((s = dcf__sparse_read(f, c, t, qh, sp, csr, NULL))) { dcf__sparse_free(f, sp); goto out; }
+        if ((s = dcf__sparse_read(f, c, t, qh, sp, csr, NULL, NULL))) { dcf__sparse_free(f, sp); goto out; }
         csr->nnz = sp->nnz;
         csr->indptr = (uint64_t *)dcf__alloc_n(f, t->rows + 1, 8);
         csr->indices = (uint32_t *)dcf__alloc_n(f, sp->nnz, 4);

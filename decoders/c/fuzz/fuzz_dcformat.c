@@ -65,6 +65,21 @@ static int start_second(void *self, void (*fn)(void *), void *arg) {
 
 static void join_second(void *self) { pthread_join(((second_thread *)self)->th, NULL); }
 
+/* dcf_threads.populate for a zeroed output: every range must be whole rows inside it (else abort); it reads one byte
+ * per page (never writes: the first thread may be writing there too) */
+static const uint8_t *pop_base;
+static size_t pop_size, pop_row_bytes;
+static volatile uint8_t pop_sink;
+static void populate_check(void *self, void *addr, size_t len) {
+    const uint8_t *a = (const uint8_t *)addr;
+    size_t k;
+    (void)self;
+    if (a < pop_base || len == 0 || len > pop_size - (size_t)(a - pop_base) || !pop_row_bytes ||
+        (size_t)(a - pop_base) % pop_row_bytes || len % pop_row_bytes)
+        abort();
+    for (k = 0; k < len; k += 4096) pop_sink = a[k];
+}
+
 /* The file of generate_invalid.graph_file() before and after its GRPH section. */
 static const uint8_t graph_head[64] = {0x89, 0x44, 0x43, 0x46, 0x0D, 0x0A, 0x1A, 0x0A, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x57, 0x1D, 0x12, 0x6F, 0x54, 0x41, 0x42, 0x4C, 0x00, 0x00, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x04, 0x66, 0x63, 0x2E, 0x77, 0x01, 0x00, 0x02, 0x03, 0x04, 0x04, 0x66, 0x63, 0x2E, 0x62, 0x01, 0x00, 0x01, 0x03, 0x2C, 0x27, 0x8C, 0xB9};
 static const uint8_t graph_tail[120] = {0x44, 0x41, 0x54, 0x41, 0x00, 0x00, 0x00, 0x00, 0x38, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x3E, 0x00, 0x00, 0x80, 0x3E, 0x00, 0x00, 0xC0, 0x3E, 0x00, 0x00, 0x00, 0x3F, 0x00, 0x00, 0x20, 0x3F, 0x00, 0x00, 0x40, 0x3F, 0x00, 0x00, 0x60, 0x3F, 0x00, 0x00, 0x80, 0x3F, 0x00, 0x00, 0x90, 0x3F, 0x00, 0x00, 0xA0, 0x3F, 0x00, 0x00, 0xB0, 0x3F, 0x5A, 0x4F, 0x3E, 0xDB, 0x00, 0x00, 0x00, 0x00, 0x44, 0x41, 0x54, 0x41, 0x00, 0x00, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x3F, 0x00, 0x00, 0x00, 0xBF, 0x00, 0x00, 0x80, 0x3E, 0xD9, 0xF6, 0x29, 0x08};
@@ -116,7 +131,7 @@ static void one(const uint8_t *data, size_t size) {
         void *buf = malloc(nb), *buf2 = malloc(nb);
         dcf_status dense, dense2, sparse = DCF_OK;
         second_thread th;
-        dcf_threads two = {start_second, join_second, NULL};
+        dcf_threads two = {start_second, join_second, NULL, NULL};
         dcf_error err2;
         if (!buf || !buf2) { free(buf); free(buf2); break; }
         two.self = &th;
@@ -125,6 +140,24 @@ static void one(const uint8_t *data, size_t size) {
         if (dense2 != dense || strcmp(err.message, err2.message) ||
             (dense == DCF_OK && t->nbytes && memcmp(buf, buf2, (size_t)t->nbytes)))
             abort(); /* two threads: the one-thread decode's status, message and bytes */
+        if (t->encoding == DCF_SPARSE) { /* the payload entry point on a zeroed output: with a second thread that
+                                          * populates its pages, the one-thread result */
+            uint32_t flags = size >= 16 ? (uint32_t)data[12] | (uint32_t)data[13] << 8 | (uint32_t)data[14] << 16 | (uint32_t)data[15] << 24 : 0;
+            const uint8_t *p = data + t->payload_offset;
+            void *z = calloc(nb, 1), *z2 = calloc(nb, 1);
+            dcf_threads pop = {start_second, join_second, NULL, populate_check};
+            pop.self = &th;
+            if (z && z2) {
+                pop_base = (const uint8_t *)z2; pop_size = (size_t)t->nbytes; pop_row_bytes = (size_t)t->cols * dcf_dtype_size(t->dtype);
+                dcf_status pd = dcf_decode_payload_dense(p, (size_t)t->payload_len, t->name, t->dtype, t->encoding, t->ndim, t->shape, flags, &limits, z, (size_t)t->nbytes, 1, &err);
+                dcf_status pd2 = dcf_decode_payload_dense_threads(p, (size_t)t->payload_len, t->name, t->dtype, t->encoding, t->ndim, t->shape, flags, &limits, z2, (size_t)t->nbytes, 1, &pop, &err2);
+                if (pd2 != pd || strcmp(err.message, err2.message) ||
+                    (pd == DCF_OK && t->nbytes && memcmp(z, z2, (size_t)t->nbytes)))
+                    abort();
+            }
+            free(z);
+            free(z2);
+        }
         free(buf);
         free(buf2);
         if (t->encoding != DCF_RAW) {

@@ -41,6 +41,22 @@ static int runs = 0, split_streams = 0;
 static int start_now(void *self, void (*fn)(void *), void *arg) { (void)self; runs++; fn(arg); return 1; }
 static int start_never(void *self, void (*fn)(void *), void *arg) { (void)self; (void)fn; (void)arg; return 0; }
 static void join_none(void *self) { (void)self; }
+/* dcf_threads.populate that records which rows it was given (whole rows inside the output, or pop_bad) */
+static const char *pop_base;
+static size_t pop_size, pop_row_bytes, pop_calls, pop_bad;
+static unsigned char pop_rows[1 << 16];
+static void populate_record(void *self, void *addr, size_t len) {
+    const char *a = (const char *)addr;
+    size_t r;
+    (void)self;
+    pop_calls++;
+    if (a < pop_base || len == 0 || len > pop_size - (size_t)(a - pop_base) || (size_t)(a - pop_base) % pop_row_bytes
+        || len % pop_row_bytes || (a - pop_base) / pop_row_bytes + len / pop_row_bytes > sizeof pop_rows) {
+        pop_bad++;
+        return;
+    }
+    for (r = (size_t)(a - pop_base) / pop_row_bytes; r < (size_t)(a - pop_base + len) / pop_row_bytes; r++) pop_rows[r]++;
+}
 
 int main(int argc, char **argv) {
     dcf_file *f = NULL;
@@ -71,7 +87,7 @@ int main(int argc, char **argv) {
     CHECK(dcf_decode_dense(f, dcf_tensor_count(f), buf, (size_t)t->nbytes, &err) == DCF_E_ARGUMENT);
     CHECK(dcf_decode_dense(f, 0, buf, (size_t)t->nbytes, &err) == DCF_OK && err.code == DCF_OK);
     { /* dcf_decode_dense_threads: the same bytes (this SPARSE float32 tensor with HUFFMAN streams: its rows split) */
-        dcf_threads now = {start_now, join_none, NULL}, never = {start_never, join_none, NULL};
+        dcf_threads now = {start_now, join_none, NULL, NULL}, never = {start_never, join_none, NULL, NULL};
         float *two = (float *)malloc((size_t)t->nbytes + 1);
         CHECK(two != NULL && t->encoding == DCF_SPARSE && t->dtype == DCF_FLOAT32 && t->rows >= 2);
         memset(two, 0xA5, (size_t)t->nbytes);
@@ -82,6 +98,38 @@ int main(int argc, char **argv) {
         CHECK(memcmp(buf, two, (size_t)t->nbytes) == 0);
         CHECK(dcf_decode_dense_threads(f, 0, two, (size_t)t->nbytes - 1, &now, &err) == DCF_E_ARGUMENT);
         free(two);
+    }
+    { /* the payload entry point on a zeroed output with a populate hook: the same bytes, and the hook is given
+       * exactly the rows with >= 1 entry per 1024 columns (counted from the CSR decode), each once, as whole rows */
+        dcf_threads pop = {start_now, join_none, NULL, populate_record};
+        static uint8_t file[1 << 22];
+        FILE *fp = fopen(argv[1], "rb");
+        size_t len = fp ? fread(file, 1, sizeof file, fp) : 0;
+        uint64_t r, need = t->cols / 1024 + (t->cols % 1024 != 0), qualifying = 0;
+        float *z = (float *)calloc((size_t)t->nbytes + 1, 1);
+        if (fp) fclose(fp);
+        CHECK(z && len > t->payload_offset + t->payload_len && len < sizeof file && t->rows <= sizeof pop_rows);
+        pop_base = (const char *)z; pop_size = (size_t)t->nbytes; pop_row_bytes = (size_t)t->cols * 4;
+        CHECK(dcf_decode_payload_dense_threads(file + t->payload_offset, (size_t)t->payload_len, t->name, t->dtype,
+                                               t->encoding, t->ndim, t->shape, 0, NULL, z, (size_t)t->nbytes, 1, &pop,
+                                               &err) == DCF_OK);
+        CHECK(memcmp(buf, z, (size_t)t->nbytes) == 0 && pop_calls > 0 && pop_bad == 0);
+        CHECK(dcf_decode_csr(f, 0, &csr, &err) == DCF_OK);
+        for (r = 0; r < t->rows; r++) {
+            uint64_t n = csr.indptr[r + 1] - csr.indptr[r];
+            int want = n > 0 && n >= need;
+            qualifying += (uint64_t)want;
+            CHECK(pop_rows[r] == (unsigned char)want);
+        }
+        CHECK(qualifying > 0);
+        dcf_csr_free(f, &csr);
+        pop_calls = 0; /* not populated: without out_is_zero (the decoder zeroes the output itself) or without threads */
+        memset(z, 0xA5, (size_t)t->nbytes);
+        CHECK(dcf_decode_payload_dense_threads(file + t->payload_offset, (size_t)t->payload_len, t->name, t->dtype,
+                                               t->encoding, t->ndim, t->shape, 0, NULL, z, (size_t)t->nbytes, 0, &pop,
+                                               &err) == DCF_OK);
+        CHECK(memcmp(buf, z, (size_t)t->nbytes) == 0 && pop_calls == 0);
+        free(z);
     }
     CHECK(dcf_decode_csr(f, 0, &csr, &err) == DCF_OK);
     CHECK(csr.indptr[csr.rows] == csr.nnz && csr.rows == t->rows && csr.cols == t->cols);
@@ -151,7 +199,7 @@ int main(int argc, char **argv) {
             CHECK(cnt.live == 0);
         }
         size_t refused = 0;
-        dcf_threads now = {start_now, join_none, NULL};
+        dcf_threads now = {start_now, join_none, NULL, NULL};
         CHECK(dcf_open_path(&f, argv[k], NULL, NULL, &err) == DCF_OK);
         for (ti_i = 0; ti_i < dcf_tensor_count(f); ti_i++) {
             const uint8_t *base;
