@@ -349,3 +349,28 @@ def test_half_panel_tile(o, implicit) -> None:
         else:
             qconv(x, -4, kh, kw, (1, 1), (1, 1), pads, h, w, pk, 6, -128, 127, out)
         assert np.array_equal(out.reshape(want.shape), want)
+
+
+@pytest.mark.parametrize("c", [24, 37, 48])
+@pytest.mark.parametrize("implicit", [False, True])
+def test_vector_widening_across_blocks(c, implicit) -> None:
+    """Input rows widened 16 bytes at a time (a channel tail of 8, 5 or none) over more patch rows than one block
+    holds, so later blocks start mid-image: pointwise (one contiguous run per block, or per row when C is odd), a
+    3x3 window (per-row runs, per-tap copies at the borders) and the implicit kernel's padded image."""
+    from dcformat.inference.fast.int8_gemm import ROW_BLOCK_BYTES, implicit_weights, qconv_implicit
+
+    rng = np.random.default_rng(c + 7 * implicit)
+    for kh in ([3] if implicit else [1, 3]):
+        h = w = 2 + int(np.sqrt(ROW_BLOCK_BYTES // (2 * (kh * kh * c + 1)) * 1.5))  # 1.5 blocks of rows
+        pads = (kh // 2,) * 4
+        x = rng.integers(-128, 128, (1, h, w, c)).astype(np.int8)
+        wq = rng.integers(-127, 128, (kh, kh, c, 40)).astype(np.int8)
+        bias = rng.integers(-5000, 5000, 40)
+        m0, sh = _mults(rng, 40, 1e-6, 0.5)
+        want = oracle(x, 13, wq, bias, m0, sh, -3, -128, 127, (1, 1), (1, 1), pads, h, w)
+        out = np.empty((h * w, 40), np.int8)
+        if implicit:
+            qconv_implicit(x, 13, kh, kh, (1, 1), (1, 1), pads, h, w, QPacked(implicit_weights(wq, 1), bias, m0, sh), -3, -128, 127, out)
+        else:
+            qconv(x, 13, kh, kh, (1, 1), (1, 1), pads, h, w, QPacked(wq.reshape(-1, 40), bias, m0, sh), -3, -128, 127, out)
+        assert np.array_equal(out.reshape(want.shape), want), kh

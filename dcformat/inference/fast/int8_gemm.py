@@ -172,6 +172,36 @@ def istore(typingctx, arr, i, v):  # type: ignore[no-untyped-def]
     return types.void(arr, i, v), codegen
 
 
+@intrinsic
+def widen16(typingctx, x, i, z, a, o):  # type: ignore[no-untyped-def]
+    """a[o:o+16] = x[i:i+16] - z as int16 (one ``vpmovsxbw`` and one ``vpsubw``)."""
+    if not (_flat(x, types.int8) and _flat(a, types.int16) and isinstance(i, types.Integer) and isinstance(o, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        v16i8 = ir.VectorType(ir.IntType(8), 16)
+        p = _ptr(context, builder, sig.args[0], args[0], args[1], sig.args[1])
+        v = builder.sext(builder.load(builder.bitcast(p, v16i8.as_pointer()), align=1), _V16I16)
+        zv = builder.trunc(context.cast(builder, args[2], sig.args[2], types.int32), _I16)
+        zs = builder.shuffle_vector(builder.insert_element(ir.Constant(_V16I16, ir.Undefined), zv, ir.Constant(_I32, 0)),
+                                    ir.Constant(_V16I16, ir.Undefined), ir.Constant(ir.VectorType(_I32, 16), [0] * 16))
+        dst = _ptr(context, builder, sig.args[3], args[3], args[4], sig.args[4])
+        builder.store(builder.sub(v, zs), builder.bitcast(dst, _V16I16.as_pointer()), align=2)
+        return context.get_dummy_value()
+
+    return types.void(x, i, z, a, o), codegen
+
+
+@njit(cache=True, nogil=True, inline="always")
+def widen(x, i, n, z, a, o):  # pragma: no cover - compiled
+    """a[o:o+n] = x[i:i+n] - z as int16: 16 at a time, the tail scalar (numba leaves the plain loop scalar)."""
+    n16 = n // 16 * 16
+    for e in range(0, n16, 16):
+        widen16(x, i + e, z, a, o + e)
+    for e in range(n16, n):
+        a[o + e] = np.int16(x[i + e]) - z
+
+
 # ------------------------------------------------------------------ requantization epilogue
 
 
@@ -681,15 +711,10 @@ def _qconv(xf, sb, sy, sx, cin0, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh,
             ob[i] = (r0 + i) * ldo + ocol
         if plain:  # a pointwise conv over a contiguous input: patch rows are input rows, widened
             if kp == c:
-                src = r0 * c
-                for e in range(mb * c):
-                    a[e] = np.int16(xf[src + e]) - zin
+                widen(xf, r0 * c, mb * c, zin, a, 0)
             else:
                 for i in range(mb):
-                    src = (r0 + i) * c
-                    q = i * kp
-                    for cc in range(c):
-                        a[q + cc] = np.int16(xf[src + cc]) - zin
+                    widen(xf, (r0 + i) * c, c, zin, a, i * kp)
             _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, zp, lo, hi, out, ob, nout)
             continue
         b = r0 // (oh * ow)
@@ -710,17 +735,13 @@ def _qconv(xf, sb, sy, sx, cin0, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh,
                     continue
                 rowsrc = b * sb + iy * sy + cin0
                 if inside_x and run:
-                    src = rowsrc + ix0 * sx
-                    for e in range(run):
-                        a[q + e] = np.int16(xf[src + e]) - zin
+                    widen(xf, rowsrc + ix0 * sx, run, zin, a, q)
                     q += run
                     continue
                 for tj in range(kw):
                     ix = ix0 + tj * dw
                     if 0 <= ix < w:
-                        src = rowsrc + ix * sx
-                        for cc in range(c):
-                            a[q + cc] = np.int16(xf[src + cc]) - zin
+                        widen(xf, rowsrc + ix * sx, c, zin, a, q)
                     else:
                         for cc in range(c):
                             a[q + cc] = 0
@@ -865,12 +886,10 @@ def _qconv_implicit(xf, n, h, w, c, ce, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, 
             src = (b * h + iy) * w * c
             dst = ((b * hp + iy + pt) * wpd + pl) * ce
             if ce == c:  # one contiguous run per input row
-                for e in range(w * c):
-                    img[dst + e] = np.int16(xf[src + e]) - zin
+                widen(xf, src, w * c, zin, img, dst)
             else:
                 for ix in range(w):
-                    for ch in range(c):
-                        img[dst + ix * ce + ch] = np.int16(xf[src + ix * c + ch]) - zin
+                    widen(xf, src + ix * c, c, zin, img, dst + ix * ce)
     m = n * oh * ow
     bmax = max(1, min(block, m))
     ab = np.empty(bmax, np.int64)
