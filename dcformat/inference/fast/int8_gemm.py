@@ -1066,6 +1066,40 @@ def pairw(typingctx, x, ia, ib, z, pr, o):  # type: ignore[no-untyped-def]
     return types.void(x, ia, ib, z, pr, o), codegen
 
 
+def _pairw1_intrinsic(first: bool):  # type: ignore[no-untyped-def]
+    """:func:`pairw` at a row border, one partner outside the row (centered 0): pr[o:o+16] = (x[i+j] - z, 0) for j < 8
+    (``first``) or (0, x[i+j] - z)."""
+
+    @intrinsic
+    def pairw1(typingctx, x, i, z, pr, o):  # type: ignore[no-untyped-def]
+        if not (_flat(x, types.int8) and _flat(pr, types.int16) and isinstance(i, types.Integer) and isinstance(o, types.Integer)):
+            return None
+
+        def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+            v8 = ir.VectorType(ir.IntType(8), 8)
+            v8i16 = ir.VectorType(_I16, 8)
+            p = _ptr(context, builder, sig.args[0], args[0], args[1], sig.args[1])
+            v = builder.sext(builder.load(builder.bitcast(p, v8.as_pointer()), align=1), v8i16)
+            zv = builder.trunc(context.cast(builder, args[2], sig.args[2], types.int32), _I16)
+            zs = builder.shuffle_vector(builder.insert_element(ir.Constant(v8i16, ir.Undefined), zv, ir.Constant(_I32, 0)),
+                                        ir.Constant(v8i16, ir.Undefined), ir.Constant(ir.VectorType(_I32, 8), [0] * 8))
+            v = builder.sub(v, zs)
+            zero = ir.Constant(v8i16, [0] * 8)
+            ops = (v, zero) if first else (zero, v)
+            inter = builder.shuffle_vector(*ops, ir.Constant(ir.VectorType(_I32, 16), [j // 2 + 8 * (j % 2) for j in range(16)]))
+            dst = _ptr(context, builder, sig.args[3], args[3], args[4], sig.args[4])
+            builder.store(inter, builder.bitcast(dst, _V16I16.as_pointer()), align=2)
+            return context.get_dummy_value()
+
+        return types.void(x, i, z, pr, o), codegen
+
+    return pairw1
+
+
+pairw_first = _pairw1_intrinsic(True)
+pairw_second = _pairw1_intrinsic(False)
+
+
 @njit(cache=True, nogil=True)
 def _gcd(a, b):  # pragma: no cover - compiled
     while b:
@@ -1095,17 +1129,23 @@ def _pair_row(xf, rowbase, w, c, c8, cp, pl, dw, npos, step, z, pr, pb):  # prag
                 else:
                     pr[q + 2 * ch] = 0
                     pr[q + 2 * ch + 1] = 0
+        elif rowbase >= 0 and 0 <= ia < w:  # the right border: the second partner is padding
+            sa = rowbase + ia * c
+            for c0 in range(0, c8, 8):
+                pairw_first(xf, sa + c0, z, pr, q + 2 * c0)
+            for ch in range(c8, cp):
+                pr[q + 2 * ch] = np.int16(xf[sa + ch]) - z if ch < c else np.int16(0)
+                pr[q + 2 * ch + 1] = 0
+        elif rowbase >= 0 and 0 <= ib < w:  # the left border: the first partner is padding
+            sb = rowbase + ib * c
+            for c0 in range(0, c8, 8):
+                pairw_second(xf, sb + c0, z, pr, q + 2 * c0)
+            for ch in range(c8, cp):
+                pr[q + 2 * ch] = 0
+                pr[q + 2 * ch + 1] = np.int16(xf[sb + ch]) - z if ch < c else np.int16(0)
         else:
-            for ch in range(cp):
-                va = np.int16(0)
-                vb = np.int16(0)
-                if rowbase >= 0 and ch < c:
-                    if 0 <= ia < w:
-                        va = np.int16(xf[rowbase + ia * c + ch]) - z
-                    if 0 <= ib < w:
-                        vb = np.int16(xf[rowbase + ib * c + ch]) - z
-                pr[q + 2 * ch] = va
-                pr[q + 2 * ch + 1] = vb
+            for e in range(2 * cp):
+                pr[q + e] = 0
 
 
 @njit(cache=True, nogil=True)
