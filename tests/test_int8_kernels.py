@@ -118,7 +118,8 @@ def test_qdepthwise_matches_oracle(c, geo) -> None:
 @pytest.mark.parametrize("mode", [1, 2])
 def test_vector_requantization_matches_reference(mode) -> None:
     """The 8-lane epilogue (inference/fast/int8_gemm.rq8) against fixedpoint.mbqm on accumulators across the whole
-    int32 range (mode 1, saturating) or within the no-saturation bound (mode 2), every right shift 0..31 and some in 32..62."""
+    int32 range (mode 1, saturating) or within the no-saturation bound |acc + bias| < 2^30 (mode 2: the shorter
+    rounding), every right shift 0..31 and some in 32..62."""
     from dcformat.inference.fast.int8_gemm import lane_params, requant_lanes
 
     rng = np.random.default_rng(mode)
@@ -135,7 +136,7 @@ def test_vector_requantization_matches_reference(mode) -> None:
     else:
         k = 9
         bound = k * 127 * 255
-        bias = rng.integers(-(2**31) + bound + 1, 2**31 - bound, width) >> rng.integers(0, 31, width)
+        bias = rng.integers(-(2**30) + bound + 1, 2**30 - bound, width) >> rng.integers(0, 31, width)
         acc = rng.integers(-bound, bound + 1, (400, width))
         acc[:4] = [[bound], [-bound], [0], [-1]]
     for extra in range(1, 20):  # values around rounding boundaries of each channel: x*M0 near multiples of 2^(30+n)
@@ -374,3 +375,37 @@ def test_vector_widening_across_blocks(c, implicit) -> None:
         else:
             qconv(x, 13, kh, kh, (1, 1), (1, 1), pads, h, w, QPacked(wq.reshape(-1, 40), bias, m0, sh), -3, -128, 127, out)
         assert np.array_equal(out.reshape(want.shape), want), kh
+
+
+def test_short_rounding_at_ties_and_bounds() -> None:
+    """Mode 2's epilogue (RDBPOT's half folded into SRDHM's nudge, its sign term taken from x) against the int64
+    reference where the two roundings interact: every right shift 0..31, M0 = 2^30 (SRDHM = floor((x + 1) / 2), so
+    x = 2r - 2 .. 2r + 1 straddles each RDBPOT tie r = (2j + 1) 2^(n-1) on both signs), M0 = 2^31 - 1 (r = x near 0),
+    M0 = 1 and 0, and x at the mode's bound +-(2^30 - 1) - |bias|."""
+    from dcformat.inference.fast.int8_gemm import lane_params, requant_lanes
+
+    rng = np.random.default_rng(5)
+    width = 128
+    n = np.tile(np.arange(32), 4)
+    m0 = np.repeat([2**30, 2**31 - 1, 1, 0], 32)
+    m0[0::7] = rng.integers(2**30, 2**31, m0[0::7].size)
+    k = (2**30 - 1 - 100) // (127 * 255)  # the longest reduction mode 2 allows with |bias| <= 100
+    bound = k * 127 * 255
+    bias = rng.integers(-100, 101, width)
+    rows = []
+    for j in range(-3, 3):
+        r = j * (1 << n) + np.where(n > 0, 1 << np.maximum(n - 1, 0), 0)  # RDBPOT ties (and r = j for n = 0)
+        for sign in (1, -1):
+            for d in (-2, -1, 0, 1):
+                x = np.where(m0 == 2**30, 2 * sign * r + d, sign * r + d)
+                rows.append(np.clip(x, -bound, bound) - bias)
+    rows += [np.full(width, bound) - bias, np.full(width, -bound) - bias, np.zeros(width, np.int64), -bias, -1 - bias]
+    acc = np.stack(rows).astype(np.int64)
+    z = np.zeros(width, np.int64)
+    mode, p32 = lane_params(bias, m0, z, n, width, k)
+    assert mode == 2 and np.abs(acc + bias).max() < 2**30
+    for zp, lo, hi in ((0, -128, 127), (5, -20, 30)):
+        out = np.empty(acc.size, np.int8)
+        requant_lanes(np.ascontiguousarray(acc, dtype=np.int32).reshape(-1), mode, p32, zp, lo, hi, out)
+        want = np.clip(mbqm(acc + bias, m0, -n) + zp, lo, hi).astype(np.int8)
+        assert np.array_equal(out.reshape(acc.shape), want)

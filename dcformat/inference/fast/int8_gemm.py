@@ -266,18 +266,28 @@ def _rq_lanes(context, builder, sig, args, acc, k32, kc, kzp, extra, saturate): 
         ptr = builder.gep(ary.data, [builder.add(base, ir.Constant(i64, off))])
         return builder.load(builder.bitcast(ptr, _V8I32.as_pointer()), align=4)
 
-    b, m, mo, mask, half, n = (load(8 * j) for j in range(RQ_VECTORS))
-    if saturate:
-        sat = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V8I32, [_V8I32, _V8I32]), "llvm.sadd.sat.v8i32")
-        x = builder.call(sat, [acc, b])
-    else:
-        x = builder.add(acc, b)
+    b, m, mo, mask, half, n, ne, no, f = (load(8 * j) for j in range(RQ_VECTORS))
     c32 = ir.Constant(v4, [32] * 4)
     und = ir.Constant(_V8I32, ir.Undefined)
 
     def sext_low(v):  # type: ignore[no-untyped-def]  # the shl/ashr pair that selects vpmuldq
         return builder.ashr(builder.shl(builder.bitcast(v, v4), c32), c32)
 
+    zp = _splat32(builder, context.cast(builder, args[kzp], sig.args[kzp], types.int32))
+    if not saturate:
+        # |acc + bias| < 2^30 (lane_params' mode 2): r + 2^(n-1) fits int32, so RDBPOT's half is added with SRDHM's
+        # nudge in 64 bits and its sign correction comes from x's sign (see _rq8_intrinsic)
+        x = builder.add(acc, b)
+        xo = builder.shuffle_vector(x, und, ir.Constant(_V8I32, [1, 1, 3, 3, 5, 5, 7, 7]))
+        qe = builder.add(builder.mul(sext_low(x), sext_low(m)), builder.bitcast(ne, v4))
+        qo = builder.add(builder.mul(sext_low(xo), sext_low(mo)), builder.bitcast(no, v4))
+        re = builder.bitcast(builder.lshr(qe, ir.Constant(v4, [31] * 4)), _V8I32)
+        ro = builder.bitcast(builder.shl(qo, ir.Constant(v4, [1] * 4)), _V8I32)
+        r = builder.shuffle_vector(re, ro, ir.Constant(_V8I32, [0, 9, 2, 11, 4, 13, 6, 15]))
+        neg = builder.and_(builder.ashr(x, ir.Constant(_V8I32, [31] * 8)), f)
+        return builder.add(builder.ashr(builder.add(r, neg), n), zp)
+    sat = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V8I32, [_V8I32, _V8I32]), "llvm.sadd.sat.v8i32")
+    x = builder.call(sat, [acc, b])
     nudge = ir.Constant(v4, [1 << 30] * 4)
     xo = builder.shuffle_vector(x, und, ir.Constant(_V8I32, [1, 1, 3, 3, 5, 5, 7, 7]))
     qe = builder.add(builder.mul(sext_low(x), sext_low(m)), nudge)  # p + 2^30, even lanes
@@ -290,7 +300,7 @@ def _rq_lanes(context, builder, sig, args, acc, k32, kc, kzp, extra, saturate): 
     thr = builder.sub(half, builder.ashr(r, ir.Constant(_V8I32, [31] * 8)))
     up = builder.icmp_signed(">", builder.and_(r, mask), thr)
     y = builder.sub(builder.ashr(r, n), builder.sext(up, _V8I32))
-    return builder.add(y, _splat32(builder, context.cast(builder, args[kzp], sig.args[kzp], types.int32)))
+    return builder.add(y, zp)
 
 
 def _pack16_store(context, builder, sig, args, ys, klo, khi, kout, ko):  # type: ignore[no-untyped-def]
@@ -381,8 +391,18 @@ def _rq8_intrinsic(saturate: bool):  # type: ignore[no-untyped-def]
         RDBPOT(r, n) = (r >> n) + [(r & (2^n - 1)) > ((2^n - 1) >> 1) + [r < 0]]  in int32 lanes,
 
     the spec's formula itself (arithmetic shift, ``vpsravd``). Parameters: :func:`lane_params`.
-    ``saturate`` False: the caller has proven
-    |acc + bias| < 2^31 (no saturation needed).
+
+    ``saturate`` False: the caller has proven |x| = |acc + bias| < 2^30 (no
+    saturation), and three operations fewer compute the same value. For n >= 1,
+    RDBPOT(r, n) = floor((r + 2^(n-1) - [r < 0]) / 2^n) (both sides round r / 2^n
+    half away from zero), and r + 2^(n-1) = floor((p + 2^30 + 2^(n-1) * 2^31) / 2^31),
+    which fits int32 as |r| <= |x| < 2^30: one 64-bit nudge per channel then
+    replaces SRDHM's. [r < 0] may be replaced by [x < 0]: they differ only when
+    x < 0 and r = 0, where both give floor((2^(n-1) - [.]) / 2^n) = 0. So
+        y = (r' + ([x < 0] ? -1 : 0)) >> n,  r' = bits 31..62 of p + 2^30 + 2^(n-1) * 2^31,
+    and for n = 0 (y = r) the nudge is 2^30 and the sign term is masked off.
+    tests/test_int8_kernels.py checks both forms against the int64 reference on
+    ties, the extreme shifts and the bounds.
     """
 
     @intrinsic
@@ -788,7 +808,7 @@ class QPacked:
         self.mode, self.p32 = lane_params(self.bias, self.m0, self.left, self.right, self.npanel * PANEL, k)
 
 
-RQ_VECTORS = 6  # int32 vectors of requantization parameters per 8 channels (see lane_params)
+RQ_VECTORS = 9  # int32 vectors of requantization parameters per 8 channels (see lane_params)
 
 
 def lane_params(bias: np.ndarray, m0: np.ndarray, left: np.ndarray, right: np.ndarray, width: int, k: int) -> tuple[int, np.ndarray]:
@@ -797,12 +817,15 @@ def lane_params(bias: np.ndarray, m0: np.ndarray, left: np.ndarray, right: np.nd
     Mode 0: some channel has a left shift (multiplier >= 1), the generic
     :func:`requant_run` does the work; 1: :func:`rq8s`; 2: :func:`rq8n`, when
     every accumulator of a reduction of length ``k`` plus its bias stays
-    within int32 (|x - z| <= 255, |w| <= 127), so no saturation can happen.
+    within +-2^30 (|x - z| <= 255, |w| <= 127), so no saturation can happen and
+    r + 2^(n-1) fits int32 (the shorter rounding of :func:`_rq8_intrinsic`).
     A right shift n >= 32 always gives 0 (|SRDHM| < 2^31), as does M0 = 0 with
     n = 0, so such channels are stored that way to keep shifts within 0..31.
-    Per 8-channel block (at RQ_VECTORS * c) six int32 vectors: bias, M0 (its
+    Per 8-channel block (at RQ_VECTORS * c) nine int32 vectors: bias, M0 (its
     even lanes are read), M0 of the odd lanes moved to the even ones, 2^n - 1,
-    (2^n - 1) >> 1, n.
+    (2^n - 1) >> 1, n, then for mode 2 the 64-bit nudges 2^30 + 2^(n-1) * 2^31
+    (n >= 1; 2^30 for n = 0) of the even channels and of the odd channels (four
+    int64 each), and -1 where n >= 1 (else 0).
     """
     o = bias.shape[0]
     b, m, n = (np.zeros(width, np.int64) for _ in range(3))
@@ -812,12 +835,14 @@ def lane_params(bias: np.ndarray, m0: np.ndarray, left: np.ndarray, right: np.nd
     n[:o] = np.where(big, 0, right)
     mo = m.reshape(-1, 4, 2)[:, :, 1].repeat(2, axis=1).reshape(-1)  # lanes (1, 1, 3, 3, 5, 5, 7, 7)
     mask = (np.int64(1) << n) - 1
-    vecs = [b, m, mo, mask, mask >> 1, n]
+    nudge = np.where(n >= 1, np.left_shift(np.int64(1), np.maximum(n - 1, 0) + 31), 0) + (1 << 30)
+    ne, no = (np.ascontiguousarray(nudge.reshape(-1, 4, 2)[:, :, j]).reshape(-1).view(np.int32).astype(np.int64) for j in (0, 1))
+    vecs = [b, m, mo, mask, mask >> 1, n, ne, no, np.where(n >= 1, -1, 0)]
     assert len(vecs) == RQ_VECTORS
     p32 = np.stack([v.reshape(-1, 8) for v in vecs], 1).reshape(-1)
     if np.any(left):
         mode = 0
-    elif k * 127 * 255 + int(np.max(np.abs(bias), initial=0)) < 2**31:
+    elif k * 127 * 255 + int(np.max(np.abs(bias), initial=0)) < 2**30:
         mode = 2
     else:
         mode = 1
