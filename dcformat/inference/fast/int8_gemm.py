@@ -44,6 +44,7 @@ _I16 = ir.IntType(16)
 _V8I32 = ir.VectorType(_I32, 8)
 _V16I16 = ir.VectorType(_I16, 16)
 _V16I32 = ir.VectorType(_I32, 16)
+_DT8, _DT16 = np.dtype(np.int8), np.dtype(np.int16)  # dtype objects: cheaper to compare than np.int8
 PANEL = 16  # output channels per packed panel (two vectors of 8 int32 lanes)
 ROWS = 6  # output rows per register tile (12 accumulators + 2 weight vectors + 1 broadcast: 15 of 16 registers)
 
@@ -878,13 +879,15 @@ def qconv_prepare(shape: tuple[int, ...], zin: int, kh: int, kw: int, stride: tu
     tail = (block, pk.data, pk.kp, pk.npanel, pk.bias, pk.m0, pk.left, pk.right, pk.mode, pk.p32,
             np.int64(zp), np.int64(lo), np.int64(hi))
 
+    oshape, last = (rows, out_cols), (out_cols, ocol, pk.o)
+
     def run(x: np.ndarray, out: np.ndarray) -> None:
-        if x.shape != shape or x.dtype != np.int8 or not x.flags.c_contiguous:
+        if x.shape != shape or x.dtype != _DT8 or not x.flags.c_contiguous:
             raise ValueError("qconv: input must be a C-contiguous 4-D int8 array of the prepared shape")
-        if out.dtype != np.int8 or out.shape != (rows, out_cols) or not out.flags.c_contiguous:
+        if out.shape != oshape or out.dtype != _DT8 or not out.flags.c_contiguous:
             raise ValueError("qconv: output buffer shape/layout mismatch")
         if rows:  # the patch-row buffer (allocated per call: tracemalloc sees it; the kernel zeroes an odd K's pad column)
-            _qconv(x.reshape(-1), *head, np.empty(scratch, np.int16), *tail, out.reshape(-1), out_cols, ocol, pk.o)
+            _qconv(x.ravel(), *head, np.empty(scratch, _DT16), *tail, out.ravel(), *last)
 
     return run
 
@@ -1012,13 +1015,15 @@ def qconv_implicit_prepare(shape: tuple[int, ...], zin: int, kh: int, kw: int, s
             pk.mode, pk.p32, np.int64(zp), np.int64(lo), np.int64(hi))
     img = n * hp * wpd * ce + 2  # +2: a run's pad pair
 
+    oshape, last = (rows, pk.o), (pk.o, 0, pk.o)
+
     def run(x: np.ndarray, out: np.ndarray) -> None:
-        if x.shape != shape or x.dtype != np.int8 or not x.flags.c_contiguous:
+        if x.shape != shape or x.dtype != _DT8 or not x.flags.c_contiguous:
             raise ValueError("qconv_implicit: input must be a C-contiguous 4-D int8 array of the prepared shape")
-        if out.dtype != np.int8 or out.shape != (rows, pk.o) or not out.flags.c_contiguous:
+        if out.shape != oshape or out.dtype != _DT8 or not out.flags.c_contiguous:
             raise ValueError("qconv_implicit: output buffer shape/layout mismatch")
         if rows:  # the int16 image is allocated per call, so tracemalloc sees it
-            _qconv_implicit(x.reshape(-1), *head, np.empty(img, np.int16), *tail, out.reshape(-1), pk.o, 0, pk.o)
+            _qconv_implicit(x.ravel(), *head, np.empty(img, _DT16), *tail, out.ravel(), *last)
 
     return run
 
@@ -1314,16 +1319,19 @@ def qdepthwise_prepare(shape: tuple[int, ...], zin: int, stride: tuple[int, int]
     else:
         mid = (np.int32(zin), pk.w32, pk.bias, pk.m0, pk.left, pk.right, np.int64(zp), np.int64(lo), np.int64(hi))
 
+    oshape = (n, oh, ow, c)
+    empty = not (n and oh and ow and c)
+
     def run(x: np.ndarray) -> np.ndarray:
-        if x.shape != shape or x.dtype != np.int8 or not x.flags.c_contiguous:
+        if x.shape != shape or x.dtype != _DT8 or not x.flags.c_contiguous:
             raise ValueError("qdepthwise: input must be C-contiguous NHWC int8 of the prepared shape")
-        out = np.empty((n, oh, ow, c), np.int8)
-        if not out.size:
+        out = np.empty(oshape, _DT8)
+        if empty:
             return out
         if pk.mode:
-            _dw_pairs(x.reshape(-1), *geo, *mid, out.reshape(-1), np.empty(ring, np.int16), npos, nslot)
+            _dw_pairs(x.ravel(), *geo, *mid, out.ravel(), np.empty(ring, _DT16), npos, nslot)
         else:
-            _qdepthwise(x.reshape(-1), *geo, *mid, out.reshape(-1))
+            _qdepthwise(x.ravel(), *geo, *mid, out.ravel())
         return out
 
     return run
