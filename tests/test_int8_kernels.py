@@ -107,11 +107,14 @@ def test_qdepthwise_matches_oracle(c, geo) -> None:
     wq = rng.integers(-127, 128, (3, 3, c)).astype(np.int8)
     oh = (9 + pads[0] + pads[2] - dil[0] * 2 - 1) // stride[0] + 1
     ow = (8 + pads[1] + pads[3] - dil[1] * 2 - 1) // stride[1] + 1
-    for mrange in ((1e-5, 0.5), (1e-12, 3.0)):
-        bias = rng.integers(-(2**16), 2**16, c)
+    big = np.where(rng.random(c) < 0.5, 2**31 - 1 - rng.integers(0, 2**18, c), -(2**31) + 1 + rng.integers(0, 2**18, c))
+    for mrange, bias, mode in (((1e-5, 0.5), rng.integers(-(2**16), 2**16, c), 2), ((1e-12, 3.0), rng.integers(-(2**16), 2**16, c), None),
+                               ((1e-9, 0.9), big, 1)):  # mode 1: biases near the int32 limits, the saturating epilogue
         m0, sh = _mults(rng, c, *mrange)
         want = oracle(x, 9, wq, bias, m0, sh, -5, -120, 110, stride, dil, pads, oh, ow, depthwise=True)
-        got = qdepthwise(x, 9, stride, dil, pads, oh, ow, DWPacked(wq, bias, m0, sh), -5, -120, 110)
+        pk = DWPacked(wq, bias, m0, sh)
+        assert mode is None or pk.mode == mode
+        got = qdepthwise(x, 9, stride, dil, pads, oh, ow, pk, -5, -120, 110)
         assert np.array_equal(got, want)
 
 

@@ -1178,6 +1178,49 @@ def _pair_row(xf, rowbase, w, c, c8, cp, pl, dw, npos, step, z, pr, pb):  # prag
                 pr[q + e] = 0
 
 
+def _make_dw16(saturate: bool):  # type: ignore[no-untyped-def]
+    """The 3x3 depthwise inner loop of :func:`_dw_pairs` over one output row for 16 channels (two vectors, one packed
+    16-byte store per pixel), with the epilogue fixed at compile time (a mode test in the loop made LLVM rotate
+    the twelve weight registers on every pixel)."""
+    rq = rq16vs if saturate else rq16vn
+
+    @njit(cache=True, nogil=True, inline="always")
+    def dw16(pr, w2, cp, c0, r0, r1, r2, d2, ow, sw, p32, zp, lo, hi, of, ob, c):  # pragma: no cover - compiled
+        wa00 = wload(w2, (0 * cp + c0) * 2)
+        wa01 = wload(w2, (1 * cp + c0) * 2)
+        wa10 = wload(w2, (2 * cp + c0) * 2)
+        wa11 = wload(w2, (3 * cp + c0) * 2)
+        wa20 = wload(w2, (4 * cp + c0) * 2)
+        wa21 = wload(w2, (5 * cp + c0) * 2)
+        wb00 = wload(w2, (0 * cp + c0) * 2 + 16)
+        wb01 = wload(w2, (1 * cp + c0) * 2 + 16)
+        wb10 = wload(w2, (2 * cp + c0) * 2 + 16)
+        wb11 = wload(w2, (3 * cp + c0) * 2 + 16)
+        wb20 = wload(w2, (4 * cp + c0) * 2 + 16)
+        wb21 = wload(w2, (5 * cp + c0) * 2 + 16)
+        for ox in range(ow):
+            q = ox * sw * cp * 2
+            a = madd(izero(), wload(pr, r0 + q), wa00)
+            a = madd(a, wload(pr, r0 + q + d2), wa01)
+            a = madd(a, wload(pr, r1 + q), wa10)
+            a = madd(a, wload(pr, r1 + q + d2), wa11)
+            a = madd(a, wload(pr, r2 + q), wa20)
+            a = madd(a, wload(pr, r2 + q + d2), wa21)
+            e = madd(izero(), wload(pr, r0 + q + 16), wb00)
+            e = madd(e, wload(pr, r0 + q + d2 + 16), wb01)
+            e = madd(e, wload(pr, r1 + q + 16), wb10)
+            e = madd(e, wload(pr, r1 + q + d2 + 16), wb11)
+            e = madd(e, wload(pr, r2 + q + 16), wb20)
+            e = madd(e, wload(pr, r2 + q + d2 + 16), wb21)
+            rq(a, e, p32, c0, zp, lo, hi, of, ob + ox * c)
+
+    return dw16
+
+
+_dw16n = _make_dw16(False)
+_dw16s = _make_dw16(True)
+
+
 @njit(cache=True, nogil=True)
 def _dw_pairs(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w2, mode, p32, zp, lo, hi, of, pr, npos, nslot):  # pragma: no cover
     """Depthwise int8 convolution with ``vpmaddwd`` on horizontal tap pairs (tj, tj+1) of each kernel row.
@@ -1215,36 +1258,10 @@ def _dw_pairs(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w2, m
                 r1 = sbase[1] + c0 * 2
                 r2 = sbase[2] + c0 * 2
                 d2 = 2 * dw * cp * 2
-                wa00 = wload(w2, (0 * cp + c0) * 2)
-                wa01 = wload(w2, (1 * cp + c0) * 2)
-                wa10 = wload(w2, (2 * cp + c0) * 2)
-                wa11 = wload(w2, (3 * cp + c0) * 2)
-                wa20 = wload(w2, (4 * cp + c0) * 2)
-                wa21 = wload(w2, (5 * cp + c0) * 2)
-                wb00 = wload(w2, (0 * cp + c0) * 2 + 16)
-                wb01 = wload(w2, (1 * cp + c0) * 2 + 16)
-                wb10 = wload(w2, (2 * cp + c0) * 2 + 16)
-                wb11 = wload(w2, (3 * cp + c0) * 2 + 16)
-                wb20 = wload(w2, (4 * cp + c0) * 2 + 16)
-                wb21 = wload(w2, (5 * cp + c0) * 2 + 16)
-                for ox in range(ow):
-                    q = ox * sw * cp * 2
-                    a = madd(izero(), wload(pr, r0 + q), wa00)
-                    a = madd(a, wload(pr, r0 + q + d2), wa01)
-                    a = madd(a, wload(pr, r1 + q), wa10)
-                    a = madd(a, wload(pr, r1 + q + d2), wa11)
-                    a = madd(a, wload(pr, r2 + q), wa20)
-                    a = madd(a, wload(pr, r2 + q + d2), wa21)
-                    e = madd(izero(), wload(pr, r0 + q + 16), wb00)
-                    e = madd(e, wload(pr, r0 + q + d2 + 16), wb01)
-                    e = madd(e, wload(pr, r1 + q + 16), wb10)
-                    e = madd(e, wload(pr, r1 + q + d2 + 16), wb11)
-                    e = madd(e, wload(pr, r2 + q + 16), wb20)
-                    e = madd(e, wload(pr, r2 + q + d2 + 16), wb21)
-                    if mode == 2:
-                        rq16vn(a, e, p32, c0, zp, lo, hi, of, ob + ox * c + c0)
-                    else:
-                        rq16vs(a, e, p32, c0, zp, lo, hi, of, ob + ox * c + c0)
+                if mode == 2:
+                    _dw16n(pr, w2, cp, c0, r0, r1, r2, d2, ow, sw, p32, zp, lo, hi, of, ob + c0, c)
+                else:
+                    _dw16s(pr, w2, cp, c0, r0, r1, r2, d2, ow, sw, p32, zp, lo, hi, of, ob + c0, c)
             for c0 in range(c16, cp, 8):
                 nl = min(8, c - c0)
                 if three:
