@@ -312,13 +312,13 @@ def test_single_row_gemm(k) -> None:
 
 def test_concat_with_tables_matches_lookup() -> None:
     """Concat's int8 -> int8 requantization tables applied 32 bytes at a time (vpshufb on 16 sub-tables) and the
-    channel tails one by one, against a plain NumPy lookup; identity inputs copied."""
+    channel tails one by one, against a plain NumPy lookup; identity inputs copied (32 bytes at a time, then the tail)."""
     from dcformat.inference.fast.int8 import concat_last
 
     rng = np.random.default_rng(21)
-    parts = [rng.integers(-128, 128, (2, 3, 5, c)).astype(np.int8) for c in (64, 45, 7, 32)]
+    parts = [rng.integers(-128, 128, (2, 3, 5, c)).astype(np.int8) for c in (64, 45, 7, 32, 5, 96)]
     luts = [rng.integers(-128, 128, 256).astype(np.int8), None, rng.integers(-128, 128, 256).astype(np.int8),
-            np.arange(-128, 128).astype(np.int8)[::-1].copy()]
+            np.arange(-128, 128).astype(np.int8)[::-1].copy(), None, None]  # identity copies: 32-byte runs and tails
     parts[0].reshape(-1)[:256] = np.arange(-128, 128)  # every table entry used
     want = np.concatenate([p if t is None else t[p.astype(np.int64) + 128] for p, t in zip(parts, luts)], axis=-1)
     assert np.array_equal(concat_last(parts, luts), want)

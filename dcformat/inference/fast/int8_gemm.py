@@ -14,19 +14,23 @@ so one 16-byte sign-extending load (``vpmovsxbw``) gives two vectors' worth of
 pairs (int8 rather than int16 panels: a batch-1 run streams every weight from
 memory once, and the late, weight-heavy layers run 5-25% faster). Patch rows are
 widened and centered into a small int16 buffer block by block (zero for
-padding, which is ``x_q = z_in``), so the GEMM tile reads a broadcast 32-bit
+padding, which is ``x_q = z_in``; 16 bytes per ``vpmovsxbw``, :func:`widen`:
+numba leaves the plain loop scalar, which cost a third of a narrow 1x1
+convolution's time), so the GEMM tile reads a broadcast 32-bit
 pair per row; a dense convolution with a window skips that copy
 (``qconv_implicit``: the input is widened once into a padded int16 image and
 each pair is read in place at a per-pair offset). The tile (6 rows x 16
 channels) keeps 12 int32 vectors in registers over the whole K loop.
 
 Requantization (spec/INT8.md §3) is exact and vectorised: one 64-bit
-multiply per lane (``vpmuldq``), SRDHM's nudge and RDBPOT's rounding folded
-into one added constant and one logical shift (see :func:`_rq8_intrinsic`),
-the saturating add of the bias dropped where the layer's accumulator bound
-proves it cannot saturate, and 16 channels packed to int8 with saturating
-packs and byte clamps. Depthwise layers use ``vpmaddwd`` on horizontal tap
-pairs over input rows widened once into a ring of int16 pair rows.
+multiply per lane (``vpmuldq``), SRDHM's rounding as one added constant and
+one logical shift, RDBPOT in int32 lanes; where the layer's accumulator bound
+proves |acc + bias| < 2^30, the saturating add of the bias is dropped and
+RDBPOT's half joins SRDHM's constant, its sign term taken from the
+accumulator's sign (see :func:`_rq8_intrinsic` for the proof); 16 channels
+are packed to int8 with saturating packs and byte clamps. Depthwise layers use
+``vpmaddwd`` on horizontal tap pairs over input rows widened once into a ring
+of int16 pair rows (row borders too, one partner zero).
 """
 
 from __future__ import annotations
