@@ -113,8 +113,29 @@ def step_profile(model, x: np.ndarray, rounds: int) -> dict[str, float]:
     return {k: min(v) for k, v in times.items()}
 
 
-def print_profiles(ours: dict[str, float], theirs: dict[str, tuple[str, float]], top: int) -> None:
+def step_kinds(graph, tensors) -> dict[str, str]:
+    """A label per node for grouping the profile: depthwise / pointwise / KxK convolutions, else the op."""
+    kinds = {}
+    for n in graph.nodes:
+        kind = n.op
+        if n.op == "Conv2d":
+            w = np.shape(tensors[n.inputs[1]])
+            if n.attrs.get("groups", 1) > 1 and w[1] == 1:
+                kind = "Conv depthwise"
+            else:
+                kind = "Conv 1x1" if w[2] == w[3] == 1 else f"Conv {w[2]}x{w[3]}"
+        kinds[n.name] = kind
+    return kinds
+
+
+def print_profiles(ours: dict[str, float], theirs: dict[str, tuple[str, float]], top: int, kinds: dict[str, str] | None = None) -> None:
     print(f"  per-step profile, int8 (fastest of the rounds), total {sum(ours.values()):.1f} ms; slowest {top}:")
+    if kinds is not None:
+        groups: dict[str, float] = {}
+        for k, v in ours.items():
+            label = kinds.get(k, k.split("(")[0])
+            groups[label] = groups.get(label, 0.0) + v
+        print("    by kind: " + ", ".join(f"{g} {v:.2f}" for g, v in sorted(groups.items(), key=lambda kv: -kv[1])))
     for k, v in sorted(ours.items(), key=lambda kv: -kv[1])[:top]:
         print(f"    {v:7.3f} ms  {k.replace(chr(0), '/')}")
     by_op: dict[str, float] = {}
@@ -172,6 +193,7 @@ def main() -> None:
             for fn in engines.values():
                 fn(x)  # warm-up (numba compilation, caches)
             times: dict[str, list[float]] = {k: [] for k in engines}
+            load0 = os.getloadavg()[0]
             for _ in range(args.rounds):
                 for k, fn in engines.items():
                     t0 = time.perf_counter()
@@ -181,7 +203,8 @@ def main() -> None:
             ratios_f = statistics.median([a / b for a, b in zip(times["int8"], times["float"])])
             ratios_o = statistics.median([a / b for a, b in zip(times["int8"], times["ort-int8"])])
             best = {k: min(v) for k, v in times.items()}
-            print(f"{name} {args.image_size}x{args.image_size} batch 1, one thread, {args.rounds} rounds")
+            print(f"{name} {args.image_size}x{args.image_size} batch 1, one thread, {args.rounds} rounds "
+                  f"(load average {load0:.2f} before, {os.getloadavg()[0]:.2f} after: the machine's other work slows every engine)")
             for k, v in med.items():
                 print(f"  {k:9s} {v * 1e3:8.1f} ms median, {best[k] * 1e3:8.1f} ms fastest")
             print(f"  int8 / float     = {ratios_f:.2f}x median of rounds, {best['int8'] / best['float']:.2f}x fastest"
@@ -193,7 +216,7 @@ def main() -> None:
                   f"  (onnxruntime's model made after its quant_pre_process: BatchNorm folded, the stronger anchor)")
             if args.profile:
                 print_profiles(step_profile(qmodel, x, args.rounds), ort_node_profile(os.path.join(d, "qp.onnx"), x, g.inputs[0].name,
-                                                                                      args.rounds), args.profile)
+                                                                                      args.rounds), args.profile, step_kinds(g, t))
             shapes = qmodel._shapes
             pf, pq = peak_bytes(fmodel, x), peak_bytes(qmodel, x)
             lf, lq = largest_pair(shapes, g, 4), largest_pair(shapes, g, 1)

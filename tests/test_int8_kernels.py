@@ -107,18 +107,22 @@ def test_qdepthwise_matches_oracle(c, geo) -> None:
     wq = rng.integers(-127, 128, (3, 3, c)).astype(np.int8)
     oh = (9 + pads[0] + pads[2] - dil[0] * 2 - 1) // stride[0] + 1
     ow = (8 + pads[1] + pads[3] - dil[1] * 2 - 1) // stride[1] + 1
-    for mrange in ((1e-5, 0.5), (1e-12, 3.0)):
-        bias = rng.integers(-(2**16), 2**16, c)
+    big = np.where(rng.random(c) < 0.5, 2**31 - 1 - rng.integers(0, 2**18, c), -(2**31) + 1 + rng.integers(0, 2**18, c))
+    for mrange, bias, mode in (((1e-5, 0.5), rng.integers(-(2**16), 2**16, c), 2), ((1e-12, 3.0), rng.integers(-(2**16), 2**16, c), None),
+                               ((1e-9, 0.9), big, 1)):  # mode 1: biases near the int32 limits, the saturating epilogue
         m0, sh = _mults(rng, c, *mrange)
         want = oracle(x, 9, wq, bias, m0, sh, -5, -120, 110, stride, dil, pads, oh, ow, depthwise=True)
-        got = qdepthwise(x, 9, stride, dil, pads, oh, ow, DWPacked(wq, bias, m0, sh), -5, -120, 110)
+        pk = DWPacked(wq, bias, m0, sh)
+        assert mode is None or pk.mode == mode
+        got = qdepthwise(x, 9, stride, dil, pads, oh, ow, pk, -5, -120, 110)
         assert np.array_equal(got, want)
 
 
 @pytest.mark.parametrize("mode", [1, 2])
 def test_vector_requantization_matches_reference(mode) -> None:
     """The 8-lane epilogue (inference/fast/int8_gemm.rq8) against fixedpoint.mbqm on accumulators across the whole
-    int32 range (mode 1, saturating) or within the no-saturation bound (mode 2), every right shift 0..31 and some in 32..62."""
+    int32 range (mode 1, saturating) or within the no-saturation bound |acc + bias| < 2^30 (mode 2: the shorter
+    rounding), every right shift 0..31 and some in 32..62."""
     from dcformat.inference.fast.int8_gemm import lane_params, requant_lanes
 
     rng = np.random.default_rng(mode)
@@ -135,7 +139,7 @@ def test_vector_requantization_matches_reference(mode) -> None:
     else:
         k = 9
         bound = k * 127 * 255
-        bias = rng.integers(-(2**31) + bound + 1, 2**31 - bound, width) >> rng.integers(0, 31, width)
+        bias = rng.integers(-(2**30) + bound + 1, 2**30 - bound, width) >> rng.integers(0, 31, width)
         acc = rng.integers(-bound, bound + 1, (400, width))
         acc[:4] = [[bound], [-bound], [0], [-1]]
     for extra in range(1, 20):  # values around rounding boundaries of each channel: x*M0 near multiples of 2^(30+n)
@@ -308,13 +312,13 @@ def test_single_row_gemm(k) -> None:
 
 def test_concat_with_tables_matches_lookup() -> None:
     """Concat's int8 -> int8 requantization tables applied 32 bytes at a time (vpshufb on 16 sub-tables) and the
-    channel tails one by one, against a plain NumPy lookup; identity inputs copied."""
+    channel tails one by one, against a plain NumPy lookup; identity inputs copied (32 bytes at a time, then the tail)."""
     from dcformat.inference.fast.int8 import concat_last
 
     rng = np.random.default_rng(21)
-    parts = [rng.integers(-128, 128, (2, 3, 5, c)).astype(np.int8) for c in (64, 45, 7, 32)]
+    parts = [rng.integers(-128, 128, (2, 3, 5, c)).astype(np.int8) for c in (64, 45, 7, 32, 5, 96)]
     luts = [rng.integers(-128, 128, 256).astype(np.int8), None, rng.integers(-128, 128, 256).astype(np.int8),
-            np.arange(-128, 128).astype(np.int8)[::-1].copy()]
+            np.arange(-128, 128).astype(np.int8)[::-1].copy(), None, None]  # identity copies: 32-byte runs and tails
     parts[0].reshape(-1)[:256] = np.arange(-128, 128)  # every table entry used
     want = np.concatenate([p if t is None else t[p.astype(np.int64) + 128] for p, t in zip(parts, luts)], axis=-1)
     assert np.array_equal(concat_last(parts, luts), want)
@@ -349,3 +353,62 @@ def test_half_panel_tile(o, implicit) -> None:
         else:
             qconv(x, -4, kh, kw, (1, 1), (1, 1), pads, h, w, pk, 6, -128, 127, out)
         assert np.array_equal(out.reshape(want.shape), want)
+
+
+@pytest.mark.parametrize("c", [24, 37, 48])
+@pytest.mark.parametrize("implicit", [False, True])
+def test_vector_widening_across_blocks(c, implicit) -> None:
+    """Input rows widened 16 bytes at a time (a channel tail of 8, 5 or none) over more patch rows than one block
+    holds, so later blocks start mid-image: pointwise (one contiguous run per block, or per row when C is odd), a
+    3x3 window (per-row runs, per-tap copies at the borders) and the implicit kernel's padded image."""
+    from dcformat.inference.fast.int8_gemm import ROW_BLOCK_BYTES, implicit_weights, qconv_implicit
+
+    rng = np.random.default_rng(c + 7 * implicit)
+    for kh in ([3] if implicit else [1, 3]):
+        h = w = 2 + int(np.sqrt(ROW_BLOCK_BYTES // (2 * (kh * kh * c + 1)) * 1.5))  # 1.5 blocks of rows
+        pads = (kh // 2,) * 4
+        x = rng.integers(-128, 128, (1, h, w, c)).astype(np.int8)
+        wq = rng.integers(-127, 128, (kh, kh, c, 40)).astype(np.int8)
+        bias = rng.integers(-5000, 5000, 40)
+        m0, sh = _mults(rng, 40, 1e-6, 0.5)
+        want = oracle(x, 13, wq, bias, m0, sh, -3, -128, 127, (1, 1), (1, 1), pads, h, w)
+        out = np.empty((h * w, 40), np.int8)
+        if implicit:
+            qconv_implicit(x, 13, kh, kh, (1, 1), (1, 1), pads, h, w, QPacked(implicit_weights(wq, 1), bias, m0, sh), -3, -128, 127, out)
+        else:
+            qconv(x, 13, kh, kh, (1, 1), (1, 1), pads, h, w, QPacked(wq.reshape(-1, 40), bias, m0, sh), -3, -128, 127, out)
+        assert np.array_equal(out.reshape(want.shape), want), kh
+
+
+def test_short_rounding_at_ties_and_bounds() -> None:
+    """Mode 2's epilogue (RDBPOT's half folded into SRDHM's nudge, its sign term taken from x) against the int64
+    reference where the two roundings interact: every right shift 0..31, M0 = 2^30 (SRDHM = floor((x + 1) / 2), so
+    x = 2r - 2 .. 2r + 1 straddles each RDBPOT tie r = (2j + 1) 2^(n-1) on both signs), M0 = 2^31 - 1 (r = x near 0),
+    M0 = 1 and 0, and x at the mode's bound +-(2^30 - 1) - |bias|."""
+    from dcformat.inference.fast.int8_gemm import lane_params, requant_lanes
+
+    rng = np.random.default_rng(5)
+    width = 128
+    n = np.tile(np.arange(32), 4)
+    m0 = np.repeat([2**30, 2**31 - 1, 1, 0], 32)
+    m0[0::7] = rng.integers(2**30, 2**31, m0[0::7].size)
+    k = (2**30 - 1 - 100) // (127 * 255)  # the longest reduction mode 2 allows with |bias| <= 100
+    bound = k * 127 * 255
+    bias = rng.integers(-100, 101, width)
+    rows = []
+    for j in range(-3, 3):
+        r = j * (1 << n) + np.where(n > 0, 1 << np.maximum(n - 1, 0), 0)  # RDBPOT ties (and r = j for n = 0)
+        for sign in (1, -1):
+            for d in (-2, -1, 0, 1):
+                x = np.where(m0 == 2**30, 2 * sign * r + d, sign * r + d)
+                rows.append(np.clip(x, -bound, bound) - bias)
+    rows += [np.full(width, bound) - bias, np.full(width, -bound) - bias, np.zeros(width, np.int64), -bias, -1 - bias]
+    acc = np.stack(rows).astype(np.int64)
+    z = np.zeros(width, np.int64)
+    mode, p32 = lane_params(bias, m0, z, n, width, k)
+    assert mode == 2 and np.abs(acc + bias).max() < 2**30
+    for zp, lo, hi in ((0, -128, 127), (5, -20, 30)):
+        out = np.empty(acc.size, np.int8)
+        requant_lanes(np.ascontiguousarray(acc, dtype=np.int32).reshape(-1), mode, p32, zp, lo, hi, out)
+        want = np.clip(mbqm(acc + bias, m0, -n) + zp, lo, hi).astype(np.int8)
+        assert np.array_equal(out.reshape(acc.shape), want)

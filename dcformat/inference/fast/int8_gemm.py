@@ -14,19 +14,23 @@ so one 16-byte sign-extending load (``vpmovsxbw``) gives two vectors' worth of
 pairs (int8 rather than int16 panels: a batch-1 run streams every weight from
 memory once, and the late, weight-heavy layers run 5-25% faster). Patch rows are
 widened and centered into a small int16 buffer block by block (zero for
-padding, which is ``x_q = z_in``), so the GEMM tile reads a broadcast 32-bit
+padding, which is ``x_q = z_in``; 16 bytes per ``vpmovsxbw``, :func:`widen`:
+numba leaves the plain loop scalar, which cost a third of a narrow 1x1
+convolution's time), so the GEMM tile reads a broadcast 32-bit
 pair per row; a dense convolution with a window skips that copy
 (``qconv_implicit``: the input is widened once into a padded int16 image and
 each pair is read in place at a per-pair offset). The tile (6 rows x 16
 channels) keeps 12 int32 vectors in registers over the whole K loop.
 
 Requantization (spec/INT8.md §3) is exact and vectorised: one 64-bit
-multiply per lane (``vpmuldq``), SRDHM's nudge and RDBPOT's rounding folded
-into one added constant and one logical shift (see :func:`_rq8_intrinsic`),
-the saturating add of the bias dropped where the layer's accumulator bound
-proves it cannot saturate, and 16 channels packed to int8 with saturating
-packs and byte clamps. Depthwise layers use ``vpmaddwd`` on horizontal tap
-pairs over input rows widened once into a ring of int16 pair rows.
+multiply per lane (``vpmuldq``), SRDHM's rounding as one added constant and
+one logical shift, RDBPOT in int32 lanes; where the layer's accumulator bound
+proves |acc + bias| < 2^30, the saturating add of the bias is dropped and
+RDBPOT's half joins SRDHM's constant, its sign term taken from the
+accumulator's sign (see :func:`_rq8_intrinsic` for the proof); 16 channels
+are packed to int8 with saturating packs and byte clamps. Depthwise layers use
+``vpmaddwd`` on horizontal tap pairs over input rows widened once into a ring
+of int16 pair rows (row borders too, one partner zero).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ _I16 = ir.IntType(16)
 _V8I32 = ir.VectorType(_I32, 8)
 _V16I16 = ir.VectorType(_I16, 16)
 _V16I32 = ir.VectorType(_I32, 16)
+_DT8, _DT16 = np.dtype(np.int8), np.dtype(np.int16)  # dtype objects: cheaper to compare than np.int8
 PANEL = 16  # output channels per packed panel (two vectors of 8 int32 lanes)
 ROWS = 6  # output rows per register tile (12 accumulators + 2 weight vectors + 1 broadcast: 15 of 16 registers)
 
@@ -172,6 +177,36 @@ def istore(typingctx, arr, i, v):  # type: ignore[no-untyped-def]
     return types.void(arr, i, v), codegen
 
 
+@intrinsic
+def widen16(typingctx, x, i, z, a, o):  # type: ignore[no-untyped-def]
+    """a[o:o+16] = x[i:i+16] - z as int16 (one ``vpmovsxbw`` and one ``vpsubw``)."""
+    if not (_flat(x, types.int8) and _flat(a, types.int16) and isinstance(i, types.Integer) and isinstance(o, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        v16i8 = ir.VectorType(ir.IntType(8), 16)
+        p = _ptr(context, builder, sig.args[0], args[0], args[1], sig.args[1])
+        v = builder.sext(builder.load(builder.bitcast(p, v16i8.as_pointer()), align=1), _V16I16)
+        zv = builder.trunc(context.cast(builder, args[2], sig.args[2], types.int32), _I16)
+        zs = builder.shuffle_vector(builder.insert_element(ir.Constant(_V16I16, ir.Undefined), zv, ir.Constant(_I32, 0)),
+                                    ir.Constant(_V16I16, ir.Undefined), ir.Constant(ir.VectorType(_I32, 16), [0] * 16))
+        dst = _ptr(context, builder, sig.args[3], args[3], args[4], sig.args[4])
+        builder.store(builder.sub(v, zs), builder.bitcast(dst, _V16I16.as_pointer()), align=2)
+        return context.get_dummy_value()
+
+    return types.void(x, i, z, a, o), codegen
+
+
+@njit(cache=True, nogil=True, inline="always")
+def widen(x, i, n, z, a, o):  # pragma: no cover - compiled
+    """a[o:o+n] = x[i:i+n] - z as int16: 16 at a time, the tail scalar (numba leaves the plain loop scalar)."""
+    n16 = n // 16 * 16
+    for e in range(0, n16, 16):
+        widen16(x, i + e, z, a, o + e)
+    for e in range(n16, n):
+        a[o + e] = np.int16(x[i + e]) - z
+
+
 # ------------------------------------------------------------------ requantization epilogue
 
 
@@ -236,18 +271,28 @@ def _rq_lanes(context, builder, sig, args, acc, k32, kc, kzp, extra, saturate): 
         ptr = builder.gep(ary.data, [builder.add(base, ir.Constant(i64, off))])
         return builder.load(builder.bitcast(ptr, _V8I32.as_pointer()), align=4)
 
-    b, m, mo, mask, half, n = (load(8 * j) for j in range(RQ_VECTORS))
-    if saturate:
-        sat = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V8I32, [_V8I32, _V8I32]), "llvm.sadd.sat.v8i32")
-        x = builder.call(sat, [acc, b])
-    else:
-        x = builder.add(acc, b)
+    b, m, mo, mask, half, n, ne, no, f = (load(8 * j) for j in range(RQ_VECTORS))
     c32 = ir.Constant(v4, [32] * 4)
     und = ir.Constant(_V8I32, ir.Undefined)
 
     def sext_low(v):  # type: ignore[no-untyped-def]  # the shl/ashr pair that selects vpmuldq
         return builder.ashr(builder.shl(builder.bitcast(v, v4), c32), c32)
 
+    zp = _splat32(builder, context.cast(builder, args[kzp], sig.args[kzp], types.int32))
+    if not saturate:
+        # |acc + bias| < 2^30 (lane_params' mode 2): r + 2^(n-1) fits int32, so RDBPOT's half is added with SRDHM's
+        # nudge in 64 bits and its sign correction comes from x's sign (see _rq8_intrinsic)
+        x = builder.add(acc, b)
+        xo = builder.shuffle_vector(x, und, ir.Constant(_V8I32, [1, 1, 3, 3, 5, 5, 7, 7]))
+        qe = builder.add(builder.mul(sext_low(x), sext_low(m)), builder.bitcast(ne, v4))
+        qo = builder.add(builder.mul(sext_low(xo), sext_low(mo)), builder.bitcast(no, v4))
+        re = builder.bitcast(builder.lshr(qe, ir.Constant(v4, [31] * 4)), _V8I32)
+        ro = builder.bitcast(builder.shl(qo, ir.Constant(v4, [1] * 4)), _V8I32)
+        r = builder.shuffle_vector(re, ro, ir.Constant(_V8I32, [0, 9, 2, 11, 4, 13, 6, 15]))
+        neg = builder.and_(builder.ashr(x, ir.Constant(_V8I32, [31] * 8)), f)
+        return builder.add(builder.ashr(builder.add(r, neg), n), zp)
+    sat = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V8I32, [_V8I32, _V8I32]), "llvm.sadd.sat.v8i32")
+    x = builder.call(sat, [acc, b])
     nudge = ir.Constant(v4, [1 << 30] * 4)
     xo = builder.shuffle_vector(x, und, ir.Constant(_V8I32, [1, 1, 3, 3, 5, 5, 7, 7]))
     qe = builder.add(builder.mul(sext_low(x), sext_low(m)), nudge)  # p + 2^30, even lanes
@@ -260,7 +305,7 @@ def _rq_lanes(context, builder, sig, args, acc, k32, kc, kzp, extra, saturate): 
     thr = builder.sub(half, builder.ashr(r, ir.Constant(_V8I32, [31] * 8)))
     up = builder.icmp_signed(">", builder.and_(r, mask), thr)
     y = builder.sub(builder.ashr(r, n), builder.sext(up, _V8I32))
-    return builder.add(y, _splat32(builder, context.cast(builder, args[kzp], sig.args[kzp], types.int32)))
+    return builder.add(y, zp)
 
 
 def _pack16_store(context, builder, sig, args, ys, klo, khi, kout, ko):  # type: ignore[no-untyped-def]
@@ -351,8 +396,18 @@ def _rq8_intrinsic(saturate: bool):  # type: ignore[no-untyped-def]
         RDBPOT(r, n) = (r >> n) + [(r & (2^n - 1)) > ((2^n - 1) >> 1) + [r < 0]]  in int32 lanes,
 
     the spec's formula itself (arithmetic shift, ``vpsravd``). Parameters: :func:`lane_params`.
-    ``saturate`` False: the caller has proven
-    |acc + bias| < 2^31 (no saturation needed).
+
+    ``saturate`` False: the caller has proven |x| = |acc + bias| < 2^30 (no
+    saturation), and three operations fewer compute the same value. For n >= 1,
+    RDBPOT(r, n) = floor((r + 2^(n-1) - [r < 0]) / 2^n) (both sides round r / 2^n
+    half away from zero), and r + 2^(n-1) = floor((p + 2^30 + 2^(n-1) * 2^31) / 2^31),
+    which fits int32 as |r| <= |x| < 2^30: one 64-bit nudge per channel then
+    replaces SRDHM's. [r < 0] may be replaced by [x < 0]: they differ only when
+    x < 0 and r = 0, where both give floor((2^(n-1) - [.]) / 2^n) = 0. So
+        y = (r' + ([x < 0] ? -1 : 0)) >> n,  r' = bits 31..62 of p + 2^30 + 2^(n-1) * 2^31,
+    and for n = 0 (y = r) the nudge is 2^30 and the sign term is masked off.
+    tests/test_int8_kernels.py checks both forms against the int64 reference on
+    ties, the extreme shifts and the bounds.
     """
 
     @intrinsic
@@ -681,15 +736,10 @@ def _qconv(xf, sb, sy, sx, cin0, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh,
             ob[i] = (r0 + i) * ldo + ocol
         if plain:  # a pointwise conv over a contiguous input: patch rows are input rows, widened
             if kp == c:
-                src = r0 * c
-                for e in range(mb * c):
-                    a[e] = np.int16(xf[src + e]) - zin
+                widen(xf, r0 * c, mb * c, zin, a, 0)
             else:
                 for i in range(mb):
-                    src = (r0 + i) * c
-                    q = i * kp
-                    for cc in range(c):
-                        a[q + cc] = np.int16(xf[src + cc]) - zin
+                    widen(xf, (r0 + i) * c, c, zin, a, i * kp)
             _gemm_block(a, ab, mb, kp2, wp, npanel, bias, m0, left, right, mode, p32, zp, lo, hi, out, ob, nout)
             continue
         b = r0 // (oh * ow)
@@ -710,17 +760,13 @@ def _qconv(xf, sb, sy, sx, cin0, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh,
                     continue
                 rowsrc = b * sb + iy * sy + cin0
                 if inside_x and run:
-                    src = rowsrc + ix0 * sx
-                    for e in range(run):
-                        a[q + e] = np.int16(xf[src + e]) - zin
+                    widen(xf, rowsrc + ix0 * sx, run, zin, a, q)
                     q += run
                     continue
                 for tj in range(kw):
                     ix = ix0 + tj * dw
                     if 0 <= ix < w:
-                        src = rowsrc + ix * sx
-                        for cc in range(c):
-                            a[q + cc] = np.int16(xf[src + cc]) - zin
+                        widen(xf, rowsrc + ix * sx, c, zin, a, q)
                     else:
                         for cc in range(c):
                             a[q + cc] = 0
@@ -767,7 +813,7 @@ class QPacked:
         self.mode, self.p32 = lane_params(self.bias, self.m0, self.left, self.right, self.npanel * PANEL, k)
 
 
-RQ_VECTORS = 6  # int32 vectors of requantization parameters per 8 channels (see lane_params)
+RQ_VECTORS = 9  # int32 vectors of requantization parameters per 8 channels (see lane_params)
 
 
 def lane_params(bias: np.ndarray, m0: np.ndarray, left: np.ndarray, right: np.ndarray, width: int, k: int) -> tuple[int, np.ndarray]:
@@ -776,12 +822,15 @@ def lane_params(bias: np.ndarray, m0: np.ndarray, left: np.ndarray, right: np.nd
     Mode 0: some channel has a left shift (multiplier >= 1), the generic
     :func:`requant_run` does the work; 1: :func:`rq8s`; 2: :func:`rq8n`, when
     every accumulator of a reduction of length ``k`` plus its bias stays
-    within int32 (|x - z| <= 255, |w| <= 127), so no saturation can happen.
+    within +-2^30 (|x - z| <= 255, |w| <= 127), so no saturation can happen and
+    r + 2^(n-1) fits int32 (the shorter rounding of :func:`_rq8_intrinsic`).
     A right shift n >= 32 always gives 0 (|SRDHM| < 2^31), as does M0 = 0 with
     n = 0, so such channels are stored that way to keep shifts within 0..31.
-    Per 8-channel block (at RQ_VECTORS * c) six int32 vectors: bias, M0 (its
+    Per 8-channel block (at RQ_VECTORS * c) nine int32 vectors: bias, M0 (its
     even lanes are read), M0 of the odd lanes moved to the even ones, 2^n - 1,
-    (2^n - 1) >> 1, n.
+    (2^n - 1) >> 1, n, then for mode 2 the 64-bit nudges 2^30 + 2^(n-1) * 2^31
+    (n >= 1; 2^30 for n = 0) of the even channels and of the odd channels (four
+    int64 each), and -1 where n >= 1 (else 0).
     """
     o = bias.shape[0]
     b, m, n = (np.zeros(width, np.int64) for _ in range(3))
@@ -791,12 +840,14 @@ def lane_params(bias: np.ndarray, m0: np.ndarray, left: np.ndarray, right: np.nd
     n[:o] = np.where(big, 0, right)
     mo = m.reshape(-1, 4, 2)[:, :, 1].repeat(2, axis=1).reshape(-1)  # lanes (1, 1, 3, 3, 5, 5, 7, 7)
     mask = (np.int64(1) << n) - 1
-    vecs = [b, m, mo, mask, mask >> 1, n]
+    nudge = np.where(n >= 1, np.left_shift(np.int64(1), np.maximum(n - 1, 0) + 31), 0) + (1 << 30)
+    ne, no = (np.ascontiguousarray(nudge.reshape(-1, 4, 2)[:, :, j]).reshape(-1).view(np.int32).astype(np.int64) for j in (0, 1))
+    vecs = [b, m, mo, mask, mask >> 1, n, ne, no, np.where(n >= 1, -1, 0)]
     assert len(vecs) == RQ_VECTORS
     p32 = np.stack([v.reshape(-1, 8) for v in vecs], 1).reshape(-1)
     if np.any(left):
         mode = 0
-    elif k * 127 * 255 + int(np.max(np.abs(bias), initial=0)) < 2**31:
+    elif k * 127 * 255 + int(np.max(np.abs(bias), initial=0)) < 2**30:
         mode = 2
     else:
         mode = 1
@@ -832,13 +883,15 @@ def qconv_prepare(shape: tuple[int, ...], zin: int, kh: int, kw: int, stride: tu
     tail = (block, pk.data, pk.kp, pk.npanel, pk.bias, pk.m0, pk.left, pk.right, pk.mode, pk.p32,
             np.int64(zp), np.int64(lo), np.int64(hi))
 
+    oshape, last = (rows, out_cols), (out_cols, ocol, pk.o)
+
     def run(x: np.ndarray, out: np.ndarray) -> None:
-        if x.shape != shape or x.dtype != np.int8 or not x.flags.c_contiguous:
+        if x.shape != shape or x.dtype != _DT8 or not x.flags.c_contiguous:
             raise ValueError("qconv: input must be a C-contiguous 4-D int8 array of the prepared shape")
-        if out.dtype != np.int8 or out.shape != (rows, out_cols) or not out.flags.c_contiguous:
+        if out.shape != oshape or out.dtype != _DT8 or not out.flags.c_contiguous:
             raise ValueError("qconv: output buffer shape/layout mismatch")
         if rows:  # the patch-row buffer (allocated per call: tracemalloc sees it; the kernel zeroes an odd K's pad column)
-            _qconv(x.reshape(-1), *head, np.empty(scratch, np.int16), *tail, out.reshape(-1), out_cols, ocol, pk.o)
+            _qconv(x.ravel(), *head, np.empty(scratch, _DT16), *tail, out.ravel(), *last)
 
     return run
 
@@ -865,12 +918,10 @@ def _qconv_implicit(xf, n, h, w, c, ce, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, 
             src = (b * h + iy) * w * c
             dst = ((b * hp + iy + pt) * wpd + pl) * ce
             if ce == c:  # one contiguous run per input row
-                for e in range(w * c):
-                    img[dst + e] = np.int16(xf[src + e]) - zin
+                widen(xf, src, w * c, zin, img, dst)
             else:
                 for ix in range(w):
-                    for ch in range(c):
-                        img[dst + ix * ce + ch] = np.int16(xf[src + ix * c + ch]) - zin
+                    widen(xf, src + ix * c, c, zin, img, dst + ix * ce)
     m = n * oh * ow
     bmax = max(1, min(block, m))
     ab = np.empty(bmax, np.int64)
@@ -968,13 +1019,15 @@ def qconv_implicit_prepare(shape: tuple[int, ...], zin: int, kh: int, kw: int, s
             pk.mode, pk.p32, np.int64(zp), np.int64(lo), np.int64(hi))
     img = n * hp * wpd * ce + 2  # +2: a run's pad pair
 
+    oshape, last = (rows, pk.o), (pk.o, 0, pk.o)
+
     def run(x: np.ndarray, out: np.ndarray) -> None:
-        if x.shape != shape or x.dtype != np.int8 or not x.flags.c_contiguous:
+        if x.shape != shape or x.dtype != _DT8 or not x.flags.c_contiguous:
             raise ValueError("qconv_implicit: input must be a C-contiguous 4-D int8 array of the prepared shape")
-        if out.dtype != np.int8 or out.shape != (rows, pk.o) or not out.flags.c_contiguous:
+        if out.shape != oshape or out.dtype != _DT8 or not out.flags.c_contiguous:
             raise ValueError("qconv_implicit: output buffer shape/layout mismatch")
         if rows:  # the int16 image is allocated per call, so tracemalloc sees it
-            _qconv_implicit(x.reshape(-1), *head, np.empty(img, np.int16), *tail, out.reshape(-1), pk.o, 0, pk.o)
+            _qconv_implicit(x.ravel(), *head, np.empty(img, _DT16), *tail, out.ravel(), *last)
 
     return run
 
@@ -1047,6 +1100,40 @@ def pairw(typingctx, x, ia, ib, z, pr, o):  # type: ignore[no-untyped-def]
     return types.void(x, ia, ib, z, pr, o), codegen
 
 
+def _pairw1_intrinsic(first: bool):  # type: ignore[no-untyped-def]
+    """:func:`pairw` at a row border, one partner outside the row (centered 0): pr[o:o+16] = (x[i+j] - z, 0) for j < 8
+    (``first``) or (0, x[i+j] - z)."""
+
+    @intrinsic
+    def pairw1(typingctx, x, i, z, pr, o):  # type: ignore[no-untyped-def]
+        if not (_flat(x, types.int8) and _flat(pr, types.int16) and isinstance(i, types.Integer) and isinstance(o, types.Integer)):
+            return None
+
+        def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+            v8 = ir.VectorType(ir.IntType(8), 8)
+            v8i16 = ir.VectorType(_I16, 8)
+            p = _ptr(context, builder, sig.args[0], args[0], args[1], sig.args[1])
+            v = builder.sext(builder.load(builder.bitcast(p, v8.as_pointer()), align=1), v8i16)
+            zv = builder.trunc(context.cast(builder, args[2], sig.args[2], types.int32), _I16)
+            zs = builder.shuffle_vector(builder.insert_element(ir.Constant(v8i16, ir.Undefined), zv, ir.Constant(_I32, 0)),
+                                        ir.Constant(v8i16, ir.Undefined), ir.Constant(ir.VectorType(_I32, 8), [0] * 8))
+            v = builder.sub(v, zs)
+            zero = ir.Constant(v8i16, [0] * 8)
+            ops = (v, zero) if first else (zero, v)
+            inter = builder.shuffle_vector(*ops, ir.Constant(ir.VectorType(_I32, 16), [j // 2 + 8 * (j % 2) for j in range(16)]))
+            dst = _ptr(context, builder, sig.args[3], args[3], args[4], sig.args[4])
+            builder.store(inter, builder.bitcast(dst, _V16I16.as_pointer()), align=2)
+            return context.get_dummy_value()
+
+        return types.void(x, i, z, pr, o), codegen
+
+    return pairw1
+
+
+pairw_first = _pairw1_intrinsic(True)
+pairw_second = _pairw1_intrinsic(False)
+
+
 @njit(cache=True, nogil=True)
 def _gcd(a, b):  # pragma: no cover - compiled
     while b:
@@ -1076,17 +1163,66 @@ def _pair_row(xf, rowbase, w, c, c8, cp, pl, dw, npos, step, z, pr, pb):  # prag
                 else:
                     pr[q + 2 * ch] = 0
                     pr[q + 2 * ch + 1] = 0
+        elif rowbase >= 0 and 0 <= ia < w:  # the right border: the second partner is padding
+            sa = rowbase + ia * c
+            for c0 in range(0, c8, 8):
+                pairw_first(xf, sa + c0, z, pr, q + 2 * c0)
+            for ch in range(c8, cp):
+                pr[q + 2 * ch] = np.int16(xf[sa + ch]) - z if ch < c else np.int16(0)
+                pr[q + 2 * ch + 1] = 0
+        elif rowbase >= 0 and 0 <= ib < w:  # the left border: the first partner is padding
+            sb = rowbase + ib * c
+            for c0 in range(0, c8, 8):
+                pairw_second(xf, sb + c0, z, pr, q + 2 * c0)
+            for ch in range(c8, cp):
+                pr[q + 2 * ch] = 0
+                pr[q + 2 * ch + 1] = np.int16(xf[sb + ch]) - z if ch < c else np.int16(0)
         else:
-            for ch in range(cp):
-                va = np.int16(0)
-                vb = np.int16(0)
-                if rowbase >= 0 and ch < c:
-                    if 0 <= ia < w:
-                        va = np.int16(xf[rowbase + ia * c + ch]) - z
-                    if 0 <= ib < w:
-                        vb = np.int16(xf[rowbase + ib * c + ch]) - z
-                pr[q + 2 * ch] = va
-                pr[q + 2 * ch + 1] = vb
+            for e in range(2 * cp):
+                pr[q + e] = 0
+
+
+def _make_dw16(saturate: bool):  # type: ignore[no-untyped-def]
+    """The 3x3 depthwise inner loop of :func:`_dw_pairs` over one output row for 16 channels (two vectors, one packed
+    16-byte store per pixel), with the epilogue fixed at compile time (a mode test in the loop made LLVM rotate
+    the twelve weight registers on every pixel)."""
+    rq = rq16vs if saturate else rq16vn
+
+    @njit(cache=True, nogil=True, inline="always")
+    def dw16(pr, w2, cp, c0, r0, r1, r2, d2, ow, sw, p32, zp, lo, hi, of, ob, c):  # pragma: no cover - compiled
+        wa00 = wload(w2, (0 * cp + c0) * 2)
+        wa01 = wload(w2, (1 * cp + c0) * 2)
+        wa10 = wload(w2, (2 * cp + c0) * 2)
+        wa11 = wload(w2, (3 * cp + c0) * 2)
+        wa20 = wload(w2, (4 * cp + c0) * 2)
+        wa21 = wload(w2, (5 * cp + c0) * 2)
+        wb00 = wload(w2, (0 * cp + c0) * 2 + 16)
+        wb01 = wload(w2, (1 * cp + c0) * 2 + 16)
+        wb10 = wload(w2, (2 * cp + c0) * 2 + 16)
+        wb11 = wload(w2, (3 * cp + c0) * 2 + 16)
+        wb20 = wload(w2, (4 * cp + c0) * 2 + 16)
+        wb21 = wload(w2, (5 * cp + c0) * 2 + 16)
+        for ox in range(ow):
+            q = ox * sw * cp * 2
+            a = madd(izero(), wload(pr, r0 + q), wa00)
+            a = madd(a, wload(pr, r0 + q + d2), wa01)
+            a = madd(a, wload(pr, r1 + q), wa10)
+            a = madd(a, wload(pr, r1 + q + d2), wa11)
+            a = madd(a, wload(pr, r2 + q), wa20)
+            a = madd(a, wload(pr, r2 + q + d2), wa21)
+            e = madd(izero(), wload(pr, r0 + q + 16), wb00)
+            e = madd(e, wload(pr, r0 + q + d2 + 16), wb01)
+            e = madd(e, wload(pr, r1 + q + 16), wb10)
+            e = madd(e, wload(pr, r1 + q + d2 + 16), wb11)
+            e = madd(e, wload(pr, r2 + q + 16), wb20)
+            e = madd(e, wload(pr, r2 + q + d2 + 16), wb21)
+            rq(a, e, p32, c0, zp, lo, hi, of, ob + ox * c)
+
+    return dw16
+
+
+_dw16n = _make_dw16(False)
+_dw16s = _make_dw16(True)
 
 
 @njit(cache=True, nogil=True)
@@ -1126,36 +1262,10 @@ def _dw_pairs(xf, n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow, zin, w2, m
                 r1 = sbase[1] + c0 * 2
                 r2 = sbase[2] + c0 * 2
                 d2 = 2 * dw * cp * 2
-                wa00 = wload(w2, (0 * cp + c0) * 2)
-                wa01 = wload(w2, (1 * cp + c0) * 2)
-                wa10 = wload(w2, (2 * cp + c0) * 2)
-                wa11 = wload(w2, (3 * cp + c0) * 2)
-                wa20 = wload(w2, (4 * cp + c0) * 2)
-                wa21 = wload(w2, (5 * cp + c0) * 2)
-                wb00 = wload(w2, (0 * cp + c0) * 2 + 16)
-                wb01 = wload(w2, (1 * cp + c0) * 2 + 16)
-                wb10 = wload(w2, (2 * cp + c0) * 2 + 16)
-                wb11 = wload(w2, (3 * cp + c0) * 2 + 16)
-                wb20 = wload(w2, (4 * cp + c0) * 2 + 16)
-                wb21 = wload(w2, (5 * cp + c0) * 2 + 16)
-                for ox in range(ow):
-                    q = ox * sw * cp * 2
-                    a = madd(izero(), wload(pr, r0 + q), wa00)
-                    a = madd(a, wload(pr, r0 + q + d2), wa01)
-                    a = madd(a, wload(pr, r1 + q), wa10)
-                    a = madd(a, wload(pr, r1 + q + d2), wa11)
-                    a = madd(a, wload(pr, r2 + q), wa20)
-                    a = madd(a, wload(pr, r2 + q + d2), wa21)
-                    e = madd(izero(), wload(pr, r0 + q + 16), wb00)
-                    e = madd(e, wload(pr, r0 + q + d2 + 16), wb01)
-                    e = madd(e, wload(pr, r1 + q + 16), wb10)
-                    e = madd(e, wload(pr, r1 + q + d2 + 16), wb11)
-                    e = madd(e, wload(pr, r2 + q + 16), wb20)
-                    e = madd(e, wload(pr, r2 + q + d2 + 16), wb21)
-                    if mode == 2:
-                        rq16vn(a, e, p32, c0, zp, lo, hi, of, ob + ox * c + c0)
-                    else:
-                        rq16vs(a, e, p32, c0, zp, lo, hi, of, ob + ox * c + c0)
+                if mode == 2:
+                    _dw16n(pr, w2, cp, c0, r0, r1, r2, d2, ow, sw, p32, zp, lo, hi, of, ob + c0, c)
+                else:
+                    _dw16s(pr, w2, cp, c0, r0, r1, r2, d2, ow, sw, p32, zp, lo, hi, of, ob + c0, c)
             for c0 in range(c16, cp, 8):
                 nl = min(8, c - c0)
                 if three:
@@ -1230,16 +1340,19 @@ def qdepthwise_prepare(shape: tuple[int, ...], zin: int, stride: tuple[int, int]
     else:
         mid = (np.int32(zin), pk.w32, pk.bias, pk.m0, pk.left, pk.right, np.int64(zp), np.int64(lo), np.int64(hi))
 
+    oshape = (n, oh, ow, c)
+    empty = not (n and oh and ow and c)
+
     def run(x: np.ndarray) -> np.ndarray:
-        if x.shape != shape or x.dtype != np.int8 or not x.flags.c_contiguous:
+        if x.shape != shape or x.dtype != _DT8 or not x.flags.c_contiguous:
             raise ValueError("qdepthwise: input must be C-contiguous NHWC int8 of the prepared shape")
-        out = np.empty((n, oh, ow, c), np.int8)
-        if not out.size:
+        out = np.empty(oshape, _DT8)
+        if empty:
             return out
         if pk.mode:
-            _dw_pairs(x.reshape(-1), *geo, *mid, out.reshape(-1), np.empty(ring, np.int16), npos, nslot)
+            _dw_pairs(x.ravel(), *geo, *mid, out.ravel(), np.empty(ring, _DT16), npos, nslot)
         else:
-            _qdepthwise(x.reshape(-1), *geo, *mid, out.reshape(-1))
+            _qdepthwise(x.ravel(), *geo, *mid, out.ravel())
         return out
 
     return run
