@@ -99,3 +99,19 @@ def test_cli_defaults_and_the_first_release_flags(tmp_path: Path) -> None:
         warnings.simplefilter("ignore")  # the float output node is reported at load
         y8 = Model.open(tmp_path / "d.dc", precision="int8")(x8)
     assert np.abs(y8 - Model.open(tmp_path / "m.dc")(x8)).max() < 1.0
+
+
+def test_default_float_outputs_load_without_a_warning_but_a_missing_inner_range_warns() -> None:
+    """A float output node is the file's choice (reported, not warned about); a node that falls back to float because
+    an inner value has no parameters is a surprise a user must see."""
+    g, t, x = _lenet()
+    p = calibrate(g, t, {"input": x[:16]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = Int8Model(g, t, p)
+    out_node = next(n.name for n in g.nodes if g.outputs[0].name in n.outputs)
+    assert [d.node for d in model.precision_report() if d.precision == "float"] == [out_node]
+    inner = next(n.outputs[0] for n in g.nodes if n.op == "Conv2d")
+    acts = {k: v for k, v in p.activations.items() if k != inner}
+    with pytest.warns(UserWarning, match="run in float"):
+        Int8Model(g, t, type(p)(acts, calibration=p.calibration))

@@ -3,7 +3,8 @@
 Built by ``Model.open(path, precision="int8")`` from a file whose metadata has
 ``dcformat.int8`` parameters (``dcformat quantize-activations`` writes them).
 Inputs and outputs stay float32; nodes without an int8 rule or parameters run
-in float and are listed by :meth:`precision_report` (and a warning at load).
+in float and are listed by :meth:`precision_report` (and a warning at load, except the nodes producing graph
+outputs the file chose to keep in float).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ..graph.shapes import infer_shapes
 from ..inference.fold import fold
 from ..inference.model import F32, Model
 from ..inference.plan import Planner
+from .calibrate import output_values
 from .params import Int8Params
 from .plan import Decision, Int8Planner
 
@@ -55,6 +57,11 @@ class Int8Model(Model):
         self._int8 = q
         self.lnodes = nodes
         floats = [d for d in q.report if d.precision == "float"]
+        # Nodes that produce a graph output the file stores no parameters for run in float by the file's choice
+        # (calibrated with float outputs, the default): reported, but not warned about.
+        chosen = set(output_values(graph)) - set(params.activations)
+        outputs_of = {n.name: n.outputs for n in nodes}
+        floats = [d for d in floats if not set(outputs_of.get(d.node, ())) <= chosen or not outputs_of.get(d.node)]
         if warn and floats:
             warnings.warn(f"int8: {len(floats)} of {len(q.report)} nodes run in float: "
                           + ", ".join(f"{d.node} ({d.op}: {d.why})" for d in floats[:8]) + (" ..." if len(floats) > 8 else ""),
