@@ -130,8 +130,8 @@ def graph_statistics(graph: Any, tensors: Mapping[str, np.ndarray], calib: Mappi
                      pointwise: bool = False) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(importance arrays, Hessians) from one pass over ``calib``; Hessians only with ``hessians=True``,
     for 2-D ``Linear`` weights (and with ``pointwise`` 1x1 convolutions without groups; a weight read by
-    MatMul is (in, out), a kxk kernel reads patches) whose input had enough rows (``graph_hessians``; a convolution's rows are its
-    input pixels)."""
+    MatMul is (in, out), a kxk kernel reads patches) whose input had enough rows (``graph_hessians``; a
+    convolution's rows are its input pixels)."""
     from ..graph.core import Graph, ValueInfo  # noqa: PLC0415
     from ..inference import Model  # noqa: PLC0415
     from .output import _feeds  # noqa: PLC0415
@@ -153,7 +153,8 @@ def graph_statistics(graph: Any, tensors: Mapping[str, np.ndarray], calib: Mappi
     sums: dict[str, tuple[np.ndarray, int]] = {}
     grams: dict[str, np.ndarray] = {}
     ops = {x: op for op, x, _ in targets.values()}
-    gram_acts = {x for w, (op, x, g) in targets.items() if hessians and _gram_layer(op, np.shape(tensors[w]), g, pointwise)}
+    gram_acts = {x for w, (op, x, g) in targets.items()
+                 if hessians and _gram_layer(op, np.shape(tensors[w]), g, pointwise)}
     for start in range(0, n, batch):
         out = model.run({k: v[start:start + batch] for k, v in feeds.items()})
         for a in acts:

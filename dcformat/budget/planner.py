@@ -307,8 +307,8 @@ def plan_compression(
             importance-weighted error and packed with ``prune_by`` / ``kmeans_weights`` (default "importance"
             both; "magnitude" / "none" to switch either off); the returned config carries the arrays.
         hessian: output target: per-weight (in, in) second-moment matrices E[x xᵀ] of the inputs of 2-D
-            layers (weights (out, in)) and 1x1 convolutions (out, in, 1, 1), over every input row / pixel; those layers are scanned with the relative output error Σ ΔW H ΔWᵀ / Σ W H Wᵀ
-            and packed with ``rounding`` (default "gptq": error-compensating labels; "nearest" to switch off).
+            layers (weights (out, in)) and 1x1 convolutions (out, in, 1, 1), over every input row / pixel; those
+            layers are scanned with the relative output error Σ ΔW H ΔWᵀ / Σ W H Wᵀ and packed with ``rounding`` (default "gptq": error-compensating labels; "nearest" to switch off).
             Their diagonal serves as ``importance`` where none is given.
 
     Returns:

@@ -125,7 +125,6 @@ def tensor_curve(array: np.ndarray, *, densities=DENSITIES, code_bits=CODE_BITS,
     from ..quantize.gptq import compensable, compensated_labels, hessian_factor  # noqa: PLC0415
 
     if hessian is not None and compensable(a.shape):  # relative output error (and GPTQ rounding) from the full H
-
         sub64 = np.asarray(sub, np.float64)
         h64 = np.asarray(hessian, np.float64)
         signal = float(np.einsum("ij,ij->", sub64 @ h64, sub64))
