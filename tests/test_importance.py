@@ -313,3 +313,72 @@ def test_output_plan_with_hessians_holds_on_held_out_and_is_deterministic() -> N
     ref, got = fwd(w, held), fwd(stored, held)
     cos = np.sum(ref * got, 1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(got, axis=1))
     assert float(np.mean(cos)) >= 0.995
+
+
+def test_graph_hessians_of_pointwise_convolutions_are_the_per_pixel_channel_second_moments() -> None:
+    """A 1x1 convolution is a Linear at every pixel: its Hessian is E[x xᵀ] over (image, pixel) rows of its
+    input channels, against the activations of a truncated graph; kxk and depthwise convolutions get none."""
+    from dcformat.budget.importance import graph_hessians
+    from dcformat.graph.core import Graph, ValueInfo
+    from dcformat.inference import Model
+    from dcformat.models import mobilenet_v1
+
+    graph, tensors = mobilenet_v1(seed=3, alpha=0.25, num_classes=10, image_size=32)
+    x = np.random.default_rng(2).standard_normal((5, 3, 32, 32)).astype(np.float32)
+    feeds = {graph.inputs[0].name: x}
+    assert set(graph_hessians(graph, tensors, feeds, batch=2, min_rows_per_input=0)) == {
+        n.inputs[1] for n in graph.nodes if n.op == "Linear"}  # convolutions are opt-in
+    hess = graph_hessians(graph, tensors, feeds, batch=2, pointwise=True)
+    convs = [n for n in graph.nodes if n.op == "Conv2d"]
+    pointwise = [n for n in convs if tensors[n.inputs[1]].shape[2:] == (1, 1) and int(n.attrs.get("groups", 1)) == 1]
+    assert pointwise and len(pointwise) < len(convs)
+    # every 1x1 conv whose input had at least as many pixel rows as channels; the rest (the last block's 1x1
+    # input is 1x1 pixels x 5 images < 256 channels) keep nearest rounding
+    enough = {n.inputs[1] for n in pointwise if 5 * int(np.prod(
+        Model.from_graph(Graph(graph.inputs, [ValueInfo(n.inputs[0], (None,) * 4)], graph.nodes), tensors)
+        .run(feeds)[n.inputs[0]].shape[2:])) >= tensors[n.inputs[1]].shape[1]}
+    assert set(hess) - {n.inputs[1] for n in graph.nodes if n.op == "Linear"} == enough and enough
+    for n in pointwise[:3]:
+        cut = Graph(graph.inputs, [ValueInfo(n.inputs[0], (None,) * 4)], graph.nodes)
+        act = Model.from_graph(cut, tensors).run(feeds)[n.inputs[0]].astype(np.float64)
+        rows = act.transpose(0, 2, 3, 1).reshape(-1, act.shape[1])
+        h = hess[n.inputs[1]]
+        assert np.allclose(h, rows.T @ rows / len(rows), rtol=1e-4, atol=1e-6 * float(h.max()))
+
+
+def test_gptq_on_a_pointwise_convolution_is_gptq_on_its_matrix() -> None:
+    """A (out, in, 1, 1) kernel with rounding="gptq" stores what the same weights as a (out, in) Linear store
+    (the textbook algorithm's labels), lowers the convolution's output error over the calibration pixels
+    (torch's conv2d as the oracle for the output), and is what reconstruct and the scan predict."""
+    import torch
+
+    from dcformat.budget.scan import hessian_error
+
+    r = np.random.default_rng(21)
+    a = (r.standard_normal((24, 40, 1, 1)) / 6).astype(np.float32)
+    img = r.standard_normal((6, 40, 7, 7)) * np.concatenate([np.full(3, 5.0), np.ones(37)])[None, :, None, None]
+    rows = img.transpose(0, 2, 3, 1).reshape(-1, 40)
+    h = rows.T @ rows / len(rows)
+    for c in tensor_curve(a, densities=(None, 0.6), code_bits=(2, 3), hessian=h, rounding="gptq"):
+        if c.encoding == "raw":
+            continue
+        settings = {**c.settings(), "rounding": "gptq"}
+        conv = dcformat.decode(dcformat.encode({"w": a}, config=CompressionConfig(
+            overrides={"*": settings}, hessian={"w": h})))["w"]
+        mat = dcformat.decode(dcformat.encode({"w": a[:, :, 0, 0]}, config=CompressionConfig(
+            overrides={"*": settings}, hessian={"w": h})))["w"]
+        assert conv.shape == a.shape and np.array_equal(conv[:, :, 0, 0], mat), c
+        assert np.array_equal(conv, reconstruct(a, c, hessian=h, rounding="gptq")), c
+        assert np.isclose(c.error, hessian_error(a, conv, h), rtol=1e-9), c
+        if c.density is None:  # no pruning: the labels are the textbook GPTQ's against the stored codebook
+            cb = np.unique(conv)
+            lab = _textbook_gptq(a[:, :, 0, 0].astype(np.float64), cb.astype(np.float64), h)
+            assert np.mean(cb[lab] == conv[:, :, 0, 0]) > 0.999
+        plain = dcformat.decode(dcformat.encode({"w": a}, config=CompressionConfig(overrides={"*": c.settings()})))["w"]
+        x = torch.from_numpy(img)
+
+        def out_err(s: np.ndarray) -> float:
+            d = torch.nn.functional.conv2d(x, torch.from_numpy((a - s).astype(np.float64)))
+            return float((d ** 2).sum())
+
+        assert out_err(conv) < out_err(plain), c

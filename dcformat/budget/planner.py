@@ -57,6 +57,7 @@ from ..config import CompressionConfig, exact_pattern, resolve, with_importance,
 from ..prune import importance_weights, prune_by_importance, prune_to_density
 from ..quantize import kmeans_1d
 from ..quantize.codebook import quantize_values
+from ..quantize.gptq import compensable
 from . import scan
 from .output import Forward, graph_forward, loss_bound, mean_cosine, split_calib
 from .scan import Candidate
@@ -187,7 +188,7 @@ def reconstruct(array: np.ndarray, cand: Candidate, *, init: str = "linear", see
         keep = prune_to_density(flat, cand.density)
     pos = np.flatnonzero(keep)
     out = np.zeros(flat.size, a.dtype)
-    if pos.size and rounding == "gptq" and a.ndim == 2:
+    if pos.size and rounding == "gptq" and compensable(a.shape):
         from ..compress import gptq_quantize  # noqa: PLC0415
         from ..config import TensorSettings  # noqa: PLC0415
 
@@ -305,9 +306,9 @@ def plan_compression(
             fidelity on MiniLM and the OCR classifier, README "Packing to a target"). Layers with one are scanned with the
             importance-weighted error and packed with ``prune_by`` / ``kmeans_weights`` (default "importance"
             both; "magnitude" / "none" to switch either off); the returned config carries the arrays.
-        hessian: output target: per-weight (in, in) second-moment matrices E[x xᵀ] of 2-D layers' inputs
-            (weights (out, in)); those layers are scanned with the relative output error Σ ΔW H ΔWᵀ / Σ W H Wᵀ
-            and packed with ``rounding`` (default "gptq": error-compensating labels; "nearest" to switch off).
+        hessian: output target: per-weight (in, in) second-moment matrices E[x xᵀ] of the inputs of 2-D
+            layers (weights (out, in)) and 1x1 convolutions (out, in, 1, 1), over every input row / pixel; those
+            layers are scanned with the relative output error Σ ΔW H ΔWᵀ / Σ W H Wᵀ and packed with ``rounding`` (default "gptq": error-compensating labels; "nearest" to switch off).
             Their diagonal serves as ``importance`` where none is given.
 
     Returns:
@@ -340,9 +341,9 @@ def plan_compression(
             importance = graph_importance(graph, tensors, calib)
     importance = {n: np.asarray(v) for n, v in (importance or {}).items() if n in names}
     hessian = {n: np.asarray(v, np.float64) for n, v in (hessian or {}).items()
-               if n in names and len(_spec_shape(tensors, n)) == 2}
+               if n in names and compensable(_spec_shape(tensors, n))}
     for n, h in hessian.items():
-        importance.setdefault(n, np.diag(h).reshape(1, -1).copy())
+        importance.setdefault(n, np.diag(h).reshape((1, -1) + (1,) * (len(_spec_shape(tensors, n)) - 2)).copy())
     return _plan_output(tensors, names, float(target_output), forward, base, densities or OUTPUT_DENSITIES,
                         code_bits or OUTPUT_CODE_BITS, sample or OUTPUT_SAMPLE, rounds, progress,
                         log or (lambda s: None), z=float(margin_z), probe_forward=probe_forward,

@@ -122,9 +122,9 @@ def tensor_curve(array: np.ndarray, *, densities=DENSITIES, code_bits=CODE_BITS,
             kw = np.ascontiguousarray(kw if idx is None else kw[idx]).reshape(-1)
     signal = float(np.dot(x64, x64)) if imp is None else float(np.dot(imp * x64, x64))
     factor = None
-    if hessian is not None and a.ndim == 2:  # relative output error (and GPTQ rounding) from the full H
-        from ..quantize.gptq import compensated_labels, hessian_factor  # noqa: PLC0415
+    from ..quantize.gptq import compensable, compensated_labels, hessian_factor  # noqa: PLC0415
 
+    if hessian is not None and compensable(a.shape):  # relative output error (and GPTQ rounding) from the full H
         sub64 = np.asarray(sub, np.float64)
         h64 = np.asarray(hessian, np.float64)
         signal = float(np.einsum("ij,ij->", sub64 @ h64, sub64))
@@ -230,8 +230,8 @@ def vector_curve(array: np.ndarray, *, code_bits=range(1, 9), init: str = "linea
 
 def hessian_error(array: np.ndarray, stored: np.ndarray, hessian: np.ndarray) -> float:
     """Relative output error of a (rows, cols) weight for inputs with second moments H: Σ ΔW H ΔWᵀ / Σ W H Wᵀ."""
-    w = np.asarray(array, np.float64)
-    d = w - np.asarray(stored, np.float64)
+    w = matrix(np.asarray(array, np.float64))
+    d = w - matrix(np.asarray(stored, np.float64))
     h = np.asarray(hessian, np.float64)
     sig = float(np.einsum("ij,ij->", w @ h, w))
     return max(float(np.einsum("ij,ij->", d @ h, d)), 0.0) / sig if sig > 0 else 0.0

@@ -25,6 +25,13 @@ DAMP = 0.1  # GPTQ uses 0.01 with ~250k calibration tokens; a few thousand (typi
 BLOCK = 128
 
 
+def compensable(shape: tuple[int, ...]) -> bool:
+    """Whether a weight of this shape is a linear map of one input vector, so E[x xᵀ] of that vector prices its
+    output error: a (out, in) matrix, or a 1x1 convolution (out, in, 1, 1), a Linear applied at every pixel."""
+    shape = tuple(int(s) for s in shape)
+    return len(shape) == 2 or (len(shape) == 4 and shape[2:] == (1, 1))
+
+
 def hessian_factor(h: np.ndarray, damp: float = DAMP) -> np.ndarray:
     """Upper Cholesky factor U of (H + damp·mean(diag H)·I)⁻¹ (so that the inverse is Uᵀ U)."""
     h = np.array(h, dtype=np.float64)
@@ -83,7 +90,11 @@ def compensated_quantize(w: np.ndarray, keep: np.ndarray, codebook: np.ndarray, 
     nearest-centroid quantizer drops them; unused codebook entries are removed (order kept).
     """
     cb = np.asarray(codebook)
-    labels = compensated_labels(w, keep, cb, h, damp).reshape(-1)
+    w = np.asarray(w)
+    if not compensable(w.shape):
+        raise ValueError(f"error-compensating rounding needs a (out, in) matrix or a 1x1 convolution, got shape {w.shape}")
+    w = w.reshape(w.shape[0], -1)  # a 1x1 convolution's (out, in) view: the same C-order positions
+    labels = compensated_labels(w, np.asarray(keep).reshape(w.shape), cb, h, damp).reshape(-1)
     pos = np.flatnonzero(labels >= 0)
     lab = labels[pos]
     nonzero = cb[lab] != 0
@@ -93,4 +104,4 @@ def compensated_quantize(w: np.ndarray, keep: np.ndarray, codebook: np.ndarray, 
     return cb[used], remap[lab], pos
 
 
-__all__ = ["compensated_labels", "compensated_quantize", "hessian_factor", "DAMP"]
+__all__ = ["compensable", "compensated_labels", "compensated_quantize", "hessian_factor", "DAMP"]
