@@ -589,14 +589,21 @@ def _plan_output(tensors, names, target, forward, base, densities, code_bits, sa
         for key in [k for k in cache if k not in live]:
             del cache[key]
 
+    measured_before: dict[frozenset, tuple[float, float]] = {}
+
     def measure(choice: Mapping[str, Candidate]) -> tuple[float, float]:
-        """(mean loss, upper bound) of the model with every layer at ``choice``, on all calibration inputs."""
+        """(mean loss, upper bound) of the model with every layer at ``choice``, on all calibration inputs; a plan
+        met again (a later round often repeats an earlier one) is not run again."""
+        key = frozenset(choice.items())
+        if key in measured_before:
+            return measured_before[key]
         model = dict(floats)
         for n, c in choice.items():
             model.update(stored(n, c))
         out = forward(model)
         del model
-        return loss_bound(reference, out, z)
+        measured_before[key] = loss_bound(reference, out, z)
+        return measured_before[key]
 
     allowed = 1.0 - target
     budget = allowed
