@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import dcformat  # noqa: E402
+from bench_int8 import step_profile  # noqa: E402  (benchmarks/ is sys.path[0] when run as a script)
 from dcformat.inference import Model  # noqa: E402
 from dcformat.int8.calibrate import calibrate  # noqa: E402
 from dcformat.int8.model import Int8Model  # noqa: E402
@@ -72,14 +73,9 @@ def snr(ref: np.ndarray, got: np.ndarray) -> float:
 
 
 def lenet() -> None:
-    from test_int8_accuracy import DATA
+    from test_int8_accuracy import lenet5_digits
 
-    with np.load(DATA / "mnist_demo_digits.npz") as z:
-        x = z["x"].reshape(-1, 1, 28, 28).astype(np.float32) / float(z["pixel_divisor"])
-        y = z["y"].astype(np.int64)
-    with dcformat.open(DATA / "lenet_5.dc") as f:
-        g, t = f.graph, {k: f.tensor(k) for k in f.keys()}
-    calib, xs, ys = x[:100], x[100:], y[100:]
+    g, t, calib, xs, ys = lenet5_digits()
     yf = Model.from_graph(g, t)(xs)
     print(f"LeNet-5, {len(ys)} digits (calibrated on 100 others): float {(yf.argmax(1) == ys).mean() * 100:.2f} %")
     for o in combos((0.0, 1.0)):
@@ -222,20 +218,6 @@ def speed(rounds: int) -> None:
                   f"{sum(extra.values()):.3f} ms ({', '.join(f'{k} {v:.3f}' for k, v in extra.items()) or '-'}); "
                   f"reference steps it drops {sum(gone.values()):.3f} ms ({', '.join(f'{k} {v:.3f}' for k, v in gone.items()) or '-'})")
             print(f"    {'':38s}  last steps: {', '.join(f'{k} {v:.3f}' for k, v in list(st.items())[-3:])}")
-
-
-def step_profile(model, x: np.ndarray, rounds: int) -> dict[str, float]:
-    """The engine's per-step times (fastest of ``rounds``), in ms."""
-    times: dict[str, list[float]] = {}
-    name = model.graph.inputs[0].name
-    for _ in range(rounds):
-        env = dict(model._const_env)
-        env.update(model._bind({name: x}))
-        for s in model._steps:
-            t0 = time.perf_counter()
-            s.run(env)
-            times.setdefault(s.name, []).append((time.perf_counter() - t0) * 1e3)
-    return {k: min(v) for k, v in times.items()}
 
 
 def main() -> None:

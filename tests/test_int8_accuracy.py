@@ -35,13 +35,19 @@ def _int8(g, t, calib, **options):
         return Int8Model(g, t, p)
 
 
-def test_lenet5_digits_within_0_2_points() -> None:
+def lenet5_digits():
+    """The bundled LeNet-5 (graph, tensors) and its digits split as every int8 accuracy figure uses them: calibration
+    on the first 100, scored on the other 400 (``benchmarks/int8_calibration.py`` too)."""
     with np.load(DATA / "mnist_demo_digits.npz") as z:
         x = z["x"].reshape(-1, 1, 28, 28).astype(np.float32) / float(z["pixel_divisor"])
         y = z["y"].astype(np.int64)
     with dcformat.open(DATA / "lenet_5.dc") as f:
         g, t = f.graph, {k: f.tensor(k) for k in f.keys()}
-    calib, xs, ys = x[:100], x[100:], y[100:]
+    return g, t, x[:100], x[100:], y[100:]
+
+
+def test_lenet5_digits_within_0_2_points() -> None:
+    g, t, calib, xs, ys = lenet5_digits()
     acc_f = float((Model.from_graph(g, t)(xs).argmax(1) == ys).mean())
     q = _int8(g, t, calib)
     assert q.float_nodes() == [n.name for n in g.nodes if g.outputs[0].name in n.outputs]  # float outputs, the default
