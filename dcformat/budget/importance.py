@@ -24,6 +24,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..quantize.gptq import compensable
+
 LAYER_OPS = ("Linear", "Conv2d", "MatMul")
 
 
@@ -122,7 +124,7 @@ def _gram_layer(op: str, shape: tuple[int, ...], groups: int, pointwise: bool) -
     MatMul's (in, out) weights, nor kxk or grouped convolutions (their inputs are patches / channel groups)."""
     if op == "Linear":
         return len(shape) == 2
-    return pointwise and op == "Conv2d" and groups == 1 and len(shape) == 4 and tuple(shape[2:]) == (1, 1)
+    return pointwise and op == "Conv2d" and groups == 1 and len(shape) == 4 and compensable(shape)
 
 
 def graph_statistics(graph: Any, tensors: Mapping[str, np.ndarray], calib: Mapping[str, np.ndarray],

@@ -60,8 +60,8 @@ class Int8Model(Model):
         # Nodes that produce a graph output the file stores no parameters for run in float by the file's choice
         # (calibrated with float outputs, the default): reported, but not warned about.
         chosen = set(output_values(graph)) - set(params.activations)
-        outputs_of = {n.name: n.outputs for n in nodes}
-        floats = [d for d in floats if not set(outputs_of.get(d.node, ())) <= chosen or not outputs_of.get(d.node)]
+        outputs_of = {n.name: set(n.outputs) for n in nodes}
+        floats = [d for d in floats if not (outputs_of.get(d.node) and outputs_of[d.node] <= chosen)]
         if warn and floats:
             warnings.warn(f"int8: {len(floats)} of {len(q.report)} nodes run in float: "
                           + ", ".join(f"{d.node} ({d.op}: {d.why})" for d in floats[:8]) + (" ..." if len(floats) > 8 else ""),

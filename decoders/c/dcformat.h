@@ -2602,12 +2602,13 @@ typedef struct {
 static void dcf__populate_rows(void *arg) {
     const dcf__populate_job *p = (const dcf__populate_job *)arg;
     uint64_t r = 0, need = p->cols / 1024 + (p->cols % 1024 != 0);
+    if (need == 0) need = 1; /* a row without entries is never populated */
     DCF_TRACE("B: populate begin");
     while (r < p->rows) {
         uint64_t r0;
-        while (r < p->rows && (p->counts[r] == 0 || p->counts[r] < need)) r++;
+        while (r < p->rows && p->counts[r] < need) r++;
         r0 = r;
-        while (r < p->rows && p->counts[r] && p->counts[r] >= need) r++;
+        while (r < p->rows && p->counts[r] >= need) r++;
         if (r > r0) p->th->populate(p->th->self, p->out + r0 * p->cols, (size_t)((r - r0) * p->cols * 4));
     }
     DCF_TRACE("B: populate end");

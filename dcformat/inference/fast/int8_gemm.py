@@ -80,6 +80,24 @@ def _ptr(context, builder, arrty, arr, idx, idxty):  # type: ignore[no-untyped-d
     return builder.gep(ary.data, [context.cast(builder, idx, idxty, types.intp)])
 
 
+def _splat(builder, x, vt):  # type: ignore[no-untyped-def]
+    """The scalar ``x`` in every lane of a vector of type ``vt``."""
+    v = builder.insert_element(ir.Constant(vt, ir.Undefined), x, ir.Constant(_I32, 0))
+    return builder.shuffle_vector(v, ir.Constant(vt, ir.Undefined), ir.Constant(ir.VectorType(_I32, vt.count), [0] * vt.count))
+
+
+def _splat32(builder, x):  # type: ignore[no-untyped-def]
+    return _splat(builder, x, _V8I32)
+
+
+def _zp16(context, builder, sig, args, k):  # type: ignore[no-untyped-def]
+    """Intrinsic argument ``k`` (an input zero point, -128..127) as an int16 scalar."""
+    return builder.trunc(context.cast(builder, args[k], sig.args[k], types.int32), _I16)
+
+
+_PAIRS8 = ir.Constant(ir.VectorType(_I32, 16), [j // 2 + 8 * (j % 2) for j in range(16)])  # (a0, b0, a1, b1, ...)
+
+
 @intrinsic
 def izero(typingctx):  # type: ignore[no-untyped-def]
     """An all-zero vector."""
@@ -187,9 +205,7 @@ def widen16(typingctx, x, i, z, a, o):  # type: ignore[no-untyped-def]
         v16i8 = ir.VectorType(ir.IntType(8), 16)
         p = _ptr(context, builder, sig.args[0], args[0], args[1], sig.args[1])
         v = builder.sext(builder.load(builder.bitcast(p, v16i8.as_pointer()), align=1), _V16I16)
-        zv = builder.trunc(context.cast(builder, args[2], sig.args[2], types.int32), _I16)
-        zs = builder.shuffle_vector(builder.insert_element(ir.Constant(_V16I16, ir.Undefined), zv, ir.Constant(_I32, 0)),
-                                    ir.Constant(_V16I16, ir.Undefined), ir.Constant(ir.VectorType(_I32, 16), [0] * 16))
+        zs = _splat(builder, _zp16(context, builder, sig, args, 2), _V16I16)
         dst = _ptr(context, builder, sig.args[3], args[3], args[4], sig.args[4])
         builder.store(builder.sub(v, zs), builder.bitcast(dst, _V16I16.as_pointer()), align=2)
         return context.get_dummy_value()
@@ -249,11 +265,6 @@ def bstore8(typingctx, arr, i, v):  # type: ignore[no-untyped-def]
         return context.get_dummy_value()
 
     return types.void(arr, i, v), codegen
-
-
-def _splat32(builder, x):  # type: ignore[no-untyped-def]
-    v = builder.insert_element(ir.Constant(_V8I32, ir.Undefined), x, ir.Constant(_I32, 0))
-    return builder.shuffle_vector(v, ir.Constant(_V8I32, ir.Undefined), ir.Constant(_V8I32, [0] * 8))
 
 
 def _rq_lanes(context, builder, sig, args, acc, k32, kc, kzp, extra, saturate):  # type: ignore[no-untyped-def]
@@ -1088,11 +1099,8 @@ def pairw(typingctx, x, ia, ib, z, pr, o):  # type: ignore[no-untyped-def]
             return builder.load(builder.bitcast(p, v8.as_pointer()), align=1)
 
         a, b = load(1), load(2)
-        inter = builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(_I32, 16), [j // 2 + 8 * (j % 2) for j in range(16)]))
-        wide = builder.sext(inter, _V16I16)
-        zv = builder.trunc(context.cast(builder, args[3], sig.args[3], types.int32), _I16)
-        zs = builder.shuffle_vector(builder.insert_element(ir.Constant(_V16I16, ir.Undefined), zv, ir.Constant(_I32, 0)),
-                                    ir.Constant(_V16I16, ir.Undefined), ir.Constant(ir.VectorType(_I32, 16), [0] * 16))
+        wide = builder.sext(builder.shuffle_vector(a, b, _PAIRS8), _V16I16)
+        zs = _splat(builder, _zp16(context, builder, sig, args, 3), _V16I16)
         dst = _ptr(context, builder, sig.args[4], args[4], args[5], sig.args[5])
         builder.store(builder.sub(wide, zs), builder.bitcast(dst, _V16I16.as_pointer()), align=2)
         return context.get_dummy_value()
@@ -1114,13 +1122,10 @@ def _pairw1_intrinsic(first: bool):  # type: ignore[no-untyped-def]
             v8i16 = ir.VectorType(_I16, 8)
             p = _ptr(context, builder, sig.args[0], args[0], args[1], sig.args[1])
             v = builder.sext(builder.load(builder.bitcast(p, v8.as_pointer()), align=1), v8i16)
-            zv = builder.trunc(context.cast(builder, args[2], sig.args[2], types.int32), _I16)
-            zs = builder.shuffle_vector(builder.insert_element(ir.Constant(v8i16, ir.Undefined), zv, ir.Constant(_I32, 0)),
-                                        ir.Constant(v8i16, ir.Undefined), ir.Constant(ir.VectorType(_I32, 8), [0] * 8))
-            v = builder.sub(v, zs)
+            v = builder.sub(v, _splat(builder, _zp16(context, builder, sig, args, 2), v8i16))
             zero = ir.Constant(v8i16, [0] * 8)
             ops = (v, zero) if first else (zero, v)
-            inter = builder.shuffle_vector(*ops, ir.Constant(ir.VectorType(_I32, 16), [j // 2 + 8 * (j % 2) for j in range(16)]))
+            inter = builder.shuffle_vector(*ops, _PAIRS8)
             dst = _ptr(context, builder, sig.args[3], args[3], args[4], sig.args[4])
             builder.store(inter, builder.bitcast(dst, _V16I16.as_pointer()), align=2)
             return context.get_dummy_value()
